@@ -1,0 +1,5 @@
+import sys
+
+from searchlab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,215 @@
+"""The ``searchlab`` command. User errors print one line and exit 2; no tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from typing import Any
+
+from searchlab import __version__
+from searchlab.errors import SearchlabError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except SearchlabError as e:
+        print(f"searchlab: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("\nsearchlab: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="searchlab", description="Hyperparameter and evolutionary "
+                                "search on Ray Tune, described by one YAML file, tracked in MLflow.")
+    p.add_argument("--version", action="version", version=f"searchlab {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run a study on a local Ray cluster (resumes an interrupted one)")
+    r.add_argument("file", help="the study file (YAML)")
+    r.add_argument("--storage", help="results directory (default: ./.searchlab/studies)")
+    r.add_argument("--restart", action="store_true", help="discard an earlier run and start over")
+    r.add_argument("--no-tracking", action="store_true", help="do not write to MLflow")
+    r.add_argument("--quiet", "-q", action="store_true", help="no live progress")
+    r.add_argument("--gpus", type=float, help="logical GPUs for the local cluster (default: detected)")
+    r.add_argument("--address", help="connect to this Ray cluster instead of starting one")
+    r.set_defaults(func=_cmd_run)
+
+    v = sub.add_parser("validate", help="check a study file; print its space and trial plan")
+    v.add_argument("file")
+    v.set_defaults(func=_cmd_validate)
+
+    u = sub.add_parser("ui", help="open the MLflow UI on the study store (127.0.0.1)")
+    u.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else ./.searchlab/mlflow.db")
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, default=5000)
+    u.set_defaults(func=_cmd_ui)
+
+    d = sub.add_parser("dashboard", help="write a cross-study HTML report from MLflow")
+    d.add_argument("experiments", nargs="+", metavar="EXPERIMENT")
+    d.add_argument("-o", "--output", default="report.html")
+    d.add_argument("--tracking-uri")
+    d.set_defaults(func=_cmd_dashboard)
+    return p
+
+
+# ---------------------------------------------------------------------------- commands
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from searchlab.spec.parse import load_study
+
+    loaded = load_study(args.file)
+    s = loaded.study
+    print(f"{args.file}: valid study '{s.name}' (spec {loaded.hash})")
+    if s.method_name != "search":
+        from searchlab.methods import get_method
+
+        plan = get_method(s.method_name).plan(s.method, s)
+        n = len(plan.configs) if plan else 0
+        print(f"  method     {s.method_name}: {n} trials, metric {plan.metric if plan else '?'}")
+    else:
+        from searchlab.workloads import check_signature, resolve
+
+        assert s.workload is not None and s.space is not None and s.metric is not None
+        check_signature(resolve(s.workload.function, s.workload.path), s.workload.function,
+                        s.workload.args)
+        print(f"  workload   {s.workload.function}" +
+              (f" {s.workload.args}" if s.workload.args else ""))
+        print(f"  metric     {s.metric.name} ({s.metric.mode})")
+        print("  space")
+        for line in s.space.describe("    "):
+            print(line)
+        if s.search.algorithm == "grid":
+            trials = f"{s.space.grid_size()} grid points x {s.search.repeats}"
+        else:
+            trials = str(s.budget.trials)
+        print(f"  search     {s.searcher_label} (seed {s.search.seed})")
+    print(f"  stopping   {s.stopping_name} {_settings(s.stopping)}")
+    b = s.budget
+    if s.method_name == "search":
+        print(f"  trials     {trials}, {b.concurrency} at a time, up to {b.max_epochs} epochs each")
+    if b.time_limit:
+        print(f"  time limit {b.time_limit:g} s")
+    print(f"  resources  {s.resources.cpu:g} CPU, {s.resources.gpu:g} GPU per trial")
+    from searchlab.tracking.store import redact, resolve_uri
+
+    uri = resolve_uri(s.tracking.uri)
+    print(f"  tracking   {redact(uri) if s.tracking.enabled else 'off'}")
+    return 0
+
+
+def _settings(model: Any) -> str:
+    d = model.model_dump(exclude_defaults=True)
+    return " ".join(f"{k}={v}" for k, v in d.items())
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from searchlab.spec.parse import load_study
+
+    loaded = load_study(args.file)  # nothing starts before the file is valid
+    from searchlab.runner import RunOptions, run_study
+
+    opts = RunOptions(storage=args.storage, restart=args.restart, quiet=args.quiet,
+                      tracking=not args.no_tracking, gpus=args.gpus, address=args.address)
+    s = loaded.study
+    if not args.quiet:
+        print(f"searchlab: running study '{s.name}' ({s.method_name}, {s.searcher_label}, "
+              f"{s.stopping_name})", file=sys.stderr)
+    result = run_study(loaded, opts)
+    _print_summary(result, loaded.study, args)
+    failed = result.counts.get("failed", 0)
+    return 1 if failed and failed == len(result.rows) else 0
+
+
+def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    rows = [r for r in result.rows if r.value is not None]
+    rows.sort(key=lambda r: r.value, reverse=result.mode == "max")
+    table = Table(title=f"best trials of {result.name} ({result.metric}, {result.mode})",
+                  title_justify="left")
+    table.add_column("trial")
+    table.add_column(result.metric, justify="right")
+    table.add_column("epochs", justify="right")
+    table.add_column("status")
+    keys: list[str] = []
+    for r in rows[:5]:
+        keys += [k for k in r.config if k not in keys]
+    keys = keys[:5]
+    for k in keys:
+        table.add_column(k, overflow="fold")
+    for r in rows[:5]:
+        table.add_row(r.trial_id, f"{r.value:.4g}", str(r.epochs), r.status,
+                      *[_short(r.config.get(k, "")) for k in keys])
+    console.print(table)
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(result.counts.items()))
+    console.print(f"{len(result.rows)} trials ({counts}) in {result.elapsed_s:.1f} s"
+                  + (" (resumed)" if result.resumed else ""))
+    failed = [r for r in result.rows if r.status == "failed"]
+    if failed:
+        console.print(f"[yellow]{len(failed)} trial(s) failed; their errors are in MLflow "
+                      f"(artifact trial/error.txt) and under {result.study_dir}[/yellow]")
+    if result.tracking_uri:
+        from searchlab.tracking.store import default_uri, redact
+
+        cmd = "searchlab ui"
+        if result.tracking_uri != default_uri() or args.storage:
+            cmd += f" --tracking-uri {shlex.quote(redact(result.tracking_uri))}"
+        console.print(f"open in MLflow: {cmd}   (experiment '{study.experiment_name}', "
+                      f"parent run {result.parent_run_id})", soft_wrap=True)
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    from searchlab.tracking.store import prepare_local, redact, resolve_uri
+
+    uri = args.tracking_uri or resolve_uri(None)
+    prepare_local(uri)
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+           "--host", args.host, "--port", str(args.port)]
+    print(f"searchlab: MLflow UI for {redact(uri)} at http://{args.host}:{args.port} (Ctrl-C stops)",
+          file=sys.stderr)
+    proc = subprocess.Popen(cmd)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        return 0
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    from searchlab.dashboard import DashboardError, build_report
+    from searchlab.tracking.store import resolve_uri
+
+    uri = args.tracking_uri or resolve_uri(None)
+    try:
+        path = build_report(args.experiments, args.output, uri)
+    except DashboardError as e:
+        raise SearchlabError(str(e)) from None
+    print(f"searchlab: wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Methods: the registry the runner looks names up in (adding a method adds one line here)."""
+
+from __future__ import annotations
+
+import importlib
+
+from searchlab.methods.base import Method, MethodSettings, TrialPlan
+
+#: method name -> "module:Class" of its Method subclass, imported only when used.
+REGISTRY: dict[str, str] = {
+    "search": "searchlab.methods.search:SearchMethod",
+    "cdt": "searchlab.methods.cdt.adapter:CDTMethod",
+}
+
+
+def get_method(name: str) -> Method:
+    module, _, attr = REGISTRY[name].partition(":")
+    return getattr(importlib.import_module(module), attr)()
+
+
+__all__ = ["REGISTRY", "Method", "MethodSettings", "TrialPlan", "get_method"]

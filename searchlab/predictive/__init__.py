@@ -1,0 +1,32 @@
+"""Performance prediction with early stopping.
+
+Reproduces the learning-curve early stopping of Baker, Gupta, Raskar & Naik, "Accelerating Neural
+Architecture Search using Performance Prediction" (ICLR workshop 2018, arXiv:1705.10823):
+
+* :mod:`~searchlab.predictive.features` turns a trial's partial curve and configuration into a
+  feature vector (curve, first and second differences, hyperparameters, number of epochs seen);
+* :mod:`~searchlab.predictive.predictor` fits one regressor per number of observed epochs on
+  finished curves (nu-SVR with an RBF kernel by default) and estimates its spread from
+  cross-validated residuals or a small ensemble;
+* :mod:`~searchlab.predictive.rule` stops a trial when the Gaussian probability that its final
+  value beats the best final value so far falls below a threshold;
+* :mod:`~searchlab.predictive.scheduler` is the Ray Tune adapter (alone, or inside Hyperband
+  brackets, the paper's second setting) and :mod:`~searchlab.predictive.factory` its study-file
+  settings.
+
+Beyond the paper, the predictor can be warm-started from curves of earlier studies
+(:mod:`~searchlab.predictive.curves`). The first four modules do not import Ray.
+"""
+
+from searchlab.predictive.features import FeatureBuilder, curve_features
+from searchlab.predictive.predictor import CurvePredictor, Prediction
+from searchlab.predictive.rule import probability_beats, should_stop
+
+__all__ = [
+    "CurvePredictor",
+    "FeatureBuilder",
+    "Prediction",
+    "curve_features",
+    "probability_beats",
+    "should_stop",
+]

@@ -1,0 +1,239 @@
+"""Ray Tune adapter: the predictive stopping rule as a ``TrialScheduler``.
+
+:class:`PredictiveScheduler` wraps another scheduler (``FIFOScheduler`` for plain searches, or
+``HyperBandScheduler`` for the paper's second setting) and forwards every call to it; on each
+result it first asks the predictor, and stops the trial when the probability that it beats the
+best final value so far is below ``delta`` (:mod:`searchlab.predictive.rule`). Until
+``min_finished`` curves are known it leaves decisions to the wrapped scheduler, or to a fallback
+(ASHA or the median rule) when one is given.
+
+A trial counts as finished when it has reported ``max_t`` epochs; trials stopped early (by the
+rule, by Hyperband or by the fallback) never enter the training set. The curve of a trial is kept
+by epoch, so a paused trial that restarts from epoch 1 simply overwrites it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+from searchlab.predictive.predictor import CurvePredictor
+from searchlab.predictive.rule import probability_beats, should_stop
+from searchlab.tracking.annotations import annotate, annotate_study
+
+if TYPE_CHECKING:
+    from ray.tune.execution.tune_controller import TuneController
+
+logger = logging.getLogger(__name__)
+
+
+def flat_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested Tune config as one level of dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``)."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flat_config(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One evaluation of the rule, as annotated in MLflow."""
+
+    trial_id: str
+    epoch: int
+    predicted_final: float
+    std: float
+    p_beat_best: float
+    best: float
+    stop: bool
+
+
+class PredictiveScheduler(TrialScheduler):
+    """Stops trials whose predicted final value is unlikely to beat the best so far.
+
+    Args:
+        predictor: the (possibly warm-started) :class:`CurvePredictor`; its ``max_t`` is the
+            length of a full trial.
+        metric, mode: the reported value to predict and its direction (or set by Tune).
+        delta: stop when P(final beats best) < delta.
+        min_finished: finished curves (warm-start curves included) needed before predicting.
+        min_epoch: the first epoch at which a trial may be stopped by the rule.
+        inner: the scheduler that runs trials (FIFO by default, or HyperBand).
+        fallback: a scheduler that decides alone until the predictor is ready (ASHA, median).
+        time_attr: the result key counting epochs.
+        on_decision: called with every :class:`Decision` (for tests and benchmarks).
+    """
+
+    def __init__(self, predictor: CurvePredictor, *, metric: str | None = None,
+                 mode: str | None = None, delta: float = 0.05, min_finished: int = 10,
+                 min_epoch: int = 2, inner: TrialScheduler | None = None,
+                 fallback: TrialScheduler | None = None, time_attr: str = "training_iteration",
+                 on_decision: Callable[[Decision], None] | None = None) -> None:
+        super().__init__()
+        if not 0 < delta < 1:
+            raise ValueError(f"delta must be in (0, 1), not {delta}")
+        if min_finished < 3:
+            raise ValueError(f"min_finished must be at least 3, not {min_finished}")
+        self.predictor = predictor
+        self.max_t = predictor.max_t
+        self.delta, self.min_finished, self.min_epoch = delta, min_finished, min_epoch
+        self.inner = inner or FIFOScheduler()
+        self.fallback = fallback
+        self.time_attr = time_attr
+        self.on_decision = on_decision
+        self._metric, self._mode = metric, mode
+        self._supports_buffered_results = (
+            self.inner.supports_buffered_results
+            and (fallback is None or fallback.supports_buffered_results))
+        self._curves: dict[str, dict[int, float]] = {}
+        self._best: float | None = None  # best final value of this study's finished trials
+        self._finished: set[str] = set()
+        self.stopped_by_rule: set[str] = set()
+
+    # --- properties Tune passes in --------------------------------------------------------------
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        if (self._metric and metric) or (self._mode and mode):
+            return False
+        self._metric = self._metric or metric
+        self._mode = self._mode or mode
+        for scheduler in (self.inner, self.fallback):
+            if scheduler is not None:
+                scheduler.set_search_properties(metric, mode, **spec)
+        return True
+
+    @property
+    def ready(self) -> bool:
+        """Whether the predictor has enough finished curves and a best value to compare with."""
+        return self.predictor.n >= self.min_finished and self._best is not None
+
+    # --- the rule ---------------------------------------------------------------------------------
+    def _record(self, trial: Trial, result: Mapping[str, Any]) -> int | None:
+        epoch, value = result.get(self.time_attr), result.get(self._metric)
+        if epoch is None or value is None:
+            return None
+        self._curves.setdefault(trial.trial_id, {})[int(epoch)] = float(value)
+        return int(epoch)
+
+    def _curve(self, trial_id: str, epoch: int) -> list[float] | None:
+        points = self._curves.get(trial_id, {})
+        if any(e not in points for e in range(1, epoch + 1)):
+            return None
+        return [points[e] for e in range(1, epoch + 1)]
+
+    def evaluate(self, trial: Trial, epoch: int) -> Decision | None:
+        """Apply the rule to ``trial`` after ``epoch`` epochs (None: no decision possible)."""
+        if not self.ready or epoch < self.min_epoch or epoch >= self.max_t:
+            return None
+        curve = self._curve(trial.trial_id, epoch)
+        if curve is None:
+            return None
+        assert self._best is not None and self._mode is not None
+        prediction = self.predictor.predict(flat_config(trial.config), curve)
+        p = probability_beats(prediction.mean, prediction.std, self._best, self._mode)
+        decision = Decision(trial.trial_id, epoch, prediction.mean, prediction.std, p, self._best,
+                            should_stop(p, self.delta))
+        tags = {}
+        if decision.stop:
+            tags["searchlab.stop_reason"] = (
+                f"predictive: P(final beats best {self._best:.4g}) = {p:.3g} < delta {self.delta:g}"
+                f" at epoch {epoch} (predicted {prediction.mean:.4g} +- {prediction.std:.3g})")
+        annotate(trial.trial_id, step=epoch, tags=tags,
+                 metrics={"predicted_final": prediction.mean, "predicted_std": prediction.std,
+                          "p_beat_best": p})
+        if self.on_decision is not None:
+            self.on_decision(decision)
+        return decision
+
+    def _finish(self, trial: Trial) -> None:
+        """Add a trial that reported all ``max_t`` epochs to the training set."""
+        if trial.trial_id in self._finished:
+            return
+        curve = self._curve(trial.trial_id, self.max_t)
+        if curve is None:
+            return
+        self._finished.add(trial.trial_id)
+        self.predictor.add(flat_config(trial.config), curve)
+        final = curve[-1]
+        better = self._best is None or (final > self._best if self._mode == "max" else final < self._best)
+        if better:
+            self._best = final
+
+    # --- TrialScheduler ---------------------------------------------------------------------------
+    def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
+        self.inner.on_trial_add(tune_controller, trial)
+        if self.fallback is not None:
+            self.fallback.on_trial_add(tune_controller, trial)
+
+    def on_trial_result(self, tune_controller: TuneController, trial: Trial,
+                        result: dict[str, Any]) -> str:
+        epoch = self._record(trial, result)
+        if epoch is not None and epoch >= self.max_t:
+            self._finish(trial)
+        decision = self.evaluate(trial, epoch) if epoch is not None else None
+        if decision is not None and decision.stop:
+            self.stopped_by_rule.add(trial.trial_id)
+            return TrialScheduler.STOP  # Tune then calls on_trial_complete, which tells `inner`
+        action = self.inner.on_trial_result(tune_controller, trial, result)
+        if self.fallback is not None and not self.ready and action == TrialScheduler.CONTINUE:
+            action = self.fallback.on_trial_result(tune_controller, trial, result)
+        return action
+
+    def on_trial_complete(self, tune_controller: TuneController, trial: Trial,
+                          result: dict[str, Any]) -> None:
+        if result:
+            epoch = self._record(trial, result)
+            if epoch is not None and epoch >= self.max_t:
+                self._finish(trial)
+        self.inner.on_trial_complete(tune_controller, trial, result)
+        if self.fallback is not None:
+            self.fallback.on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
+        self.inner.on_trial_error(tune_controller, trial)
+        if self.fallback is not None:
+            self.fallback.on_trial_error(tune_controller, trial)
+
+    def on_trial_remove(self, tune_controller: TuneController, trial: Trial) -> None:
+        self.inner.on_trial_remove(tune_controller, trial)
+        if self.fallback is not None:
+            self.fallback.on_trial_remove(tune_controller, trial)
+
+    def choose_trial_to_run(self, tune_controller: TuneController) -> Trial | None:
+        return self.inner.choose_trial_to_run(tune_controller)
+
+    def debug_string(self) -> str:
+        state = "ready" if self.ready else f"warming up ({self.predictor.n}/{self.min_finished})"
+        return (f"Predictive stopping (delta={self.delta:g}, {state}, "
+                f"stopped {len(self.stopped_by_rule)}); {self.inner.debug_string()}")
+
+    # --- per-study record ------------------------------------------------------------------------
+    def report_r2(self) -> dict[str, float]:
+        """Annotate the study with the predictor's cross-validated R^2 by fraction of curve seen."""
+        if self.predictor.n < 3:
+            return {}
+        r2 = self.predictor.r2_by_fraction()
+        annotate_study(texts={"predictor_r2.json": json.dumps(r2, indent=1)},
+                       metrics={f"predictor_r2_at_{k}": v for k, v in r2.items()})
+        return r2
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump({"curves": self._curves, "best": self._best, "finished": self._finished,
+                         "predictor": self.predictor, "stopped": self.stopped_by_rule}, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            state = pickle.load(f)
+        self._curves, self._best, self._finished = state["curves"], state["best"], state["finished"]
+        self.predictor, self.stopped_by_rule = state["predictor"], state["stopped"]

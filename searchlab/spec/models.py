@@ -1,0 +1,134 @@
+"""The study file's typed model. Parsed once, at the edge; everything after reads these objects.
+
+Derived values are read-only properties, never written back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from searchlab.methods.base import MethodSettings
+from searchlab.spec.space import Space
+from searchlab.stopping.base import StoppingSettings
+
+OPTUNA_SAMPLERS = ("tpe", "cmaes", "gp", "nsga2", "random", "qmc")
+NEVERGRAD_OPTIMIZERS = ("ngopt", "cma", "oneplusone", "de", "pso", "random")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetricSpec(Strict):
+    name: str = Field(min_length=1)
+    mode: Literal["min", "max"]
+
+
+class WorkloadSpec(Strict):
+    function: str = Field(min_length=1, description="built-in name or 'package.module:function'")
+    args: dict[str, Any] = Field(default_factory=dict, description="keyword arguments")
+    path: str | None = Field(None, description="a directory to put on sys.path (your code)")
+
+
+class SearchSpec(Strict):
+    algorithm: Literal["random", "grid", "optuna", "nevergrad"] = "random"
+    sampler: str | None = None
+    seed: int | None = 0
+    repeats: int = Field(1, ge=1, le=100_000, description="grid: samples per grid point")
+
+    @model_validator(mode="after")
+    def _sampler_fits(self) -> SearchSpec:
+        valid = {"optuna": OPTUNA_SAMPLERS, "nevergrad": NEVERGRAD_OPTIMIZERS}.get(self.algorithm, ())
+        if self.sampler is not None and self.sampler not in valid:
+            if not valid:
+                raise ValueError(f"algorithm {self.algorithm} takes no sampler")
+            raise ValueError(f"unknown sampler '{self.sampler}' for {self.algorithm}; "
+                             f"use one of: {', '.join(valid)}")
+        return self
+
+    @property
+    def sampler_name(self) -> str:
+        return self.sampler or {"optuna": "tpe", "nevergrad": "ngopt"}.get(self.algorithm, "-")
+
+
+class BudgetSpec(Strict):
+    trials: int | None = Field(None, ge=1, le=10_000_000)
+    concurrency: int = Field(1, ge=1, le=10_000)
+    max_epochs: int = Field(1, ge=1, le=10_000_000)
+    time_limit: float | None = Field(None, gt=0, description="seconds, or '30m', '2h'")
+    retries: int = Field(0, ge=0, le=100, description="retries of a failed trial, from its last checkpoint")
+    trial_timeout: float | None = Field(None, gt=0, description="seconds a trial may run")
+
+    @field_validator("time_limit", "trial_timeout", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            m = _DURATION.match(v)
+            if not m:
+                raise ValueError("expected seconds or a duration like 90s, 30m, 2h")
+            return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2) or "s"]
+        return v
+
+
+class ResourcesSpec(Strict):
+    cpu: float = Field(1.0, gt=0, le=1024)
+    gpu: float = Field(0.0, ge=0, le=1024)
+
+    @field_validator("gpu")
+    @classmethod
+    def _fraction(cls, v: float) -> float:
+        if v > 1 and not float(v).is_integer():
+            raise ValueError("a trial takes a fraction of one GPU or a whole number of GPUs")
+        return v
+
+
+class TrackingSpec(Strict):
+    uri: str | None = Field(None, description="MLflow tracking URI; else MLFLOW_TRACKING_URI; else local SQLite")
+    enabled: bool = True
+    experiment: str | None = Field(None, description="MLflow experiment name (default: the study name)")
+
+
+class Study(Strict):
+    """One study: the workload, the space, the method, stopping, resources and budget."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    description: str | None = None
+    workload: WorkloadSpec | None = None
+    metric: MetricSpec | None = None
+    space: Space | None = None
+    search: SearchSpec = SearchSpec()
+    stopping_name: str = "fifo"
+    stopping: StoppingSettings
+    method_name: str = "search"
+    method: MethodSettings
+    budget: BudgetSpec = BudgetSpec()
+    resources: ResourcesSpec = ResourcesSpec()
+    tracking: TrackingSpec = TrackingSpec()
+    storage: str | None = Field(None, description="results directory (default ./.searchlab/studies)")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    @property
+    def experiment_name(self) -> str:
+        return self.tracking.experiment or self.name
+
+    @property
+    def searcher_label(self) -> str:
+        s = self.search
+        return f"{s.algorithm}-{s.sampler_name}" if s.algorithm in ("optuna", "nevergrad") else s.algorithm
+
+    @property
+    def workload_name(self) -> str:
+        return self.workload.function if self.workload else self.method_name
+
+
+def spec_hash(data: dict[str, Any]) -> str:
+    """A stable hash of the study's content (key order and formatting do not matter)."""
+    blob = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

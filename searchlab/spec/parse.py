@@ -1,0 +1,182 @@
+"""Study file -> validated :class:`Study`. The only place raw YAML data is looked at.
+
+Every error is a :class:`SpecError` naming the file, the line and the key path, with the closest
+valid key suggested for typos. Nothing is started here: no Ray, no MLflow.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from searchlab import methods, stopping
+from searchlab.errors import SpecError
+from searchlab.spec.loader import Document, Loc, load_file, load_text
+from searchlab.spec.models import Study, spec_hash
+from searchlab.spec.space import SpaceError, parse_space
+
+# keys of Study that users write (the rest are filled in from nested blocks)
+_TOP_KEYS = ("name", "description", "workload", "metric", "space", "search", "stopping", "method",
+             "budget", "resources", "tracking", "storage")
+
+
+@dataclass(frozen=True)
+class LoadedStudy:
+    study: Study
+    document: Document
+
+    @property
+    def hash(self) -> str:
+        return spec_hash(self.document.data)
+
+
+def load_study(path: str | Path) -> LoadedStudy:
+    return _parse(load_file(path))
+
+
+def parse_text(text: str, file: str = "<study>") -> LoadedStudy:
+    return _parse(load_text(text, file))
+
+
+def _parse(doc: Document) -> LoadedStudy:
+    data = dict(doc.data)
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise doc.error(f"unknown key '{key}'{_suggest(key, _TOP_KEYS)}", (key,))
+
+    # the conditional blocks: stopping and method are validated by their own registered models
+    stop_name, stop_settings = _registered(doc, data.pop("stopping", None), "stopping", "scheduler",
+                                           stopping.REGISTRY, "fifo", stopping.get_factory)
+    method_name, method_settings = _registered(doc, data.pop("method", None), "method", "name",
+                                               methods.REGISTRY, "search", methods.get_method)
+    space = None
+    if "space" in data:
+        try:
+            space = parse_space(data.pop("space"))
+        except SpaceError as e:
+            raise doc.error(e.message, e.loc) from None
+    if isinstance(data.get("workload"), str):
+        data["workload"] = {"function": data["workload"]}
+
+    study = _validate(doc, Study, {**data, "space": space, "stopping_name": stop_name,
+                                   "stopping": stop_settings, "method_name": method_name,
+                                   "method": method_settings})
+    _check_combinations(doc, study)
+    return LoadedStudy(study, doc)
+
+
+def _registered(doc: Document, raw: Any, block: str, key: str, registry: dict[str, str],
+                default: str, get: Any) -> tuple[str, Any]:
+    """Validate a ``{<key>: name, ...settings}`` block with the named entry's settings model."""
+    if raw is None:
+        raw = {key: default}
+    elif isinstance(raw, str):
+        raw = {key: raw}
+    if not isinstance(raw, dict):
+        raise doc.error(f"must be a name or a mapping with '{key}:'", (block,))
+    name = raw.get(key, default)
+    if name not in registry:
+        hint = _suggest(str(name), registry) or f"; available: {', '.join(registry)}"
+        raise doc.error(f"unknown {block} '{name}'{hint}", (block, key) if key in raw else (block,))
+    try:
+        entry = get(name)
+    except ImportError as e:
+        raise doc.error(f"{block} '{name}' is not available: {e}", (block,)) from None
+    settings = {k: v for k, v in raw.items() if k != key}
+    return name, _validate(doc, entry.settings_model, settings, (block,))
+
+
+def _validate(doc: Document, model: type[BaseModel], data: dict[str, Any], prefix: Loc = ()) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = prefix + tuple(err["loc"])
+        if err["type"] == "extra_forbidden":
+            field = str(loc[-1])
+            valid = _fields_at(model, tuple(err["loc"])[:-1])
+            raise doc.error(f"unknown key '{field}'{_suggest(field, valid)}", loc) from None
+        if err["type"] == "missing":
+            raise doc.error(f"missing required key '{loc[-1]}'", loc[:-1]) from None
+        msg = err["msg"].removeprefix("Value error, ")
+        got = err.get("input")
+        if err["type"] not in ("value_error",) and not isinstance(got, (dict, list)) and got is not None:
+            msg += f" (got {got!r})"
+        raise doc.error(msg, loc) from None
+
+
+def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
+    """The field names of the model found by following ``loc`` from ``model``."""
+    current: Any = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+    return None
+
+
+def _suggest(word: str, valid: Any) -> str:
+    valid = list(valid)
+    close = difflib.get_close_matches(word, valid, n=1, cutoff=0.6)
+    if not close and len(word) >= 3:
+        close = [v for v in valid if v.startswith(word) or word.startswith(v)][:1]
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _check_combinations(doc: Document, study: Study) -> None:
+    """Rules that span blocks."""
+    d = doc.data
+    if study.method_name == "search":
+        if study.workload is None:
+            raise doc.error("missing required key 'workload' (a built-in name or 'package.module:function')")
+        if study.space is None:
+            raise doc.error("missing required key 'space' (the parameters to search)")
+        if study.metric is None:
+            raise doc.error("missing required key 'metric' ({name: ..., mode: min|max})")
+    algo = study.search.algorithm
+    space = study.space
+    if space is not None:
+        if algo == "grid":
+            if space.grid_size() is None:
+                cont = next(n for n, p in space.walk() if type(p).__name__ == "Float")
+                raise doc.error(f"grid search cannot enumerate the continuous parameter '{cont}'; "
+                                "give it as {grid: [...]} or use random/optuna/nevergrad",
+                                ("search", "algorithm"))
+            if isinstance(d.get("budget"), dict) and "trials" in d["budget"]:
+                raise doc.error("grid search runs every grid point (times search.repeats); "
+                                "remove budget.trials", ("budget", "trials"))
+        elif space.has_grid and algo in ("optuna", "nevergrad"):
+            name = next(n for n, p in space.walk() if getattr(p, "grid", False))
+            raise doc.error(f"{algo} cannot enumerate grid parameter '{name}'; "
+                            "write it as {choice: [...]} or use search.algorithm random/grid",
+                            ("space", name.split(".")[0]))
+        if algo == "optuna" and study.search.sampler == "grid":
+            raise doc.error("use search.algorithm: grid", ("search", "sampler"))
+    if study.method_name == "search" and algo != "grid" and study.budget.trials is None:
+        raise doc.error("missing budget.trials (how many trials to run)", ("budget",))
+    factory = stopping.get_factory(study.stopping_name)
+    try:
+        factory.check(study.stopping, study)
+    except ValueError as e:
+        raise doc.error(str(e), ("stopping",)) from None

@@ -1,0 +1,373 @@
+"""The search-space language: a tree of parameters with conditional (tree-structured) choices.
+
+In the study file::
+
+    space:
+      lr: {loguniform: [1.0e-4, 1.0e-1]}
+      hidden: {choice: [32, 64, 128]}
+      layers: {int: [1, 4]}
+      width: {int: [16, 256], step: 16}        # or {qint: [16, 256, 16]}
+      dropout: {uniform: [0.0, 0.5]}
+      seed_offset: {grid: [0, 1, 2]}           # enumerated (random and grid search)
+      epochs: 10                               # a constant
+      optimizer:                               # a conditional choice: each option has a sub-space
+        choice:
+          sgd: {momentum: {uniform: [0.0, 0.99]}}
+          adam: {beta2: {uniform: [0.9, 0.999]}}
+
+The tree is in the spirit of DeepArchitect's tree-structured spaces: an option's sub-space exists
+only in trials that chose it. A trial's configuration is flat: ``optimizer`` holds the option's
+name and its parameters are ``optimizer.sgd.momentum`` (see :func:`Space.flatten`). Each searcher
+gets the space in its own language through ``to_ray``, ``suggest_optuna`` and ``to_nevergrad``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Union
+
+from searchlab.spec.loader import Loc
+
+OPTION_KEY = "__option__"
+Scalar = Union[str, int, float, bool, None]
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+KINDS = ("uniform", "loguniform", "int", "qint", "choice", "grid", "constant")
+
+
+class SpaceError(Exception):
+    def __init__(self, message: str, loc: Loc) -> None:
+        super().__init__(message)
+        self.message, self.loc = message, loc
+
+
+@dataclass(frozen=True)
+class Float:
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+
+
+@dataclass(frozen=True)
+class Int:
+    low: int
+    high: int  # inclusive
+    log: bool = False
+    step: int = 1
+
+
+@dataclass(frozen=True)
+class Choice:
+    values: tuple[Scalar, ...]
+    grid: bool = False  # enumerate every value instead of sampling
+
+
+@dataclass(frozen=True)
+class Conditional:
+    options: dict[str, Space]
+
+
+@dataclass(frozen=True)
+class Constant:
+    value: Any
+
+
+Param = Union[Float, Int, Choice, Conditional, Constant]
+
+
+@dataclass(frozen=True)
+class Space:
+    params: dict[str, Param]
+
+    # ---------------------------------------------------------------- facts
+    def walk(self, prefix: str = "") -> Iterator[tuple[str, Param]]:
+        """Every parameter with its flat name, conditional sub-spaces included."""
+        for name, p in self.params.items():
+            flat = prefix + name
+            yield flat, p
+            if isinstance(p, Conditional):
+                for opt, sub in p.options.items():
+                    yield from sub.walk(f"{flat}.{opt}.")
+
+    @property
+    def has_conditional(self) -> bool:
+        return any(isinstance(p, Conditional) for _, p in self.walk())
+
+    @property
+    def has_grid(self) -> bool:
+        return any(isinstance(p, Choice) and p.grid for _, p in self.walk())
+
+    def grid_size(self) -> int | None:
+        """Number of points when every parameter is enumerated; None if one is continuous."""
+        total = 1
+        for p in self.params.values():
+            n = _count(p)
+            if n is None:
+                return None
+            total *= n
+        return total
+
+    # ---------------------------------------------------------------- configs
+    def flatten(self, config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        """A config as Ray searchers return it (conditional options nested) -> flat dict."""
+        out: dict[str, Any] = {}
+        for name, p in self.params.items():
+            flat = prefix + name
+            if flat in config and not isinstance(config[flat], dict):
+                value = config[flat]  # already flat (Optuna define-by-run)
+            else:
+                value = config.get(name)
+            if isinstance(p, Conditional):
+                if isinstance(value, dict):
+                    opt = value[OPTION_KEY]
+                    out[flat] = opt
+                    out.update(p.options[opt].flatten(value, f"{flat}.{opt}."))
+                else:
+                    out[flat] = value
+                    if value in p.options:
+                        sub = {k: v for k, v in config.items() if k.startswith(f"{flat}.{value}.")}
+                        out.update(p.options[value].flatten(sub, f"{flat}.{value}."))
+            else:
+                out[flat] = value
+        return out
+
+    # ---------------------------------------------------------------- searchers
+    def to_ray(self, grid: bool = False) -> dict[str, Any]:
+        """Ray Tune param_space. ``grid=True`` enumerates choices, ints and grids."""
+        from ray import tune
+
+        out: dict[str, Any] = {}
+        for name, p in self.params.items():
+            if isinstance(p, Constant):
+                out[name] = p.value
+            elif isinstance(p, Conditional):
+                opts = [{OPTION_KEY: o, **s.to_ray(grid)} for o, s in p.options.items()]
+                out[name] = tune.grid_search(opts) if grid else tune.choice(opts)
+            elif isinstance(p, Choice):
+                vals = list(p.values)
+                out[name] = tune.grid_search(vals) if (grid or p.grid) else tune.choice(vals)
+            elif isinstance(p, Int):
+                if grid:
+                    out[name] = tune.grid_search(list(range(p.low, p.high + 1, p.step)))
+                elif p.log:
+                    out[name] = tune.lograndint(p.low, p.high + 1)
+                elif p.step > 1:
+                    out[name] = tune.qrandint(p.low, p.high, p.step)
+                else:
+                    out[name] = tune.randint(p.low, p.high + 1)
+            elif isinstance(p, Float):
+                if p.step:
+                    out[name] = (tune.qloguniform if p.log else tune.quniform)(p.low, p.high, p.step)
+                else:
+                    out[name] = (tune.loguniform if p.log else tune.uniform)(p.low, p.high)
+        return out
+
+    def suggest_optuna(self, trial: Any, prefix: str = "") -> dict[str, Any]:
+        """Optuna define-by-run: suggest every active parameter; return the constants."""
+        constants: dict[str, Any] = {}
+        for name, p in self.params.items():
+            flat = prefix + name
+            if isinstance(p, Constant):
+                constants[flat] = p.value
+            elif isinstance(p, Conditional):
+                opt = trial.suggest_categorical(flat, list(p.options))
+                constants.update(p.options[opt].suggest_optuna(trial, f"{flat}.{opt}."))
+            elif isinstance(p, Choice):
+                trial.suggest_categorical(flat, list(p.values))
+            elif isinstance(p, Int):
+                trial.suggest_int(flat, p.low, p.high, step=p.step, log=p.log)
+            elif isinstance(p, Float):
+                trial.suggest_float(flat, p.low, p.high, log=p.log, step=p.step)
+        return constants
+
+    def to_nevergrad(self) -> Any:
+        import nevergrad as ng
+
+        def param(p: Param) -> Any:
+            if isinstance(p, Constant):
+                return p.value
+            if isinstance(p, Conditional):
+                return ng.p.Choice([ng.p.Dict(**{OPTION_KEY: o}, **s._ng_items(param))
+                                    for o, s in p.options.items()])
+            if isinstance(p, Choice):
+                return ng.p.Choice(list(p.values))
+            if isinstance(p, Int):
+                if p.step > 1 or (p.high - p.low) < 16:
+                    return ng.p.TransitionChoice(list(range(p.low, p.high + 1, p.step)))
+                cls = ng.p.Log if p.log else ng.p.Scalar
+                return cls(lower=p.low, upper=p.high).set_integer_casting()
+            assert isinstance(p, Float)
+            if p.step:
+                n = int(round((p.high - p.low) / p.step))
+                return ng.p.TransitionChoice([p.low + i * p.step for i in range(n + 1)])
+            return (ng.p.Log if p.log else ng.p.Scalar)(lower=p.low, upper=p.high)
+
+        return ng.p.Dict(**self._ng_items(param))
+
+    def _ng_items(self, param: Callable[[Param], Any]) -> dict[str, Any]:
+        return {name: param(p) for name, p in self.params.items()}
+
+    def describe(self, indent: str = "") -> list[str]:
+        """Human-readable lines, for `searchlab validate`."""
+        lines = []
+        for name, p in self.params.items():
+            if isinstance(p, Conditional):
+                lines.append(f"{indent}{name}: one of {', '.join(p.options)}")
+                for opt, sub in p.options.items():
+                    lines.append(f"{indent}  if {name} = {opt}:")
+                    lines.extend(sub.describe(indent + "    ") or [f"{indent}    (nothing more)"])
+            else:
+                lines.append(f"{indent}{name}: {_describe(p)}")
+        return lines
+
+
+def _count(p: Param) -> int | None:
+    if isinstance(p, Constant):
+        return 1
+    if isinstance(p, Choice):
+        return len(p.values)
+    if isinstance(p, Int):
+        return len(range(p.low, p.high + 1, p.step))
+    if isinstance(p, Conditional):
+        total = 0
+        for sub in p.options.values():
+            n = sub.grid_size()
+            if n is None:
+                return None
+            total += n
+        return total
+    return None
+
+
+def _describe(p: Param) -> str:
+    if isinstance(p, Constant):
+        return f"constant {p.value!r}"
+    if isinstance(p, Choice):
+        return ("grid " if p.grid else "choice ") + str(list(p.values))
+    if isinstance(p, Int):
+        extra = (" log" if p.log else "") + (f" step {p.step}" if p.step > 1 else "")
+        return f"int [{p.low}, {p.high}]{extra}"
+    if isinstance(p, Float):
+        extra = f" step {p.step}" if p.step else ""
+        return f"{'loguniform' if p.log else 'uniform'} [{p.low:g}, {p.high:g}]{extra}"
+    return "?"
+
+
+# -------------------------------------------------------------------- parsing
+def parse_space(raw: Any, loc: Loc = ("space",)) -> Space:
+    """Parse the ``space`` block. Raises SpaceError with the key path of the problem."""
+    if not isinstance(raw, dict):
+        raise SpaceError("must be a mapping of parameter names to definitions", loc)
+    if not raw:
+        raise SpaceError("is empty; give at least one parameter", loc)
+    params: dict[str, Param] = {}
+    for name, value in raw.items():
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise SpaceError(f"'{name}' is not a valid parameter name (letters, digits, _ and -; "
+                             "no dots)", loc + (name,))
+        params[name] = _parse_param(value, loc + (name,))
+    return Space(params)
+
+
+def _parse_param(value: Any, loc: Loc) -> Param:
+    if not isinstance(value, dict):
+        if isinstance(value, list):
+            raise SpaceError("a list is not a parameter; write {choice: [...]} or {grid: [...]}", loc)
+        return Constant(value)
+    kinds = [k for k in value if k in KINDS]
+    if not kinds:
+        import difflib
+
+        unknown = next(iter(value), None)
+        close = difflib.get_close_matches(str(unknown), KINDS, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; use one of: {', '.join(KINDS)}"
+        raise SpaceError(f"unknown parameter kind '{unknown}'{hint}", loc + ((unknown,) if close else ()))
+    if len(kinds) > 1:
+        raise SpaceError(f"give one kind, not {' and '.join(kinds)}", loc)
+    kind = kinds[0]
+    args = value[kind]
+    extra = set(value) - {kind}
+    allowed = {"uniform": {"step"}, "loguniform": {"step"}, "int": {"step", "log"}}.get(kind, set())
+    bad = extra - allowed
+    if bad:
+        key = sorted(bad)[0]
+        hint = f" (allowed with {kind}: {', '.join(sorted(allowed))})" if allowed else ""
+        raise SpaceError(f"unknown option '{key}' for {kind}{hint}", loc + (key,))
+    kloc = loc + (kind,)
+    if kind == "constant":
+        return Constant(args)
+    if kind in ("choice", "grid"):
+        if isinstance(args, dict):
+            if kind == "grid":
+                raise SpaceError("conditional options go under choice:, not grid:", kloc)
+            if not args:
+                raise SpaceError("a conditional choice needs at least one option", kloc)
+            options: dict[str, Space] = {}
+            for opt, sub in args.items():
+                if not _NAME.match(str(opt)):
+                    raise SpaceError(f"'{opt}' is not a valid option name", kloc + (opt,))
+                if sub is None or sub == {}:
+                    options[str(opt)] = Space({})
+                else:
+                    options[str(opt)] = parse_space(sub, kloc + (opt,))
+            return Conditional(options)
+        if not isinstance(args, list) or not args:
+            raise SpaceError(f"{kind} needs a non-empty list of values", kloc)
+        for i, v in enumerate(args):
+            if not isinstance(v, (str, int, float, bool)) and v is not None:
+                raise SpaceError(f"{kind} values must be numbers, strings, booleans or null", kloc + (i,))
+            if isinstance(v, float) and not math.isfinite(v):
+                raise SpaceError(f"{kind} values must be finite", kloc + (i,))
+        if len({repr(v) for v in args}) != len(args):
+            raise SpaceError(f"{kind} values must be distinct", kloc)
+        return Choice(tuple(args), grid=(kind == "grid"))
+    # numeric ranges
+    if kind == "qint":
+        if not (isinstance(args, list) and len(args) == 3):
+            raise SpaceError("qint needs [low, high, step]", kloc)
+        low, high, step = (_number(a, kloc + (i,), integer=True) for i, a in enumerate(args))
+        return _int(int(low), int(high), int(step), False, kloc)
+    if not (isinstance(args, list) and len(args) == 2):
+        raise SpaceError(f"{kind} needs [low, high]", kloc)
+    integer = kind == "int"
+    low, high = (_number(a, kloc + (i,), integer=integer) for i, a in enumerate(args))
+    step_raw = value.get("step")
+    if kind == "int":
+        log = value.get("log", False)
+        if not isinstance(log, bool):
+            raise SpaceError("log must be true or false", loc + ("log",))
+        step = 1 if step_raw is None else int(_number(step_raw, loc + ("step",), integer=True))
+        return _int(int(low), int(high), step, log, kloc)
+    step = None if step_raw is None else float(_number(step_raw, loc + ("step",)))
+    if step is not None and step <= 0:
+        raise SpaceError("step must be positive", loc + ("step",))
+    if not low < high:
+        raise SpaceError(f"low must be below high, got [{low}, {high}]", kloc)
+    if kind == "loguniform" and low <= 0:
+        raise SpaceError(f"loguniform needs low > 0, got {low}", kloc + (0,))
+    return Float(float(low), float(high), log=(kind == "loguniform"), step=step)
+
+
+def _int(low: int, high: int, step: int, log: bool, loc: Loc) -> Int:
+    if step < 1:
+        raise SpaceError("step must be a positive integer", loc)
+    if low > high:
+        raise SpaceError(f"low must not exceed high, got [{low}, {high}]", loc)
+    if log and low < 1:
+        raise SpaceError("a log-scaled int needs low >= 1", loc)
+    if log and step > 1:
+        raise SpaceError("an int cannot be both log-scaled and stepped", loc)
+    return Int(low, high, log=log, step=step)
+
+
+def _number(v: Any, loc: Loc, integer: bool = False) -> float | int:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise SpaceError(f"expected a number, got {v!r}", loc)
+    if not math.isfinite(v) or abs(v) > 1e300:
+        raise SpaceError(f"expected a finite number, got {v!r}", loc)
+    if integer and not float(v).is_integer():
+        raise SpaceError(f"expected an integer, got {v!r}", loc)
+    return v

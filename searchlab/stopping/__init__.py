@@ -1,0 +1,25 @@
+"""Stopping rules: the registry the study file's ``stopping.scheduler`` is looked up in."""
+
+from __future__ import annotations
+
+import importlib
+
+from searchlab.stopping.base import SchedulerContext, SchedulerFactory, StoppingSettings
+
+#: scheduler name -> "module:Class" of its SchedulerFactory, imported only when used.
+REGISTRY: dict[str, str] = {
+    "fifo": "searchlab.stopping.builtin:FIFO",
+    "asha": "searchlab.stopping.builtin:ASHA",
+    "hyperband": "searchlab.stopping.builtin:Hyperband",
+    "median": "searchlab.stopping.builtin:Median",
+    "pbt": "searchlab.stopping.builtin:PBT",
+    "predictive": "searchlab.predictive.factory:PredictiveFactory",
+}
+
+
+def get_factory(name: str) -> SchedulerFactory:
+    module, _, attr = REGISTRY[name].partition(":")
+    return getattr(importlib.import_module(module), attr)()
+
+
+__all__ = ["REGISTRY", "SchedulerContext", "SchedulerFactory", "StoppingSettings", "get_factory"]

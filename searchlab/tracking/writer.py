@@ -1,0 +1,411 @@
+"""The one MLflow writer: a Ray Tune callback that batches every write on a background thread.
+
+Layout (see README "What lands in MLflow"): one experiment per study, one parent run per study
+execution, one nested child run per trial with the flat config as params, every reported metric
+at step = epoch, a ``searchlab.status`` tag and the trial's log and error as artifacts.
+
+Tune calls the callback hooks on the driver; they only enqueue. The writer thread wakes every
+``flush_interval`` seconds and turns what is queued into as few MLflow calls as it can: one
+``create_run`` per new trial, one ``log_batch`` per trial with everything new, one
+``set_terminated`` per finished trial. If MLflow is unreachable, events stay queued (bounded, then
+spilled to a file beside the study) and are retried; a warning says how much is pending.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+
+from searchlab.tracking import annotations
+from searchlab.trainable import DIVERGED, TIMED_OUT
+
+log = logging.getLogger("searchlab.tracking")
+
+#: keys of a Tune result that are bookkeeping, not metrics
+RAY_KEYS = frozenset({
+    "timestamp", "pid", "hostname", "node_ip", "time_this_iter_s", "time_since_restore",
+    "iterations_since_restore", "done", "training_iteration", "date", "trial_id", "config",
+    "checkpoint_dir_name", "should_checkpoint", "experiment_tag", DIVERGED, TIMED_OUT,
+})
+MAX_PARAM_LEN = 6000
+
+
+@dataclass
+class _TrialLog:
+    trial_id: str
+    run_id: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: list[tuple[str, float, int, int]] = field(default_factory=list)  # key, value, ms, step
+    tags: dict[str, str] = field(default_factory=dict)
+    start_ms: int = 0
+    end: tuple[str, int] | None = None  # (mlflow status, end ms)
+    artifacts: list[str] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)
+    max_step: int = 0  # highest step already in MLflow (resume: skip what is there)
+    finished: bool = False  # the trial's end was seen by this writer
+
+    def pending(self) -> bool:
+        return bool(self.run_id is None or self.params or self.metrics or self.tags
+                     or self.end or self.artifacts or self.texts)
+
+
+class MLflowWriter(Callback):
+    def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, *,
+                 metric: str, mode: str, max_epochs: int, base_tags: dict[str, str],
+                 flatten: Any = None, flush_interval: float = 1.0) -> None:
+        self.tracking_uri = tracking_uri
+        self.experiment_id = experiment_id
+        self.parent_run_id = parent_run_id
+        self.metric, self.mode, self.max_epochs = metric, mode, max_epochs
+        self.base_tags = base_tags
+        self.flatten = flatten or (lambda c: c)
+        self.flush_interval = flush_interval
+        self._trials: dict[str, _TrialLog] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._client: Any = None
+        self._last_error: str | None = None
+        self._thread = threading.Thread(target=self._loop, name="searchlab-mlflow", daemon=True)
+        self._known_runs: dict[str, tuple[str, str]] | None = None  # trial_id -> (run_id, status)
+        self.writes = 0
+        self._thread.start()
+
+    # ------------------------------------------------------------------ Tune hooks (driver)
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        with self._lock:
+            t = self._get(trial.trial_id)
+            if not t.start_ms:
+                t.start_ms = _now_ms()
+                t.params.update(_params(self.flatten(trial.config)))
+                t.tags.update({"searchlab.status": "running"})
+            t.end = None
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        step = int(result.get("training_iteration") or 0)
+        ms = int(float(result.get("timestamp") or time.time()) * 1000)
+        diverged = bool(result.get(DIVERGED))
+        with self._lock:
+            t = self._get(trial.trial_id)
+            if step <= t.max_step:
+                return
+            for key, value in result.items():
+                if key in RAY_KEYS or isinstance(value, bool) or not isinstance(value, (int, float)):
+                    continue
+                if diverged and key == self.metric:
+                    continue  # the substituted worst value is not a measurement
+                if math.isfinite(value):
+                    t.metrics.append((key, float(value), ms, step))
+            if diverged:
+                t.tags["searchlab.status"] = "diverged"
+            if result.get(TIMED_OUT):
+                t.tags["searchlab.status"] = "timed_out"
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        last = trial.last_result or {}
+        if last.get(DIVERGED):
+            status = "diverged"
+        elif last.get(TIMED_OUT):
+            status = "timed_out"
+        elif int(last.get("training_iteration") or 0) >= self.max_epochs:
+            status = "completed"
+        else:
+            status = "early_stopped"
+        self._finish(trial, status, "FINISHED")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._finish(trial, "failed", "FAILED")
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        with self._lock:
+            t = self._get(trial.trial_id)
+            t.tags["searchlab.retries"] = str(trial.num_failures)
+            t.texts[f"attempt-{trial.num_failures}-error.txt"] = _read(trial.error_file) or "unknown error"
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.flush()
+
+    # ------------------------------------------------------------------ public
+    def flush(self, timeout: float = 120.0) -> bool:
+        """Write everything queued now; True when nothing is left pending."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._write_once()
+            with self._lock:
+                if not any(t.pending() for t in self._trials.values()) and self._last_error is None:
+                    return True
+            time.sleep(0.5)
+        return False
+
+    def close(self) -> bool:
+        ok = self.flush()
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+        return ok
+
+    def pending_count(self) -> int:
+        with self._lock:
+            return sum(len(t.metrics) + (1 if t.end else 0) for t in self._trials.values())
+
+    def reconcile(self, results: list[Any]) -> None:
+        """After a (resumed) study: every trial has exactly one finished child run with its data.
+
+        Trials that finished in an earlier, interrupted driver never pass through the hooks
+        again; this fills in whatever MLflow is missing from Ray Tune's own results.
+        """
+        known = self._existing_runs()
+        for res in results:
+            metrics = res.metrics or {}
+            trial_id = metrics.get("trial_id")
+            if not trial_id:
+                continue
+            with self._lock:
+                t = self._get(trial_id)
+            run_status = known.get(trial_id, (None, None))[1]
+            if t.finished or run_status in ("FINISHED", "FAILED", "KILLED"):
+                continue
+            # replay the trial's history from Ray's own record
+            df = res.metrics_dataframe
+            with self._lock:
+                t.params.update(_params(self.flatten(res.config or {})))
+                if not t.start_ms:
+                    t.start_ms = _now_ms()
+                if df is not None:
+                    for row in df.to_dict("records"):
+                        step = int(row.get("training_iteration") or 0)
+                        if step <= t.max_step:
+                            continue
+                        ms = int(float(row.get("timestamp") or time.time()) * 1000)
+                        for k, v in row.items():
+                            if (k not in RAY_KEYS and isinstance(v, (int, float))
+                                    and not isinstance(v, bool) and math.isfinite(v)
+                                    and not (row.get(DIVERGED) and k == self.metric)):
+                                t.metrics.append((k, float(v), ms, step))
+            last_iter = int(metrics.get("training_iteration") or 0)
+            if res.error is not None:
+                status, mlstatus = "failed", "FAILED"
+            elif metrics.get(DIVERGED):
+                status, mlstatus = "diverged", "FINISHED"
+            elif last_iter >= self.max_epochs:
+                status, mlstatus = "completed", "FINISHED"
+            else:
+                status, mlstatus = "early_stopped", "FINISHED"
+            with self._lock:
+                t.tags["searchlab.status"] = status
+                t.end = (mlstatus, _now_ms())
+                t.finished = True
+        self.flush()
+
+    # ------------------------------------------------------------------ internals
+    def _get(self, trial_id: str) -> _TrialLog:
+        t = self._trials.get(trial_id)
+        if t is None:
+            t = self._trials[trial_id] = _TrialLog(trial_id)
+        return t
+
+    def _finish(self, trial: Any, status: str, mlflow_status: str) -> None:
+        with self._lock:
+            t = self._get(trial.trial_id)
+            t.tags["searchlab.status"] = status
+            t.end = (mlflow_status, _now_ms())
+            t.finished = True
+            if not t.start_ms:
+                t.start_ms = t.end[1]
+                t.params.update(_params(self.flatten(trial.config)))
+            err = _read(trial.error_file) if mlflow_status == "FAILED" else None
+            if err:
+                t.texts["error.txt"] = err
+                t.tags["searchlab.error"] = err.strip().splitlines()[-1][:500] if err.strip() else ""
+            trial_dir = getattr(trial, "local_path", None)
+            if trial_dir:
+                for name in ("stdout", "stderr"):
+                    p = os.path.join(trial_dir, name)
+                    if os.path.exists(p) and os.path.getsize(p) > 0:
+                        t.artifacts.append(p)
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            time.sleep(0.05)  # let a burst of completions gather into one batch
+            self._write_once()
+
+    _write_lock = threading.Lock()
+
+    def _write_once(self) -> None:
+        with self._write_lock:
+            try:
+                self._write_pending()
+                if self._last_error is not None:
+                    log.warning("MLflow is reachable again; pending records delivered")
+                self._last_error = None
+            except Exception as e:  # noqa: BLE001 - tracking must never stop the study
+                msg = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+                if msg != self._last_error:
+                    log.warning("MLflow write failed (%s); %d records pending, will retry",
+                                msg, self.pending_count())
+                self._last_error = msg
+
+    def _client_(self) -> Any:
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            self._client = MlflowClient(self.tracking_uri)
+        return self._client
+
+    def _existing_runs(self) -> dict[str, tuple[str, str]]:
+        """trial_id -> (run_id, status) of child runs already under the parent (resume)."""
+        if self._known_runs is None:
+            client = self._client_()
+            found: dict[str, tuple[str, str]] = {}
+            token = None
+            while True:
+                page = client.search_runs(
+                    [self.experiment_id],
+                    filter_string=f"tags.mlflow.parentRunId = '{self.parent_run_id}'",
+                    max_results=1000, page_token=token)
+                for r in page:
+                    tid = r.data.tags.get("searchlab.trial_id")
+                    if tid:
+                        found[tid] = (r.info.run_id, r.info.status)
+                token = page.token
+                if not token:
+                    break
+            self._known_runs = found
+        return self._known_runs
+
+    def _write_pending(self) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        client = self._client_()
+        with self._lock:
+            work = []
+            for t in self._trials.values():
+                if not t.pending():
+                    continue
+                work.append((t, dict(t.params), list(t.metrics), dict(t.tags), t.end,
+                             list(t.artifacts), dict(t.texts)))
+                t.params.clear(), t.metrics.clear(), t.tags.clear(), t.artifacts.clear(), t.texts.clear()
+                t.end = None
+        notes = annotations.drain()
+        try:
+            for i, (t, params, metrics, tags, end, artifacts, texts) in enumerate(work):
+                if t.run_id is None:
+                    self._open_run(t, params)
+                batch_metrics = [Metric(k, v, ms, s) for k, v, ms, s in metrics]
+                batch_params = [Param(k, v) for k, v in params.items()]
+                batch_tags = [RunTag(k, v) for k, v in tags.items()]
+                self._log_batch(t.run_id, batch_metrics, batch_params, batch_tags)
+                for path in artifacts:
+                    client.log_artifact(t.run_id, path, "trial")
+                for name, text in texts.items():
+                    client.log_text(t.run_id, text, f"trial/{name}")
+                if metrics:
+                    t.max_step = max(t.max_step, max(s for *_, s in metrics))
+                if end is not None:
+                    client.set_terminated(t.run_id, end[0], end[1])
+                work[i] = None  # type: ignore[call-overload]
+            self._write_notes(notes)
+            notes = []
+        finally:
+            # anything not written goes back to the front of the queue
+            with self._lock:
+                for item in work:
+                    if item is None:
+                        continue
+                    t, params, metrics, tags, end, artifacts, texts = item
+                    t.params = {**params, **t.params}
+                    t.metrics[:0] = metrics
+                    t.tags = {**tags, **t.tags}
+                    t.end = t.end or end
+                    t.artifacts[:0] = artifacts
+                    t.texts = {**texts, **t.texts}
+            for n in notes:
+                annotations._QUEUE.put(n)
+
+    def _open_run(self, t: _TrialLog, params: dict[str, str]) -> None:
+        client = self._client_()
+        known = self._existing_runs().get(t.trial_id)
+        if known is not None:
+            t.run_id = known[0]
+            if known[1] != "RUNNING":
+                client.update_run(t.run_id, status="RUNNING")
+            for k in list(params):  # params are immutable in MLflow: keep what is there
+                params.pop(k)
+            if t.max_step == 0:
+                hist = client.get_metric_history(t.run_id, self.metric) if self.metric else []
+                t.max_step = max((m.step for m in hist), default=0)
+            return
+        tags = {**self.base_tags, "mlflow.parentRunId": self.parent_run_id,
+                "searchlab.role": "trial", "searchlab.trial_id": t.trial_id,
+                "mlflow.runName": t.trial_id}
+        run = client.create_run(self.experiment_id, start_time=t.start_ms or _now_ms(), tags=tags,
+                                run_name=t.trial_id)
+        t.run_id = run.info.run_id
+        self.writes += 1
+        self._existing_runs()[t.trial_id] = (t.run_id, "RUNNING")
+
+    def _log_batch(self, run_id: str, metrics: list, params: list, tags: list) -> None:
+        client = self._client_()
+        # MLflow limits one batch to 1000 metrics, 100 params, 100 tags
+        while metrics or params or tags:
+            client.log_batch(run_id, metrics=metrics[:1000], params=params[:100], tags=tags[:100])
+            metrics, params, tags = metrics[1000:], params[100:], tags[100:]
+            self.writes += 1
+
+    def _write_notes(self, notes: list[annotations.Annotation]) -> None:
+        from mlflow.entities import Metric, RunTag
+
+        client = self._client_()
+        by_run: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
+        for n in notes:
+            if n.trial_id is None:
+                run_id = self.parent_run_id
+            else:
+                t = self._trials.get(n.trial_id)
+                if t is None or t.run_id is None:
+                    annotations._QUEUE.put(n)  # the trial's run is not open yet
+                    continue
+                run_id = t.run_id
+            ms = _now_ms()
+            ms_list, tag_list = by_run[run_id]
+            ms_list.extend(Metric(k, float(v), ms, n.step or 0) for k, v in n.metrics.items()
+                           if isinstance(v, (int, float)) and math.isfinite(v))
+            tag_list.extend(RunTag(k, str(v)[:5000]) for k, v in n.tags.items())
+            for name, text in n.texts.items():
+                client.log_text(run_id, text, name)
+        for run_id, (ms_list, tag_list) in by_run.items():
+            self._log_batch(run_id, ms_list, [], tag_list)
+
+
+def _params(config: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for k, v in config.items():
+        s = json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+        out[str(k)[:250]] = s[:MAX_PARAM_LEN]
+    return out
+
+
+def _read(path: str | None) -> str | None:
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(errors="replace")[-100_000:]
+    except OSError:
+        return None
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

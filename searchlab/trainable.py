@@ -1,0 +1,141 @@
+"""The thin adapter from a workload function to a Ray Tune function trainable.
+
+It resolves the workload in the worker, flattens the searcher's config, restores and saves
+checkpoints, picks the device honestly (CUDA only when the trial was given a GPU and CUDA is
+present), and turns a non-finite metric into a ``diverged`` trial that stops instead of failing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from searchlab.spec.space import Space
+from searchlab.workloads.api import Context, iterate
+
+DIVERGED = "searchlab_diverged"
+TIMED_OUT = "searchlab_timed_out"
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything a trial needs, shipped to workers once (it is small and picklable)."""
+
+    function: str
+    args: dict[str, Any]
+    path: str | None
+    space: Space | None
+    metric: str
+    mode: str
+    max_epochs: int
+    seed: int
+    trial_timeout: float | None = None
+    workload: Callable[..., Any] | None = None  # a method's own workload function
+
+
+def make_trainable(spec: TrialSpec) -> Callable[[dict[str, Any]], None]:
+    def searchlab_trial(config: dict[str, Any]) -> None:
+        run_trial(spec, config)
+
+    return searchlab_trial
+
+
+def run_trial(spec: TrialSpec, config: dict[str, Any]) -> None:
+    from ray import tune
+
+    if spec.workload is not None:
+        fn = spec.workload
+    else:
+        from searchlab.workloads import resolve
+
+        fn = resolve(spec.function, spec.path)
+    flat = spec.space.flatten(config) if spec.space is not None else dict(config)
+    ray_ctx = tune.get_context()
+    trial_id = ray_ctx.get_trial_id() or "0"
+    ctx = Context(
+        device=_device(),
+        max_epochs=spec.max_epochs,
+        seed=(spec.seed * 100_003 + _trial_index(trial_id)) % (2**31),
+        restored=_restore(tune.get_checkpoint()),
+        trial_dir=ray_ctx.get_trial_dir(),
+    )
+    worst = -math.inf if spec.mode == "max" else math.inf
+    started = time.monotonic()
+    for metrics in iterate(fn(flat, ctx, **spec.args)):
+        result = dict(metrics)
+        value = result.get(spec.metric)
+        if value is not None and not _finite(value):
+            tune.report({**result, spec.metric: worst, DIVERGED: 1})
+            return
+        saved, state = ctx.take_checkpoint()
+        if saved:
+            with tempfile.TemporaryDirectory() as d:
+                _save(state, d)
+                tune.report(result, checkpoint=tune.Checkpoint.from_directory(d))
+        else:
+            tune.report(result)
+        if spec.trial_timeout and time.monotonic() - started > spec.trial_timeout:
+            tune.report({**result, TIMED_OUT: 1})
+            return
+
+
+def _finite(v: Any) -> bool:
+    try:
+        return math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return True  # not a number: not ours to judge
+
+
+def _trial_index(trial_id: str) -> int:
+    tail = trial_id.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else zlib.crc32(trial_id.encode()) % 100_000
+
+
+def _device() -> str:
+    """"cuda" when Ray gave this trial a GPU and CUDA is really there; else "cpu"."""
+    import ray
+
+    try:
+        gpus = ray.get_gpu_ids()
+    except Exception:  # noqa: BLE001 - outside a Ray worker
+        gpus = []
+    if not gpus:
+        return "cpu"
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
+def _save(state: Any, directory: str) -> None:
+    if "torch" in sys.modules:  # tensors inside: torch.save handles devices and storage sharing
+        import torch
+
+        torch.save(state, os.path.join(directory, "state.pt"))
+    else:
+        with open(os.path.join(directory, "state.pkl"), "wb") as f:
+            pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _restore(checkpoint: Any) -> Any:
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as d:
+        if os.path.exists(os.path.join(d, "state.pt")):
+            import torch
+
+            return torch.load(os.path.join(d, "state.pt"), weights_only=False, map_location=_device())
+        if os.path.exists(os.path.join(d, "state.pkl")):
+            with open(os.path.join(d, "state.pkl"), "rb") as f:
+                return pickle.load(f)
+        return None

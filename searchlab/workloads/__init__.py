@@ -1,0 +1,64 @@
+"""Workloads: built-in names, and resolution of a user's ``package.module:function``."""
+
+from __future__ import annotations
+
+import importlib
+
+from searchlab.workloads.api import Context, WorkloadFn, iterate
+
+#: built-in workload name -> "module:function", imported only when used.
+BUILTIN: dict[str, str] = {
+    "digits_mlp": "searchlab.workloads.digits:digits_mlp",
+    "sphere": "searchlab.workloads.analytic:sphere",
+    "rosenbrock": "searchlab.workloads.analytic:rosenbrock",
+    "branin": "searchlab.workloads.analytic:branin",
+    "rastrigin": "searchlab.workloads.analytic:rastrigin",
+    "lcbench": "searchlab.workloads.lcbench:lcbench",
+    "replay": "searchlab.workloads.replay:replay",
+}
+
+__all__ = ["BUILTIN", "Context", "WorkloadFn", "iterate"]
+
+
+def resolve(function: str, path: str | None = None) -> WorkloadFn:
+    """A workload reference -> the function. Raises WorkloadError with a clear reason."""
+    import importlib
+    import sys
+
+    from searchlab.errors import WorkloadError
+
+    if path and path not in sys.path:
+        sys.path.insert(0, path)
+    ref = BUILTIN.get(function, function)
+    module_name, sep, attr = ref.partition(":")
+    if not sep or not module_name or not attr:
+        raise WorkloadError(f"workload '{function}' is neither a built-in ({', '.join(BUILTIN)}) "
+                            "nor 'package.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise WorkloadError(f"workload '{function}': cannot import module '{module_name}': {e}") from None
+    except Exception as e:  # noqa: BLE001 - the user's module raised while importing
+        raise WorkloadError(f"workload '{function}': importing '{module_name}' raised "
+                            f"{type(e).__name__}: {e}") from None
+    fn = getattr(module, attr, None)
+    if fn is None:
+        raise WorkloadError(f"workload '{function}': module '{module_name}' has no '{attr}'")
+    if not callable(fn):
+        raise WorkloadError(f"workload '{function}': '{attr}' is not a function")
+    return fn
+
+
+def check_signature(fn: WorkloadFn, function: str, args: dict) -> None:
+    """Fail early when ``fn(config, ctx, **args)`` cannot be called."""
+    import inspect
+
+    from searchlab.errors import WorkloadError
+
+    try:
+        inspect.signature(fn).bind({}, Context(), **args)
+    except TypeError as e:
+        raise WorkloadError(f"workload '{function}' must accept (config, ctx"
+                             f"{', ' + ', '.join(args) if args else ''}): {e}") from None
+    except ValueError:
+        pass  # builtins without a signature: let the call decide

@@ -1,0 +1,69 @@
+"""The workload protocol: what a function must look like for searchlab to train it.
+
+A workload is a plain Python function that knows nothing about Ray::
+
+    def my_workload(config: dict, ctx: Context) -> Iterator[dict[str, float]]:
+        model = build(config)
+        state = ctx.restored            # None, or what an earlier ctx.checkpoint() saved
+        start = state["epoch"] + 1 if state else 1
+        for epoch in range(start, ctx.max_epochs + 1):
+            loss = train_one_epoch(model, device=ctx.device)
+            ctx.checkpoint({"epoch": epoch, "model": model.state_dict()})   # optional
+            yield {"loss": loss}
+
+It yields one dict of metrics per epoch (the runner adds the epoch number), or returns a single
+dict when there is nothing to iterate (analytic test functions). ``config`` is a flat dict: every
+parameter of the space under its own name; a conditional choice holds the chosen option's name,
+and the option's own parameters appear as ``"<choice>.<option>.<param>"`` (for example
+``"optimizer.sgd.momentum"``), so names never collide and every trial has the same key set for the
+branch it took.
+
+``ctx.checkpoint(state)`` stores any picklable state (tensors included) with the next yielded
+metrics; schedulers that pause trials (PBT, Hyperband) and a resumed study hand it back as
+``ctx.restored``. A workload that never checkpoints simply restarts from epoch 1 when resumed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+Metrics = Mapping[str, float]
+WorkloadResult = Union[Iterator[Metrics], Metrics]
+WorkloadFn = Callable[[dict[str, Any], "Context"], WorkloadResult]
+
+
+@dataclass
+class Context:
+    """What a workload gets besides its configuration."""
+
+    device: str = "cpu"
+    """"cuda" when the trial was given a GPU and CUDA is present, otherwise "cpu"."""
+    max_epochs: int = 1
+    """How many epochs the study allows this trial (budget.max_epochs)."""
+    seed: int = 0
+    """A per-trial seed derived from the study seed and the trial's index."""
+    restored: Any = None
+    """The state passed to the last ``checkpoint`` call before a pause or crash, else None."""
+    trial_dir: str | None = None
+    """A private directory for the trial's own files."""
+    _pending: list[Any] = field(default_factory=list, repr=False)
+
+    def checkpoint(self, state: Any) -> None:
+        """Save ``state`` together with the metrics the workload yields next."""
+        self._pending[:] = [state]
+
+    def take_checkpoint(self) -> tuple[bool, Any]:
+        """Runner side: the state saved since the last call, if any."""
+        if not self._pending:
+            return False, None
+        state = self._pending.pop()
+        return True, state
+
+
+def iterate(result: WorkloadResult) -> Iterator[Metrics]:
+    """A workload's output as an iterator of per-epoch metric dicts."""
+    if isinstance(result, Mapping):
+        return iter([result])
+    return result

@@ -124,10 +124,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     opts = RunOptions(storage=args.storage, restart=args.restart, quiet=args.quiet,
                       tracking=not args.no_tracking, gpus=args.gpus, address=args.address)
     s = loaded.study
-    if not args.quiet:
-        print(f"searchlab: running study '{s.name}' ({s.method_name}, {s.searcher_label}, "
-              f"{s.stopping_name})", file=sys.stderr)
-    result = run_study(loaded, opts)
+
+    def announce(resuming: bool) -> None:
+        if not args.quiet:
+            verb = "resuming" if resuming else "running"
+            print(f"searchlab: {verb} study '{s.name}' ({s.method_name}, {s.searcher_label}, "
+                  f"{s.stopping_name})", file=sys.stderr)
+
+    result = run_study(loaded, opts, on_start=announce)
     _print_summary(result, loaded.study, args)
     failed = result.counts.get("failed", 0)
     return 1 if failed and failed == len(result.rows) else 0

@@ -71,7 +71,9 @@ def storage_root(loaded: LoadedStudy, opts: RunOptions) -> Path:
     return Path(opts.storage or loaded.study.storage or os.path.join(".searchlab", "studies")).resolve()
 
 
-def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None) -> StudyResult:
+def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
+              on_start: Any = None) -> StudyResult:
+    """Run (or resume) a study. ``on_start`` is called once every input check has passed."""
     out = out or sys.stderr
     study = loaded.study
     started = time.monotonic()
@@ -103,10 +105,13 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None) -> StudyRe
         raise SearchlabError(f"study '{study.name}' already finished (results in {study_dir}); "
                              "run with --restart to run it again")
 
+    if on_start is not None:
+        on_start(resuming)
+
     # ---- tracking: the experiment and the parent run
     from searchlab.tracking.store import ensure_experiment, open_parent_run, prepare_local, resolve_uri
 
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
     uri = experiment_id = parent_run_id = None
@@ -118,6 +123,7 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None) -> StudyRe
     if opts.tracking and study.tracking.enabled:
         from mlflow.tracking import MlflowClient
 
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # after import: mlflow sets INFO
         uri = resolve_uri(study.tracking.uri)
         prepare_local(uri)
         client = MlflowClient(uri)
@@ -161,6 +167,7 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, plan: TrialPlan | None, metric:
           experiment_id: str | None, parent_run_id: str | None, base_tags: dict[str, str],
           out: Any) -> StudyResult:
     from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
 
     from searchlab.progress import Forwarder, Progress
 
@@ -202,7 +209,7 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, plan: TrialPlan | None, metric:
         writer = MLflowWriter(uri, experiment_id, parent_run_id, metric=metric, mode=mode,
                               max_epochs=max_epochs, base_tags=base_tags, flatten=flatten)
         live.append(writer)
-    key = f"{study.name}:{os.getpid()}"
+    key = str(study_dir)  # stable across a resume: the restored forwarder must find us
     Forwarder.LIVE[key] = _Fanout(live)
     try:
         if resuming:
@@ -222,10 +229,12 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, plan: TrialPlan | None, metric:
                 ),
                 run_config=tune.RunConfig(
                     name=study.name, storage_path=str(study_dir.parent),
-                    callbacks=[Forwarder(key)], verbose=0,
+                    callbacks=[JsonLoggerCallback(), Forwarder(key)], verbose=0,
                     stop={"training_iteration": max_epochs},
                     failure_config=tune.FailureConfig(max_failures=study.budget.retries),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                    # PBT clones other trials' older checkpoints: keep them all there
+                    checkpoint_config=tune.CheckpointConfig(
+                        num_to_keep=None if study.stopping_name == "pbt" else 2),
                     log_to_file=True,
                 ),
             )
@@ -234,7 +243,7 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, plan: TrialPlan | None, metric:
             grid = tuner.fit()
         results = [grid[i] for i in range(len(grid))]
         if writer is not None:
-            writer.reconcile(results)
+            writer.reconcile(results, resumed=resuming)
             if not writer.close():
                 out.write(f"warning: {writer.pending_count()} MLflow records could not be written\n")
         run_ids = writer._existing_runs() if writer is not None else {}

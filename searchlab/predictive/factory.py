@@ -6,7 +6,7 @@ Example::
       scheduler: predictive
       regressor: svr          # svr | forest | linear
       delta: 0.05             # stop when P(final beats best) < delta
-      min_finished: 10        # finished curves needed before the rule acts
+      min_finished: 15        # finished curves needed before the rule acts
       fallback: none          # none | asha | median, until then
       bracket: none           # none | hyperband (the rule inside Hyperband brackets)
       warm_start:
@@ -46,7 +46,7 @@ class PredictiveSettings(StoppingSettings):
     spread: Literal["cv", "ensemble"] = Field(
         "cv", description="spread from cross-validated residuals, or from a bootstrap ensemble")
     delta: float = Field(0.05, gt=0, lt=1, description="stop when P(final beats best) < delta")
-    min_finished: int = Field(10, ge=3, description="finished curves before the rule acts")
+    min_finished: int = Field(15, ge=3, description="finished curves before the rule acts")
     min_epoch: int = Field(2, ge=1, description="first epoch at which the rule may stop a trial")
     fallback: Literal["none", "asha", "median"] = Field(
         "none", description="what stops trials before the predictor is ready")

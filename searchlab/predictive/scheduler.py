@@ -168,6 +168,9 @@ class PredictiveScheduler(TrialScheduler):
         better = self._best is None or (final > self._best if self._mode == "max" else final < self._best)
         if better:
             self._best = final
+        n = self.predictor.n
+        if n >= self.min_finished and (n & (n - 1) == 0 or n == self.min_finished):
+            self.report_r2()  # at min_finished and whenever the training set doubles
 
     # --- TrialScheduler ---------------------------------------------------------------------------
     def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
@@ -219,11 +222,16 @@ class PredictiveScheduler(TrialScheduler):
 
     # --- per-study record ------------------------------------------------------------------------
     def report_r2(self) -> dict[str, float]:
-        """Annotate the study with the predictor's cross-validated R^2 by fraction of curve seen."""
+        """Annotate the study with the predictor's cross-validated R^2 by fraction of curve seen.
+
+        Called when ``min_finished`` curves are known and whenever their number doubles; the
+        metrics' step is the number of training curves.
+        """
         if self.predictor.n < 3:
             return {}
         r2 = self.predictor.r2_by_fraction()
-        annotate_study(texts={"predictor_r2.json": json.dumps(r2, indent=1)},
+        record = {"training_curves": self.predictor.n, "r2_by_fraction_seen": r2}
+        annotate_study(step=self.predictor.n, texts={"predictor_r2.json": json.dumps(record, indent=1)},
                        metrics={f"predictor_r2_at_{k}": v for k, v in r2.items()})
         return r2
 

@@ -138,9 +138,8 @@ def _model_in(annotation: Any) -> Any:
 
 def _suggest(word: str, valid: Any) -> str:
     valid = list(valid)
-    close = difflib.get_close_matches(word, valid, n=1, cutoff=0.6)
-    if not close and len(word) >= 3:
-        close = [v for v in valid if v.startswith(word) or word.startswith(v)][:1]
+    close = [v for v in valid if len(word) >= 3 and (v.startswith(word) or word.startswith(v))][:1]
+    close = close or difflib.get_close_matches(word, valid, n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 

@@ -55,8 +55,8 @@ class _TrialLog:
     finished: bool = False  # the trial's end was seen by this writer
 
     def pending(self) -> bool:
-        return bool(self.run_id is None or self.params or self.metrics or self.tags
-                     or self.end or self.artifacts or self.texts)
+        return bool(self.params or self.metrics or self.tags or self.end or self.artifacts
+                    or self.texts)
 
 
 class MLflowWriter(Callback):
@@ -158,53 +158,53 @@ class MLflowWriter(Callback):
         with self._lock:
             return sum(len(t.metrics) + (1 if t.end else 0) for t in self._trials.values())
 
-    def reconcile(self, results: list[Any]) -> None:
-        """After a (resumed) study: every trial has exactly one finished child run with its data.
+    def reconcile(self, results: list[Any], resumed: bool = False) -> None:
+        """After a study: every trial has exactly one finished child run with all its data.
 
         Trials that finished in an earlier, interrupted driver never pass through the hooks
-        again; this fills in whatever MLflow is missing from Ray Tune's own results.
+        again, and steps an interrupted driver had not flushed are missing: on a resumed study,
+        whatever MLflow lacks is filled in from Ray Tune's own record of each trial.
         """
+        self.flush()
         known = self._existing_runs()
         for res in results:
             metrics = res.metrics or {}
             trial_id = metrics.get("trial_id")
             if not trial_id:
                 continue
+            seen = self._trials.get(trial_id)
+            writer_done = seen is not None and seen.finished
+            run_id, run_status = known.get(trial_id, (None, None))
+            if writer_done and not resumed:
+                continue
+            if not resumed and run_status in ("FINISHED", "FAILED", "KILLED"):
+                continue
+            logged: set[int] = set()
+            if run_id is not None and self.metric:
+                logged = {m.step for m in self._client_().get_metric_history(run_id, self.metric)}
+            rows = res.metrics_dataframe.to_dict("records") if res.metrics_dataframe is not None else []
+            missing = [r for r in rows if int(r.get("training_iteration") or 0) not in logged]
+            terminal = writer_done or run_status in ("FINISHED", "FAILED", "KILLED")
+            if not missing and terminal:
+                continue
             with self._lock:
                 t = self._get(trial_id)
-            run_status = known.get(trial_id, (None, None))[1]
-            if t.finished or run_status in ("FINISHED", "FAILED", "KILLED"):
-                continue
-            # replay the trial's history from Ray's own record
-            df = res.metrics_dataframe
-            with self._lock:
-                t.params.update(_params(self.flatten(res.config or {})))
-                if not t.start_ms:
-                    t.start_ms = _now_ms()
-                if df is not None:
-                    for row in df.to_dict("records"):
-                        step = int(row.get("training_iteration") or 0)
-                        if step <= t.max_step:
-                            continue
-                        ms = int(float(row.get("timestamp") or time.time()) * 1000)
-                        for k, v in row.items():
-                            if (k not in RAY_KEYS and isinstance(v, (int, float))
-                                    and not isinstance(v, bool) and math.isfinite(v)
-                                    and not (row.get(DIVERGED) and k == self.metric)):
-                                t.metrics.append((k, float(v), ms, step))
-            last_iter = int(metrics.get("training_iteration") or 0)
-            if res.error is not None:
-                status, mlstatus = "failed", "FAILED"
-            elif metrics.get(DIVERGED):
-                status, mlstatus = "diverged", "FINISHED"
-            elif last_iter >= self.max_epochs:
-                status, mlstatus = "completed", "FINISHED"
-            else:
-                status, mlstatus = "early_stopped", "FINISHED"
-            with self._lock:
-                t.tags["searchlab.status"] = status
-                t.end = (mlstatus, _now_ms())
-                t.finished = True
+                if run_id is None:
+                    t.params.update(_params(self.flatten(res.config or {})))
+                    t.start_ms = t.start_ms or _now_ms()
+                for row in missing:
+                    step = int(row.get("training_iteration") or 0)
+                    ms = int(float(row.get("timestamp") or time.time()) * 1000)
+                    for k, v in row.items():
+                        if (k not in RAY_KEYS and isinstance(v, (int, float))
+                                and not isinstance(v, bool) and math.isfinite(v)
+                                and not (row.get(DIVERGED) and k == self.metric)):
+                            t.metrics.append((k, float(v), ms, step))
+                t.max_step = 0  # the rows above are exactly what is missing
+                if not terminal:
+                    t.tags["searchlab.status"], mlstatus = _final_status(res, self.max_epochs)
+                    t.end = (mlstatus, _now_ms())
+                    t.finished = True
         self.flush()
 
     # ------------------------------------------------------------------ internals
@@ -388,6 +388,20 @@ class MLflowWriter(Callback):
                 client.log_text(run_id, text, name)
         for run_id, (ms_list, tag_list) in by_run.items():
             self._log_batch(run_id, ms_list, [], tag_list)
+
+
+def _final_status(res: Any, max_epochs: int) -> tuple[str, str]:
+    """(searchlab status, MLflow status) of a finished Ray Tune result."""
+    m = res.metrics or {}
+    if res.error is not None:
+        return "failed", "FAILED"
+    if m.get(DIVERGED):
+        return "diverged", "FINISHED"
+    if m.get(TIMED_OUT):
+        return "timed_out", "FINISHED"
+    if int(m.get("training_iteration") or 0) >= max_epochs:
+        return "completed", "FINISHED"
+    return "early_stopped", "FINISHED"
 
 
 def _params(config: dict[str, Any]) -> dict[str, str]:

@@ -1,0 +1,136 @@
+"""The ``method: {name: cdt, ...}`` block of a study file."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from searchlab.methods.base import MethodSettings
+from searchlab.methods.cdt.bandits import BANDITS
+
+BanditName = Literal["linucb", "lints", "ucbglm", "glmts", "linucb_reg"]
+TunerName = Literal["cdt", "cdt_no_restart", "theoretical", "op", "tl", "oracle"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _EnvBase(_Strict):
+    name: str | None = Field(None, description="label in results (default: derived from the kind)")
+    horizon: int = Field(14_000, ge=10, le=10_000_000, description="rounds T")
+
+    @property
+    def label(self) -> str:
+        return self.name or self._default_label()
+
+    def _default_label(self) -> str:
+        raise NotImplementedError
+
+    def params(self) -> dict:
+        """Keyword arguments of :func:`searchlab.methods.cdt.simulate.make_environment`."""
+        return self.model_dump(exclude={"name"})
+
+
+class SyntheticEnv(_EnvBase):
+    """The paper's synthetic bandit: contexts and theta* uniform in [-1/sqrt(d), 1/sqrt(d)]."""
+
+    kind: Literal["linear", "logistic"] = "linear"
+    arms: int = Field(120, ge=2, le=100_000, description="K")
+    dim: int = Field(25, ge=1, le=10_000, description="d")
+    noise: float = Field(0.5, ge=0, description="linear: Gaussian noise standard deviation")
+
+    def _default_label(self) -> str:
+        return f"{self.kind}-K{self.arms}-d{self.dim}"
+
+
+class NonStationaryEnv(_EnvBase):
+    """Linear synthetic bandit whose noise level (and optionally theta*) changes at known rounds."""
+
+    kind: Literal["nonstationary"]
+    arms: int = Field(120, ge=2, le=100_000)
+    dim: int = Field(25, ge=1, le=10_000)
+    change_points: list[int] = Field([3_500, 7_000, 10_500], description="rounds where a phase starts")
+    phase_noise: list[float] = Field([1.0, 0.05, 1.0, 0.05], description="noise sd of each phase")
+    redraw_theta: bool = Field(False, description="draw a fresh theta* at every change point")
+
+    @model_validator(mode="after")
+    def _phases(self) -> NonStationaryEnv:
+        if len(self.phase_noise) != len(self.change_points) + 1:
+            raise ValueError(f"phase_noise needs {len(self.change_points) + 1} entries "
+                             f"(one per phase), got {len(self.phase_noise)}")
+        if sorted(self.change_points) != self.change_points or any(
+                not 0 < c < self.horizon for c in self.change_points):
+            raise ValueError("change_points must increase and lie inside (0, horizon)")
+        return self
+
+    def _default_label(self) -> str:
+        return f"nonstationary-K{self.arms}-d{self.dim}"
+
+
+class ClassificationEnv(_EnvBase):
+    """A classification data set as a bandit (classes are arms, reward 1 for the right class)."""
+
+    kind: Literal["classification"]
+    dataset: Literal["digits", "iris", "wine", "breast_cancer", "fashion_mnist"] = "digits"
+    pca_dim: int = Field(8, ge=1, le=784, description="features kept after PCA")
+    horizon: int = Field(5_000, ge=10, le=10_000_000)
+
+    def _default_label(self) -> str:
+        return f"{self.dataset}-pca{self.pca_dim}"
+
+
+EnvironmentSettings = Annotated[SyntheticEnv | NonStationaryEnv | ClassificationEnv,
+                                Field(discriminator="kind")]
+
+
+class ZoomingSettings(_Strict):
+    """Zooming Thompson sampling with restarts (the CDT tuner)."""
+
+    confidence: float = Field(
+        0.3, gt=0, description="radius constant c in r = c sqrt(log H / (n+1)) (scaled space [0,1]^p); "
+        "the paper's reference code uses sqrt(13/2) with log T, which keeps one point active for ~200 rounds")
+    warmup: int = Field(30, ge=0, description="rounds of random arms before tuning (the paper's T1)")
+    restart_period: int | None = Field(
+        None, ge=1, description="H, rounds between restarts; default T^((p+2)/(p+3)) for p hyperparameters")
+    ranges: dict[str, tuple[float, float]] | None = Field(
+        None, description="search interval per hyperparameter name (default: the bandit's)")
+
+
+class CDTSettings(MethodSettings):
+    """Which environments, bandits and tuners to compare, over how many seeds."""
+
+    environments: list[EnvironmentSettings] = Field(default_factory=lambda: [SyntheticEnv()], min_length=1)
+    bandits: list[BanditName] = Field(["linucb", "lints"], min_length=1)
+    tuners: list[TunerName] = Field(["cdt", "theoretical", "op", "tl"], min_length=1)
+    seeds: int = Field(20, ge=1, le=100_000, description="runs per (environment, bandit, tuner)")
+    first_seed: int = Field(0, ge=0)
+    regularization: float = Field(1.0, gt=0, description="lambda of the one-hyperparameter bandits")
+    zooming: ZoomingSettings = ZoomingSettings()
+    candidates: dict[str, list[float]] = Field(
+        {"alpha": [0.5, 1, 3, 5, 7], "v": [0.5, 1, 3, 5, 7], "lam": [0.1, 1, 10]},
+        description="OP/TL candidate values per hyperparameter (the paper's set by default)")
+    oracle_grid: dict[str, list[float]] = Field(
+        {"alpha": [0, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5], "v": [0, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4],
+         "lam": [0.1, 1, 10]},
+        description="values tried by the best-fixed-in-hindsight oracle ('oracle' tuner)")
+    chunks: int = Field(200, ge=1, le=100_000, description="points of the regret curve sent to MLflow")
+
+    @model_validator(mode="after")
+    def _names(self) -> CDTSettings:
+        for b in self.bandits:
+            names = [h.name for h in BANDITS[b].hyperparams]
+            for block, tuners in (("candidates", {"op", "tl"}), ("oracle_grid", {"oracle"})):
+                table = getattr(self, block)
+                missing = [n for n in names if n not in table]
+                if tuners & set(self.tuners) and missing:
+                    raise ValueError(f"{block} has no values for {', '.join(missing)} (bandit {b})")
+        known = {h.name for b in BANDITS.values() for h in b.hyperparams}
+        for n in (self.zooming.ranges or {}):
+            if n not in known:
+                raise ValueError(f"zooming.ranges: unknown hyperparameter '{n}'; use one of {', '.join(sorted(known))}")
+        for n, (lo, hi) in (self.zooming.ranges or {}).items():
+            if not lo < hi:
+                raise ValueError(f"zooming.ranges.{n}: need low < high")
+        return self

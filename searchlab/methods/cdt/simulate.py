@@ -1,0 +1,153 @@
+"""One run of (environment, bandit, tuner, seed): the double-layer loop and its regret curve.
+
+Each round: the tuner proposes hyperparameters, the bandit picks an arm with them, the realised
+reward of that arm updates both. The first ``tuner.warmup`` rounds pull random arms (CDT's
+warm-up; the tuner is not consulted). Randomness comes from three generators derived from the
+seed -- environment, bandit, tuner -- so all tuners meet the same contexts and noise for a seed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from searchlab.methods.cdt.bandits import BANDITS, Bandit
+from searchlab.methods.cdt.environments import (
+    ClassificationBandit,
+    Environment,
+    NonStationaryBandit,
+    SyntheticBandit,
+)
+from searchlab.methods.cdt.tuners import (
+    FixedTuner,
+    OPTuner,
+    TheoreticalTuner,
+    TLTuner,
+    Tuner,
+    ZoomingTS,
+    candidate_grid,
+)
+
+TUNERS = ("cdt", "cdt_no_restart", "theoretical", "op", "tl", "fixed")
+
+#: the paper's candidate sets for OP and TL, per hyperparameter name
+DEFAULT_CANDIDATES: dict[str, list[float]] = {"alpha": [0.5, 1, 3, 5, 7], "v": [0.5, 1, 3, 5, 7],
+                                              "lam": [0.1, 1, 10]}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    regret: np.ndarray  # (T,) cumulative regret after each round
+    hyper: np.ndarray  # (T, p) hyperparameters used each round (NaN during warm-up)
+    names: tuple[str, ...]  # the hyperparameters' names
+    seconds: float  # CPU time of the loop (process time: robust to other load on the machine)
+    info: dict[str, float]  # tuner diagnostics (restarts, active points)
+
+
+def default_restart_period(horizon: int, dims: int) -> int:
+    """H = T^((p+2)/(p+3)), the epoch length the paper's regret analysis balances."""
+    return math.ceil(horizon ** ((dims + 2) / (dims + 3)))
+
+
+def make_environment(params: Mapping[str, Any], rng: np.random.Generator) -> Environment:
+    """An environment from its settings: ``kind`` plus that kind's keyword arguments."""
+    p = dict(params)
+    kind = p.pop("kind")
+    p.pop("name", None)
+    if kind in ("linear", "logistic"):
+        return SyntheticBandit(rng, model=kind, **p)
+    if kind == "nonstationary":
+        p = {k: tuple(v) if isinstance(v, list) else v for k, v in p.items()}
+        return NonStationaryBandit(rng, **p)
+    if kind == "classification":
+        return ClassificationBandit(rng, **p)
+    raise ValueError(f"unknown environment kind '{kind}'")
+
+
+def make_tuner(name: str, bandit: Bandit, env: Environment, rng: np.random.Generator, *,
+               zooming: Mapping[str, Any] | None = None,
+               candidates: Mapping[str, Sequence[float]] | None = None,
+               fixed: Sequence[float] | None = None) -> Tuner:
+    space = bandit.hyperparams
+    if name in ("cdt", "cdt_no_restart"):
+        z = dict(zooming or {})
+        if "ranges" in z:
+            ranges = z.pop("ranges") or {}
+            space = tuple(type(hp)(hp.name, *ranges[hp.name]) if hp.name in ranges else hp for hp in space)
+        period = z.pop("restart_period", None)
+        if name == "cdt_no_restart":
+            period = None
+        elif period is None:
+            period = default_restart_period(env.T, len(space))
+        return ZoomingTS(space, env.T, rng, restart_period=period, **z)
+    if name == "theoretical":
+        return TheoreticalTuner(bandit, env.sigma, env.theta_norm)
+    if name in ("op", "tl"):
+        grid = candidate_grid(space, {**DEFAULT_CANDIDATES, **(candidates or {})})
+        return OPTuner(grid, rng) if name == "op" else TLTuner(grid, env.T, env.reward_range, rng)
+    if name == "fixed":
+        if fixed is None or len(fixed) != len(space):
+            raise ValueError(f"tuner 'fixed' needs {len(space)} value(s) for {[h.name for h in space]}")
+        return FixedTuner(fixed)
+    raise ValueError(f"unknown tuner '{name}'; use one of {', '.join(TUNERS)}")
+
+
+def simulate(env: Environment, bandit: Bandit, tuner: Tuner, seed: int,
+             env_rng: np.random.Generator | None = None, block: int = 100) -> RunResult:
+    """Play ``env.T`` rounds; the environment must be fresh (its draws come from ``env_rng``)."""
+    env_rng = env_rng or np.random.default_rng([seed, 0])
+    b_rng = np.random.default_rng([seed, 1])
+    T, p = env.T, len(bandit.hyperparams)
+    arms = np.empty(T, dtype=np.int64)
+    regret = np.empty(T)
+    hyper = np.full((T, p), np.nan)
+    warm = tuner.warmup
+    propose, learn, select, update = tuner.propose, tuner.update, bandit.select, bandit.update
+    start = time.process_time()
+    t = 0
+    for blk in env.blocks(env_rng, block):
+        n = len(blk.means)
+        Z = b_rng.standard_normal((n, env.d))
+        random_arms = b_rng.integers(env.K, size=n)
+        C, R = blk.contexts, blk.rewards
+        for i in range(n):
+            X = C[i]
+            if t < warm:
+                a = int(random_arms[i])
+                update(X[a], R[i, a])
+            else:
+                h = propose(t)
+                a = select(X, h, Z[i])
+                r = R[i, a]
+                update(X[a], r)
+                learn(r)
+                hyper[t] = h
+            arms[t] = a
+            t += 1
+        chosen = arms[t - n: t]
+        regret[t - n: t] = blk.means.max(1) - blk.means[np.arange(n), chosen]
+    seconds = time.process_time() - start
+    info: dict[str, float] = {}
+    if isinstance(tuner, ZoomingTS):
+        info = {"restarts": tuner.restarts, "active_points_end": tuner.n_active}
+    return RunResult(np.cumsum(regret), hyper, tuple(h.name for h in bandit.hyperparams), seconds, info)
+
+
+def run(environment: Mapping[str, Any], bandit: str, tuner: str, seed: int, *,
+        zooming: Mapping[str, Any] | None = None,
+        candidates: Mapping[str, Sequence[float]] | None = None,
+        fixed: Sequence[float] | None = None, lam: float = 1.0) -> RunResult:
+    """Build everything from plain settings and simulate one seed."""
+    env_rng = np.random.default_rng([seed, 0])
+    env = make_environment(environment, env_rng)
+    if bandit not in BANDITS:
+        raise ValueError(f"unknown bandit '{bandit}'; use one of {', '.join(BANDITS)}")
+    b = BANDITS[bandit](env.d, lam)
+    tun = make_tuner(tuner, b, env, np.random.default_rng([seed, 2]), zooming=zooming,
+                     candidates=candidates, fixed=fixed)
+    return simulate(env, b, tun, seed, env_rng)

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+REPO = TESTS.parent
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One real local Ray cluster for the whole test session (4 logical CPUs, 1 logical GPU)."""
+    import ray
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    if not ray.is_initialized():
+        ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def study_file(tmp_path):
+    """Write a study file from YAML text (dedented) and return its path."""
+
+    def write(text: str, name: str = "study.yaml") -> Path:
+        p = tmp_path / name
+        p.write_text(textwrap.dedent(text).replace("{TESTS}", str(TESTS)).replace("{TMP}", str(tmp_path)))
+        return p
+
+    return write
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path):
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.fixture
+def run_in_process(ray_cluster, tmp_path, mlflow_uri):
+    """Run a study in this process on the session's Ray cluster."""
+    from searchlab.runner import RunOptions, run_study
+    from searchlab.spec.parse import load_study
+
+    def run(path: Path, tracking: bool = True, **kw):
+        os.environ["MLFLOW_TRACKING_URI"] = mlflow_uri
+        try:
+            loaded = load_study(path)
+            opts = RunOptions(storage=str(tmp_path / "store"), quiet=True, tracking=tracking, **kw)
+            return run_study(loaded, opts, out=sys.stderr)
+        finally:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+    return run
+
+
+def child_runs(uri: str, experiment: str):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, f"no MLflow experiment {experiment}"
+    runs = client.search_runs([exp.experiment_id], max_results=5000)
+    return client, [r for r in runs if r.data.tags.get("searchlab.role") == "trial"], \
+        [r for r in runs if r.data.tags.get("searchlab.role") == "study"]

@@ -1,0 +1,366 @@
+"""Fake searchlab studies written into a real MLflow SQLite store, exactly as searchlab lays
+them out: one experiment per study, a parent run per execution (``searchlab.role=study``) and a
+nested child run per trial (``searchlab.role=trial``) with per-epoch metrics."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+T0_MS = 1_763_900_000_000  # a fixed wall-clock start for the first study
+SEARCH_SPACE_YAML = """\
+name: {name}
+metric: {metric}
+mode: {mode}
+space:
+  lr: {{loguniform: [1.0e-4, 1.0e-1]}}
+  batch_size: {{choice: [32, 64, 128]}}
+"""
+
+
+@dataclass
+class FakeStore:
+    uri: str
+    path: Path
+    studies: dict[str, dict] = field(default_factory=dict)  # name -> facts for assertions
+
+
+class _Writer:
+    def __init__(self, uri: str, artifacts: Path) -> None:
+        from mlflow import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=uri)
+        self.artifacts = artifacts
+
+    def experiment(self, name: str) -> str:
+        return self.client.create_experiment(name, artifact_location=(self.artifacts / name).as_uri())
+
+    def parent(self, exp_id: str, name: str, start_ms: int, tags: dict[str, str],
+               study_yaml: str, tmp: Path) -> str:
+        run = self.client.create_run(exp_id, start_time=start_ms, run_name=name,
+                                     tags={"searchlab.role": "study", "searchlab.version": "0.1.0",
+                                           **tags})
+        f = tmp / f"{run.info.run_id}" / "study.yaml"
+        f.parent.mkdir(parents=True)
+        f.write_text(study_yaml)
+        self.client.log_artifact(run.info.run_id, str(f))
+        return run.info.run_id
+
+    def trial(self, exp_id: str, parent: str, trial_id: str, status: str, start_ms: int,
+              end_ms: int | None, params: dict[str, object],
+              metrics: dict[str, list[tuple[int, int, float]]], tags: dict[str, str]) -> str:
+        from mlflow.entities import Metric, Param, RunTag
+
+        run = self.client.create_run(exp_id, start_time=start_ms, run_name=trial_id, tags={
+            "mlflow.parentRunId": parent, "searchlab.role": "trial",
+            "searchlab.trial_id": trial_id, "searchlab.status": status, **tags})
+        run_id = run.info.run_id
+        batch = [Metric(key, float(v), int(ts), int(step))
+                 for key, points in metrics.items() for step, ts, v in points]
+        for i in range(0, max(len(batch), 1), 900):
+            self.client.log_batch(
+                run_id, metrics=batch[i:i + 900],
+                params=[Param(k, str(v)) for k, v in params.items()] if i == 0 else [],
+                tags=[RunTag("mlflow.runName", trial_id)] if i == 0 else [])
+        if end_ms is not None:
+            mlflow_status = {"failed": "FAILED", "diverged": "FAILED"}.get(status, "FINISHED")
+            self.client.set_terminated(run_id, status=mlflow_status, end_time=end_ms)
+        return run_id
+
+    def finish_parent(self, parent: str, end_ms: int, best_trial: str, best_run: str) -> None:
+        self.client.set_tag(parent, "searchlab.best_trial_id", best_trial)
+        self.client.set_tag(parent, "searchlab.best_run_id", best_run)
+        self.client.set_terminated(parent, status="FINISHED", end_time=end_ms)
+
+
+def _slots(n_slots: int, start_ms: int):
+    """A tiny scheduler: each trial takes the slot that frees first."""
+    free = [start_ms] * n_slots
+
+    def take(duration_ms: int) -> tuple[int, int]:
+        i = int(np.argmin(free))
+        begin = free[i] + 150
+        free[i] = begin + duration_ms
+        return begin, free[i]
+
+    return take
+
+
+def _write_search(w: _Writer, tmp: Path, name: str, *, scheduler: str, searcher: str,
+                  executions: list[int], seed: int, start_ms: int, running: int = 0) -> dict:
+    """An MNIST-like study on val_accuracy with a conditional space; ASHA stops trials early."""
+    rng = np.random.default_rng(seed)
+    exp = w.experiment(name)
+    facts: dict = {"executions": [], "metric": "val_accuracy", "mode": "max"}
+    for ex_i, n_trials in enumerate(executions):
+        ex_start = start_ms + ex_i * 3_600_000
+        parent = w.parent(exp, f"{name}-{ex_i + 1}", ex_start, {
+            "searchlab.method": "search", "searchlab.searcher": searcher,
+            "searchlab.scheduler": scheduler, "searchlab.spec_hash": f"{seed:08x}{ex_i}",
+            "searchlab.workload": "mnist_mlp", "searchlab.metric": "val_accuracy",
+            "searchlab.mode": "max"},
+            SEARCH_SPACE_YAML.format(name=name, metric="val_accuracy", mode="max"), tmp)
+        take = _slots(4, ex_start)
+        finals: dict[str, tuple[float, str, int]] = {}
+        statuses = []
+        for i in range(n_trials):
+            trial_id = f"trial_{ex_i}{i:03d}"
+            lr = float(10 ** rng.uniform(-4, -1))
+            opt = str(rng.choice(["sgd", "adam"]))
+            params: dict[str, object] = {"lr": round(lr, 6), "batch_size": int(rng.choice([32, 64, 128])),
+                                         "dropout": round(float(rng.uniform(0, 0.5)), 3),
+                                         "optimizer": opt}
+            if opt == "sgd":
+                params["optimizer.sgd.momentum"] = round(float(rng.uniform(0.5, 0.99)), 3)
+            quality = 0.985 - 0.05 * (math.log10(lr) + 2.5) ** 2 - 0.08 * float(params["dropout"]) ** 2
+            status, epochs = "completed", 9
+            if i == 3:
+                status, epochs = "failed", 0
+            elif i == 5:
+                status, epochs = "diverged", 3
+            elif running and i >= n_trials - running and ex_i == len(executions) - 1:
+                status, epochs = "running", 4
+            elif scheduler == "asha":
+                for rung in (1, 3):
+                    if rng.random() < 0.55 and quality < 0.975:
+                        status, epochs = "early_stopped", rung
+                        break
+            epoch_ms = int(rng.uniform(8_000, 14_000) * (64 / int(params["batch_size"])) ** 0.3)
+            begin, end = take(max(epochs, 1) * epoch_ms + 2_000)
+            metrics: dict[str, list[tuple[int, int, float]]] = {}
+            for e in range(1, epochs + 1):
+                ts = begin + e * epoch_ms
+                if status == "diverged":
+                    acc = 0.1 + 0.02 * rng.random()
+                    loss = 2.3 * 10 ** e
+                else:
+                    acc = quality * (1 - math.exp(-e / 1.7)) + rng.normal(0, 0.004)
+                    loss = max(0.02, 2.3 * math.exp(-e / 1.5) + (1 - quality))
+                metrics.setdefault("val_accuracy", []).append((e, ts, acc))
+                metrics.setdefault("val_loss", []).append((e, ts, loss))
+                metrics.setdefault("time_total_s", []).append((e, ts, e * epoch_ms / 1000))
+            end_ms = None if status == "running" else end
+            run_id = w.trial(exp, parent, trial_id, status, begin, end_ms, params, metrics,
+                             {"searchlab.method": "search", "searchlab.workload": "mnist_mlp"})
+            statuses.append(status)
+            if metrics and status != "diverged":
+                finals[run_id] = (metrics["val_accuracy"][-1][2], trial_id, metrics["val_accuracy"][-1][1])
+        best_run = max(finals, key=lambda r: finals[r][0])
+        w.finish_parent(parent, max(v[2] for v in finals.values()) + 1_000, finals[best_run][1], best_run)
+        facts["executions"].append({"parent": parent, "n_trials": n_trials, "statuses": statuses,
+                                    "best_value": finals[best_run][0], "best_run": best_run})
+    return facts
+
+
+def _write_cdt(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
+    """CDT-like: cumulative regret per chunk for 3 tuners x 4 seeds on one environment."""
+    rng = np.random.default_rng(7)
+    exp = w.experiment(name)
+    parent = w.parent(exp, f"{name}-1", start_ms, {
+        "searchlab.method": "cdt", "searchlab.searcher": "cdt", "searchlab.scheduler": "fifo",
+        "searchlab.spec_hash": "cdt00001", "searchlab.workload": "bandit_env",
+        "searchlab.metric": "cum_regret", "searchlab.mode": "min"},
+        "name: bandit-cdt\nmethod: cdt\n", tmp)
+    slope = {"ucb": 1.0, "thompson": 0.7, "fixed": 2.2}
+    chunks = 20
+    best = (math.inf, "", "")
+    end_all = start_ms
+    take = _slots(4, start_ms)
+    for tuner in slope:
+        for seed in range(4):
+            trial_id = f"{tuner}_s{seed}"
+            begin, end = take(chunks * 1_500)
+            regret, points, choice = 0.0, [], []
+            for c in range(1, chunks + 1):
+                regret += slope[tuner] * (1 / math.sqrt(c)) * rng.uniform(0.6, 1.4) + 0.05
+                ts = begin + c * 1_500
+                points.append((c, ts, regret))
+                choice.append((c, ts, float(np.clip(0.5 / math.sqrt(c) * slope[tuner]
+                                                    + rng.normal(0, 0.03), 0, 1))))
+            run_id = w.trial(exp, parent, trial_id, "completed", begin, end,
+                             {"tuner": tuner, "bandit": "exp3", "environment": "nonstationary-10arm",
+                              "seed": seed},
+                             {"cum_regret": points, "hyperparam": choice,
+                              "time_total_s": [(1, end, (end - begin) / 1000)]},
+                             {"searchlab.method": "cdt", "searchlab.workload": "bandit_env"})
+            if regret < best[0]:
+                best = (regret, trial_id, run_id)
+            end_all = max(end_all, end)
+    w.finish_parent(parent, end_all + 1_000, best[1], best[2])
+    return {"tuners": sorted(slope), "seeds": 4, "chunks": chunks}
+
+
+def _write_predictive(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
+    """A CIFAR-like study on val_loss (min) under the predictive scheduler."""
+    rng = np.random.default_rng(11)
+    exp = w.experiment(name)
+    parent = w.parent(exp, f"{name}-1", start_ms, {
+        "searchlab.method": "predictive", "searchlab.searcher": "random",
+        "searchlab.scheduler": "predictive", "searchlab.spec_hash": "pred0001",
+        "searchlab.workload": "cifar10_cnn", "searchlab.metric": "val_loss", "searchlab.mode": "min"},
+        SEARCH_SPACE_YAML.format(name=name, metric="val_loss", mode="min"), tmp)
+    take = _slots(3, start_ms)
+    best_so_far = math.inf
+    best = (math.inf, "", "")
+    n_completed = 0
+    end_all = start_ms
+    for i in range(14):
+        trial_id = f"trial_{i:03d}"
+        lr = float(10 ** rng.uniform(-4, -1))
+        final = 0.45 + 0.25 * (math.log10(lr) + 2.5) ** 2 + rng.normal(0, 0.03)
+        epochs, status, reason = 12, "completed", None
+        curve, preds, pbeat = [], [], []
+        for e in range(1, 13):
+            loss = final + 1.6 * math.exp(-e / 3)
+            pred = final + rng.normal(0, 0.25 / e)
+            p = float(1 / (1 + math.exp((pred - best_so_far) * 12))) if math.isfinite(best_so_far) else 1.0
+            curve.append(loss)
+            preds.append(pred)
+            pbeat.append(p)
+            if e >= 3 and p < 0.05:
+                epochs, status, reason = e, "early_stopped", f"p_beat_best={p:.3f}<0.05 at epoch {e}"
+                break
+        begin, end = take(epochs * 20_000 + 3_000)
+        ts = [begin + e * 20_000 for e in range(1, epochs + 1)]
+        metrics = {"val_loss": [(e + 1, ts[e], curve[e]) for e in range(epochs)],
+                   "predicted_final": [(e + 1, ts[e], preds[e]) for e in range(epochs)],
+                   "p_beat_best": [(e + 1, ts[e], pbeat[e]) for e in range(epochs)],
+                   "time_total_s": [(e + 1, ts[e], (e + 1) * 20.0) for e in range(epochs)]}
+        tags = {"searchlab.method": "predictive", "searchlab.workload": "cifar10_cnn"}
+        if reason:
+            tags["searchlab.stop_reason"] = reason
+        run_id = w.trial(exp, parent, trial_id, status, begin, end,
+                         {"lr": round(lr, 6), "batch_size": int(rng.choice([64, 128]))}, metrics, tags)
+        if status == "completed":
+            n_completed += 1
+            best_so_far = min(best_so_far, curve[-1])
+            if curve[-1] < best[0]:
+                best = (curve[-1], trial_id, run_id)
+        end_all = max(end_all, end)
+    w.finish_parent(parent, end_all + 1_000, best[1], best[2])
+    return {"n_completed": n_completed, "n_trials": 14}
+
+
+def _write_deepga(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
+    rng = np.random.default_rng(3)
+    exp = w.experiment(name)
+    parent = w.parent(exp, f"{name}-1", start_ms, {
+        "searchlab.method": "deepga", "searchlab.searcher": "deepga", "searchlab.scheduler": "fifo",
+        "searchlab.spec_hash": "ga000001", "searchlab.workload": "pong",
+        "searchlab.metric": "best_fitness", "searchlab.mode": "max"}, "name: deepga\n", tmp)
+    best = (-math.inf, "", "")
+    for r in range(2):
+        trial_id = f"population_{r}"
+        pts_best, pts_mean, fit = [], [], -21.0
+        for g in range(1, 16):
+            fit = min(21.0, fit + rng.uniform(0.5, 3.0))
+            ts = start_ms + g * 60_000
+            pts_best.append((g, ts, fit))
+            pts_mean.append((g, ts, fit - rng.uniform(4, 8)))
+        run_id = w.trial(exp, parent, trial_id, "completed", start_ms + 500, start_ms + 16 * 60_000,
+                         {"population": 200, "seed": r},
+                         {"best_fitness": pts_best, "mean_fitness": pts_mean},
+                         {"searchlab.method": "deepga", "searchlab.workload": "pong"})
+        if fit > best[0]:
+            best = (fit, trial_id, run_id)
+    w.finish_parent(parent, start_ms + 17 * 60_000, best[1], best[2])
+    return {"runs": 2, "generations": 15}
+
+
+def _write_stn(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
+    rng = np.random.default_rng(5)
+    exp = w.experiment(name)
+    parent = w.parent(exp, f"{name}-1", start_ms, {
+        "searchlab.method": "stn", "searchlab.searcher": "stn", "searchlab.scheduler": "fifo",
+        "searchlab.spec_hash": "stn00001", "searchlab.workload": "cifar10_cnn",
+        "searchlab.metric": "val_accuracy", "searchlab.mode": "max"}, "name: stn\n", tmp)
+    best = (-math.inf, "", "")
+    for i in range(4):
+        trial_id = f"trial_{i:03d}"
+        lr0, drop0 = 10 ** rng.uniform(-3, -1), rng.uniform(0.1, 0.5)
+        m: dict[str, list] = {"val_accuracy": [], "hp.lr": [], "hp.dropout": []}
+        for e in range(1, 11):
+            ts = start_ms + i * 1000 + e * 30_000
+            m["val_accuracy"].append((e, ts, 0.6 + 0.3 * (1 - math.exp(-e / 3)) + rng.normal(0, 0.01)))
+            m["hp.lr"].append((e, ts, lr0 * (0.8 ** e)))
+            m["hp.dropout"].append((e, ts, drop0 + 0.02 * e * rng.uniform(-1, 1)))
+        run_id = w.trial(exp, parent, trial_id, "completed", start_ms + i * 1000,
+                         start_ms + i * 1000 + 11 * 30_000, {"lr_init": round(lr0, 6)}, m,
+                         {"searchlab.method": "stn", "searchlab.workload": "cifar10_cnn"})
+        if m["val_accuracy"][-1][2] > best[0]:
+            best = (m["val_accuracy"][-1][2], trial_id, run_id)
+    w.finish_parent(parent, start_ms + 12 * 30_000, best[1], best[2])
+    return {"hps": ["dropout", "lr"]}
+
+
+LRFREE_TIMES = {  # optimizer -> workload -> time to target per seed (None: never reached)
+    "adam_tuned": {"mnist": [40, 44], "cifar10": [300, 310], "imdb": [90, 95], "wmt": [900, 950]},
+    "dadapt": {"mnist": [50, 52], "cifar10": [280, 300], "imdb": [None, None], "wmt": [1000, 1100]},
+    "prodigy": {"mnist": [45, 47], "cifar10": [330, 340], "imdb": [85, 88], "wmt": [None, 1200]},
+}
+
+
+def _write_lrfree(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
+    exp = w.experiment(name)
+    parent = w.parent(exp, f"{name}-1", start_ms, {
+        "searchlab.method": "lrfree", "searchlab.searcher": "grid", "searchlab.scheduler": "fifo",
+        "searchlab.spec_hash": "lrf00001", "searchlab.workload": "suite",
+        "searchlab.metric": "time_to_target", "searchlab.mode": "min"}, "name: lrfree\n", tmp)
+    best = (math.inf, "", "")
+    k = 0
+    for opt, per_workload in LRFREE_TIMES.items():
+        for workload, seeds in per_workload.items():
+            for seed, t in enumerate(seeds):
+                k += 1
+                trial_id = f"{opt}_{workload}_s{seed}"
+                begin = start_ms + k * 5_000
+                metrics = {"time_total_s": [(1, begin + 4_000, 4.0)]}
+                if t is not None:
+                    metrics["time_to_target"] = [(1, begin + 4_000, float(t))]
+                run_id = w.trial(exp, parent, trial_id, "completed", begin, begin + 4_500,
+                                 {"optimizer": opt, "workload": workload, "seed": seed}, metrics,
+                                 {"searchlab.method": "lrfree", "searchlab.workload": workload})
+                if t is not None and t < best[0]:
+                    best = (t, trial_id, run_id)
+    w.finish_parent(parent, start_ms + (k + 2) * 5_000, best[1], best[2])
+    return {"optimizers": sorted(LRFREE_TIMES), "workloads": 4}
+
+
+@pytest.fixture(scope="session")
+def fake_store(tmp_path_factory: pytest.TempPathFactory) -> FakeStore:
+    return write_fake_store(tmp_path_factory.mktemp("mlflow"))
+
+
+def write_fake_store(root: Path) -> FakeStore:
+    """Seven studies in one SQLite store: two plain searches on the same metric (one with two
+    executions), and one each for CDT, the predictive scheduler, Deep GA, STN and LR-free."""
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    w = _Writer(uri, root / "artifacts")
+    tmp = root / "staging"
+    store = FakeStore(uri=uri, path=root / "mlflow.db")
+    hour = 3_600_000
+    store.studies["mnist-asha"] = _write_search(w, tmp, "mnist-asha", scheduler="asha",
+                                                searcher="optuna", executions=[10, 20], seed=1,
+                                                start_ms=T0_MS)
+    store.studies["mnist-random"] = _write_search(w, tmp, "mnist-random", scheduler="fifo",
+                                                  searcher="random", executions=[16], seed=2,
+                                                  start_ms=T0_MS + 3 * hour, running=1)
+    store.studies["bandit-cdt"] = _write_cdt(w, tmp, "bandit-cdt", T0_MS + 4 * hour)
+    store.studies["cifar-predictive"] = _write_predictive(w, tmp, "cifar-predictive", T0_MS + 5 * hour)
+    store.studies["deepga-pong"] = _write_deepga(w, tmp, "deepga-pong", T0_MS + 6 * hour)
+    store.studies["stn-cifar"] = _write_stn(w, tmp, "stn-cifar", T0_MS + 7 * hour)
+    store.studies["lrfree-bench"] = _write_lrfree(w, tmp, "lrfree-bench", T0_MS + 8 * hour)
+    return store
+
+
+@pytest.fixture(scope="session")
+def report(fake_store: FakeStore, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report over every fake study, built once."""
+    from searchlab.dashboard import build_report
+
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    return build_report(list(fake_store.studies), str(out), fake_store.uri)

@@ -1,0 +1,136 @@
+"""Known-answer tests of the top layer: zooming covers the space, restarts reset, tuners concentrate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from searchlab.methods.cdt.bandits import HyperParam
+from searchlab.methods.cdt.tuners import OPTuner, TLTuner, ZoomingTS, candidate_grid
+
+X = (HyperParam("x", 0.0, 1.0),)
+XY = (HyperParam("x", 0.0, 1.0), HyperParam("y", 0.0, 1.0))
+
+
+def _play(tuner, reward, rounds: int, rng: np.random.Generator) -> np.ndarray:
+    chosen = []
+    for t in range(rounds):
+        h = tuner.propose(t).copy()
+        tuner.update(reward(h) + 0.3 * rng.standard_normal())
+        chosen.append(h)
+    return np.array(chosen)
+
+
+def _check_covered(tuner: ZoomingTS) -> None:
+    """Every grid point lies in some active ball B(a, r(n_a))."""
+    k = tuner.n_active
+    radii = np.array([tuner.radius(n) for n in tuner.count[:k]])
+    dist = np.linalg.norm(tuner.grid[:, None, :] - tuner.units[None, :k, :], axis=2)
+    assert ((dist <= radii + 1e-12).any(1)).all()
+    assert (tuner.cover == (dist <= radii + 1e-12).sum(1)).all()  # the incremental count is exact
+
+
+@pytest.mark.parametrize("space", [X, XY], ids=["1d", "2d"])
+def test_zooming_covers_the_space_whenever_it_takes_a_thompson_step(space) -> None:
+    rng = np.random.default_rng(0)
+    tuner = ZoomingTS(space, 2000, np.random.default_rng(1), confidence=0.3)
+    for t in range(1500):
+        before = tuner.n_active
+        tuner.propose(t)
+        if tuner.n_active == before:  # a Thompson step: the balls must cover everything
+            _check_covered(tuner)
+        tuner.update(rng.standard_normal())
+    assert tuner.n_active > 5  # the balls shrank, so points were added to keep covering
+
+
+def test_first_new_point_is_activated_early() -> None:
+    """The reference's constant kept one point for ~200 rounds; ours zooms within a few."""
+    tuner = ZoomingTS(X, 14_000, np.random.default_rng(0), confidence=0.3)
+    for t in range(20):
+        tuner.propose(t)
+        tuner.update(0.0)
+    assert tuner.n_active >= 3
+
+
+def test_restarts_reset_state() -> None:
+    tuner = ZoomingTS(X, 1000, np.random.default_rng(0), restart_period=50)
+    rng = np.random.default_rng(1)
+    for t in range(50):
+        tuner.propose(t)
+        tuner.update(rng.standard_normal())
+    assert tuner.restarts == 0 and tuner.count.sum() == 50
+    tuner.propose(50)  # the 51st round starts a new epoch
+    assert tuner.restarts == 1
+    assert tuner.n_active == 1 and tuner.count.sum() == 0 and tuner.n_obs == 0
+    tuner.update(1.0)
+    for t in range(51, 200):
+        tuner.propose(t)
+        tuner.update(0.0)
+    assert tuner.restarts == 3
+
+
+def test_no_restart_never_resets() -> None:
+    tuner = ZoomingTS(X, 1000, np.random.default_rng(0), restart_period=None)
+    for t in range(500):
+        tuner.propose(t)
+        tuner.update(0.0)
+    assert tuner.restarts == 0 and tuner.count.sum() == 500
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_zooming_concentrates_near_the_best_value(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    tuner = ZoomingTS(X, 4000, np.random.default_rng(seed + 10), restart_period=None)
+    chosen = _play(tuner, lambda h: -abs(h[0] - 0.7), 4000, rng)[:, 0]
+    late = chosen[2000:]
+    assert abs(np.median(late) - 0.7) < 0.05
+    assert np.mean(np.abs(late - 0.7) < 0.15) > 0.8
+
+
+def test_zooming_2d_concentrates_near_the_best_point() -> None:
+    rng = np.random.default_rng(0)
+    tuner = ZoomingTS(XY, 6000, np.random.default_rng(1), restart_period=None)
+    best = np.array([0.25, 0.8])
+    chosen = _play(tuner, lambda h: -np.linalg.norm(h - best), 6000, rng)
+    assert np.linalg.norm(np.median(chosen[3000:], axis=0) - best) < 0.1
+
+
+def test_zooming_with_restarts_follows_a_moving_optimum() -> None:
+    rng = np.random.default_rng(0)
+    tuner = ZoomingTS(X, 8000, np.random.default_rng(1), restart_period=1000)
+    best = lambda t: 0.2 if t < 4000 else 0.8  # noqa: E731
+    chosen = []
+    for t in range(8000):
+        h = tuner.propose(t)[0]
+        tuner.update(-abs(h - best(t)) + 0.3 * rng.standard_normal())
+        chosen.append(h)
+    assert abs(np.median(chosen[3000:4000]) - 0.2) < 0.1
+    assert abs(np.median(chosen[7000:]) - 0.8) < 0.1
+
+
+def test_log_scale_maps_the_unit_interval_onto_the_range() -> None:
+    hp = HyperParam("lam", 0.01, 10.0, "log")
+    assert hp.value(0.0) == pytest.approx(0.01) and hp.value(1.0) == pytest.approx(10.0)
+    assert hp.value(0.5) == pytest.approx(np.sqrt(0.1))
+    assert hp.unit(hp.value(0.3)) == pytest.approx(0.3)
+
+
+def test_candidate_grid_is_the_product() -> None:
+    grid = candidate_grid(XY, {"x": [1, 2], "y": [3, 4, 5]})
+    assert grid.shape == (6, 2) and (grid[0] == [1, 3]).all() and (grid[-1] == [2, 5]).all()
+    with pytest.raises(ValueError, match="no candidate values for y"):
+        candidate_grid(XY, {"x": [1]})
+
+
+def test_op_concentrates_on_the_best_candidate() -> None:
+    rng = np.random.default_rng(0)
+    op = OPTuner(np.array([[0.1], [0.5], [0.9]]), np.random.default_rng(1))
+    chosen = _play(op, lambda h: -abs(h[0] - 0.5), 3000, rng)[:, 0]
+    assert np.mean(chosen[1500:] == 0.5) > 0.9
+
+
+def test_tl_prefers_the_best_candidate() -> None:
+    rng = np.random.default_rng(0)
+    tl = TLTuner(np.array([[0.1], [0.5], [0.9]]), 20_000, (-1.0, 1.0), np.random.default_rng(1))
+    chosen = _play(tl, lambda h: -abs(h[0] - 0.5), 20_000, rng)[:, 0]
+    assert np.mean(chosen[10_000:] == 0.5) > 0.6

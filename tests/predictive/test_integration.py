@@ -1,0 +1,83 @@
+"""Small predictive studies through a real Ray Tune run, and through searchlab's runner + MLflow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from searchlab.predictive.curves import CurveSet
+from searchlab.predictive.factory import PredictiveSettings, build_scheduler
+
+from .synthetic import pool
+
+pytestmark = pytest.mark.slow
+EPOCHS = 10
+
+
+def tune_run(settings: PredictiveSettings, n: int, tmp_path, concurrency: int | None = 2):
+    from ray import tune
+
+    configs, curves = pool(n, EPOCHS, seed=1)
+    order = {c["a"]: i for i, c in enumerate(configs)}
+
+    def trainable(config):
+        row = curves[order[config["hp"]["a"]]]
+        for value in row:
+            tune.report({"acc": float(value)})
+
+    scheduler = build_scheduler(settings, metric="acc", mode="max", max_t=EPOCHS)
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, {"cpu": 1}),
+        param_space={"hp": tune.grid_search(configs)},
+        tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=concurrency),
+        run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
+    grid = tuner.fit()
+    epochs = {r.config["hp"]["a"]: r.metrics["training_iteration"] for r in grid}
+    return scheduler, curves, configs, epochs
+
+
+def test_predictive_study_stops_bad_trials_and_keeps_the_best(ray_cluster, tmp_path):
+    scheduler, curves, configs, epochs = tune_run(PredictiveSettings(min_finished=8), 40, tmp_path)
+    assert len(scheduler.stopped_by_rule) >= 10
+    assert sum(epochs.values()) < 0.7 * 40 * EPOCHS
+    best = configs[int(np.argmax(curves[:, -1]))]["a"]
+    assert epochs[best] == EPOCHS  # the truly best configuration was trained to the end
+
+
+def test_predictive_inside_hyperband_brackets(ray_cluster, tmp_path):
+    settings = PredictiveSettings(min_finished=4, bracket="hyperband")
+    scheduler, curves, configs, epochs = tune_run(settings, 40, tmp_path, concurrency=None)
+    assert len(epochs) == 40 and scheduler.predictor.n >= 4
+    assert sum(epochs.values()) < 40 * EPOCHS
+
+
+STUDY = """\
+name: predictive-replay
+workload: {{function: replay, args: {{curves: "{curves}"}}}}
+metric: {{name: acc, mode: max}}
+space:
+  curve: {{grid: {grid}}}
+search: {{algorithm: grid}}
+stopping: {{scheduler: predictive, min_finished: 6, delta: 0.05}}
+budget: {{concurrency: 2, max_epochs: {epochs}}}
+"""
+
+
+def test_study_file_through_the_runner_logs_decisions_to_mlflow(study_file, run_in_process,
+                                                               mlflow_uri, tmp_path):
+    from conftest import child_runs
+
+    configs, curves = pool(24, EPOCHS, seed=2)
+    path = tmp_path / "curves.npz"
+    CurveSet([{"curve": i} for i in range(len(configs))], {"acc": curves}).save(path)
+    result = run_in_process(study_file(STUDY.format(curves=path, grid=list(range(24)),
+                                                    epochs=EPOCHS)))
+    assert len(result.rows) == 24
+    stopped = [r for r in result.rows if r.status == "early_stopped"]
+    assert stopped, [r.status for r in result.rows]
+    client, trials, parents = child_runs(mlflow_uri, "predictive-replay")
+    reasons = [r for r in trials if "predictive:" in r.data.tags.get("searchlab.stop_reason", "")]
+    assert reasons, "no stop reason logged"
+    history = client.get_metric_history(reasons[0].info.run_id, "p_beat_best")
+    assert history and min(m.value for m in history) < 0.05
+    assert "predictor_r2_at_0.5" in parents[0].data.metrics

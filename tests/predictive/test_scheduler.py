@@ -1,0 +1,143 @@
+"""The scheduler's decisions on synthetic curves, driven with fake trials (no Ray cluster)."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from ray.tune.schedulers import TrialScheduler
+
+from searchlab.predictive.factory import PredictiveFactory, PredictiveSettings
+from searchlab.predictive.predictor import CurvePredictor
+from searchlab.predictive.scheduler import PredictiveScheduler, flat_config
+from searchlab.stopping.base import SchedulerContext
+from searchlab.tracking import annotations
+
+from .synthetic import curve, pool
+
+EPOCHS = 12
+
+
+@dataclass(eq=False)
+class FakeTrial:
+    trial_id: str
+    config: dict = field(default_factory=dict)
+    status: str = "RUNNING"
+
+
+def run_trial(scheduler, trial, values):
+    """Feed results until the scheduler stops the trial; return the epochs it ran."""
+    for epoch, value in enumerate(values, start=1):
+        action = scheduler.on_trial_result(None, trial, {"training_iteration": epoch, "acc": value})
+        if action == TrialScheduler.STOP or epoch == len(values):
+            scheduler.on_trial_complete(None, trial, {"training_iteration": epoch, "acc": value})
+            return epoch
+        assert action == TrialScheduler.CONTINUE
+    return len(values)
+
+
+def make(min_finished=10, delta=0.05, **kw):
+    s = PredictiveScheduler(CurvePredictor(EPOCHS), metric="acc", mode="max",
+                            min_finished=min_finished, delta=delta, **kw)
+    s.on_trial_add(None, FakeTrial("x"))
+    return s
+
+
+def warm_up(scheduler, n=10, seed=0):
+    configs, curves = pool(n, EPOCHS, seed)
+    for i, (c, y) in enumerate(zip(configs, curves)):
+        assert run_trial(scheduler, FakeTrial(f"w{i}", {"hp": c}), y) == EPOCHS
+    return curves[:, -1].max()
+
+
+def test_no_stopping_before_min_finished():
+    s = make(min_finished=8)
+    configs, curves = pool(7, EPOCHS)
+    for i, (c, y) in enumerate(zip(configs, curves)):
+        run_trial(s, FakeTrial(f"t{i}", {"hp": c}), y)
+    assert not s.ready and s.predictor.n == 7
+    bad = FakeTrial("bad", {"hp": {"a": 0.1, "tau": 3.0, "opt": "sgd"}})
+    assert run_trial(s, bad, curve(0.1, 3.0, EPOCHS)) == EPOCHS
+
+
+def test_stops_a_clearly_bad_trial_early_and_keeps_a_better_one():
+    s = make()
+    best = warm_up(s)
+    bad = FakeTrial("bad", {"hp": {"a": 0.25, "tau": 3.0, "opt": "adam"}})
+    good = FakeTrial("good", {"hp": {"a": best + 0.05, "tau": 3.0, "opt": "adam"}})
+    assert run_trial(s, bad, curve(0.25, 3.0, EPOCHS)) <= 3
+    assert run_trial(s, good, curve(best + 0.05, 3.0, EPOCHS)) == EPOCHS
+    assert s.stopped_by_rule == {"bad"}
+    assert s._best == pytest.approx(curve(best + 0.05, 3.0, EPOCHS)[-1])  # the new best
+
+
+def test_decisions_are_annotated_with_prediction_probability_and_reason():
+    annotations.drain()
+    decisions = []
+    s = make(on_decision=decisions.append)
+    warm_up(s)
+    run_trial(s, FakeTrial("bad", {"hp": {"a": 0.25, "tau": 3.0, "opt": "sgd"}}), curve(0.25, 3.0, EPOCHS))
+    notes = [a for a in annotations.drain() if a.trial_id == "bad"]
+    assert notes and all({"predicted_final", "p_beat_best"} <= set(a.metrics) for a in notes)
+    assert "predictive: P(final beats best" in notes[-1].tags["searchlab.stop_reason"]
+    assert decisions[-1].stop and decisions[-1].p_beat_best < 0.05
+    assert decisions[-1].predicted_final == pytest.approx(0.25, abs=0.08)
+    r2 = s.report_r2()
+    assert r2["0.5"] > 0.8
+    study = annotations.drain()
+    assert "predictor_r2.json" in study[-1].texts
+
+
+def test_min_epoch_and_last_epoch_are_never_decided():
+    s = make(min_epoch=3)
+    warm_up(s)
+    trial = FakeTrial("bad", {"hp": {"a": 0.2, "tau": 3.0, "opt": "sgd"}})
+    assert run_trial(s, trial, curve(0.2, 3.0, EPOCHS)) == 3
+
+
+def test_mode_min():
+    s = PredictiveScheduler(CurvePredictor(EPOCHS), metric="loss", mode="min", min_finished=8)
+    configs, curves = pool(10, EPOCHS)
+    for i, (c, y) in enumerate(zip(configs, curves)):
+        for e, v in enumerate(1 - y, start=1):
+            s.on_trial_result(None, FakeTrial(f"w{i}", {"hp": c}), {"training_iteration": e, "loss": v})
+    assert s.ready and s._best == pytest.approx((1 - curves[:, -1]).min())
+    bad = FakeTrial("bad", {"hp": {"a": 0.2, "tau": 3.0, "opt": "sgd"}})
+    actions = [s.on_trial_result(None, bad, {"training_iteration": e, "loss": v})
+               for e, v in enumerate(1 - curve(0.2, 3.0, EPOCHS), start=1)]
+    assert TrialScheduler.STOP in actions[:4]
+
+
+def test_restarted_trial_overwrites_its_curve():
+    s = make()
+    t = FakeTrial("t", {"hp": {"a": 0.5}})
+    for e in (1, 2, 3, 1, 2):
+        s.on_trial_result(None, t, {"training_iteration": e, "acc": e / 10})
+    assert s._curve("t", 2) == [0.1, 0.2]
+
+
+def test_factory_builds_from_study_settings_and_warm_starts_from_a_curve_file(tmp_path):
+    from searchlab.predictive.curves import CurveSet
+
+    configs, curves = pool(12, EPOCHS)
+    path = tmp_path / "curves.npz"
+    CurveSet([flat_config({"hp": c}) for c in configs], {"acc": curves}).save(path)
+    settings = PredictiveFactory.settings_model.model_validate(
+        {"delta": 0.1, "min_finished": 10, "warm_start": {"file": str(path)}})
+    ctx = SchedulerContext(metric="acc", mode="max", max_epochs=EPOCHS, space=None, seed=0,
+                           study_name="t")
+    s = PredictiveFactory().build(settings, ctx)
+    assert s.predictor.n == 12 and not s.ready  # no best of this study yet
+    run_trial(s, FakeTrial("first", {"hp": configs[0]}), curves[0])
+    assert s.ready  # one finished trial of its own: stopping starts at once
+    assert run_trial(s, FakeTrial("bad", {"hp": {"a": 0.2, "tau": 3.0, "opt": "sgd"}}),
+                     curve(0.2, 3.0, EPOCHS)) < EPOCHS
+
+
+def test_settings_are_validated():
+    with pytest.raises(Exception, match="delta"):
+        PredictiveSettings.model_validate({"delta": 1.5})
+    with pytest.raises(Exception, match="extra"):
+        PredictiveSettings.model_validate({"regresor": "svr"})
+    with pytest.raises(ValueError, match="min_finished"):
+        PredictiveScheduler(CurvePredictor(5), min_finished=1)
+    assert np.isfinite(PredictiveSettings().delta)

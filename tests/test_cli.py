@@ -1,0 +1,122 @@
+"""The command line as a user meets it: one-line errors, validate, run, resume after SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, child_runs
+
+
+def searchlab(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300):
+    return subprocess.run([sys.executable, "-m", "searchlab", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: x\nworkload: sphere\nmetric: {name: loss, mode: min}\nspace: {x1: {unifrom: [0, 1]}}\n"
+     "budget: {trials: 2}\n", "bad.yaml:4: space.x1.unifrom: unknown parameter kind 'unifrom'; did you mean 'uniform'?"),
+    ("name: x\nworkload: nosuch.module:fn\nmetric: {name: loss, mode: min}\nspace: {x1: {uniform: [0, 1]}}\n"
+     "budget: {trials: 2}\n", "workload 'nosuch.module:fn': cannot import module 'nosuch.module'"),
+    ("name: x\nworkload: {function: 'test_workloads_lib:wrong_signature', path: '" + str(REPO / "tests") +
+     "'}\nmetric: {name: loss, mode: min}\nspace: {x1: {uniform: [0, 1]}}\nbudget: {trials: 2}\n",
+     "must accept (config, ctx)"),
+    ("name: x\nworkload: digits_mlps\nmetric: {name: loss, mode: min}\nspace: {x1: {uniform: [0, 1]}}\n"
+     "budget: {trials: 2}\n", "neither a built-in"),
+])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_bad_input_is_one_line_no_traceback_nothing_started(text, message, command, tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    r = searchlab(command, str(p), env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db"}, cwd=tmp_path)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr + r.stdout
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("searchlab: error: "), r.stderr
+    assert message in lines[0]
+    assert not (tmp_path / "m.db").exists()  # no MLflow run was started
+    assert not (tmp_path / ".searchlab").exists()  # nor a study directory
+
+
+def test_missing_file_and_no_gpu():
+    r = searchlab("run", "/nonexistent/study.yaml")
+    assert r.returncode == 2 and "file not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_validate_prints_space_and_plan():
+    r = searchlab("validate", str(REPO / "spaces" / "quickstart.yaml"))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "valid study 'quickstart'" in out
+    assert "optimizer: one of sgd, adam" in out and "if optimizer = sgd:" in out
+    assert "32, 2 at a time, up to 20 epochs each" in out
+
+
+def test_unwritable_storage_is_a_clear_error(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    study = tmp_path / "s.yaml"
+    study.write_text("name: s\nworkload: sphere\nmetric: {name: loss, mode: min}\n"
+                     "space: {x1: {uniform: [0, 1]}}\nbudget: {trials: 1}\ntracking: {enabled: false}\n")
+    if os.geteuid() == 0:  # root ignores permissions; a file in the way is unwritable for everyone
+        (tmp_path / "file").write_text("x")
+        locked = tmp_path / "file" / "sub"
+    r = searchlab("run", str(study), "--storage", str(locked))
+    assert r.returncode == 2 and "is not writable" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_keeps_finished_trials_and_one_run_each(tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    study = tmp_path / "resume.yaml"
+    study.write_text(f"""name: resume
+workload: {{function: "test_workloads_lib:curve", path: "{REPO / 'tests'}", args: {{marker_dir: "{marks}", sleep: 0.3}}}}
+metric: {{name: score, mode: max}}
+space: {{q: {{uniform: [0, 1]}}}}
+search: {{algorithm: optuna, seed: 0}}
+budget: {{trials: 10, concurrency: 2, max_epochs: 4}}
+""")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db", "TUNE_GLOBAL_CHECKPOINT_S": "1"}
+    cmd = [sys.executable, "-m", "searchlab", "run", str(study), "--storage", str(tmp_path / "store")]
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    store = tmp_path / "store" / "resume"
+    deadline = time.time() + 240
+    while time.time() < deadline:  # wait until some trials have finished
+        finished = [p for p in store.glob("*/result.json") if p.read_text().count("\n") >= 4]
+        if len(finished) >= 3:
+            break
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("the study never got going: " + proc.stdout.read().decode()[-2000:])
+    time.sleep(1.5)  # let Tune checkpoint its experiment state
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    runs_before = len(list(marks.iterdir()))
+    assert 3 <= runs_before < 10 + 2
+
+    r = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "(resumed)" in r.stdout
+    client, children, parents = child_runs(env["MLFLOW_TRACKING_URI"], "resume")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    ids = [c.data.tags["searchlab.trial_id"] for c in children]
+    assert len(ids) == 10 and len(set(ids)) == 10  # one child run per trial, none counted twice
+    assert all(c.info.status == "FINISHED" for c in children)  # none left RUNNING
+    for c in children:
+        steps = [m.step for m in client.get_metric_history(c.info.run_id, "score")]
+        assert sorted(set(steps)) == [1, 2, 3, 4]
+    # finished trials were not rerun: at most the interrupted ones ran twice
+    assert len(list(marks.iterdir())) <= 10 + 2
+
+    again = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "already finished" in again.stderr

@@ -1,0 +1,70 @@
+"""Workloads used by the tests (importable by Ray workers through `workload.path`)."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+
+def curve(config, ctx, marker_dir=None, sleep=0.0):
+    """A learning curve whose level is set by `q`; records each run in marker_dir."""
+    if marker_dir:
+        with open(os.path.join(marker_dir, f"{os.getpid()}-{time.time_ns()}"), "w") as f:
+            f.write(repr(sorted(config.items())))
+    start = ctx.restored["epoch"] + 1 if ctx.restored else 1
+    for epoch in range(start, ctx.max_epochs + 1):
+        if sleep:
+            time.sleep(sleep)
+        ctx.checkpoint({"epoch": epoch})
+        yield {"score": float(config.get("q", 0.5)) * (1 - math.exp(-epoch / 3)), "device": 0.0}
+
+
+def conditional(config, ctx):
+    """Checks that the config is consistent with the conditional space of the tests."""
+    opt = config["optimizer"]
+    keys = {k for k in config if k.startswith("optimizer.")}
+    expected = {"sgd": {"optimizer.sgd.momentum"}, "adam": {"optimizer.adam.beta2"}}[opt]
+    if keys != expected:
+        raise ValueError(f"inconsistent conditional config: {config}")
+    x = config["x1"]
+    bonus = config.get("optimizer.sgd.momentum", 0.0)
+    return {"loss": (x - 0.3) ** 2 + (0.1 if opt == "adam" else bonus * 0.01)}
+
+
+def diverges(config, ctx):
+    for epoch in range(1, ctx.max_epochs + 1):
+        yield {"loss": float("nan") if config["x1"] > 0.5 and epoch >= 2 else 1.0 / epoch}
+
+
+def raises(config, ctx):
+    if config["x1"] > 0.5:
+        raise RuntimeError("boom: this trial failed on purpose")
+    return {"loss": config["x1"]}
+
+
+def gpu_share(config, ctx, marker_dir):
+    """Records its device and when it ran, to check GPU sharing."""
+    t0 = time.time()
+    time.sleep(1.5)
+    with open(os.path.join(marker_dir, f"{os.getpid()}-{time.time_ns()}"), "w") as f:
+        f.write(f"{t0} {time.time()} {ctx.device} {os.environ.get('CUDA_VISIBLE_DEVICES', '')}")
+    return {"loss": config["x1"]}
+
+
+def flaky(config, ctx, marker_dir):
+    """Fails once at epoch 3 on its first attempt, then succeeds from its checkpoint."""
+    flag = os.path.join(marker_dir, f"failed-{config['x1']:.6f}")
+    start = ctx.restored["epoch"] + 1 if ctx.restored else 1
+    with open(os.path.join(marker_dir, f"start-{config['x1']:.6f}-{start}-{time.time_ns()}"), "w"):
+        pass
+    for epoch in range(start, ctx.max_epochs + 1):
+        if epoch == 3 and not os.path.exists(flag):
+            open(flag, "w").close()
+            raise RuntimeError("transient failure")
+        ctx.checkpoint({"epoch": epoch})
+        yield {"loss": 1.0 / epoch}
+
+
+def wrong_signature(config):
+    return {"loss": 0.0}

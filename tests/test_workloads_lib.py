@@ -43,12 +43,18 @@ def raises(config, ctx):
     return {"loss": config["x1"]}
 
 
-def gpu_share(config, ctx, marker_dir):
-    """Records its device and when it ran, to check GPU sharing."""
-    t0 = time.time()
-    time.sleep(1.5)
-    with open(os.path.join(marker_dir, f"{os.getpid()}-{time.time_ns()}"), "w") as f:
-        f.write(f"{t0} {time.time()} {ctx.device} {os.environ.get('CUDA_VISIBLE_DEVICES', '')}")
+def gpu_share(config, ctx, marker_dir, expect=4, wait=45.0):
+    """A barrier: waits until `expect` trials run at once (or `wait` s), records what it saw."""
+    me = os.path.join(marker_dir, f"start-{os.getpid()}-{time.time_ns()}")
+    open(me, "w").close()
+    deadline = time.time() + wait
+    while time.time() < deadline:
+        seen = len([n for n in os.listdir(marker_dir) if n.startswith("start-")])
+        if seen >= expect:
+            break
+        time.sleep(0.1)
+    with open(me.replace("start-", "seen-"), "w") as f:
+        f.write(f"{seen} {ctx.device} {os.environ.get('CUDA_VISIBLE_DEVICES', '')}")
     return {"loss": config["x1"]}
 
 

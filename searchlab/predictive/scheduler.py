@@ -199,8 +199,24 @@ class PredictiveScheduler(TrialScheduler):
             if epoch is not None and epoch >= self.max_t:
                 self._finish(trial)
         self.inner.on_trial_complete(tune_controller, trial, result)
+        if trial.trial_id in self.stopped_by_rule:
+            self._resume_bracket(tune_controller, trial)
         if self.fallback is not None:
             self.fallback.on_trial_complete(tune_controller, trial, result)
+
+    def _resume_bracket(self, tune_controller: TuneController, trial: Trial) -> None:
+        """After the rule stopped a trial inside a Hyperband bracket, let the bracket go on.
+
+        Ray's HyperBandScheduler only re-processes a bracket on removal until its first halving
+        (``is_being_processed`` is never reset); a bracket whose other trials are all paused at
+        the milestone would then wait forever for the trial the rule stopped.
+        """
+        info = getattr(self.inner, "_trial_info", None)
+        if not info or trial not in info:
+            return
+        bracket, _ = info[trial]
+        if bracket.current_trials() and not bracket.finished() and bracket.cur_iter_done():
+            self.inner._process_bracket(tune_controller, bracket)
 
     def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
         self.inner.on_trial_error(tune_controller, trial)

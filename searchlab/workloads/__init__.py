@@ -13,6 +13,7 @@ BUILTIN: dict[str, str] = {
     "rosenbrock": "searchlab.workloads.analytic:rosenbrock",
     "branin": "searchlab.workloads.analytic:branin",
     "rastrigin": "searchlab.workloads.analytic:rastrigin",
+    "sphere_curve": "searchlab.workloads.analytic:sphere_curve",
     "lcbench": "searchlab.workloads.lcbench:lcbench",
     "replay": "searchlab.workloads.replay:replay",
 }

@@ -42,3 +42,10 @@ def branin(config: dict[str, Any], ctx: Context) -> dict[str, float]:
     x1, x2 = _coords(config)[:2]
     b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
     return {"loss": (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10}
+
+
+def sphere_curve(config: dict[str, Any], ctx: Context):
+    """Sphere reported once per epoch (no compute): for scheduler tests and overhead benchmarks."""
+    base = sum(x * x for x in _coords(config))
+    for epoch in range(1, ctx.max_epochs + 1):
+        yield {"loss": base * (1 + 1 / epoch)}

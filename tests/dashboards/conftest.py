@@ -5,13 +5,19 @@ nested child run per trial (``searchlab.role=trial``) with per-epoch metrics."""
 from __future__ import annotations
 
 import math
+import os
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-T0_MS = 1_763_900_000_000  # a fixed wall-clock start for the first study
+T0_MS = (int(time.time()) - 12 * 3600) * 1000  # the first study started 12 hours ago
+CHROMIUM = Path(os.environ.get("SEARCHLAB_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SEARCH_SPACE_YAML = """\
 name: {name}
 metric: {metric}
@@ -364,3 +370,16 @@ def report(fake_store: FakeStore, tmp_path_factory: pytest.TempPathFactory) -> P
 
     out = tmp_path_factory.mktemp("report") / "report.html"
     return build_report(list(fake_store.studies), str(out), fake_store.uri)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Headless Debian Chromium driven by Playwright (never a downloaded browser)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set SEARCHLAB_CHROMIUM)")
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="python playwright is not installed (pip install playwright)")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

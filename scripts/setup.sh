@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install searchlab for development on a fresh machine: CPU torch (no multi-GB CUDA build),
+# searchlab with its dev extras, and Debian's Chromium for the browser tests (when apt is there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if ! "$PY" -c "import torch" 2>/dev/null; then
+  # a CPU build; an unpinned torch would pull a CUDA build of several GB
+  "$PY" -m pip install --quiet "torch==2.13.0"
+fi
+"$PY" -m pip install --quiet -e ".[dev]"
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "setup: could not install chromium; browser tests will be skipped" >&2
+fi
+echo "setup: done ($("$PY" -c 'import searchlab; print("searchlab", searchlab.__version__)'))"

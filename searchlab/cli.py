@@ -163,10 +163,15 @@ def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
     counts = ", ".join(f"{v} {k}" for k, v in sorted(result.counts.items()))
     console.print(f"{len(result.rows)} trials ({counts}) in {result.elapsed_s:.1f} s"
                   + (" (resumed)" if result.resumed else ""))
-    failed = [r for r in result.rows if r.status == "failed"]
+    failed = [r for r in result.rows if r.status in ("failed", "timed_out")]
     if failed:
         console.print(f"[yellow]{len(failed)} trial(s) failed; their errors are in MLflow "
                       f"(artifact trial/error.txt) and under {result.study_dir}[/yellow]")
+        errors: dict[str, int] = {}
+        for r in failed:
+            errors[r.error or r.status] = errors.get(r.error or r.status, 0) + 1
+        for message, n in sorted(errors.items(), key=lambda kv: -kv[1])[:3]:
+            console.print(f"  {n} x {message}", soft_wrap=True, markup=False)
     if result.tracking_uri:
         from searchlab.tracking.store import default_uri, redact
 

@@ -19,6 +19,7 @@ never the study's private files.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import html
 import importlib
 import importlib.util
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from searchlab.errors import SearchlabError
 
@@ -38,9 +40,15 @@ PANELS_PACKAGE = "searchlab_dashboards"
 # The repository layout: dashboards/ next to the searchlab package.
 PANELS_DIR = Path(__file__).resolve().parent.parent / "dashboards"
 
-TRIAL_STATUSES = ("completed", "early_stopped", "failed", "diverged", "running")
+TRIAL_STATUSES = ("completed", "early_stopped", "timed_out", "diverged", "failed", "running")
 _MLFLOW_STATUS = {"FINISHED": "completed", "FAILED": "failed", "KILLED": "failed",
                   "RUNNING": "running", "SCHEDULED": "running"}
+
+
+def statuses_of(trials: Sequence[Trial]) -> list[str]:
+    """The statuses these trials have: the known ones in TRIAL_STATUSES order, then any other."""
+    present = {t.status for t in trials}
+    return [s for s in TRIAL_STATUSES if s in present] + sorted(present - set(TRIAL_STATUSES))
 
 
 class DashboardError(SearchlabError):
@@ -83,7 +91,9 @@ class Trial:
         return value if value is not None and math.isfinite(value) else None
 
     def curve(self, metric: str) -> tuple[list[int], list[float]]:
-        points = self.history.get(metric, ())
+        """Steps and values of ``metric``, leaving out non-finite values (a diverged trial's
+        last report is ±inf)."""
+        points = [p for p in self.history.get(metric, ()) if math.isfinite(p.value)]
         return [p.step for p in points], [p.value for p in points]
 
     @property
@@ -178,10 +188,10 @@ def load_studies(experiments: Sequence[str], tracking_uri: str | None = None) ->
         experiment = client.get_experiment_by_name(name)
         if experiment is None or experiment.lifecycle_stage != "active":
             known = sorted(e.name for e in client.search_experiments())
-            where = client.tracking_uri
+            listed = ", ".join(known[:15]) + (f" and {len(known) - 15} more" if len(known) > 15 else "")
             raise DashboardError(
-                f"no MLflow experiment named {name!r} at {where}; "
-                f"experiments there: {', '.join(known) if known else '(none)'}"
+                f"no MLflow experiment named {name!r} at {_shown_uri(tracking_uri)}; "
+                f"experiments there: {listed or '(none)'}"
             )
         studies.append(_load_study(client, experiment.name, experiment.experiment_id))
     return studies
@@ -236,7 +246,7 @@ def _trial(client: Any, run: Any) -> Trial:
     for key in run.data.metrics:
         points = client.get_metric_history(run.info.run_id, key)
         history[key] = tuple(
-            MetricPoint(int(m.step), int(m.timestamp), float(m.value))
+            MetricPoint(int(m.step), int(m.timestamp), _value(m.value))
             for m in sorted(points, key=lambda m: (m.step, m.timestamp))
         )
     return Trial(
@@ -246,11 +256,18 @@ def _trial(client: Any, run: Any) -> Trial:
         status=status,
         params=dict(run.data.params),
         tags=tags,
-        metrics={k: float(v) for k, v in run.data.metrics.items()},
+        metrics={k: _value(v) for k, v in run.data.metrics.items()},
         history=history,
         start_time_ms=run.info.start_time or 0,
         end_time_ms=run.info.end_time,
     )
+
+
+def _value(v: float) -> float:
+    """A metric value as logged: MLflow stores ±inf (a diverged trial's last report) as
+    ±sys.float_info.max."""
+    v = float(v)
+    return math.copysign(math.inf, v) if abs(v) >= sys.float_info.max else v
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,7 +302,8 @@ def _panels_package(folder: Path | None) -> ModuleType:
             return importlib.import_module(PANELS_PACKAGE)
         return _import_folder(PANELS_PACKAGE, PANELS_DIR)
     folder = folder.resolve()
-    return _import_folder(f"_searchlab_panels_{abs(hash(str(folder))):x}", folder)
+    digest = hashlib.sha1(str(folder).encode()).hexdigest()[:12]
+    return _import_folder(f"_searchlab_panels_{digest}", folder)
 
 
 def _import_folder(name: str, folder: Path) -> ModuleType:
@@ -374,7 +392,7 @@ def _page(studies: list[StudyData], sections: list[_Section], skipped: list[str]
         css=_CSS,
         plotlyjs=_script_safe(get_plotlyjs()),
         heading=esc(title),
-        meta=esc(f"generated {now} from MLflow at {tracking_uri or 'the default tracking URI'}"),
+        meta=esc(f"generated {now} from MLflow at {_shown_uri(tracking_uri)}"),
         nav=nav,
         body="\n".join(body),
         boot=_BOOT,
@@ -392,7 +410,7 @@ def _summary_table(studies: list[StudyData]) -> str:
             counts: dict[str, int] = {}
             for t in ex.trials:
                 counts[t.status] = counts.get(t.status, 0) + 1
-            by_status = ", ".join(f"{counts[s]} {s}" for s in TRIAL_STATUSES if s in counts)
+            by_status = ", ".join(f"{counts[s]} {s}" for s in statuses_of(ex.trials))
             best = next((t for t in ex.trials if t.run_id == ex.best_run_id), None)
             best_value = best.final(ex.metric) if best is not None and ex.metric else None
             cells = [
@@ -405,6 +423,18 @@ def _summary_table(studies: list[StudyData]) -> str:
             ]
             rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
     return f'<table class="summary">{head}{"".join(rows)}</table>'
+
+
+def _shown_uri(tracking_uri: str | None) -> str:
+    """The tracking URI for the page, without any user name or password in it."""
+    import mlflow
+
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    parts = urlsplit(uri)
+    if not (parts.username or parts.password):
+        return uri
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=host))
 
 
 def _script_safe(text: str) -> str:

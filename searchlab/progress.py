@@ -9,6 +9,7 @@ from typing import Any
 
 from ray.tune import Callback
 
+from searchlab import status
 from searchlab.trainable import DIVERGED
 
 
@@ -40,8 +41,10 @@ class Forwarder(Callback):
 
 
 class Progress(Callback):
-    def __init__(self, *, total: int | None, metric: str, mode: str, quiet: bool = False,
-                 stream: Any = None, interval: float | None = None) -> None:
+    def __init__(self, *, total: int | None, metric: str, mode: str, max_epochs: int,
+                 quiet: bool = False, stream: Any = None, interval: float | None = None) -> None:
+        self.max_epochs = max_epochs
+        self.statuses: dict[str, str] = {}  # trial id -> final status, as the hooks saw it
         self.total, self.metric, self.mode, self.quiet = total, metric, mode, quiet
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -63,18 +66,31 @@ class Progress(Callback):
         if v is None or result.get(DIVERGED) or not isinstance(v, (int, float)) or not math.isfinite(v):
             return
         self._latest[trial.trial_id] = float(v)
+        self._rank()
+
+    def _rank(self) -> None:
+        if not self._latest:
+            self.best = self.best_trial = None
+            return
         pick = max if self.mode == "max" else min
         self.best_trial = pick(self._latest, key=self._latest.__getitem__)
         self.best = self._latest[self.best_trial]
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.running.discard(trial.trial_id)
-        self.done += 1
+        self._end(trial, errored=False)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._end(trial, errored=True)
+
+    def _end(self, trial: Any, errored: bool) -> None:
         self.running.discard(trial.trial_id)
         self.done += 1
-        self.failed += 1
+        state = self.statuses[trial.trial_id] = status.of_trial(trial, self.max_epochs, errored)
+        if state in ("failed", "timed_out"):
+            self.failed += 1
+        if state in ("failed", "timed_out", "diverged"):
+            self._latest.pop(trial.trial_id, None)
+            self._rank()
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         now = time.monotonic()

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from searchlab import status
 from searchlab.errors import SearchlabError
 from searchlab.methods import TrialPlan, get_method
 from searchlab.spec.parse import LoadedStudy
 from searchlab.spec.space import Space
 from searchlab.stopping import SchedulerContext, get_factory
-from searchlab.trainable import DIVERGED, TrialSpec, make_trainable
+from searchlab.trainable import TrialSpec, make_trainable
 
 STATE_FILE = "searchlab.json"
 MIN_FREE_BYTES = 50 * 2**20
@@ -33,6 +34,7 @@ class TrialRow:
     epochs: int
     config: dict[str, Any]
     run_id: str | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -109,7 +111,13 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
         on_start(resuming)
 
     # ---- tracking: the experiment and the parent run
-    from searchlab.tracking.store import ensure_experiment, open_parent_run, prepare_local, resolve_uri
+    from searchlab.tracking.store import (
+        ensure_experiment,
+        open_parent_run,
+        prepare_local,
+        redact,
+        resolve_uri,
+    )
 
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -130,18 +138,16 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
         try:
             experiment_id = ensure_experiment(client, study.experiment_name, uri)
             parent_run_id = open_parent_run(
-                client, experiment_id, study_name=study.name, study_text=loaded.document.text,
+                client, experiment_id, study_name=study.name, study_text=redact(loaded.document.text),
                 tags={**base_tags, "searchlab.spec_hash": loaded.hash, "searchlab.metric": metric,
                       "searchlab.mode": mode},
                 resume_run_id=state.get("parent_run_id") if resuming else None)
         except Exception as e:  # noqa: BLE001
-            from searchlab.tracking.store import redact
-
             raise SearchlabError(f"cannot reach MLflow at {redact(uri)}: "
                                  f"{str(e).splitlines()[0][:300]}") from None
     study_dir.mkdir(parents=True, exist_ok=True)
     _write_state(study_dir, {"spec_hash": loaded.hash, "parent_run_id": parent_run_id,
-                             "status": "running", "tracking_uri": uri})
+                             "status": "running"})
 
     # ---- Ray
     ray_started = _start_ray(study, opts)
@@ -158,7 +164,7 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
     if client is not None and parent_run_id is not None:
         _close_parent(client, parent_run_id, result)
     _write_state(study_dir, {"spec_hash": loaded.hash, "parent_run_id": parent_run_id,
-                             "status": "finished", "tracking_uri": uri})
+                             "status": "finished"})
     return result
 
 
@@ -189,17 +195,19 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, plan: TrialPlan | None, metric:
         total = (space.grid_size() or 1) * num_samples if study.search.algorithm == "grid" else num_samples
         spec = TrialSpec(study.workload.function, dict(study.workload.args), study.workload.path,
                          space, metric, mode, max_epochs, study.search.seed or 0,
-                         study.budget.trial_timeout)
+                         study.budget.trial_timeout, study_dir=str(study_dir))
     else:
         searcher, num_samples, total = None, 1, len(plan.configs)
         param_space = {"__trial": tune.grid_search(plan.configs)}
         spec = TrialSpec("", {}, None, None, metric, mode, max_epochs, study.search.seed or 0,
-                         study.budget.trial_timeout, workload=_PlanWorkload(plan.workload))
+                         study.budget.trial_timeout, workload=_PlanWorkload(plan.workload),
+                         study_dir=str(study_dir))
         base_tags = {**base_tags, **(plan.tags or {})}
 
     trainable = tune.with_resources(make_trainable(spec),
                                     {"cpu": study.resources.cpu, "gpu": study.resources.gpu})
-    progress = Progress(total=total, metric=metric, mode=mode, quiet=opts.quiet, stream=out)
+    progress = Progress(total=total, metric=metric, mode=mode, max_epochs=max_epochs,
+                        quiet=opts.quiet, stream=out)
     live: list[Any] = [progress]
     writer = None
     if parent_run_id is not None and uri is not None and experiment_id is not None:
@@ -235,7 +243,6 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, plan: TrialPlan | None, metric:
                     # PBT clones other trials' older checkpoints: keep them all there
                     checkpoint_config=tune.CheckpointConfig(
                         num_to_keep=None if study.stopping_name == "pbt" else 2),
-                    log_to_file=True,
                 ),
             )
         with warnings.catch_warnings():
@@ -254,18 +261,24 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, plan: TrialPlan | None, metric:
         m = res.metrics or {}
         tid = str(m.get("trial_id", "?"))
         value = m.get(metric)
-        status = "failed" if res.error is not None else (
-            "diverged" if m.get(DIVERGED) else
-            "completed" if int(m.get("training_iteration") or 0) >= max_epochs else "early_stopped")
+        state = progress.statuses.get(tid) or status.of_result(res, max_epochs)
         config = (space.flatten(res.config) if space is not None else _plan_flatten(res.config or {}))
-        rows.append(TrialRow(tid, status, None if status in ("failed", "diverged") else value,
+        rows.append(TrialRow(tid, state, None if state in ("failed", "diverged", "timed_out") else value,
                              int(m.get("training_iteration") or 0), config,
-                             run_ids.get(tid, (None,))[0]))
+                             run_ids.get(tid, (None,))[0], _error_line(res.error)))
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.status] = counts.get(r.status, 0) + 1
     return StudyResult(study.name, metric, mode, rows, 0.0, uri, experiment_id, parent_run_id,
                        study_dir, counts=counts)
+
+
+def _error_line(error: Any) -> str | None:
+    """The last line of a trial's error: the workload's own exception, not Ray's wrapping."""
+    if error is None:
+        return None
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else type(error).__name__
 
 
 class _Fanout:

@@ -39,6 +39,7 @@ class TrialSpec:
     seed: int
     trial_timeout: float | None = None
     workload: Callable[..., Any] | None = None  # a method's own workload function
+    study_dir: str | None = None  # searchlab's per-trial files go to <study_dir>/<trial_id>/
 
 
 def make_trainable(spec: TrialSpec) -> Callable[[dict[str, Any]], None]:
@@ -69,8 +70,26 @@ def run_trial(spec: TrialSpec, config: dict[str, Any]) -> None:
     )
     worst = -math.inf if spec.mode == "max" else math.inf
     started = time.monotonic()
+    files = files_dir(spec.study_dir, trial_id)
+    watchdog = _start_watchdog(spec.trial_timeout, files) if spec.trial_timeout else None
+    try:
+        with _Tee(os.path.join(files, LOG_FILE) if files else None):
+            _run(spec, fn, flat, ctx, worst, started)
+    finally:
+        if watchdog is not None:  # actors are reused: never let it fire in the next trial
+            watchdog.cancel()
+
+
+def _run(spec: TrialSpec, fn: Any, flat: dict[str, Any], ctx: Context, worst: float,
+         started: float) -> None:
+    from ray import tune
+
     for metrics in iterate(fn(flat, ctx, **spec.args)):
         result = dict(metrics)
+        if spec.metric not in result:
+            raise MissingMetricError(
+                f"the workload reported {sorted(result) or 'nothing'} but never "
+                f"'{spec.metric}', the study's metric; report it, or set metric.name")
         value = result.get(spec.metric)
         if value is not None and not _finite(value):
             tune.report({**result, spec.metric: worst, DIVERGED: 1})
@@ -85,6 +104,105 @@ def run_trial(spec: TrialSpec, config: dict[str, Any]) -> None:
         if spec.trial_timeout and time.monotonic() - started > spec.trial_timeout:
             tune.report({**result, TIMED_OUT: 1})
             return
+
+
+LOG_FILE = "trial.log"
+
+
+def files_dir(study_dir: str | None, trial_id: str) -> str | None:
+    """Where a trial's log and markers go: its directory in the study's storage, which the
+    driver reads too (Ray's own trial dir moves around when actors are reused)."""
+    if not study_dir:
+        return None
+    path = os.path.join(study_dir, trial_id)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return None
+    return path
+
+
+class _Tee:
+    """Copy what the workload prints (stdout and stderr) into the trial's log file."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.file: Any = None
+
+    def __enter__(self) -> _Tee:
+        if self.path:
+            try:
+                self.file = open(self.path, "a", buffering=1)
+            except OSError:
+                return self
+            self.saved = sys.stdout, sys.stderr
+            sys.stdout = _TeeStream(sys.stdout, self.file)
+            sys.stderr = _TeeStream(sys.stderr, self.file)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.file is not None:
+            if exc[0] is not None and exc[0] is not GeneratorExit:
+                import traceback
+
+                traceback.print_exception(*exc, file=self.file)
+            sys.stdout, sys.stderr = self.saved
+            self.file.close()
+
+
+class _TeeStream:
+    def __init__(self, stream: Any, file: Any) -> None:
+        self.stream, self.file = stream, file
+
+    def write(self, text: str) -> int:
+        try:
+            self.file.write(text)
+        except (OSError, ValueError):
+            pass
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+        try:
+            self.file.flush()
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+class MissingMetricError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+TIMED_OUT_MARKER = "searchlab-timed-out"
+
+
+def _start_watchdog(limit: float, trial_dir: str | None) -> Any:
+    """End this trial's worker process when it runs past ``limit`` seconds, even if it hangs.
+
+    A hung workload never returns control, so nothing short of ending the process stops it.
+    The marker file tells the driver the trial timed out rather than crashed.
+    """
+    import threading
+
+    def expire() -> None:
+        if trial_dir:
+            try:
+                with open(os.path.join(trial_dir, TIMED_OUT_MARKER), "w") as f:
+                    f.write(f"trial ran past its time limit of {limit:g} s (budget.trial_timeout)\n")
+            except OSError:
+                pass
+        sys.stderr.write(f"searchlab: trial ran past budget.trial_timeout={limit:g}s; stopping it\n")
+        sys.stderr.flush()
+        os._exit(3)
+
+    timer = threading.Timer(limit, expire)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _finite(v: Any) -> bool:

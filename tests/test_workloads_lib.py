@@ -74,3 +74,35 @@ def flaky(config, ctx, marker_dir):
 
 def wrong_signature(config):
     return {"loss": 0.0}
+
+
+def hangs(config, ctx):
+    """Reports once, then hangs (in C code, where no Python-level interrupt reaches it)."""
+    yield {"loss": 1.0}
+    if config["x1"] > 0.5:
+        time.sleep(3600)
+    yield {"loss": 0.5}
+
+
+def no_metric(config, ctx):
+    return {"accuracy": 0.5}
+
+
+def killed_once(config, ctx, marker_dir):
+    """Its worker process is SIGKILLed at epoch 3 on the first attempt."""
+    import signal
+
+    flag = os.path.join(marker_dir, "killed")
+    start = ctx.restored["epoch"] + 1 if ctx.restored else 1
+    open(os.path.join(marker_dir, f"start-{start}-{time.time_ns()}"), "w").close()
+    for epoch in range(start, ctx.max_epochs + 1):
+        if epoch == 3 and not os.path.exists(flag):
+            open(flag, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        ctx.checkpoint({"epoch": epoch})
+        yield {"loss": 1.0 / epoch}
+
+
+def prints(config, ctx):
+    print(f"hello from trial x1={config['x1']:.3f}")
+    return {"loss": config["x1"]}

@@ -27,7 +27,8 @@ class CurveSet:
     def save(self, path: str | Path) -> None:
         arrays = {f"curve.{m}": a.astype(np.float32) for m, a in self.curves.items()}
         np.savez_compressed(path, configs=np.array(json.dumps(self.configs)),
-                            metrics=np.array(json.dumps(list(self.curves))), **arrays)
+                            metrics=np.array(json.dumps(list(self.curves))),
+                            **arrays)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: str | Path) -> CurveSet:

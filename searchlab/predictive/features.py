@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 
-def curve_features(curve: Sequence[float]) -> np.ndarray:
+def curve_features(curve: Sequence[float] | np.ndarray) -> np.ndarray:
     """``y_1..y_t``, first differences, second differences and ``t``, as one vector."""
     y = np.asarray(curve, dtype=float)
     return np.concatenate([y, np.diff(y, n=1), np.diff(y, n=2), [float(len(y))]])
@@ -63,23 +63,21 @@ class FeatureBuilder:
         out: list[float] = []
         for key in self.numeric:
             value = config.get(key)
-            if not _is_number(value):
-                out.append(0.0)
-            elif key in self.log_scaled:
-                out.append(math.log10(value) if value > 0 else 0.0)
-            else:
-                out.append(float(value))
+            number = float(value) if _is_number(value) else 0.0  # type: ignore[arg-type]
+            if key in self.log_scaled:
+                number = math.log10(number) if number > 0 else 0.0
+            out.append(number)
         for key, values in self.categories:
             value = config.get(key)
             out.extend(1.0 if value is not None and str(value) == v else 0.0 for v in values)
         out.extend(1.0 if config.get(key) is not None else 0.0 for key in self.optional)
         return np.asarray(out, dtype=float)
 
-    def transform(self, config: Mapping[str, Any], curve: Sequence[float]) -> np.ndarray:
+    def transform(self, config: Mapping[str, Any], curve: Sequence[float] | np.ndarray) -> np.ndarray:
         """The full feature vector of a trial that has reported ``curve`` so far."""
         return np.concatenate([curve_features(curve), self.encode(config)])
 
     def transform_many(self, configs: Sequence[Mapping[str, Any]],
-                       curves: Sequence[Sequence[float]], t: int) -> np.ndarray:
+                       curves: Sequence[Sequence[float] | np.ndarray], t: int) -> np.ndarray:
         """Feature rows for each configuration's curve truncated to its first ``t`` values."""
         return np.stack([self.transform(c, y[:t]) for c, y in zip(configs, curves)])

@@ -119,7 +119,7 @@ class PredictiveScheduler(TrialScheduler):
 
     # --- the rule ---------------------------------------------------------------------------------
     def _record(self, trial: Trial, result: Mapping[str, Any]) -> int | None:
-        epoch, value = result.get(self.time_attr), result.get(self._metric)
+        epoch, value = result.get(self.time_attr), result.get(self._metric or "")
         if epoch is None or value is None:
             return None
         self._curves.setdefault(trial.trial_id, {})[int(epoch)] = float(value)
@@ -208,15 +208,20 @@ class PredictiveScheduler(TrialScheduler):
         """After the rule stopped a trial inside a Hyperband bracket, let the bracket go on.
 
         Ray's HyperBandScheduler only re-processes a bracket on removal until its first halving
-        (``is_being_processed`` is never reset); a bracket whose other trials are all paused at
-        the milestone would then wait forever for the trial the rule stopped.
+        (``is_being_processed`` is never reset), and never ends a bracket on removal: a bracket
+        whose other trials are all paused at the milestone (or at ``max_t``) would wait forever
+        for the trial the rule stopped.
         """
         info = getattr(self.inner, "_trial_info", None)
         if not info or trial not in info:
             return
         bracket, _ = info[trial]
-        if bracket.current_trials() and not bracket.finished() and bracket.cur_iter_done():
-            self.inner._process_bracket(tune_controller, bracket)
+        if not bracket.current_trials():
+            return
+        if bracket.finished():
+            bracket.cleanup_full(tune_controller)  # stops the trials paused at max_t
+        elif bracket.cur_iter_done():
+            self.inner._process_bracket(tune_controller, bracket)  # type: ignore[attr-defined]
 
     def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
         self.inner.on_trial_error(tune_controller, trial)

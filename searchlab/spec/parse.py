@@ -16,7 +16,6 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from searchlab import methods, stopping
-from searchlab.errors import SpecError
 from searchlab.spec.loader import Document, Loc, load_file, load_text
 from searchlab.spec.models import Study, spec_hash
 from searchlab.spec.space import SpaceError, parse_space

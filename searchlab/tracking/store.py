@@ -11,7 +11,7 @@ from typing import Any
 from searchlab import __version__
 
 DEFAULT_DIR = ".searchlab"
-_SECRET = re.compile(r"(?<=://)([^/@:\s]+)(:[^/@\s]*)?@")
+_SECRET = re.compile(r"(?<=://)([^/@:\s]+)(:[^/@\s]*)?@")  # user[:password]@ in any URI
 
 
 def default_uri(cwd: str | Path | None = None) -> str:
@@ -24,9 +24,9 @@ def resolve_uri(study_uri: str | None) -> str:
     return study_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_uri()
 
 
-def redact(uri: str) -> str:
-    """Hide credentials in a URI: ``http://user:pw@host`` -> ``http://***@host``."""
-    return _SECRET.sub("***@", uri)
+def redact(text: str) -> str:
+    """Hide credentials in URIs: ``http://user:pw@host`` -> ``http://***@host`` (any text)."""
+    return _SECRET.sub("***@", text)
 
 
 def prepare_local(uri: str) -> None:

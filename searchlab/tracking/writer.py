@@ -26,8 +26,9 @@ from typing import Any
 
 from ray.tune import Callback
 
+from searchlab import status
 from searchlab.tracking import annotations
-from searchlab.trainable import DIVERGED, TIMED_OUT
+from searchlab.trainable import DIVERGED, LOG_FILE, TIMED_OUT, TIMED_OUT_MARKER
 
 log = logging.getLogger("searchlab.tracking")
 
@@ -112,19 +113,10 @@ class MLflowWriter(Callback):
                 t.tags["searchlab.status"] = "timed_out"
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        last = trial.last_result or {}
-        if last.get(DIVERGED):
-            status = "diverged"
-        elif last.get(TIMED_OUT):
-            status = "timed_out"
-        elif int(last.get("training_iteration") or 0) >= self.max_epochs:
-            status = "completed"
-        else:
-            status = "early_stopped"
-        self._finish(trial, status, "FINISHED")
+        self._finish(trial, status.of_trial(trial, self.max_epochs, errored=False))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._finish(trial, "failed", "FAILED")
+        self._finish(trial, status.of_trial(trial, self.max_epochs, errored=True))
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         with self._lock:
@@ -202,8 +194,9 @@ class MLflowWriter(Callback):
                             t.metrics.append((k, float(v), ms, step))
                 t.max_step = 0  # the rows above are exactly what is missing
                 if not terminal:
-                    t.tags["searchlab.status"], mlstatus = _final_status(res, self.max_epochs)
-                    t.end = (mlstatus, _now_ms())
+                    state = status.of_result(res, self.max_epochs)
+                    t.tags["searchlab.status"] = state
+                    t.end = (status.MLFLOW_STATUS[state], _now_ms())
                     t.finished = True
         self.flush()
 
@@ -214,25 +207,25 @@ class MLflowWriter(Callback):
             t = self._trials[trial_id] = _TrialLog(trial_id)
         return t
 
-    def _finish(self, trial: Any, status: str, mlflow_status: str) -> None:
+    def _finish(self, trial: Any, state: str) -> None:
+        mlflow_status = status.MLFLOW_STATUS[state]
         with self._lock:
             t = self._get(trial.trial_id)
-            t.tags["searchlab.status"] = status
+            t.tags["searchlab.status"] = state
             t.end = (mlflow_status, _now_ms())
             t.finished = True
             if not t.start_ms:
                 t.start_ms = t.end[1]
                 t.params.update(_params(self.flatten(trial.config)))
             err = _read(trial.error_file) if mlflow_status == "FAILED" else None
+            if state == "timed_out":
+                err = _read(os.path.join(getattr(trial, "path", "") or "", TIMED_OUT_MARKER)) or err
             if err:
                 t.texts["error.txt"] = err
                 t.tags["searchlab.error"] = err.strip().splitlines()[-1][:500] if err.strip() else ""
-            trial_dir = getattr(trial, "local_path", None)
-            if trial_dir:
-                for name in ("stdout", "stderr"):
-                    p = os.path.join(trial_dir, name)
-                    if os.path.exists(p) and os.path.getsize(p) > 0:
-                        t.artifacts.append(p)
+            log_file = os.path.join(getattr(trial, "path", "") or "", LOG_FILE)
+            if os.path.exists(log_file) and os.path.getsize(log_file) > 0:
+                t.artifacts.append(log_file)
         self._wake.set()
 
     def _loop(self) -> None:
@@ -388,20 +381,6 @@ class MLflowWriter(Callback):
                 client.log_text(run_id, text, name)
         for run_id, (ms_list, tag_list) in by_run.items():
             self._log_batch(run_id, ms_list, [], tag_list)
-
-
-def _final_status(res: Any, max_epochs: int) -> tuple[str, str]:
-    """(searchlab status, MLflow status) of a finished Ray Tune result."""
-    m = res.metrics or {}
-    if res.error is not None:
-        return "failed", "FAILED"
-    if m.get(DIVERGED):
-        return "diverged", "FINISHED"
-    if m.get(TIMED_OUT):
-        return "timed_out", "FINISHED"
-    if int(m.get("training_iteration") or 0) >= max_epochs:
-        return "completed", "FINISHED"
-    return "early_stopped", "FINISHED"
 
 
 def _params(config: dict[str, Any]) -> dict[str, str]:

@@ -23,7 +23,6 @@ __all__ = ["BUILTIN", "Context", "WorkloadFn", "iterate"]
 
 def resolve(function: str, path: str | None = None) -> WorkloadFn:
     """A workload reference -> the function. Raises WorkloadError with a clear reason."""
-    import importlib
     import sys
 
     from searchlab.errors import WorkloadError

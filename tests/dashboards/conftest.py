@@ -128,6 +128,8 @@ def _write_search(w: _Writer, tmp: Path, name: str, *, scheduler: str, searcher:
                 status, epochs = "failed", 0
             elif i == 5:
                 status, epochs = "diverged", 3
+            elif i == 7 and scheduler == "fifo":
+                status, epochs = "timed_out", 6
             elif running and i >= n_trials - running and ex_i == len(executions) - 1:
                 status, epochs = "running", 4
             elif scheduler == "asha":
@@ -140,9 +142,9 @@ def _write_search(w: _Writer, tmp: Path, name: str, *, scheduler: str, searcher:
             metrics: dict[str, list[tuple[int, int, float]]] = {}
             for e in range(1, epochs + 1):
                 ts = begin + e * epoch_ms
-                if status == "diverged":
-                    acc = 0.1 + 0.02 * rng.random()
-                    loss = 2.3 * 10 ** e
+                if status == "diverged":  # as searchlab logs it: the worst value, at the end
+                    acc = 0.1 + 0.02 * rng.random() if e < epochs else -math.inf
+                    loss = 2.3 * 10 ** e if e < epochs else math.nan  # MLflow stores NaN
                 else:
                     acc = quality * (1 - math.exp(-e / 1.7)) + rng.normal(0, 0.004)
                     loss = max(0.02, 2.3 * math.exp(-e / 1.5) + (1 - quality))
@@ -163,41 +165,50 @@ def _write_search(w: _Writer, tmp: Path, name: str, *, scheduler: str, searcher:
 
 
 def _write_cdt(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
-    """CDT-like: cumulative regret per chunk for 3 tuners x 4 seeds on one environment."""
+    """CDT as searchlab's adapter logs it: one run per (environment, bandit, tuner, seed), the
+    oracle's fixed grid values as tuner 'fixed', per chunk ``cum_regret``, ``round`` and the
+    chosen hyperparameter (``alpha`` for linucb, ``v`` for lints)."""
     rng = np.random.default_rng(7)
     exp = w.experiment(name)
     parent = w.parent(exp, f"{name}-1", start_ms, {
-        "searchlab.method": "cdt", "searchlab.searcher": "cdt", "searchlab.scheduler": "fifo",
-        "searchlab.spec_hash": "cdt00001", "searchlab.workload": "bandit_env",
+        "searchlab.method": "cdt", "searchlab.searcher": "grid", "searchlab.scheduler": "fifo",
+        "searchlab.spec_hash": "cdt00001", "searchlab.workload": "cdt",
         "searchlab.metric": "cum_regret", "searchlab.mode": "min"},
         "name: bandit-cdt\nmethod: cdt\n", tmp)
-    slope = {"ucb": 1.0, "thompson": 0.7, "fixed": 2.2}
-    chunks = 20
+    slope = {("cdt", "-"): 0.7, ("theoretical", "-"): 2.2, ("op", "-"): 1.0,
+             ("fixed", "{hp}=0.1"): 1.3, ("fixed", "{hp}=1"): 0.9}
+    bandits = {"linucb": "alpha", "lints": "v"}
+    chunks, seeds = 12, 3
     best = (math.inf, "", "")
     end_all = start_ms
     take = _slots(4, start_ms)
-    for tuner in slope:
-        for seed in range(4):
-            trial_id = f"{tuner}_s{seed}"
-            begin, end = take(chunks * 1_500)
-            regret, points, choice = 0.0, [], []
-            for c in range(1, chunks + 1):
-                regret += slope[tuner] * (1 / math.sqrt(c)) * rng.uniform(0.6, 1.4) + 0.05
-                ts = begin + c * 1_500
-                points.append((c, ts, regret))
-                choice.append((c, ts, float(np.clip(0.5 / math.sqrt(c) * slope[tuner]
-                                                    + rng.normal(0, 0.03), 0, 1))))
-            run_id = w.trial(exp, parent, trial_id, "completed", begin, end,
-                             {"tuner": tuner, "bandit": "exp3", "environment": "nonstationary-10arm",
-                              "seed": seed},
-                             {"cum_regret": points, "hyperparam": choice,
-                              "time_total_s": [(1, end, (end - begin) / 1000)]},
-                             {"searchlab.method": "cdt", "searchlab.workload": "bandit_env"})
-            if regret < best[0]:
-                best = (regret, trial_id, run_id)
-            end_all = max(end_all, end)
+    for bandit, hp in bandits.items():
+        for (tuner, fixed_grid), k in slope.items():
+            fixed = fixed_grid.format(hp=hp)
+            for seed in range(seeds):
+                trial_id = f"{bandit}_{tuner}_{fixed.replace('=', '')}_s{seed}"
+                begin, end = take(chunks * 800)
+                regret, m = 0.0, {"cum_regret": [], "round": [], hp: []}
+                for c in range(1, chunks + 1):
+                    regret += k * 10 / math.sqrt(c) * rng.uniform(0.7, 1.3)
+                    ts = begin + c * 800
+                    m["cum_regret"].append((c, ts, regret))
+                    m["round"].append((c, ts, c * 250.0))
+                    chosen = float(fixed.split("=")[1]) if tuner == "fixed" else \
+                        max(0.01, k / math.sqrt(c) + rng.normal(0, 0.05))
+                    m[hp].append((c, ts, chosen))
+                m["seconds"] = [(chunks, end, (end - begin) / 1000)]
+                m["time_total_s"] = [(chunks, end, (end - begin) / 1000)]
+                run_id = w.trial(exp, parent, trial_id, "completed", begin, end,
+                                 {"environment": "linear-d5", "bandit": bandit, "tuner": tuner,
+                                  "seed": seed, "fixed": fixed, "chunks": chunks}, m,
+                                 {"searchlab.method": "cdt", "searchlab.workload": "cdt"})
+                if regret < best[0]:
+                    best = (regret, trial_id, run_id)
+                end_all = max(end_all, end)
     w.finish_parent(parent, end_all + 1_000, best[1], best[2])
-    return {"tuners": sorted(slope), "seeds": 4, "chunks": chunks}
+    return {"bandits": bandits, "tuners": ["cdt", "op", "theoretical"],
+            "best_fixed": "{hp}=1", "seeds": seeds, "chunks": chunks}
 
 
 def _write_predictive(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:

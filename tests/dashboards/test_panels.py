@@ -117,3 +117,14 @@ def test_inferred_distributions(panels: dict, fake_store) -> None:
     assert set(dists) == {"lr", "batch_size", "dropout", "optimizer"}  # momentum is conditional
     assert dists["lr"].log and type(dists["batch_size"]).__name__ == "IntDistribution"
     assert type(dists["optimizer"]).__name__ == "CategoricalDistribution"
+
+
+def test_a_diverged_trials_worst_value_is_not_plotted(fake_store) -> None:
+    from searchlab.dashboard import load_studies
+
+    (study,) = load_studies(["mnist-random"], fake_store.uri)
+    (trial,) = [t for t in study.trials if t.status == "diverged"]
+    # searchlab logs -inf; MLflow hands back -sys.float_info.max; the loader restores -inf
+    assert trial.metrics["val_accuracy"] == -math.inf
+    assert trial.final("val_accuracy") is None
+    assert trial.curve("val_accuracy")[0] == [1, 2]

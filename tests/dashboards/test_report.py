@@ -119,24 +119,30 @@ def test_importance_is_fanova_over_shared_parameters(figs: dict) -> None:
     assert set(scores) == {"lr", "batch_size", "dropout", "optimizer"}
     assert sum(scores.values()) == pytest.approx(1.0)
     assert max(scores, key=scores.get) == "lr"  # the fake accuracy depends mostly on lr
+    assert not any(t.startswith("stn-cifar: fANOVA") for t in figs)  # one parameter: no ranking
 
 
 def test_cdt_regret_has_a_band_and_a_mean_per_tuner(figs: dict, fake_store) -> None:
     facts = fake_store.studies["bandit-cdt"]
-    fig = one(figs, "bandit-cdt, nonstationary-10arm: cumulative regret")
-    bands = [t for t in fig["data"] if t.get("fill") == "toself"]
-    means = [t for t in fig["data"] if t.get("fill") != "toself"]
-    assert sorted(t["name"] for t in means) == [f"{k} (n={facts['seeds']})" for k in facts["tuners"]]
-    assert len(bands) == len(means)
-    final = {}
-    for band, mean in zip(bands, means, strict=True):
-        y, ys = values(mean["y"]), values(band["y"])
-        assert values(mean["x"]) == list(range(1, facts["chunks"] + 1))
-        high, low = ys[: len(y)], ys[len(y):][::-1]
-        assert all(lo <= m <= hi for lo, m, hi in zip(low, y, high, strict=True))
-        final[mean["name"].split(" ")[0]] = y[-1]
-    assert final["thompson"] < final["ucb"] < final["fixed"]
-    one(figs, "bandit-cdt, nonstationary-10arm: hyperparameter chosen")
+    for bandit, hp in facts["bandits"].items():
+        fig = one(figs, f"bandit-cdt, linear-d5, {bandit}: cumulative regret")
+        bands = [t for t in fig["data"] if t.get("fill") == "toself"]
+        means = [t for t in fig["data"] if t.get("fill") != "toself"]
+        labels = [*facts["tuners"], f"best fixed ({facts['best_fixed'].format(hp=hp)})"]
+        assert sorted(t["name"] for t in means) == sorted(f"{k} (n={facts['seeds']})" for k in labels)
+        assert len(bands) == len(means)
+        final = {}
+        for band, mean in zip(bands, means, strict=True):
+            y, ys = values(mean["y"]), values(band["y"])
+            assert values(mean["x"]) == list(range(1, facts["chunks"] + 1))
+            high, low = ys[: len(y)], ys[len(y):][::-1]
+            assert all(lo <= m <= hi for lo, m, hi in zip(low, y, high, strict=True))
+            assert high[-1] > low[-1]  # three seeds: a band of some width
+            final[mean["name"].split(" (")[0]] = y[-1]
+        assert final["cdt"] < final["op"] < final["theoretical"]
+        chosen = one(figs, f"bandit-cdt, linear-d5, {bandit}: {hp} chosen")
+        assert chosen["layout"]["yaxis"]["title"]["text"] == hp
+    assert not any("round chosen" in t or "seconds chosen" in t for t in figs)
 
 
 def test_predicted_against_actual_final_values(figs: dict, fake_store) -> None:

@@ -129,7 +129,7 @@ class LinUCB(Bandit):
     """argmax x.theta + alpha ||x||_{A^-1} (Li et al. 2010; Abbasi-Yadkori et al. 2011)."""
 
     name = "linucb"
-    hyperparams = (HyperParam("alpha", 0.0, 5.0),)
+    hyperparams = (HyperParam("alpha", 0.01, 5.0, "log"),)
 
     def select(self, X: np.ndarray, h: np.ndarray, z: np.ndarray) -> int:
         score = X @ self.est.theta
@@ -145,7 +145,7 @@ class LinTS(Bandit):
     """Linear Thompson sampling: theta~ ~ N(theta, v^2 A^-1), argmax x.theta~ (Agrawal & Goyal 2013)."""
 
     name = "lints"
-    hyperparams = (HyperParam("v", 0.0, 4.0),)
+    hyperparams = (HyperParam("v", 0.01, 4.0, "log"),)
 
     def select(self, X: np.ndarray, h: np.ndarray, z: np.ndarray) -> int:
         est = self.est
@@ -167,7 +167,7 @@ class UCBGLM(LinUCB):
 
     name = "ucbglm"
     model = "logistic"
-    hyperparams = (HyperParam("alpha", 0.0, 5.0),)
+    hyperparams = (HyperParam("alpha", 0.01, 5.0, "log"),)
 
     def theoretical(self, t: int, sigma: float, delta: float = 0.05, theta_norm: float = 1.0) -> np.ndarray:
         return np.array([_glm_radius(self.d, t, delta)])
@@ -178,7 +178,7 @@ class GLMTS(LinTS):
 
     name = "glmts"
     model = "logistic"
-    hyperparams = (HyperParam("v", 0.0, 4.0),)
+    hyperparams = (HyperParam("v", 0.01, 4.0, "log"),)
 
     def theoretical(self, t: int, sigma: float, delta: float = 0.05, theta_norm: float = 1.0) -> np.ndarray:
         return np.array([_glm_radius(self.d, t, delta)])
@@ -192,7 +192,7 @@ class LinUCBReg(Bandit):
     """
 
     name = "linucb_reg"
-    hyperparams = (HyperParam("alpha", 0.0, 5.0), HyperParam("lam", 0.01, 10.0, "log"))
+    hyperparams = (HyperParam("alpha", 0.01, 5.0, "log"), HyperParam("lam", 0.01, 10.0, "log"))
 
     def __init__(self, d: int, lam: float = 1.0) -> None:
         super().__init__(d, lam)

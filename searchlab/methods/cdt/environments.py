@@ -97,33 +97,64 @@ class SyntheticBandit(Environment):
 
 
 class NonStationaryBandit(SyntheticBandit):
-    """A linear synthetic bandit whose regime changes at known rounds.
+    """A linear synthetic bandit whose regime changes at known rounds, so the best exploration rate
+    moves.
 
-    Phase i (between consecutive ``change_points``) has noise level ``phase_noise[i]`` and, with
-    ``redraw_theta``, a fresh theta*. The best exploration rate grows with the noise level, so it
-    changes at the change points.
+    Phase i (between consecutive ``change_points``) has noise level ``phase_noise[i]``. With
+    ``fresh_subspace`` each phase's contexts live on their own block of d // phases coordinates,
+    so a phase is a new problem for the bandit (what it learnt before neither helps nor misleads).
+    A phase with ``phase_fixed_arms[i]`` shows the same K arm vectors every round (plus a small
+    jitter): contexts without diversity, where a greedy bandit locks onto a wrong arm and
+    exploration pays; the other phases draw fresh uniform contexts, where exploring barely helps.
+    ``redraw_theta`` draws a fresh theta* at every change point (without fresh subspaces it makes
+    the bandit's past data misleading).
     """
 
     def __init__(self, rng: np.random.Generator, arms: int = 120, dim: int = 25,
-                 horizon: int = 14_000, change_points: tuple[int, ...] = (7_000,),
-                 phase_noise: tuple[float, ...] = (0.05, 1.0), redraw_theta: bool = False) -> None:
-        if len(phase_noise) != len(change_points) + 1:
+                 horizon: int = 14_000, change_points: tuple[int, ...] = (3_500, 7_000, 10_500),
+                 phase_noise: tuple[float, ...] = (1.0, 0.05, 1.0, 0.05), redraw_theta: bool = False,
+                 fresh_subspace: bool = True,
+                 phase_fixed_arms: tuple[bool, ...] | None = (True, False, True, False),
+                 jitter: float = 0.1) -> None:
+        phases = len(change_points) + 1
+        if len(phase_noise) != phases:
             raise ValueError("phase_noise needs one entry per phase (len(change_points) + 1)")
+        if phase_fixed_arms is not None and len(phase_fixed_arms) != phases:
+            raise ValueError("phase_fixed_arms needs one entry per phase (len(change_points) + 1)")
+        if fresh_subspace and dim < phases:
+            raise ValueError("fresh_subspace needs dim >= number of phases")
         super().__init__(rng, arms, dim, horizon, max(phase_noise), "linear")
         self.change_points = tuple(change_points)
-        self.phase_noise = tuple(phase_noise)
+        self.phase_noise = np.asarray(phase_noise, dtype=float)
         self.thetas = np.stack([self.theta] + [
             rng.uniform(-self.bound, self.bound, dim) if redraw_theta else self.theta
             for _ in change_points])
+        width = dim // phases if fresh_subspace else dim
+        self.coords = [slice(i * width, (i + 1) * width) if fresh_subspace else slice(0, dim)
+                       for i in range(phases)]
+        fixed = phase_fixed_arms or (False,) * phases
+        self.arm_vectors = [rng.uniform(-self.bound, self.bound, (arms, width)) if f else None
+                            for f in fixed]
+        self.jitter = jitter
 
     def phase(self, t: np.ndarray) -> np.ndarray:
         return np.searchsorted(np.asarray(self.change_points), t, side="right")
 
-    def _theta_at(self, start: int, n: int) -> np.ndarray:
-        return self.thetas[self.phase(np.arange(start, start + n))]
-
-    def _noise_at(self, start: int, n: int) -> np.ndarray:
-        return np.asarray(self.phase_noise)[self.phase(np.arange(start, start + n))]
+    def _block(self, rng: np.random.Generator, start: int, n: int) -> Block:
+        ph = self.phase(np.arange(start, start + n))
+        X = np.zeros((n, self.K, self.d))
+        means = np.empty((n, self.K))
+        for i in np.unique(ph):
+            rows = ph == i
+            m, c = int(rows.sum()), self.coords[i]
+            width = c.stop - c.start
+            Xi = _uniform(rng, (m, self.K, width), self.bound)
+            if self.arm_vectors[i] is not None:
+                Xi = self.arm_vectors[i] + self.jitter * Xi
+            X[rows, :, c] = Xi
+            means[rows] = Xi @ self.thetas[i][c]
+        rewards = means + self.phase_noise[ph][:, None] * rng.standard_normal((n, self.K))
+        return Block(X, means, rewards)
 
 
 def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:

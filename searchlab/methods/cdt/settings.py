@@ -46,7 +46,11 @@ class SyntheticEnv(_EnvBase):
 
 
 class NonStationaryEnv(_EnvBase):
-    """Linear synthetic bandit whose noise level (and optionally theta*) changes at known rounds."""
+    """Linear synthetic bandit whose regime changes at known rounds (see NonStationaryBandit).
+
+    Default: four phases of 3,500 rounds, each on fresh coordinates, alternating 'fixed arms, noise
+    1.0' (exploring pays: the best rate is large) and 'fresh uniform contexts, noise 0.05' (the
+    best rate is near zero)."""
 
     kind: Literal["nonstationary"]
     arms: int = Field(120, ge=2, le=100_000)
@@ -54,12 +58,19 @@ class NonStationaryEnv(_EnvBase):
     change_points: list[int] = Field([3_500, 7_000, 10_500], description="rounds where a phase starts")
     phase_noise: list[float] = Field([1.0, 0.05, 1.0, 0.05], description="noise sd of each phase")
     redraw_theta: bool = Field(False, description="draw a fresh theta* at every change point")
+    fresh_subspace: bool = Field(True, description="each phase's contexts use their own coordinates")
+    phase_fixed_arms: list[bool] | None = Field(
+        [True, False, True, False],
+        description="per phase: the same arm vectors every round (low diversity, exploration pays)")
+    jitter: float = Field(0.1, ge=0, description="fixed-arm phases: context noise relative to the arms")
 
     @model_validator(mode="after")
     def _phases(self) -> NonStationaryEnv:
         if len(self.phase_noise) != len(self.change_points) + 1:
             raise ValueError(f"phase_noise needs {len(self.change_points) + 1} entries "
                              f"(one per phase), got {len(self.phase_noise)}")
+        if self.phase_fixed_arms is not None and len(self.phase_fixed_arms) != len(self.phase_noise):
+            raise ValueError(f"phase_fixed_arms needs {len(self.phase_noise)} entries (one per phase)")
         if sorted(self.change_points) != self.change_points or any(
                 not 0 < c < self.horizon for c in self.change_points):
             raise ValueError("change_points must increase and lie inside (0, horizon)")
@@ -85,6 +96,22 @@ EnvironmentSettings = Annotated[SyntheticEnv | NonStationaryEnv | Classification
                                 Field(discriminator="kind")]
 
 
+class RangeSettings(_Strict):
+    """The interval one hyperparameter is searched in, and how [0, 1] maps onto it."""
+
+    low: float
+    high: float
+    scale: Literal["linear", "log"] = "log"
+
+    @model_validator(mode="after")
+    def _order(self) -> RangeSettings:
+        if not self.low < self.high:
+            raise ValueError(f"need low < high, got [{self.low}, {self.high}]")
+        if self.scale == "log" and self.low <= 0:
+            raise ValueError("a log scale needs low > 0")
+        return self
+
+
 class ZoomingSettings(_Strict):
     """Zooming Thompson sampling with restarts (the CDT tuner)."""
 
@@ -94,8 +121,9 @@ class ZoomingSettings(_Strict):
     warmup: int = Field(30, ge=0, description="rounds of random arms before tuning (the paper's T1)")
     restart_period: int | None = Field(
         None, ge=1, description="H, rounds between restarts; default T^((p+2)/(p+3)) for p hyperparameters")
-    ranges: dict[str, tuple[float, float]] | None = Field(
-        None, description="search interval per hyperparameter name (default: the bandit's)")
+    ranges: dict[str, RangeSettings] | None = Field(
+        None, description="search interval per hyperparameter name (default: the bandit's, log scale: "
+        "alpha [0.01, 5], v [0.01, 4], lam [0.01, 10])")
 
 
 class CDTSettings(MethodSettings):
@@ -130,7 +158,4 @@ class CDTSettings(MethodSettings):
         for n in (self.zooming.ranges or {}):
             if n not in known:
                 raise ValueError(f"zooming.ranges: unknown hyperparameter '{n}'; use one of {', '.join(sorted(known))}")
-        for n, (lo, hi) in (self.zooming.ranges or {}).items():
-            if not lo < hi:
-                raise ValueError(f"zooming.ranges.{n}: need low < high")
         return self

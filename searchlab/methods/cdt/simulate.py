@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from searchlab.methods.cdt.bandits import BANDITS, Bandit
+from searchlab.methods.cdt.bandits import BANDITS, Bandit, HyperParam
 from searchlab.methods.cdt.environments import (
     ClassificationBandit,
     Environment,
@@ -62,7 +62,7 @@ def make_environment(params: Mapping[str, Any], rng: np.random.Generator) -> Env
     if kind in ("linear", "logistic"):
         return SyntheticBandit(rng, model=kind, **p)
     if kind == "nonstationary":
-        p = {k: tuple(v) if isinstance(v, list) else v for k, v in p.items()}
+        p = {k: tuple(v) if isinstance(v, list) else v for k, v in p.items()}  # JSON gives lists
         return NonStationaryBandit(rng, **p)
     if kind == "classification":
         return ClassificationBandit(rng, **p)
@@ -78,7 +78,7 @@ def make_tuner(name: str, bandit: Bandit, env: Environment, rng: np.random.Gener
         z = dict(zooming or {})
         if "ranges" in z:
             ranges = z.pop("ranges") or {}
-            space = tuple(type(hp)(hp.name, *ranges[hp.name]) if hp.name in ranges else hp for hp in space)
+            space = tuple(HyperParam(hp.name, **ranges[hp.name]) if hp.name in ranges else hp for hp in space)
         period = z.pop("restart_period", None)
         if name == "cdt_no_restart":
             period = None

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from searchlab.methods.cdt.bandits import BANDITS, GLMTS, LinTS, LinUCB, LinUCBReg, OnlineLogistic, Ridge
+from searchlab.methods.cdt.bandits import (
+    BANDITS,
+    GLMTS,
+    LinTS,
+    LinUCB,
+    LinUCBReg,
+    OnlineLogistic,
+    Ridge,
+)
 
 
 def test_sherman_morrison_matches_direct_solve() -> None:

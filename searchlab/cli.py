@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", default="report.html")
     d.add_argument("--tracking-uri")
     d.set_defaults(func=_cmd_dashboard)
+    from searchlab.cluster import register
+    register(sub)
     return p
 
 
@@ -197,7 +199,10 @@ def _cmd_ui(args: argparse.Namespace) -> int:
            "--host", args.host, "--port", str(args.port)]
     print(f"searchlab: MLflow UI for {redact(uri)} at http://{args.host}:{args.port} (Ctrl-C stops)",
           file=sys.stderr)
-    proc = subprocess.Popen(cmd)
+    # no background job workers (they outlive the UI), no telemetry
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+           "MLFLOW_DISABLE_TELEMETRY": "true"}
+    proc = subprocess.Popen(cmd, env=env)
     try:
         return proc.wait()
     except KeyboardInterrupt:

@@ -74,7 +74,12 @@ _Loader.add_implicit_resolver(
 
 
 def load_text(text: str, file: str = "<study>") -> Document:
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as e:
+        line = text[: e.position].count("\n") + 1
+        raise SpecError(f"invalid YAML: character {e.character!r} is not allowed", file=file,
+                        line=line) from None
     try:
         node = loader.get_single_node()
         if node is None:

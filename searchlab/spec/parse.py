@@ -80,6 +80,9 @@ def _registered(doc: Document, raw: Any, block: str, key: str, registry: dict[st
     if not isinstance(raw, dict):
         raise doc.error(f"must be a name or a mapping with '{key}:'", (block,))
     name = raw.get(key, default)
+    if not isinstance(name, str):
+        raise doc.error(f"{block}.{key} must be a name, one of: {', '.join(registry)}",
+                        (block, key))
     if name not in registry:
         hint = _suggest(str(name), registry) or f"; available: {', '.join(registry)}"
         raise doc.error(f"unknown {block} '{name}'{hint}", (block, key) if key in raw else (block,))

@@ -50,6 +50,7 @@ class StudyResult:
     study_dir: Path
     resumed: bool = False
     counts: dict[str, int] = field(default_factory=dict)
+    pending_tracking: int = 0  # records MLflow could not take yet (kept on disk)
 
     @property
     def best(self) -> TrialRow | None:
@@ -161,10 +162,16 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
             ray.shutdown()
     result.elapsed_s = time.monotonic() - started
     result.resumed = resuming
-    if client is not None and parent_run_id is not None:
-        _close_parent(client, parent_run_id, result)
+    if client is not None and parent_run_id is not None and not result.pending_tracking:
+        try:
+            _close_parent(client, parent_run_id, result)
+        except Exception as e:  # noqa: BLE001 - MLflow went away at the very end
+            result.pending_tracking += 1
+            out.write(f"warning: could not close the study's MLflow run ({redact(str(e))[:200]}); "
+                      "run the study again to finish it\n")
+    # with tracking records still pending, the study stays resumable so they get delivered
     _write_state(study_dir, {"spec_hash": loaded.hash, "parent_run_id": parent_run_id,
-                             "status": "finished"})
+                             "status": "running" if result.pending_tracking else "finished"})
     return result
 
 
@@ -215,7 +222,8 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, plan: TrialPlan | None, metric:
 
         flatten = space.flatten if space is not None else _plan_flatten
         writer = MLflowWriter(uri, experiment_id, parent_run_id, metric=metric, mode=mode,
-                              max_epochs=max_epochs, base_tags=base_tags, flatten=flatten)
+                              max_epochs=max_epochs, base_tags=base_tags, flatten=flatten,
+                              spill_dir=study_dir)
         live.append(writer)
     key = str(study_dir)  # stable across a resume: the restored forwarder must find us
     Forwarder.LIVE[key] = _Fanout(live)
@@ -252,8 +260,11 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, plan: TrialPlan | None, metric:
         if writer is not None:
             writer.reconcile(results, resumed=resuming)
             if not writer.close():
-                out.write(f"warning: {writer.pending_count()} MLflow records could not be written\n")
-        run_ids = writer._existing_runs() if writer is not None else {}
+                out.write(f"warning: MLflow is unreachable; {writer.spilled()} tracking records are "
+                          f"kept in {writer.spill_file} and will be delivered when this study "
+                          "is resumed\n")
+        run_ids = writer._existing_runs() if writer is not None and not writer.spilled() else {}
+        pending = writer.spilled() if writer is not None else 0
     finally:
         Forwarder.LIVE.pop(key, None)
     rows = []
@@ -270,7 +281,7 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, plan: TrialPlan | None, metric:
     for r in rows:
         counts[r.status] = counts.get(r.status, 0) + 1
     return StudyResult(study.name, metric, mode, rows, 0.0, uri, experiment_id, parent_run_id,
-                       study_dir, counts=counts)
+                       study_dir, counts=counts, pending_tracking=pending)
 
 
 def _error_line(error: Any) -> str | None:

@@ -106,3 +106,9 @@ def killed_once(config, ctx, marker_dir):
 def prints(config, ctx):
     print(f"hello from trial x1={config['x1']:.3f}")
     return {"loss": config["x1"]}
+
+
+def slow_curve(config, ctx, sleep=0.4):
+    for epoch in range(1, ctx.max_epochs + 1):
+        time.sleep(sleep)
+        yield {"loss": config["x1"] / epoch}

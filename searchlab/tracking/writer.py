@@ -28,6 +28,7 @@ from ray.tune import Callback
 
 from searchlab import status
 from searchlab.tracking import annotations
+from searchlab.tracking.store import redact
 from searchlab.trainable import DIVERGED, LOG_FILE, TIMED_OUT, TIMED_OUT_MARKER
 
 log = logging.getLogger("searchlab.tracking")
@@ -39,6 +40,7 @@ RAY_KEYS = frozenset({
     "checkpoint_dir_name", "should_checkpoint", "experiment_tag", DIVERGED, TIMED_OUT,
 })
 MAX_PARAM_LEN = 6000
+MAX_IN_MEMORY = 200_000  # metric records held while MLflow is unreachable; the rest go to disk
 
 
 @dataclass
@@ -63,7 +65,15 @@ class _TrialLog:
 class MLflowWriter(Callback):
     def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, *,
                  metric: str, mode: str, max_epochs: int, base_tags: dict[str, str],
-                 flatten: Any = None, flush_interval: float = 1.0) -> None:
+                 flatten: Any = None, flush_interval: float = 1.0,
+                 spill_dir: str | os.PathLike | None = None,
+                 max_in_memory: int = MAX_IN_MEMORY) -> None:
+        # fail fast on an unreachable server: the writer retries on its own schedule
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+        self.spill_file = Path(spill_dir) / "mlflow-pending.jsonl" if spill_dir else None
+        self.max_in_memory = max_in_memory
+        self._in_memory = 0
         self.tracking_uri = tracking_uri
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
@@ -107,6 +117,9 @@ class MLflowWriter(Callback):
                     continue  # the substituted worst value is not a measurement
                 if math.isfinite(value):
                     t.metrics.append((key, float(value), ms, step))
+                    self._in_memory += 1
+            if self._in_memory > self.max_in_memory and self.spill_file is not None:
+                self._spill_locked()
             if diverged:
                 t.tags["searchlab.status"] = "diverged"
             if result.get(TIMED_OUT):
@@ -139,12 +152,60 @@ class MLflowWriter(Callback):
             time.sleep(0.5)
         return False
 
-    def close(self) -> bool:
-        ok = self.flush()
+    def close(self, timeout: float = 120.0) -> bool:
+        """Flush and stop. If MLflow stays unreachable, what is pending goes to the spill file
+        (delivered when the study is resumed) and False is returned."""
+        ok = self.flush(timeout)
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=10)
+        if not ok and self.spill_file is not None:
+            with self._lock:
+                self._spill_locked()
         return ok
+
+    def spilled(self) -> int:
+        """Records waiting in the spill file."""
+        if self.spill_file is None or not self.spill_file.exists():
+            return 0
+        return sum(1 for _ in self.spill_file.open())
+
+    def _spill_locked(self) -> None:
+        """Move everything pending from memory to the spill file (caller holds the lock)."""
+        assert self.spill_file is not None
+        self.spill_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.spill_file.open("a") as f:
+            for t in self._trials.values():
+                if not t.pending():
+                    continue
+                f.write(json.dumps({"trial_id": t.trial_id, "params": t.params, "metrics": t.metrics,
+                                    "tags": t.tags, "end": t.end, "artifacts": t.artifacts,
+                                    "texts": t.texts, "start_ms": t.start_ms}) + "\n")
+                t.params, t.metrics, t.tags, t.end, t.artifacts, t.texts = {}, [], {}, None, [], {}
+        self._in_memory = 0
+
+    def _unspill(self) -> None:
+        """Bring spilled records back into memory, oldest first, to be written now."""
+        if self.spill_file is None or not self.spill_file.exists():
+            return
+        lines = self.spill_file.read_text().splitlines()
+        self.spill_file.unlink()
+        with self._lock:
+            for line in lines:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                t = self._get(rec["trial_id"])
+                t.params = {**rec["params"], **t.params}
+                t.metrics[:0] = [tuple(m) for m in rec["metrics"]]
+                t.tags = {**rec["tags"], **t.tags}
+                t.end = t.end or (tuple(rec["end"]) if rec["end"] else None)
+                t.finished = t.finished or rec["end"] is not None
+                t.artifacts[:0] = rec["artifacts"]
+                t.texts = {**rec["texts"], **t.texts}
+                t.start_ms = t.start_ms or rec["start_ms"]
+        log.warning("delivering %d spilled tracking records to MLflow", len(lines))
 
     def pending_count(self) -> int:
         with self._lock:
@@ -242,13 +303,14 @@ class MLflowWriter(Callback):
             try:
                 self._write_pending()
                 if self._last_error is not None:
-                    log.warning("MLflow is reachable again; pending records delivered")
+                    log.warning("MLflow reachable again; pending records delivered")
                 self._last_error = None
             except Exception as e:  # noqa: BLE001 - tracking must never stop the study
                 msg = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
                 if msg != self._last_error:
-                    log.warning("MLflow write failed (%s); %d records pending, will retry",
-                                msg, self.pending_count())
+                    log.warning("MLflow unreachable (%s): training goes on; %d records pending "
+                                "(in memory, then on disk in %s), retrying", redact(msg),
+                                self.pending_count(), self.spill_file or "memory")
                 self._last_error = msg
 
     def _client_(self) -> Any:
@@ -283,7 +345,10 @@ class MLflowWriter(Callback):
         from mlflow.entities import Metric, Param, RunTag
 
         client = self._client_()
+        if self._last_error is None:
+            self._unspill()
         with self._lock:
+            self._in_memory = 0
             work = []
             for t in self._trials.values():
                 if not t.pending():
@@ -321,6 +386,7 @@ class MLflowWriter(Callback):
                     t, params, metrics, tags, end, artifacts, texts = item
                     t.params = {**params, **t.params}
                     t.metrics[:0] = metrics
+                    self._in_memory += len(metrics)
                     t.tags = {**tags, **t.tags}
                     t.end = t.end or end
                     t.artifacts[:0] = artifacts

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from searchlab import __version__
-from searchlab.errors import SearchlabError
+from searchlab.errors import SearchlabError, StudyInterrupted
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except StudyInterrupted as e:
+        print(f"\nsearchlab: {e}", file=sys.stderr)
+        return e.exit_code
     except SearchlabError as e:
         print(f"searchlab: error: {e}", file=sys.stderr)
         return e.exit_code

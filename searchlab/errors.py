@@ -36,3 +36,9 @@ def key_path(loc: tuple[object, ...] | list[object]) -> str:
 
 class WorkloadError(SearchlabError):
     """A workload reference does not import, or its function has the wrong signature."""
+
+
+class StudyInterrupted(SearchlabError):
+    """The user stopped the study (Ctrl-C, SIGTERM); it can be resumed."""
+
+    exit_code = 130

@@ -7,7 +7,9 @@ import logging
 import math
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from searchlab import status
-from searchlab.errors import SearchlabError
+from searchlab.errors import SearchlabError, StudyInterrupted
 from searchlab.methods import TrialPlan, get_method
 from searchlab.spec.parse import LoadedStudy
 from searchlab.spec.space import Space
@@ -99,7 +101,7 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
     state = _read_state(study_dir)
     if opts.restart and study_dir.exists():
         shutil.rmtree(study_dir)
-        state = {}
+        state = {**state, "status": "running"} if state.get("status") == "running" else {}
     resuming = (study_dir / "tuner.pkl").exists()
     if resuming and state.get("spec_hash") not in (None, loaded.hash):
         raise SearchlabError(f"{loaded.document.file}: the study file changed since the run in "
@@ -113,6 +115,7 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
 
     # ---- tracking: the experiment and the parent run
     from searchlab.tracking.store import (
+        abandon_parent_run,
         ensure_experiment,
         open_parent_run,
         prepare_local,
@@ -138,6 +141,8 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
         client = MlflowClient(uri)
         try:
             experiment_id = ensure_experiment(client, study.experiment_name, uri)
+            if not resuming and state.get("parent_run_id") and state.get("status") == "running":
+                abandon_parent_run(client, state["parent_run_id"])
             parent_run_id = open_parent_run(
                 client, experiment_id, study_name=study.name, study_text=redact(loaded.document.text),
                 tags={**base_tags, "searchlab.spec_hash": loaded.hash, "searchlab.metric": metric,
@@ -155,6 +160,13 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
     try:
         result = _tune(loaded, opts, plan, metric, mode, max_epochs, study_dir, resuming,
                        uri, experiment_id, parent_run_id, base_tags, out)
+    except StudyInterrupted:
+        if client is not None and parent_run_id is not None:
+            try:
+                client.set_terminated(parent_run_id, "KILLED")
+            except Exception:  # noqa: BLE001 - resumable either way
+                pass
+        raise
     finally:
         if ray_started:
             import ray
@@ -253,9 +265,19 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, plan: TrialPlan | None, metric:
                         num_to_keep=None if study.stopping_name == "pbt" else 2),
                 ),
             )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            grid = tuner.fit()
+        interrupted = threading.Event()
+        restore_signals = _catch_interrupts(interrupted)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                grid = tuner.fit()
+        finally:
+            restore_signals()
+        if interrupted.is_set():
+            if writer is not None:
+                writer.close_interrupted()
+            raise StudyInterrupted(f"study '{study.name}' interrupted; its state is saved in "
+                                   f"{study_dir}: run the same command again to resume")
         results = [grid[i] for i in range(len(grid))]
         if writer is not None:
             writer.reconcile(results, resumed=resuming)
@@ -322,6 +344,29 @@ def _plan_flatten(config: dict[str, Any]) -> dict[str, Any]:
 
 def _trial_name(trial: Any) -> str:
     return trial.trial_id
+
+
+def _catch_interrupts(flag: threading.Event) -> Any:
+    """Ctrl-C / SIGTERM: note it, and ask Tune (via SIGUSR1) to stop gracefully and save its
+    state. A second Ctrl-C stops at once. Returns a function restoring the previous handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(sig: int, frame: Any) -> None:
+        flag.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+    return restore
 
 
 def _start_ray(study: Any, opts: RunOptions) -> bool:

@@ -119,3 +119,38 @@ budget: {{trials: 10, concurrency: 2, max_epochs: 4}}
 
     again = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "already finished" in again.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_the_study_resumes(tmp_path):
+    study = tmp_path / "intr.yaml"
+    study.write_text(f"""name: intr
+workload: {{function: "test_workloads_lib:slow_curve", path: "{REPO / 'tests'}"}}
+metric: {{name: loss, mode: min}}
+space: {{x1: {{uniform: [0, 1]}}}}
+budget: {{trials: 8, concurrency: 2, max_epochs: 5}}
+""")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db"}
+    cmd = [sys.executable, "-m", "searchlab", "run", str(study), "--storage", str(tmp_path / "store")]
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    store = tmp_path / "store" / "intr"
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(store.glob("*/result.json"))) < 3:
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "run the same command again to resume" in err
+    assert "Traceback" not in err
+    client, children, parents = child_runs(env["MLFLOW_TRACKING_URI"], "intr")
+    assert parents[0].info.status == "KILLED"
+    assert not [c for c in children if c.info.status == "RUNNING"]
+
+    r = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resuming study" in r.stderr
+    client, children, parents = child_runs(env["MLFLOW_TRACKING_URI"], "intr")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 8 and all(c.info.status == "FINISHED" for c in children)
+    assert len({c.data.tags["searchlab.trial_id"] for c in children}) == 8

@@ -69,3 +69,18 @@ def open_parent_run(client: Any, experiment_id: str, *, study_name: str, tags: d
                             tags={**tags, "searchlab.role": "study", "searchlab.version": __version__})
     client.log_text(run.info.run_id, study_text, "study.yaml")
     return run.info.run_id
+
+
+def abandon_parent_run(client: Any, run_id: str) -> None:
+    """An execution that died before it could be resumed: end its runs as KILLED."""
+    try:
+        run = client.get_run(run_id)
+        if run.info.status == "RUNNING":
+            client.set_terminated(run_id, "KILLED")
+        for child in client.search_runs([run.info.experiment_id],
+                                        filter_string=f"tags.mlflow.parentRunId = '{run_id}'",
+                                        max_results=5000):
+            if child.info.status == "RUNNING":
+                client.set_terminated(child.info.run_id, "KILLED")
+    except Exception:  # noqa: BLE001 - gone or unreachable: nothing to tidy
+        pass

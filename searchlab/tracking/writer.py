@@ -164,6 +164,15 @@ class MLflowWriter(Callback):
                 self._spill_locked()
         return ok
 
+    def close_interrupted(self) -> bool:
+        """The study was stopped: runs of unfinished trials end KILLED (a resume reopens them)."""
+        with self._lock:
+            for t in self._trials.values():
+                if t.run_id is not None and not t.finished:
+                    t.tags["searchlab.status"] = "interrupted"
+                    t.end = ("KILLED", _now_ms())
+        return self.close(timeout=30)
+
     def spilled(self) -> int:
         """Records waiting in the spill file."""
         if self.spill_file is None or not self.spill_file.exists():

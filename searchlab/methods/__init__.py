@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
-
 from searchlab.methods.base import Method, MethodSettings, TrialPlan
+from searchlab.registry import load
 
 #: method name -> "module:Class" of its Method subclass, imported only when used.
 REGISTRY: dict[str, str] = {
@@ -14,8 +13,7 @@ REGISTRY: dict[str, str] = {
 
 
 def get_method(name: str) -> Method:
-    module, _, attr = REGISTRY[name].partition(":")
-    return getattr(importlib.import_module(module), attr)()
+    return load(REGISTRY[name])()
 
 
 __all__ = ["REGISTRY", "Method", "MethodSettings", "TrialPlan", "get_method"]

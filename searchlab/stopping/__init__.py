@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-
+from searchlab.registry import load
 from searchlab.stopping.base import SchedulerContext, SchedulerFactory, StoppingSettings
 
 #: scheduler name -> "module:Class" of its SchedulerFactory, imported only when used.
@@ -18,8 +17,7 @@ REGISTRY: dict[str, str] = {
 
 
 def get_factory(name: str) -> SchedulerFactory:
-    module, _, attr = REGISTRY[name].partition(":")
-    return getattr(importlib.import_module(module), attr)()
+    return load(REGISTRY[name])()
 
 
 __all__ = ["REGISTRY", "SchedulerContext", "SchedulerFactory", "StoppingSettings", "get_factory"]

@@ -1,0 +1,218 @@
+"""CDT benchmark: final cumulative regret per tuner and bandit, every seed, 95% confidence intervals.
+
+Settings:
+  paper          the paper's synthetic linear bandit (K=120, d=25, T=14,000, noise 0.5) with LinUCB
+                 and LinTS; tuners: theoretical rate, OP, TL, CDT, CDT without restarts, and the best
+                 fixed value in hindsight (an oracle: the grid value with the lowest mean regret).
+  nonstationary  four phases of 3,500 rounds on fresh coordinates, alternating fixed arm vectors
+                 with noise 1.0 (exploring pays) and fresh uniform contexts with noise 0.05 (the best
+                 rate is near zero), so the best rate moves; CDT (restarts) against no restarts.
+  --extended adds logistic rewards (UCB-GLM, GLM-TS), the two-hyperparameter LinUCB and the digits
+  classification bandit.
+
+Every seed is run and reported (no selection). Seeds give common random numbers: for one seed all
+tuners see the same contexts and reward noise, so the paired differences printed are tighter than
+the unpaired intervals. Runs execute in-process (multiprocessing, --workers), not through Ray.
+
+    nice -n 10 python benchmarks/cdt_regret.py --seeds 20 --workers 2
+
+Finished runs are appended to <out>/cdt_runs.jsonl and a rerun skips them (an interrupted
+benchmark resumes; --report-only tabulates what is there). Delete that file after changing the
+algorithm. The last line printed is one JSON object with the headline figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections import defaultdict
+from multiprocessing import Pool
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from searchlab.methods.cdt.settings import NonStationaryEnv, SyntheticEnv  # noqa: E402
+from searchlab.methods.cdt.simulate import run  # noqa: E402
+
+PAPER_ENV = SyntheticEnv(kind="linear", arms=120, dim=25, horizon=14_000, noise=0.5).params()
+NS_ENV = NonStationaryEnv(kind="nonstationary").params()  # the study-file defaults
+ORACLE_GRID = {"linucb": [0.0, 0.1, 0.25, 0.5, 1.0], "lints": [0.0, 0.05, 0.1, 0.25, 0.5]}
+TUNERS = ["theoretical", "op", "tl", "cdt", "cdt_no_restart"]
+POINTS = 200  # points kept of each regret curve
+
+
+def jobs(seeds: int, extended: bool) -> list[tuple]:
+    """Most important first: the paper setting, then the non-stationary one, then extras."""
+    out = []
+    for seed in range(seeds):
+        for bandit in ("linucb", "lints"):
+            out += [("paper", PAPER_ENV, bandit, t, None, seed) for t in ("cdt", "theoretical", "op", "tl")]
+            out += [("paper", PAPER_ENV, bandit, "fixed", v, seed) for v in ORACLE_GRID[bandit]]
+    for seed in range(seeds):
+        for bandit in ("lints", "linucb"):
+            out += [("nonstationary", NS_ENV, bandit, t, None, seed) for t in ("cdt", "cdt_no_restart")]
+    for seed in range(seeds):
+        out += [("paper", PAPER_ENV, b, "cdt_no_restart", None, seed) for b in ("linucb", "lints")]
+    if extended:
+        logistic = {**PAPER_ENV, "kind": "logistic"}
+        digits = {"kind": "classification", "dataset": "digits", "pca_dim": 8, "horizon": 5000}
+        for name, env, bandits in (("logistic", logistic, ("ucbglm", "glmts")),
+                                   ("paper", PAPER_ENV, ("linucb_reg",)),
+                                   ("digits", digits, ("linucb", "lints"))):
+            for bandit in bandits:
+                for tuner in TUNERS:
+                    out += [(name, env, bandit, tuner, None, s) for s in range(seeds)]
+    return out
+
+
+def key(job: tuple) -> str:
+    setting, _, bandit, tuner, value, seed = job
+    return f"{setting}|{bandit}|{tuner}|{value}|{seed}"
+
+
+def work(job: tuple) -> dict:
+    setting, env, bandit, tuner, value, seed = job
+    fixed = None if value is None else ([value, 1.0] if bandit == "linucb_reg" else [value])
+    wall = time.perf_counter()
+    res = run(env, bandit, tuner, seed, fixed=fixed)
+    wall = time.perf_counter() - wall
+    idx = np.linspace(0, len(res.regret) - 1, POINTS).round().astype(int)
+    return {"key": key(job), "setting": setting, "bandit": bandit,
+            "tuner": tuner if value is None else f"fixed={value:g}", "seed": seed,
+            "final": float(res.regret[-1]), "curve": res.regret[idx].tolist(),
+            "rounds": (idx + 1).tolist(), "cpu": res.seconds, "wall": wall, "T": len(res.regret)}
+
+
+def ci(x: np.ndarray) -> float:
+    """Half-width of the 95% t-interval of the mean."""
+    return float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else 0.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--extended", action="store_true")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    ap.add_argument("--report-only", action="store_true", help="tabulate the finished runs only")
+    args = ap.parse_args()
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = out / "cdt_runs.jsonl"  # one line per finished run; a rerun skips what is there
+    done = {}
+    if cache.exists():
+        for line in cache.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done[r["key"]] = r
+    todo = jobs(args.seeds, args.extended)
+    missing = [j for j in todo if key(j) not in done]
+    start = time.perf_counter()
+    if missing and not args.report_only:
+        with Pool(args.workers) as pool, cache.open("a") as f:
+            for r in pool.imap(work, missing, chunksize=1):
+                f.write(json.dumps(r) + "\n")
+                f.flush()
+                done[r["key"]] = r
+    elapsed = time.perf_counter() - start
+    results = [done[key(j)] for j in todo if key(j) in done]
+    if len(results) < len(todo):
+        print(f"PARTIAL: {len(results)} of {len(todo)} runs finished; groups below have fewer seeds")
+
+    groups: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for r in results:
+        groups[(r["setting"], r["bandit"])][r["tuner"]].append(r)
+
+    headline: dict = {"seeds": args.seeds, "complete": len(results) == len(todo), "settings": {}}
+    print(f"final cumulative regret, mean ± 95% CI over {args.seeds} seeds (every seed); "
+          f"'CDT - x' is the paired difference (negative: CDT better)")
+    for (setting, bandit), by_tuner in groups.items():
+        final = {t: np.array([r["final"] for r in sorted(rs, key=lambda r: r["seed"])])
+                 for t, rs in by_tuner.items()}
+        fixed = {t: f for t, f in final.items() if t.startswith("fixed=")}
+        oracle = min(fixed, key=lambda t: fixed[t].mean()) if fixed else None
+        print(f"\n## {setting} / {bandit}")
+        n = len(final["cdt"]) if "cdt" in final else len(next(iter(final.values())))
+        print(f"| tuner (n={n} seeds) | final regret | CDT - tuner (paired) |")
+        print("|---|---|---|")
+        rows = [t for t in [*TUNERS] if t in final] + ([oracle] if oracle else [])
+        summary = {}
+        for t in rows:
+            x = final[t]
+            label = f"best fixed in hindsight ({oracle.split('=')[1]})" if t == oracle else t
+            paired = "cdt" in final and t != "cdt" and len(final["cdt"]) == len(x)
+            diff = final["cdt"] - x if paired else None
+            dtxt = f"{diff.mean():+.0f} ± {ci(diff):.0f}" if diff is not None else ""
+            print(f"| {label} | {x.mean():.0f} ± {ci(x):.0f} | {dtxt} |")
+            summary["oracle" if t == oracle else t] = {"mean": round(float(x.mean()), 1),
+                                                       "ci95": round(ci(x), 1)}
+        if fixed:
+            grid = ", ".join(f"{t.split('=')[1]}: {f.mean():.0f}" for t, f in fixed.items())
+            print(f"fixed grid means: {grid}")
+            summary["oracle_value"] = float(oracle.split("=")[1])
+            if "cdt" in final:
+                summary["cdt_over_oracle_pct"] = round(100 * (final["cdt"].mean() / fixed[oracle].mean() - 1), 1)
+        if "cdt_no_restart" in final and len(final["cdt_no_restart"]) == len(final.get("cdt", [])):
+            d = final["cdt"] - final["cdt_no_restart"]
+            summary["restart_minus_no_restart"] = {"mean": round(float(d.mean()), 1), "ci95": round(ci(d), 1)}
+        headline["settings"][f"{setting}/{bandit}"] = summary
+
+    paper_runs = [r for r in results if r["setting"] == "paper" and r["bandit"] in ("linucb", "lints")]
+    cpu = np.array([r["cpu"] for r in paper_runs] or [np.nan])
+    wall = np.array([r["wall"] for r in paper_runs] or [np.nan])
+    headline["seconds_per_run_cpu_median"] = round(float(np.median(cpu)), 3)
+    headline["seconds_per_run_cpu_p90"] = round(float(np.quantile(cpu, 0.9)), 3)
+    headline["seconds_per_run_wall_median"] = round(float(np.median(wall)), 3)
+    headline["runs"] = len(results)
+    headline["elapsed_s"] = round(elapsed, 1)
+    print(f"\nseconds per paper-setting run (T=14,000, K=120, d=25): CPU median {np.median(cpu):.3f}, "
+          f"p90 {np.quantile(cpu, 0.9):.3f}; wall median {np.median(wall):.3f} "
+          f"({args.workers} workers on a shared machine); {len(results)} runs in {elapsed:.0f} s")
+
+    _plot(groups, out / "cdt_regret.png")
+    print(f"plot: {out / 'cdt_regret.png'}")
+    print(json.dumps(headline))
+
+
+def _plot(groups: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = list(groups)
+    if not keys:
+        return
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        by_tuner = groups[key]
+        fixed = {t: rs for t, rs in by_tuner.items() if t.startswith("fixed=")}
+        oracle = min(fixed, key=lambda t: np.mean([r["final"] for r in fixed[t]])) if fixed else None
+        for t, rs in by_tuner.items():
+            if t.startswith("fixed=") and t != oracle:
+                continue
+            curves = np.array([r["curve"] for r in rs])
+            if len(curves) < 2:
+                continue
+            m = curves.mean(0)
+            h = stats.t.ppf(0.975, len(curves) - 1) * curves.std(0, ddof=1) / np.sqrt(len(curves))
+            x = rs[0]["rounds"]
+            ax.plot(x, m, label=f"best fixed ({t[6:]})" if t == oracle else t)
+            ax.fill_between(x, m - h, m + h, alpha=0.2)
+        ax.set_title(f"{key[0]} / {key[1]}")
+        ax.set_xlabel("round")
+        ax.set_ylabel("cumulative regret")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()

@@ -384,7 +384,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
         entry += ["--storage", args.storage]
     if args.restart:
         entry.append("--restart")
-    env = {"PYTHONUNBUFFERED": "1"}
+    # trials stay in the job's directory (the unpacked package, on every node) instead of Tune's
+    # per-trial directory, so that relative paths (workload.path, data files) resolve there
+    env = {"PYTHONUNBUFFERED": "1", "RAY_CHDIR_TO_TRIAL_DIR": "0"}
     if uri:
         env["MLFLOW_TRACKING_URI"] = uri
     runtime_env = {"working_dir": str(root), "excludes": EXCLUDES, "env_vars": env}
@@ -436,13 +438,32 @@ def cmd_server(args: argparse.Namespace) -> int:
     else:
         print(f"searchlab: jobs on this machine use --tracking-uri http://127.0.0.1:{args.port}",
               file=sys.stderr)
-    proc = subprocess.Popen(cmd)
+    # its own process group: mlflow's server runs uvicorn workers that outlive a signal to it alone
+    proc = subprocess.Popen(cmd, start_new_session=True)
+
+    def interrupt(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # `kill`, a service manager: stop it all too
     try:
         return proc.wait()
     except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
+        _stop_group(proc)
+        return 0
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
         try:
             proc.wait(timeout=10)
+            time.sleep(0.5)  # the group's other members
         except subprocess.TimeoutExpired:
-            proc.kill()
-        return 0
+            continue
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return

@@ -212,7 +212,9 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, plan: TrialPlan | None, metric:
                               study.budget.concurrency)
         searcher, param_space, num_samples = search.searcher, search.param_space, search.num_samples
         total = (space.grid_size() or 1) * num_samples if study.search.algorithm == "grid" else num_samples
-        spec = TrialSpec(study.workload.function, dict(study.workload.args), study.workload.path,
+        # relative to where searchlab runs; absolute, because Ray moves trials into their own dirs
+        code_path = os.path.abspath(study.workload.path) if study.workload.path else None
+        spec = TrialSpec(study.workload.function, dict(study.workload.args), code_path,
                          space, metric, mode, max_epochs, study.search.seed or 0,
                          study.budget.trial_timeout, study_dir=str(study_dir))
     else:

@@ -71,6 +71,7 @@ class MLflowWriter(Callback):
         # fail fast on an unreachable server: the writer retries on its own schedule
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # one line per run
         self.spill_file = Path(spill_dir) / "mlflow-pending.jsonl" if spill_dir else None
         self.max_in_memory = max_in_memory
         self._in_memory = 0

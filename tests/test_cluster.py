@@ -1,0 +1,425 @@
+"""Cluster submission through the Ray Jobs API, tracked by a real MLflow tracking server.
+
+The slow tests start a real Ray head (``ray start --head``), a second Ray node on the same machine
+and an MLflow server (``mlflow server``), all on loopback ports of their own and with a Ray temp
+directory of their own, so that other Ray clusters on the machine are left alone. Everything they
+start is stopped by process id (never ``ray stop``, which stops every Ray process of the machine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+
+from searchlab.errors import SearchlabError
+
+PROBE = '''
+import time
+
+import ray
+
+
+def probe(config, ctx, sleep=0.0):
+    """sphere, plus the id of the Ray node the trial ran on (as a number: metrics are floats)."""
+    time.sleep(sleep)
+    node = ray.get_runtime_context().get_node_id()
+    return {"loss": sum(v * v for k, v in config.items() if k.startswith("x")),
+            "node": float(int(node[:12], 16))}
+'''
+
+
+def searchlab(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300):
+    full_env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
+    return subprocess.run([sys.executable, "-m", "searchlab", *args], capture_output=True,
+                          text=True, cwd=cwd, env={**full_env, **(env or {})}, timeout=timeout)
+
+
+def one_error_line(r: subprocess.CompletedProcess) -> str:
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stdout + r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("searchlab: error: "), r.stderr
+    return lines[0]
+
+
+# ---------------------------------------------------------------------------- fast: no cluster
+def test_invalid_study_fails_locally_before_anything_is_sent(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nworkload: sphere\nmetric: {name: loss, mode: min}\n"
+                   "space: {x1: {unifrom: [0, 1]}}\n")
+    # port 9 (discard) on loopback: nothing listens; an attempt to send would fail differently
+    line = one_error_line(searchlab("submit", str(bad), "--address", "http://127.0.0.1:9"))
+    assert "bad.yaml:4: space.x1.unifrom" in line
+
+
+def test_unreachable_cluster_is_one_line_naming_the_address(tmp_path):
+    good = tmp_path / "s.yaml"
+    good.write_text("name: s\nworkload: sphere\nmetric: {name: loss, mode: min}\n"
+                    "space: {x1: {uniform: [0, 1]}}\nbudget: {trials: 2}\ntracking: {enabled: false}\n")
+    port = _free_port()
+    line = one_error_line(searchlab("submit", str(good), "--address", f"http://127.0.0.1:{port}"))
+    assert f"cannot reach the Ray cluster at http://127.0.0.1:{port}" in line
+    line = one_error_line(searchlab("jobs", "--address", f"http://u:secret@127.0.0.1:{port}"))
+    assert "secret" not in line and "***@127.0.0.1" in line
+    line = one_error_line(searchlab("status", "raysubmit_x"))
+    assert "--address" in line and "RAY_ADDRESS" in line
+
+
+def test_package_root_follows_relative_workload_path(tmp_path, monkeypatch):
+    from searchlab.cluster import plan_package
+
+    (tmp_path / "spaces").mkdir()
+    (tmp_path / "src").mkdir()
+    study = tmp_path / "spaces" / "s.yaml"
+    study.write_text("x")
+    monkeypatch.chdir(tmp_path)
+    assert plan_package(study, None, None)[:2] == (tmp_path / "spaces", "s.yaml")
+    assert plan_package(study, "src", None)[:2] == (tmp_path, "spaces/s.yaml")
+    with pytest.raises(SearchlabError, match="not a directory"):
+        plan_package(study, "nosuch", None)
+    with pytest.raises(SearchlabError, match="outside"):
+        plan_package(study, None, str(tmp_path / "src"))
+    _, _, warnings = plan_package(study, "/opt/elsewhere", None)
+    assert "must exist on every node" in warnings[0]
+
+
+def test_tracking_uri_for_the_job(monkeypatch):
+    from searchlab.cluster import _tracking
+    from searchlab.spec.parse import parse_text
+
+    def study(tracking: str = "") -> object:
+        return parse_text("name: s\nworkload: sphere\nmetric: {name: loss, mode: min}\n"
+                          "space: {x1: {uniform: [0, 1]}}\nbudget: {trials: 2}\n" + tracking).study
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    remote, local = "http://10.1.2.3:8265", "http://127.0.0.1:8265"
+    server = "http://user:pw@10.1.2.4:5000"
+    assert _tracking(Namespace(tracking_uri=server), study(), remote) == (server, [])
+    # no URI at all: refused for a remote cluster, this machine's default store for a local one
+    with pytest.raises(SearchlabError, match="no shared MLflow tracking server"):
+        _tracking(Namespace(tracking_uri=None), study(), remote)
+    uri, warnings = _tracking(Namespace(tracking_uri=None), study(), local)
+    assert uri.startswith("sqlite:///") and warnings
+    # a local store inherited from the environment is refused for a remote cluster
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////home/me/m.db")
+    with pytest.raises(SearchlabError, match="local store"):
+        _tracking(Namespace(tracking_uri=None), study(), remote)
+    # ... and accepted, with a warning, when asked for explicitly
+    uri, warnings = _tracking(Namespace(tracking_uri="sqlite:////srv/m.db"), study(), remote)
+    assert uri == "sqlite:////srv/m.db" and "head node" in warnings[0]
+    # the study file's URI wins over the environment; a different --tracking-uri is an error
+    assert _tracking(Namespace(tracking_uri=None), study(f"tracking: {{uri: '{server}'}}\n"),
+                     remote)[0] == server
+    with pytest.raises(SearchlabError, match="wins over --tracking-uri") as e:
+        _tracking(Namespace(tracking_uri="http://a:1"), study(f"tracking: {{uri: '{server}'}}\n"),
+                  remote)
+    assert "pw" not in str(e.value)
+    assert _tracking(Namespace(tracking_uri=None), study("tracking: {enabled: false}\n"),
+                     remote) == (None, [])
+    _, warnings = _tracking(Namespace(tracking_uri="http://127.0.0.1:5000"), study(), remote)
+    assert "loopback" in warnings[0]
+
+
+# ---------------------------------------------------------------------------- the real thing
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ray_token() -> dict[str, str]:
+    """Ray (>= 2.5x) starts clusters with token authentication; its REST API wants the token."""
+    token = os.environ.get("RAY_AUTH_TOKEN")
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    if not token and path.exists():
+        token = path.read_text().strip()
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _get(url: str, timeout: float = 5) -> dict:
+    req = urllib.request.Request(url, headers=_ray_token())
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read() or b"{}")
+
+
+def _post(url: str, body: dict) -> dict:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def _wait(what: str, check, timeout: float, procs: list) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for p in procs:
+            if p.poll() is not None:
+                raise RuntimeError(f"{what}: {p.args[:3]} exited with {p.returncode}")
+        try:
+            if check():
+                return
+        except (OSError, ValueError, urllib.error.URLError):
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        tree.setdefault(ppid, []).append(int(d))
+    return tree
+
+
+def _descendants(pids: list[int]) -> set[int]:
+    tree, seen, todo = _children(), set(), list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid not in seen:
+            seen.add(pid)
+            todo += tree.get(pid, [])
+    return seen
+
+
+def _marked(marker: str) -> set[int]:
+    """Processes whose command line names our own temp directory (Ray's daemons)."""
+    found = set()
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        found.add(int(d))
+            except OSError:
+                pass
+    return found
+
+
+def _stop(procs: list[subprocess.Popen], marker: str) -> None:
+    """SIGTERM, then SIGKILL, to the processes we started and all their descendants."""
+    pids = _descendants([p.pid for p in procs]) | _marked(marker)
+    pids.discard(os.getpid())
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+            for p in procs:
+                p.poll()
+            time.sleep(0.2)
+        pids = {pid for pid in pids if _alive(pid)}
+        if not pids:
+            break
+    for p in procs:
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A two-node Ray cluster and an MLflow tracking server, all on 127.0.0.1."""
+    # short: Ray's socket paths live under it and must stay under 108 characters
+    tmp = Path(tempfile.mkdtemp(prefix="slc", dir="/tmp"))
+    marker = str(tmp)
+    procs: list[subprocess.Popen] = []
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "MLFLOW_"))}
+    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    # Ray's default token authentication, stated so that the second node joins with the token
+    # (~/.ray/auth_token, made by the head if missing); `searchlab` finds the token by itself
+    env["RAY_AUTH_MODE"] = "token"
+
+    def start(name: str, cmd: list[str]) -> subprocess.Popen:
+        log = open(tmp / f"{name}.log", "w")
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                             start_new_session=True, cwd=tmp)
+        procs.append(p)
+        return p
+
+    def node_ports() -> list[str]:
+        return ["--node-manager-port", str(_free_port()), "--object-manager-port", str(_free_port()),
+                "--dashboard-agent-listen-port", str(_free_port()),
+                "--dashboard-agent-grpc-port", str(_free_port()),
+                "--runtime-env-agent-port", str(_free_port()),
+                "--metrics-export-port", str(_free_port()),
+                "--min-worker-port", "0", "--max-worker-port", "0"]
+
+    ray = shutil.which("ray") or "ray"
+    gcs, dash, mlflow_port = _free_port(), _free_port(), _free_port()
+    try:
+        start("mlflow", [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
+                         "--port", str(mlflow_port), "--workers", "1",
+                         "--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}",
+                         "--artifacts-destination", str(tmp / "artifacts")])
+        head = start("head", [ray, "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
+                              "--port", str(gcs), "--num-cpus", "2", "--num-gpus", "0",
+                              "--include-dashboard=true", "--dashboard-host", "127.0.0.1",
+                              "--dashboard-port", str(dash),
+                              "--ray-client-server-port", str(_free_port()),
+                              "--temp-dir", str(tmp / "ray"), "--disable-usage-stats",
+                              *node_ports()])
+        jobs_api = f"http://127.0.0.1:{dash}"
+        _wait("Ray head", lambda: _get(f"{jobs_api}/api/version").get("ray_version"), 180, [head])
+        worker = start("worker", [ray, "start", "--block", "--address", f"127.0.0.1:{gcs}",
+                                  "--node-ip-address", "127.0.0.1", "--num-cpus", "2",
+                                  "--num-gpus", "0", "--disable-usage-stats", *node_ports(),
+                                  # a temp dir of its own, as on a machine of its own: two nodes
+                                  # sharing one would unpack (and delete) each other's packages
+                                  "--temp-dir", str(tmp / "ray2")])
+
+        def nodes() -> list[str]:
+            data = _get(f"{jobs_api}/api/v0/nodes?limit=10")["data"]["result"]["result"]
+            return [n["node_id"] for n in data if n["state"] == "ALIVE"]
+
+        _wait("second Ray node", lambda: len(nodes()) == 2, 180, [head, worker])
+        mlflow_url = f"http://127.0.0.1:{mlflow_port}"
+        _wait("MLflow server", lambda: urllib.request.urlopen(f"{mlflow_url}/health", timeout=2)
+              .status == 200, 120, procs[:1])
+    except Exception:
+        for log in sorted(tmp.glob("*.log")):
+            print(f"---- {log.name}\n" + log.read_text()[-3000:], file=sys.stderr)
+        _stop(procs, marker)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
+        yield Namespace(jobs_api=jobs_api, mlflow=mlflow_url, nodes=nodes(), tmp=tmp)
+    finally:
+        _stop(procs, marker)
+        for p in procs:
+            assert p.poll() is not None, f"{p.args[:3]} still running"
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _project(tmp_path: Path, name: str, trials: int, sleep: float) -> Path:
+    """A user's project: a study file in spaces/ and workload code in src/."""
+    (tmp_path / "spaces").mkdir()
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "nodeprobe.py").write_text(PROBE)
+    (tmp_path / ".searchlab").mkdir()
+    (tmp_path / ".searchlab" / "big.bin").write_bytes(b"0" * 1024)  # local results: not sent
+    study = tmp_path / "spaces" / f"{name}.yaml"
+    study.write_text(textwrap.dedent(f"""\
+        name: {name}
+        workload: {{function: "nodeprobe:probe", path: src, args: {{sleep: {sleep}}}}}
+        metric: {{name: loss, mode: min}}
+        space:
+          x1: {{uniform: [-1, 1]}}
+          x2: {{uniform: [-1, 1]}}
+        search: {{algorithm: random, seed: 1}}
+        budget: {{trials: {trials}, concurrency: 4}}
+        resources: {{cpu: 1}}
+        """))
+    return study
+
+
+def _mlflow_trials(url: str, experiment: str) -> list[dict]:
+    exp = _get(f"{url}/api/2.0/mlflow/experiments/get-by-name?experiment_name={experiment}")
+    exp_id = exp["experiment"]["experiment_id"]
+    runs = _post(f"{url}/api/2.0/mlflow/runs/search",
+                 {"experiment_ids": [exp_id], "max_results": 1000}).get("runs", [])
+    out = []
+    for r in runs:
+        tags = {t["key"]: t["value"] for t in r["data"].get("tags", [])}
+        metrics = {m["key"]: m["value"] for m in r["data"].get("metrics", [])}
+        out.append({"role": tags.get("searchlab.role"), "status": r["info"]["status"],
+                    "metrics": metrics, "tags": tags})
+    return out
+
+
+@pytest.mark.slow
+def test_submit_spreads_trials_over_both_nodes_and_tracks_to_the_server(cluster, tmp_path):
+    # Tune reuses actors: a trial goes to a free actor on a warm node rather than wait for a new
+    # actor on a cold one. Trials longer than an actor's start-up keep both nodes busy.
+    study = _project(tmp_path, "cluster-sphere", trials=8, sleep=15.0)
+    t0 = time.monotonic()
+    r = searchlab("submit", "spaces/cluster-sphere.yaml", "--address", cluster.jobs_api,
+                  "--tracking-uri", cluster.mlflow, cwd=tmp_path, timeout=480)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    job = r.stdout.splitlines()[0].strip()
+    assert job.startswith("raysubmit_"), r.stdout
+    assert f"job {job} SUCCEEDED" in r.stderr
+    assert "8 trials (8 completed)" in r.stdout  # the run's own summary, from the job's logs
+    print(f"submitted and finished in {time.monotonic() - t0:.1f} s")
+
+    # the Jobs API mirrors
+    r = searchlab("status", job, "--address", cluster.jobs_api)
+    assert r.returncode == 0 and r.stdout.strip().startswith(f"{job}: SUCCEEDED"), r.stdout
+    r = searchlab("jobs", "--address", cluster.jobs_api)
+    assert r.returncode == 0 and job in r.stdout and "SUCCEEDED" in r.stdout
+    assert "searchlab run spaces/cluster-sphere.yaml --quiet" in r.stdout
+    r = searchlab("logs", job, "--address", cluster.jobs_api)
+    assert r.returncode == 0 and "best trials of cluster-sphere" in r.stdout
+    r = searchlab("logs", job, "--follow", "--address", cluster.jobs_api)  # already finished
+    assert r.returncode == 0 and "best trials of cluster-sphere" in r.stdout
+    line = one_error_line(searchlab("status", "raysubmit_nosuch", "--address", cluster.jobs_api))
+    assert "no job 'raysubmit_nosuch'" in line
+
+    # the runs, read back over MLflow's REST API
+    runs = _mlflow_trials(cluster.mlflow, "cluster-sphere")
+    trials = [r for r in runs if r["role"] == "trial"]
+    parents = [r for r in runs if r["role"] == "study"]
+    assert len(parents) == 1 and parents[0]["status"] == "FINISHED"
+    assert len(trials) == 8 and all(t["status"] == "FINISHED" for t in trials)
+    assert all("loss" in t["metrics"] for t in trials)
+    used = {int(t["metrics"]["node"]) for t in trials}
+    expected = {int(n[:12], 16) for n in cluster.nodes}
+    assert used == expected, f"trials ran on {len(used)} of the 2 nodes: {used} {expected}"
+
+    # the local results directory was not packaged; the job ran in its own copy of the project
+    assert not (study.parent.parent / ".searchlab" / "studies").exists()
+
+
+@pytest.mark.slow
+def test_stop_a_running_job(cluster, tmp_path):
+    _project(tmp_path, "cluster-long", trials=40, sleep=30.0)
+    r = searchlab("submit", "spaces/cluster-long.yaml", "--address", cluster.jobs_api,
+                  "--tracking-uri", cluster.mlflow, "--no-wait", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    job = r.stdout.strip()
+    assert job.startswith("raysubmit_") and "\n" not in job
+    assert f"searchlab logs {job} --follow" in r.stderr
+
+    def running() -> bool:
+        out = searchlab("status", job, "--address", cluster.jobs_api).stdout
+        return "RUNNING" in out
+
+    _wait("job running", running, 120, [])
+    r = searchlab("stop", job, "--address", cluster.jobs_api)
+    assert r.returncode == 0 and r.stdout.strip() == f"{job}: STOPPED", r.stdout + r.stderr
+    r = searchlab("status", job, "--address", cluster.jobs_api)
+    assert r.stdout.startswith(f"{job}: STOPPED")
+    r = searchlab("stop", job, "--address", cluster.jobs_api)
+    assert r.stdout.strip() == f"{job}: already STOPPED"

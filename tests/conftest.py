@@ -6,9 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-TESTS = Path(__file__).parent
-REPO = TESTS.parent
+from searchlab_testing import REPO, TESTS  # noqa: F401 - shared with the test modules
 
 
 @pytest.fixture(scope="session")
@@ -58,14 +56,3 @@ def run_in_process(ray_cluster, tmp_path, mlflow_uri):
             os.environ.pop("MLFLOW_TRACKING_URI", None)
 
     return run
-
-
-def child_runs(uri: str, experiment: str):
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(experiment)
-    assert exp is not None, f"no MLflow experiment {experiment}"
-    runs = client.search_runs([exp.experiment_id], max_results=5000)
-    return client, [r for r in runs if r.data.tags.get("searchlab.role") == "trial"], \
-        [r for r in runs if r.data.tags.get("searchlab.role") == "study"]

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, child_runs
+from searchlab_testing import REPO, child_runs
 
 
 def searchlab(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300):

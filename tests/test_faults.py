@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import child_runs
+from searchlab_testing import child_runs
 
 pytestmark = pytest.mark.slow
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-
-from conftest import REPO
+from searchlab_testing import REPO
 
 
 def test_every_package_is_installed():

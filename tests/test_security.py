@@ -10,8 +10,7 @@ import time
 
 import psutil
 import pytest
-
-from test_outage import free_port
+from searchlab_testing import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -157,3 +157,27 @@ def test_workload_reports_the_downsampled_curve() -> None:
     assert "alpha" not in chunks[0] or chunks[0]["alpha"] > 0  # the first chunk is mostly warm-up
     assert "alpha" in chunks[-1] and "seconds" in chunks[-1] and "restarts" in chunks[-1]
     assert chunks[-1]["cum_regret"] == pytest.approx(run(SMALL, "linucb", "cdt", 0).regret[-1])
+
+
+def test_cdt_variants_and_zooming_settings_reach_the_tuner() -> None:
+    from searchlab.methods.cdt.bandits import BANDITS
+    from searchlab.methods.cdt.simulate import make_environment, make_tuner
+
+    rng = np.random.default_rng(0)
+    env = make_environment(SMALL, rng)
+    b = BANDITS["linucb"](env.d, 1.0)
+    paper = make_tuner("cdt", b, env, rng)
+    assert paper.discount is None and paper.detect_w is None and paper.H is not None  # the reference
+    soft = make_tuner("cdt_soft", b, env, rng)
+    assert soft.discount == 0.2 and soft.H == paper.H and soft.detect_w is None
+    det = make_tuner("cdt_detect", b, env, rng)
+    assert det.discount == 0.2 and det.H == paper.H and det.detect_w == 200 and det.detect_discount is None
+    only = make_tuner("cdt_detect_only", b, env, rng)
+    assert only.H is None and only.detect_w == 200
+    assert make_tuner("cdt_detect_only", b, env, rng, zooming={"restart_period": 99}).H == 99
+    assert make_tuner("cdt_no_restart", b, env, rng, zooming={"detect_window": 50}).detect_w is None
+    s = CDTSettings.model_validate({"tuners": ["cdt_soft"], "zooming": {"restart_discount": 0.5,
+                                                                        "detect_window": 64}})
+    z = s.zooming.model_dump(exclude_none=True)
+    tuned = make_tuner("cdt_soft", b, env, rng, zooming=z)
+    assert tuned.discount == 0.5 and tuned.detect_w == 64

@@ -134,3 +134,91 @@ def test_tl_prefers_the_best_candidate() -> None:
     tl = TLTuner(np.array([[0.1], [0.5], [0.9]]), 20_000, (-1.0, 1.0), np.random.default_rng(1))
     chosen = _play(tl, lambda h: -abs(h[0] - 0.5), 20_000, rng)[:, 0]
     assert np.mean(chosen[10_000:] == 0.5) > 0.6
+
+
+def _feed(tuner: ZoomingTS, rewards: np.ndarray, t0: int = 0) -> None:
+    for t, r in enumerate(rewards, t0):
+        tuner.propose(t)
+        tuner.update(float(r))
+
+
+def test_soft_restart_keeps_points_and_means_but_shrinks_counts() -> None:
+    tuner = ZoomingTS(X, 1000, np.random.default_rng(0), restart_period=300, restart_discount=0.2)
+    rng = np.random.default_rng(1)
+    _play(tuner, lambda h: -abs(h[0] - 0.7), 300, rng)
+    k = tuner.n_active
+    units, mean, count = tuner.active_units.copy(), tuner.mean[:k].copy(), tuner.count[:k].copy()
+    radii = np.array([tuner.radius(n) for n in count])
+    tuner.propose(300)  # the 301st round restarts softly
+    assert tuner.restarts == 1 and tuner.n_active >= k
+    assert np.array_equal(tuner.units[:k], units)  # the points stay ...
+    np.testing.assert_allclose(tuner.mean[:k], mean)  # ... with their means
+    np.testing.assert_allclose(tuner.count[:k], np.maximum(0.2 * count, np.minimum(count, 1.0)))
+    assert tuner.count[:k].sum() < 0.3 * count.sum()
+    assert all(tuner.radius(n) >= r for n, r in zip(tuner.count[:k], radii))  # the balls reopen
+    assert tuner.n_active == k  # ... and cover the space again, so no new point was needed
+    tuner.update(0.0)
+    _check_covered(tuner)  # the incremental coverage count is exact after the rebuild
+
+
+def test_hard_restart_is_still_the_default() -> None:
+    tuner = ZoomingTS(X, 1000, np.random.default_rng(0), restart_period=50)
+    _feed(tuner, np.zeros(51))
+    assert tuner.restarts == 1 and tuner.n_active == 1 and tuner.count.sum() == 1
+
+
+def test_discount_must_lie_in_the_unit_interval() -> None:
+    with pytest.raises(ValueError, match="restart_discount"):
+        ZoomingTS(X, 1000, np.random.default_rng(0), restart_discount=1.0)
+    with pytest.raises(ValueError, match="detect_discount"):
+        ZoomingTS(X, 1000, np.random.default_rng(0), detect_discount=-0.1)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_change_detection_is_silent_on_a_stationary_stream(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    tuner = ZoomingTS(X, 5000, np.random.default_rng(seed + 10), detect_window=200)
+    _feed(tuner, 0.1 + 0.5 * rng.standard_normal(5000))
+    assert tuner.detections == 0 and tuner.restarts == 0
+
+
+@pytest.mark.parametrize("shift", ["mean", "variance"])
+def test_change_detection_fires_soon_after_a_shift(shift: str) -> None:
+    rng = np.random.default_rng(0)
+    tuner = ZoomingTS(X, 5000, np.random.default_rng(1), detect_window=200)
+    before = 0.5 * rng.standard_normal(2000)
+    after = 1.0 + 0.5 * rng.standard_normal(2000) if shift == "mean" else 0.02 * rng.standard_normal(2000)
+    _feed(tuner, before)
+    assert tuner.detections == 0
+    for t, r in enumerate(after, 2000):  # the shift must be found within one window
+        tuner.propose(t)
+        tuner.update(float(r))
+        if tuner.detections:
+            break
+    assert tuner.detections == 1 and t - 2000 < 200
+    assert tuner.n_active == 0 and tuner.count.sum() == 0  # detect_discount=None: a hard restart
+
+
+def test_detected_change_can_restart_softly() -> None:
+    rng = np.random.default_rng(0)
+    tuner = ZoomingTS(X, 5000, np.random.default_rng(1), detect_window=100, detect_discount=0.0)
+    _feed(tuner, 0.5 * rng.standard_normal(1000))
+    k, mean = tuner.n_active, tuner.mean[: tuner.n_active].copy()
+    _feed(tuner, 3.0 + 0.5 * rng.standard_normal(100), 1000)
+    assert tuner.detections == 1 and tuner.n_active >= k
+    assert (tuner.count[:k] <= 2.0 + 100).all() and tuner.count[:k].sum() < 1100
+
+
+def test_detection_follows_an_abrupt_moving_optimum() -> None:
+    """cdt_detect_only-style: no periodic restarts, a hard restart when the rewards shift."""
+    rng = np.random.default_rng(0)
+    tuner = ZoomingTS(X, 8000, np.random.default_rng(1), detect_window=200)
+    chosen = []
+    for t in range(8000):
+        h = tuner.propose(t)[0]
+        best, level = (0.2, 0.0) if t < 4000 else (0.8, 1.0)
+        tuner.update(level - abs(h - best) + 0.3 * rng.standard_normal())
+        chosen.append(h)
+    assert 1 <= tuner.detections <= 2
+    assert abs(np.median(chosen[3000:4000]) - 0.2) < 0.1
+    assert abs(np.median(chosen[7000:]) - 0.8) < 0.1

@@ -7,6 +7,11 @@ Settings:
   nonstationary  four phases of 3,500 rounds on fresh coordinates, alternating fixed arm vectors
                  with noise 1.0 (exploring pays) and fresh uniform contexts with noise 0.05 (the best
                  rate is near zero), so the best rate moves; CDT (restarts) against no restarts.
+  Both settings also run the CDT variants that keep what they learned (see
+  searchlab.methods.cdt.simulate.ZOOMING_VARIANTS): cdt_soft (soft restart every H: points and
+  means kept, counts x 0.2), cdt_detect (hard restart on a detected change in the residuals, the
+  soft restart every H as fallback), cdt_detect_only (hard restarts on detected changes only).
+  Their rows give paired differences against the paper's CDT and against no restarts.
   --extended adds logistic rewards (UCB-GLM, GLM-TS), the two-hyperparameter LinUCB and the digits
   classification bandit.
 
@@ -43,7 +48,8 @@ from searchlab.methods.cdt.simulate import run  # noqa: E402
 PAPER_ENV = SyntheticEnv(kind="linear", arms=120, dim=25, horizon=14_000, noise=0.5).params()
 NS_ENV = NonStationaryEnv(kind="nonstationary").params()  # the study-file defaults
 ORACLE_GRID = {"linucb": [0.0, 0.1, 0.25, 0.5, 1.0], "lints": [0.0, 0.05, 0.1, 0.25, 0.5]}
-TUNERS = ["theoretical", "op", "tl", "cdt", "cdt_no_restart"]
+TUNERS = ["theoretical", "op", "tl", "cdt", "cdt_no_restart", "cdt_soft", "cdt_detect", "cdt_detect_only"]
+NEW_CDT = ["cdt_soft", "cdt_detect", "cdt_detect_only"]  # variants that keep what they learned
 POINTS = 200  # points kept of each regret curve
 
 
@@ -59,6 +65,10 @@ def jobs(seeds: int, extended: bool) -> list[tuple]:
             out += [("nonstationary", NS_ENV, bandit, t, None, seed) for t in ("cdt", "cdt_no_restart")]
     for seed in range(seeds):
         out += [("paper", PAPER_ENV, b, "cdt_no_restart", None, seed) for b in ("linucb", "lints")]
+    for seed in range(seeds):
+        for name, env in (("paper", PAPER_ENV), ("nonstationary", NS_ENV)):
+            for b in ("linucb", "lints"):
+                out += [(name, env, b, t, None, seed) for t in NEW_CDT]
     if extended:
         logistic = {**PAPER_ENV, "kind": "logistic"}
         digits = {"kind": "classification", "dataset": "digits", "pca_dim": 8, "horizon": 5000}
@@ -162,6 +172,16 @@ def main() -> None:
         if "cdt_no_restart" in final and len(final["cdt_no_restart"]) == len(final.get("cdt", [])):
             d = final["cdt"] - final["cdt_no_restart"]
             summary["restart_minus_no_restart"] = {"mean": round(float(d.mean()), 1), "ci95": round(ci(d), 1)}
+        for v in NEW_CDT:
+            if v not in final:
+                continue
+            for base in ("cdt", "cdt_no_restart"):
+                if base in final and len(final[base]) == len(final[v]):
+                    d = final[v] - final[base]
+                    summary[f"{v}_minus_{base}"] = {"mean": round(float(d.mean()), 1), "ci95": round(ci(d), 1)}
+                    print(f"{v} - {base} (paired): {d.mean():+.0f} ± {ci(d):.0f}")
+            if fixed:
+                summary[f"{v}_over_oracle_pct"] = round(100 * (final[v].mean() / fixed[oracle].mean() - 1), 1)
         headline["settings"][f"{setting}/{bandit}"] = summary
 
     paper_runs = [r for r in results if r["setting"] == "paper" and r["bandit"] in ("linucb", "lints")]

@@ -10,7 +10,8 @@ from searchlab.methods.base import MethodSettings
 from searchlab.methods.cdt.bandits import BANDITS
 
 BanditName = Literal["linucb", "lints", "ucbglm", "glmts", "linucb_reg"]
-TunerName = Literal["cdt", "cdt_no_restart", "theoretical", "op", "tl", "oracle"]
+TunerName = Literal["cdt", "cdt_no_restart", "cdt_soft", "cdt_detect", "cdt_detect_only",
+                    "theoretical", "op", "tl", "oracle"]
 
 
 class _Strict(BaseModel):
@@ -121,6 +122,19 @@ class ZoomingSettings(_Strict):
     warmup: int = Field(30, ge=0, description="rounds of random arms before tuning (the paper's T1)")
     restart_period: int | None = Field(
         None, ge=1, description="H, rounds between restarts; default T^((p+2)/(p+3)) for p hyperparameters")
+    restart_discount: float | None = Field(
+        None, ge=0, lt=1, description="soft restarts: at a periodic restart keep the active points and "
+        "their means and multiply their counts by this gamma (floored at min(n, 1)); default: each "
+        "tuner's own -- cdt (the paper's): hard restarts, cdt_soft and cdt_detect: 0.2")
+    detect_window: int | None = Field(
+        None, ge=2, description="change detection: restart when the last w residuals r - m_a differ "
+        "in mean or variance from the earlier ones; default: each tuner's own -- cdt_detect and "
+        "cdt_detect_only: 200, the others: off")
+    detect_threshold: float | None = Field(
+        None, gt=0, description="z-score that signals a change (default 5.0)")
+    detect_discount: float | None = Field(
+        None, ge=0, lt=1, description="a detected change restarts softly with this gamma; "
+        "default: a hard restart")
     ranges: dict[str, RangeSettings] | None = Field(
         None, description="search interval per hyperparameter name (default: the bandit's, log scale: "
         "alpha [0.01, 5], v [0.01, 4], lam [0.01, 10])")
@@ -131,7 +145,11 @@ class CDTSettings(MethodSettings):
 
     environments: list[EnvironmentSettings] = Field(default_factory=lambda: [SyntheticEnv()], min_length=1)
     bandits: list[BanditName] = Field(["linucb", "lints"], min_length=1)
-    tuners: list[TunerName] = Field(["cdt", "theoretical", "op", "tl"], min_length=1)
+    tuners: list[TunerName] = Field(
+        ["cdt_detect_only", "cdt", "theoretical", "op", "tl"], min_length=1,
+        description="cdt: the paper's (hard restart every H); cdt_detect_only (in the default list "
+        "since it beat cdt in benchmarks/cdt_regret.py): restarts only on a detected change; also "
+        "cdt_no_restart, cdt_soft, cdt_detect and 'oracle' (the best fixed value in hindsight)")
     seeds: int = Field(20, ge=1, le=100_000, description="runs per (environment, bandit, tuner)")
     first_seed: int = Field(0, ge=0)
     regularization: float = Field(1.0, gt=0, description="lambda of the one-hyperparameter bandits")

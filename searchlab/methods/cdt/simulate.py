@@ -33,7 +33,21 @@ from searchlab.methods.cdt.tuners import (
     candidate_grid,
 )
 
-TUNERS = ("cdt", "cdt_no_restart", "theoretical", "op", "tl", "fixed")
+TUNERS = ("cdt", "cdt_no_restart", "cdt_soft", "cdt_detect", "cdt_detect_only", "theoretical", "op", "tl", "fixed")
+
+#: Zooming TS variants: the settings each named CDT tuner adds to ``zooming`` (where not set there).
+#: 'cdt': the paper's (a hard restart every H). 'cdt_no_restart': never restarts. 'cdt_soft': a soft
+#: restart every H (keeps the points and their means, counts x 0.2). 'cdt_detect': a hard restart
+#: whenever change detection on the residuals signals a shift, and the soft restart every H as a
+#: fallback. 'cdt_detect_only': hard restarts on detected shifts only (periodic ones only if
+#: ``restart_period`` is given explicitly).
+ZOOMING_VARIANTS: dict[str, dict[str, Any]] = {
+    "cdt": {},
+    "cdt_no_restart": {},
+    "cdt_soft": {"restart_discount": 0.2},
+    "cdt_detect": {"restart_discount": 0.2, "detect_window": 200, "detect_threshold": 5.0},
+    "cdt_detect_only": {"detect_window": 200, "detect_threshold": 5.0},
+}
 
 #: the paper's candidate sets for OP and TL, per hyperparameter name
 DEFAULT_CANDIDATES: dict[str, list[float]] = {"alpha": [0.5, 1, 3, 5, 7], "v": [0.5, 1, 3, 5, 7],
@@ -74,15 +88,16 @@ def make_tuner(name: str, bandit: Bandit, env: Environment, rng: np.random.Gener
                candidates: Mapping[str, Sequence[float]] | None = None,
                fixed: Sequence[float] | None = None) -> Tuner:
     space = bandit.hyperparams
-    if name in ("cdt", "cdt_no_restart"):
-        z = dict(zooming or {})
+    if name in ZOOMING_VARIANTS:
+        z = {**ZOOMING_VARIANTS[name], **{k: v for k, v in (zooming or {}).items() if v is not None}}
         if "ranges" in z:
             ranges = z.pop("ranges") or {}
             space = tuple(HyperParam(hp.name, **ranges[hp.name]) if hp.name in ranges else hp for hp in space)
         period = z.pop("restart_period", None)
         if name == "cdt_no_restart":
             period = None
-        elif period is None:
+            z["detect_window"] = None
+        elif period is None and name != "cdt_detect_only":  # periodic only if H is given
             period = default_restart_period(env.T, len(space))
         return ZoomingTS(space, env.T, rng, restart_period=period, **z)
     if name == "theoretical":
@@ -134,7 +149,8 @@ def simulate(env: Environment, bandit: Bandit, tuner: Tuner, seed: int,
     seconds = time.process_time() - start
     info: dict[str, float] = {}
     if isinstance(tuner, ZoomingTS):
-        info = {"restarts": tuner.restarts, "active_points_end": tuner.n_active}
+        info = {"restarts": tuner.restarts, "detections": tuner.detections,
+                "active_points_end": tuner.n_active}
     return RunResult(np.cumsum(regret), hyper, tuple(h.name for h in bandit.hyperparams), seconds, info)
 
 

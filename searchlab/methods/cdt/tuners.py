@@ -148,11 +148,38 @@ class ZoomingTS(Tuner):
     square of the rewards seen). Every ``restart_period`` rounds all points are forgotten, so the
     tuner can follow a best hyperparameter that moves over time. ``restart_period=None`` never
     restarts.
+
+    Two extensions (both off by default, which is the paper's behaviour):
+
+    * ``restart_discount`` = gamma in [0, 1): a *soft* restart. Instead of forgetting, every active
+      point keeps its place and its mean reward, but its count (and reward total) is multiplied by
+      gamma, floored at min(n_a, 1) -- so the confidence radii and Thompson spreads reopen and new
+      rewards quickly outweigh old ones, while the means learnt so far are not thrown away. With a
+      period H the memory becomes roughly H / (1 - gamma) rounds. ``None``: hard restarts.
+    * ``detect_window`` = w: change detection. The residual ``r - m_a`` of every round (the reward
+      against the played point's mean before the update) is tested: the mean and the log-variance
+      of the last w residuals against those of all earlier residuals since the last restart
+      (z-scores, standard errors sqrt(v/w + v/n) and sqrt(2/w + 2/n)). When either exceeds
+      ``detect_threshold`` the tuner restarts at once: softly with gamma = ``detect_discount``,
+      or hard (everything forgotten) when that is ``None``. The fixed period, if any, stays as a
+      fallback (counted from the last restart of either kind).
     """
 
     def __init__(self, space: Sequence[HyperParam], horizon: int, rng: np.random.Generator,
                  confidence: float = 0.3, restart_period: int | None = None, warmup: int = 30,
-                 max_points: int = 512) -> None:
+                 max_points: int = 512, restart_discount: float | None = None,
+                 detect_window: int | None = None, detect_threshold: float = 5.0,
+                 detect_discount: float | None = None) -> None:
+        for name, g in (("restart_discount", restart_discount), ("detect_discount", detect_discount)):
+            if g is not None and not 0.0 <= g < 1.0:
+                raise ValueError(f"{name} must lie in [0, 1), got {g}")
+        if detect_window is not None and detect_window < 2:
+            raise ValueError(f"detect_window must be at least 2, got {detect_window}")
+        self.discount = restart_discount
+        self.detect_w = detect_window
+        self.detect_z = detect_threshold
+        self.detect_discount = detect_discount
+        self.detections = 0
         self.space = tuple(space)
         self.rng = rng
         self.confidence = confidence
@@ -182,6 +209,67 @@ class ZoomingTS(Tuner):
         self.sq, self.n_obs = 0.0, 0
         self.since_restart = 0
         self.i = -1
+        self._reset_detector()
+
+    def _reset_detector(self) -> None:
+        w = self.detect_w or 1
+        self.ring = [0.0] * w  # the last w residuals (a list: cheaper to index than an array)
+        self.n_res = 0  # residuals seen since the last restart
+        self.win_s = self.win_q = 0.0  # sum and sum of squares of the window
+        self.ref_s = self.ref_q = 0.0  # ... of the earlier residuals (since the last restart)
+
+    def _soft_reset(self, gamma: float) -> None:
+        """Keep the active points and their means; shrink their counts to gamma n (at least min(n, 1))."""
+        k = self.n_active
+        n = self.count[:k]
+        new = np.maximum(gamma * n, np.minimum(n, 1.0))
+        self.count[:k] = new
+        self.total[:k] = self.mean[:k] * new
+        self.inv_sqrt_n[:k] = np.where(new > 0, 1.0 / np.sqrt(np.maximum(new, 1e-12)), 0.0)
+        frac = float(new.sum() / n.sum()) if n.sum() > 0 else 1.0
+        self.sq *= frac
+        self.n_obs *= frac
+        # the balls grow again: rebuild the coverage counts
+        self.cover[:] = 0
+        for i in range(k):
+            c = int(np.searchsorted(self.sorted_dist[i], self.radius(new[i]), side="right"))
+            self.covered[i] = c
+            self.cover[self.order[i][:c]] += 1
+        self.gap = bool((self.cover == 0).any())
+        self.since_restart = 0
+
+    def _restart(self, gamma: float | None, detected: bool = False) -> None:
+        self.restarts += 1
+        if gamma is None:
+            self._reset()
+        else:
+            self._soft_reset(gamma)
+            if detected:  # after a soft periodic restart the means, so the residuals, carry on
+                self._reset_detector()
+
+    def _detect(self, e: float) -> bool:
+        """Feed one residual; True when the last w differ from the earlier ones (mean or variance)."""
+        w = self.detect_w
+        j = self.n_res % w
+        if self.n_res >= w:
+            old = self.ring[j]
+            self.win_s -= old
+            self.win_q -= old * old
+            self.ref_s += old
+            self.ref_q += old * old
+        self.ring[j] = e
+        self.win_s += e
+        self.win_q += e * e
+        self.n_res += 1
+        n_ref = self.n_res - w
+        if n_ref < w:
+            return False
+        mw, mr = self.win_s / w, self.ref_s / n_ref
+        vw = max(self.win_q / w - mw * mw, 1e-12)
+        vr = max(self.ref_q / n_ref - mr * mr, 1e-12)
+        z_mean = abs(mw - mr) / math.sqrt(vr / w + vr / n_ref)
+        z_var = abs(math.log(vw / vr)) / math.sqrt(2.0 / w + 2.0 / n_ref)
+        return max(z_mean, z_var) > self.detect_z
 
     def radius(self, n: float) -> float:
         """The confidence radius of a point played n times."""
@@ -203,9 +291,8 @@ class ZoomingTS(Tuner):
         return i
 
     def propose(self, t: int) -> np.ndarray:
-        if self.H is not None and self.since_restart == self.H:
-            self.restarts += 1
-            self._reset()
+        if self.H is not None and self.since_restart >= self.H:
+            self._restart(self.discount)
         self.since_restart += 1
         if self.gap and self.n_active < self.max_points:
             # zooming: activate a random uncovered point (and play it)
@@ -220,6 +307,11 @@ class ZoomingTS(Tuner):
 
     def update(self, r: float) -> None:
         i = self.i
+        if self.detect_w is not None and self.count[i] >= 1.0 and self._detect(r - self.mean[i]):
+            self.detections += 1
+            self._restart(self.detect_discount, detected=True)
+            if self.i < 0:  # a hard restart forgot the point just played
+                return
         n = self.count[i] + 1.0
         self.count[i] = n
         self.total[i] += r

@@ -203,10 +203,10 @@ def test_detected_change_can_restart_softly() -> None:
     rng = np.random.default_rng(0)
     tuner = ZoomingTS(X, 5000, np.random.default_rng(1), detect_window=100, detect_discount=0.0)
     _feed(tuner, 0.5 * rng.standard_normal(1000))
-    k, mean = tuner.n_active, tuner.mean[: tuner.n_active].copy()
+    k = tuner.n_active
     _feed(tuner, 3.0 + 0.5 * rng.standard_normal(100), 1000)
-    assert tuner.detections == 1 and tuner.n_active >= k
-    assert (tuner.count[:k] <= 2.0 + 100).all() and tuner.count[:k].sum() < 1100
+    assert tuner.detections == 1 and tuner.n_active >= k  # the points are kept ...
+    assert tuner.count[:k].sum() < k + 100  # ... each with one observation's weight, plus new plays
 
 
 def test_detection_follows_an_abrupt_moving_optimum() -> None:

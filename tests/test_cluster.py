@@ -315,7 +315,8 @@ def cluster():
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     try:
-        yield Namespace(jobs_api=jobs_api, mlflow=mlflow_url, nodes=nodes(), tmp=tmp)
+        yield Namespace(jobs_api=jobs_api, mlflow=mlflow_url, nodes=nodes(), tmp=tmp,
+                        worker=worker, live_nodes=nodes)
     finally:
         _stop(procs, marker)
         for p in procs:
@@ -323,7 +324,7 @@ def cluster():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _project(tmp_path: Path, name: str, trials: int, sleep: float) -> Path:
+def _project(tmp_path: Path, name: str, trials: int, sleep: float, retries: int = 0) -> Path:
     """A user's project: a study file in spaces/ and workload code in src/."""
     (tmp_path / "spaces").mkdir()
     (tmp_path / "src").mkdir()
@@ -339,7 +340,7 @@ def _project(tmp_path: Path, name: str, trials: int, sleep: float) -> Path:
           x1: {{uniform: [-1, 1]}}
           x2: {{uniform: [-1, 1]}}
         search: {{algorithm: random, seed: 1}}
-        budget: {{trials: {trials}, concurrency: 4}}
+        budget: {{trials: {trials}, concurrency: 4, retries: {retries}}}
         resources: {{cpu: 1}}
         """))
     return study
@@ -423,3 +424,42 @@ def test_stop_a_running_job(cluster, tmp_path):
     assert r.stdout.startswith(f"{job}: STOPPED")
     r = searchlab("stop", job, "--address", cluster.jobs_api)
     assert r.stdout.strip() == f"{job}: already STOPPED"
+
+
+@pytest.mark.slow
+def test_removing_a_worker_node_moves_its_trials_and_the_study_finishes(cluster, tmp_path):
+    """Runs last: it takes the second node away from the module's cluster."""
+    _project(tmp_path, "cluster-lose-node", trials=8, sleep=12.0, retries=3)
+    r = searchlab("submit", "spaces/cluster-lose-node.yaml", "--address", cluster.jobs_api,
+                  "--tracking-uri", cluster.mlflow, "--no-wait", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    job = r.stdout.strip()
+
+    def trials_running() -> bool:
+        try:
+            runs = _mlflow_trials(cluster.mlflow, "cluster-lose-node")
+        except Exception:  # noqa: BLE001 - experiment not there yet
+            return False
+        return len([t for t in runs if t["role"] == "trial"]) >= 4
+
+    _wait("trials running on both nodes", trials_running, 240, [])
+    # the second node goes away (its `ray start --block` stops the node's processes)
+    cluster.worker.send_signal(signal.SIGTERM)
+    cluster.worker.wait(timeout=60)
+    _wait("the node to leave", lambda: len(cluster.live_nodes()) == 1, 120, [])
+
+    def finished() -> bool:
+        out = searchlab("status", job, "--address", cluster.jobs_api).stdout
+        return any(s in out for s in ("SUCCEEDED", "FAILED", "STOPPED"))
+
+    _wait("job to finish", finished, 420, [])
+    r = searchlab("status", job, "--address", cluster.jobs_api)
+    assert f"{job}: SUCCEEDED" in r.stdout, searchlab("logs", job, "--address", cluster.jobs_api).stdout[-3000:]
+    runs = _mlflow_trials(cluster.mlflow, "cluster-lose-node")
+    trials = [t for t in runs if t["role"] == "trial"]
+    assert len(trials) == 8 and all(t["status"] == "FINISHED" for t in trials)
+    assert [p["status"] for p in runs if p["role"] == "study"] == ["FINISHED"]
+    # every trial ended on the node that is left
+    head = {int(n[:12], 16) for n in cluster.live_nodes()}
+    moved = [t for t in trials if t["tags"].get("searchlab.retries")]
+    assert {int(t["metrics"]["node"]) for t in moved} <= head

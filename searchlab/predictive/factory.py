@@ -61,14 +61,18 @@ class PredictiveSettings(StoppingSettings):
 class PredictiveFactory(SchedulerFactory):
     name: ClassVar[str] = "predictive"
     settings_model: ClassVar[type[StoppingSettings]] = PredictiveSettings
-    # With ``bracket: hyperband`` the wrapped HyperBandScheduler pauses trials and needs its
-    # brackets filled: limit concurrency through resources (see the benchmark), as for Hyperband.
+    # True after build() when ``bracket: hyperband`` (see build).
     synchronous: ClassVar[bool] = False
     pauses_trials: ClassVar[bool] = False
 
     def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> Any:
         if not isinstance(settings, PredictiveSettings):
             raise TypeError(f"expected PredictiveSettings, got {type(settings).__name__}")
+        # Inside Hyperband brackets trials are paused and brackets must fill, which Tune's
+        # max_concurrent_trials prevents: tell the runner, as the hyperband factory does.
+        # (The runner reads these after build(); they depend on the study's settings.)
+        hyperband = settings.bracket == "hyperband"
+        self.synchronous = self.pauses_trials = hyperband  # type: ignore[misc]
         return build_scheduler(settings, metric=ctx.metric, mode=ctx.mode, max_t=ctx.max_epochs,
                                tracking_uri=ctx.tracking_uri,
                                workload=(ctx.extra or {}).get("workload"))

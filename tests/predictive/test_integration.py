@@ -65,7 +65,7 @@ budget: {{concurrency: 2, max_epochs: {epochs}}}
 
 def test_study_file_through_the_runner_logs_decisions_to_mlflow(study_file, run_in_process,
                                                                mlflow_uri, tmp_path):
-    from conftest import child_runs
+    from searchlab_testing import child_runs
 
     configs, curves = pool(24, EPOCHS, seed=2)
     path = tmp_path / "curves.npz"
@@ -81,3 +81,35 @@ def test_study_file_through_the_runner_logs_decisions_to_mlflow(study_file, run_
     history = client.get_metric_history(reasons[0].info.run_id, "p_beat_best")
     assert history and min(m.value for m in history) < 0.05
     assert "predictor_r2_at_0.5" in parents[0].data.metrics
+
+
+def test_shipped_study_file_through_the_cli(tmp_path):
+    """spaces/lcbench_predictive.yaml, with a smaller budget, through `searchlab run`."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from searchlab.workloads import lcbench
+
+    if not lcbench.available():
+        pytest.skip("YAHPO LCBench data not found (set SEARCHLAB_YAHPO_DATA)")
+    repo = Path(__file__).resolve().parents[2]
+    text = (repo / "spaces" / "lcbench_predictive.yaml").read_text()
+    small = (text.replace("budget: {trials: 100, concurrency: 2, max_epochs: 52}",
+                          "budget: {trials: 20, concurrency: 2, max_epochs: 12}")
+                 .replace("min_finished: 15", "min_finished: 5"))
+    assert small != text
+    study = tmp_path / "study.yaml"
+    study.write_text(small)
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}",
+               SEARCHLAB_YAHPO_DATA=str(lcbench.data_dir()))
+    proc = subprocess.run([sys.executable, "-m", "searchlab", "run", str(study), "--storage",
+                           str(tmp_path / "store"), "--quiet"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=500)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    from searchlab_testing import child_runs
+
+    _, trials, _ = child_runs(env["MLFLOW_TRACKING_URI"], "lcbench-predictive")
+    assert len(trials) == 20
+    assert any("predictive:" in r.data.tags.get("searchlab.stop_reason", "") for r in trials)

@@ -112,7 +112,9 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--reports", type=int, default=5)
     ap.add_argument("--concurrency", type=int, default=2)
-    ap.add_argument("--skip", nargs="*", default=[], help="ways to skip (e.g. ray-mlflow)")
+    ap.add_argument("--skip", nargs="*", default=[], help="ways to skip (e.g. ray-tune-default)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat the Ray-based ways, alternating order; the median is reported")
     args = ap.parse_args()
 
     import ray
@@ -130,12 +132,16 @@ def main() -> None:
         "ray-tune-default": lambda: run_ray(tmp, n, r, c, "default"),
         "ray-tune+MLflowLoggerCallback": lambda: run_ray(tmp, n, r, c, "mlflow"),
     }
-    seconds: dict[str, float] = {}
-    for name, fn in ways.items():
-        if name in args.skip:
-            continue
-        seconds[name] = fn()
-        print(f"{name:32s} {seconds[name]:8.2f} s  {n / seconds[name]:8.2f} trials/s", file=sys.stderr)
+    import statistics
+
+    runs: dict[str, list[float]] = {}
+    names = [k for k in ways if k not in args.skip]
+    for rnd in range(args.rounds):
+        for name in (names if rnd % 2 == 0 else names[::-1]):  # machine drift hits every way
+            runs.setdefault(name, []).append(ways[name]())
+            print(f"{name:32s} {runs[name][-1]:8.2f} s  {n / runs[name][-1]:8.2f} trials/s",
+                  file=sys.stderr, flush=True)
+    seconds = {k: statistics.median(v) for k, v in runs.items()}
     ray.shutdown()
     tps = {k: round(n / v, 3) for k, v in seconds.items()}
     tuned = tps.get("ray-tune-tuned")

@@ -59,13 +59,15 @@ def main() -> None:
                             "rss_mb": round(proc.memory_info().rss / 2**20, 1)})
             print(f"{samples[-1]}", file=sys.stderr, flush=True)
 
-    rss_start = proc.memory_info().rss / 2**20
     threading.Thread(target=sample, daemon=True).start()
     result = run_study(loaded, RunOptions(storage=str(tmp / "store"), quiet=True),
                        out=sys.stderr)
     stop.set()
     elapsed = time.time() - t0
     rss_end = proc.memory_info().rss / 2**20
+    # "start": once Ray, MLflow and the first trials are up (imports are not the study's growth)
+    started = [s["rss_mb"] for s in samples if s["trials_started"] > 0]
+    rss_start = started[0] if started else rss_end
 
     from mlflow.tracking import MlflowClient
 

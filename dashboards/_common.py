@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
-from searchlab.dashboard import StudyData
+from searchlab.dashboard import StudyData, statuses_of
 
 STATUS_COLORS = {
     "completed": "#2e7d32",
@@ -112,3 +113,31 @@ def time_unit(max_seconds: float) -> tuple[str, float]:
 
 def axis_title(metric: str, mode: str) -> str:
     return f"{metric} ({'lower' if mode == 'min' else 'higher'} is better)"
+
+
+def curves_by_status(trials: Sequence[Any], key: str, text: Callable[[Any], str],
+                     hovertemplate: str, **style: Any) -> list[Any]:
+    """One line trace per trial status, each trial's ``key`` history separated by gaps
+    (a trace per status rather than per trial keeps the page light)."""
+    import plotly.graph_objects as go
+
+    traces = []
+    for status in statuses_of(trials):
+        group = [t for t in trials if t.status == status]
+        if not group:
+            continue
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        texts: list[str | None] = []
+        for t in group:
+            steps, values = t.curve(key)
+            xs += [*steps, None]
+            ys += [*values, None]
+            texts += [text(t)] * len(steps) + [None]
+        traces.append(go.Scatter(
+            x=xs, y=ys, text=texts, mode="lines+markers", connectgaps=False,
+            name=f"{status} ({len(group)})",
+            line={"color": STATUS_COLORS.get(status, "#333333"), "width": 1.5},
+            marker={"size": 4}, hovertemplate=hovertemplate.replace("{status}", status), **style,
+        ))
+    return traces

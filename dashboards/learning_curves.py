@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from searchlab.dashboard import StudyData, statuses_of
+from searchlab.dashboard import StudyData
 
-from ._common import FIGURE_HEIGHT, STATUS_COLORS, axis_title, trial_studies
+from ._common import FIGURE_HEIGHT, axis_title, curves_by_status, trial_studies
 
 TITLE = "Learning curves"
 ORDER = 20
@@ -28,26 +28,10 @@ def render(studies: list[StudyData]) -> list[go.Figure]:
         metric = study.metric
         assert metric is not None  # _with_curves() needs one
         fig = go.Figure()
-        for status in statuses_of(trials):
-            group = [t for t in trials if t.status == status]
-            if not group:
-                continue
-            # One trace per status: curves separated by gaps keep the page light.
-            xs: list[float | None] = []
-            ys: list[float | None] = []
-            texts: list[str | None] = []
-            for t in group:
-                steps, values = t.curve(metric)
-                xs += [*steps, None]
-                ys += [*values, None]
-                texts += [t.trial_id] * len(steps) + [None]
-            fig.add_trace(go.Scatter(
-                x=xs, y=ys, text=texts, mode="lines+markers", connectgaps=False,
-                name=f"{status} ({len(group)})",
-                line={"color": STATUS_COLORS.get(status, "#333333"), "width": 1.5},
-                marker={"size": 4}, opacity=0.85,
-                hovertemplate=f"%{{text}} ({status})<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>",
-            ))
+        for trace in curves_by_status(
+                trials, metric, lambda t: t.trial_id, opacity=0.85,
+                hovertemplate="%{text} ({status})<br>epoch %{x}: %{y:.4g}<extra></extra>"):
+            fig.add_trace(trace)
         fig.update_layout(
             title=f"{study.name}: {metric} by epoch", height=FIGURE_HEIGHT,
             template="plotly_white", xaxis_title="epoch",

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from searchlab.dashboard import StudyData, statuses_of
+from searchlab.dashboard import StudyData
 
-from ._common import FIGURE_HEIGHT, STATUS_COLORS
+from ._common import FIGURE_HEIGHT, curves_by_status
 
 TITLE = "Predicted final values"
 ORDER = 60
@@ -74,25 +74,11 @@ def render(studies: list[StudyData]) -> list[go.Figure]:
 def _p_beat_figure(study: StudyData) -> go.Figure:
     fig = go.Figure()
     trials = [t for t in study.trials if t.history.get(P_BEAT)]
-    for status in statuses_of(trials):
-        group = [t for t in trials if t.status == status]
-        if not group:
-            continue
-        xs: list[float | None] = []
-        ys: list[float | None] = []
-        texts: list[str | None] = []
-        for t in group:
-            steps, values = t.curve(P_BEAT)
-            reason = t.tags.get("searchlab.stop_reason", "")
-            xs += [*steps, None]
-            ys += [*values, None]
-            texts += [f"{t.trial_id} {reason}".strip()] * len(steps) + [None]
-        fig.add_trace(go.Scatter(
-            x=xs, y=ys, text=texts, mode="lines+markers", name=f"{status} ({len(group)})",
-            line={"color": STATUS_COLORS.get(status, "#333333"), "width": 1.5},
-            marker={"size": 4}, connectgaps=False,
-            hovertemplate="%{text}<br>epoch %{x}: p=%{y:.3f}<extra></extra>",
-        ))
+    for trace in curves_by_status(
+            trials, P_BEAT,
+            lambda t: f"{t.trial_id} {t.tags.get('searchlab.stop_reason', '')}".strip(),
+            hovertemplate="%{text}<br>epoch %{x}: p=%{y:.3f}<extra></extra>"):
+        fig.add_trace(trace)
     fig.update_layout(
         title=f"{study.name}: probability of beating the best trial, by epoch",
         height=FIGURE_HEIGHT, template="plotly_white", xaxis_title="epoch",

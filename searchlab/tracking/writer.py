@@ -105,20 +105,14 @@ class MLflowWriter(Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         step = int(result.get("training_iteration") or 0)
-        ms = int(float(result.get("timestamp") or time.time()) * 1000)
         diverged = bool(result.get(DIVERGED))
         with self._lock:
             t = self._get(trial.trial_id)
             if step <= t.max_step:
                 return
-            for key, value in result.items():
-                if key in RAY_KEYS or isinstance(value, bool) or not isinstance(value, (int, float)):
-                    continue
-                if diverged and key == self.metric:
-                    continue  # the substituted worst value is not a measurement
-                if math.isfinite(value):
-                    t.metrics.append((key, float(value), ms, step))
-                    self._in_memory += 1
+            new = self._measurements(result)
+            t.metrics += new
+            self._in_memory += len(new)
             if self._in_memory > self.max_in_memory and self.spill_file is not None:
                 self._spill_locked()
             if diverged:
@@ -256,13 +250,7 @@ class MLflowWriter(Callback):
                     t.params.update(_params(self.flatten(res.config or {})))
                     t.start_ms = t.start_ms or _now_ms()
                 for row in missing:
-                    step = int(row.get("training_iteration") or 0)
-                    ms = int(float(row.get("timestamp") or time.time()) * 1000)
-                    for k, v in row.items():
-                        if (k not in RAY_KEYS and isinstance(v, (int, float))
-                                and not isinstance(v, bool) and math.isfinite(v)
-                                and not (row.get(DIVERGED) and k == self.metric)):
-                            t.metrics.append((k, float(v), ms, step))
+                    t.metrics += self._measurements(row)
                 t.max_step = 0  # the rows above are exactly what is missing
                 if not terminal:
                     state = status.of_result(res, self.max_epochs)
@@ -272,6 +260,16 @@ class MLflowWriter(Callback):
         self.flush()
 
     # ------------------------------------------------------------------ internals
+    def _measurements(self, result: dict[str, Any]) -> list[tuple[str, float, int, int]]:
+        """The metrics of one Tune result, as (key, value, ms, step): finite numbers only, and
+        not the worst value substituted for a diverged trial's metric."""
+        step = int(result.get("training_iteration") or 0)
+        ms = int(float(result.get("timestamp") or time.time()) * 1000)
+        diverged = bool(result.get(DIVERGED))
+        return [(k, float(v), ms, step) for k, v in result.items()
+                if k not in RAY_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)
+                and math.isfinite(v) and not (diverged and k == self.metric)]
+
     def _get(self, trial_id: str) -> _TrialLog:
         t = self._trials.get(trial_id)
         if t is None:

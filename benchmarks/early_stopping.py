@@ -108,7 +108,7 @@ def make_scheduler(method: str, epochs: int, seed: int, pool_name: str = "") -> 
         "asha_g1": ("asha", {"grace_period": 1, "reduction_factor": 3}),
     }[method]
     factory = get_factory(name)
-    return factory.build(factory.settings_model(**extra), ctx)
+    return factory.build(factory.settings_model(**extra), ctx).scheduler
 
 
 def run_tune(method: str, pool_name: str, configs: list[dict[str, Any]], curves: np.ndarray,

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"searchlab: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print("\nsearchlab: interrupted; run the same command again to resume", file=sys.stderr)
+        print("\nsearchlab: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 1
@@ -73,41 +73,40 @@ def _parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------------------- commands
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from searchlab.methods import get_method
     from searchlab.spec.parse import load_study
 
     loaded = load_study(args.file)
     s = loaded.study
-    print(f"{args.file}: valid study '{s.name}' (spec {loaded.hash})")
-    if s.method_name != "search":
-        from searchlab.methods import get_method
-
-        plan = get_method(s.method_name).plan(s.method, s)
-        n = len(plan.configs) if plan else 0
-        print(f"  method     {s.method_name}: {n} trials, metric {plan.metric if plan else '?'}")
-    else:
+    method = get_method(s.method_name)
+    objective = method.objective(s.method, s)
+    if s.workload is not None:  # check everything before saying the study is valid
         from searchlab.workloads import check_signature, resolve
 
-        assert s.workload is not None and s.space is not None and s.metric is not None
         check_signature(resolve(s.workload.function, s.workload.path), s.workload.function,
                         s.workload.args)
+    lines = method.describe(s.method, s)
+    print(f"{args.file}: valid study '{s.name}' (spec {loaded.hash})")
+    print(f"  method     {s.method_name}")
+    if s.workload is not None:
         print(f"  workload   {s.workload.function}" +
               (f" {s.workload.args}" if s.workload.args else ""))
-        print(f"  metric     {s.metric.name} ({s.metric.mode})")
+    print(f"  metric     {objective.metric} ({objective.mode})")
+    if s.space is not None:
         print("  space")
         for line in s.space.describe("    "):
             print(line)
-        if s.search.algorithm == "grid":
-            trials = f"{s.space.grid_size()} grid points x {s.search.repeats}"
-        else:
-            trials = str(s.budget.trials)
+    if s.space is not None and "search" not in method.refuses:
         print(f"  search     {s.searcher_label} (seed {s.search.seed})")
     print(f"  stopping   {s.stopping_name} {_settings(s.stopping)}")
+    for line in lines:
+        print(f"  {line}")
     b = s.budget
-    if s.method_name == "search":
-        print(f"  trials     {trials}, {b.concurrency} at a time, up to {b.max_epochs} epochs each")
     if b.time_limit:
         print(f"  time limit {b.time_limit:g} s")
-    print(f"  resources  {s.resources.cpu:g} CPU, {s.resources.gpu:g} GPU per trial")
+    r = s.resources
+    pool = f", {r.workers} pool workers x {r.worker_cpu:g} CPU {r.worker_gpu:g} GPU" if r.workers else ""
+    print(f"  resources  {r.cpu:g} CPU, {r.gpu:g} GPU per trial{pool}")
     from searchlab.tracking.store import redact, resolve_uri
 
     uri = resolve_uri(s.tracking.uri)
@@ -127,7 +126,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from searchlab.runner import RunOptions, run_study
 
     opts = RunOptions(storage=args.storage, restart=args.restart, quiet=args.quiet,
-                      tracking=not args.no_tracking, gpus=args.gpus, address=args.address)
+                      tracking=not args.no_tracking, gpus=args.gpus, address=args.address,
+                      command=_resume_command(args))
     s = loaded.study
 
     def announce(resuming: bool) -> None:
@@ -140,6 +140,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _print_summary(result, loaded.study, args)
     failed = result.counts.get("failed", 0)
     return 1 if failed and failed == len(result.rows) else 0
+
+
+def _resume_command(args: argparse.Namespace) -> str:
+    """The command that resumes this run: the same one, without --restart."""
+    words = ["searchlab", "run", args.file]
+    for flag, value in (("--storage", args.storage), ("--gpus", args.gpus),
+                        ("--address", args.address)):
+        if value is not None:
+            words += [flag, str(value)]
+    words += [w for w, on in (("--no-tracking", args.no_tracking), ("--quiet", args.quiet)) if on]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
@@ -168,6 +179,8 @@ def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
     counts = ", ".join(f"{v} {k}" for k, v in sorted(result.counts.items()))
     console.print(f"{len(result.rows)} trials ({counts}) in {result.elapsed_s:.1f} s"
                   + (" (resumed)" if result.resumed else ""))
+    if result.analysis.text:
+        console.print(result.analysis.text, soft_wrap=True, markup=False)
     failed = [r for r in result.rows if r.status in ("failed", "timed_out")]
     if failed:
         console.print(f"[yellow]{len(failed)} trial(s) failed; their errors are in MLflow "

@@ -44,6 +44,7 @@ class Progress(Callback):
     def __init__(self, *, total: int | None, metric: str, mode: str, max_epochs: int,
                  quiet: bool = False, stream: Any = None, interval: float | None = None) -> None:
         self.max_epochs = max_epochs
+        self.study_dir: str | None = None  # where trials leave their markers
         self.statuses: dict[str, str] = {}  # trial id -> final status, as the hooks saw it
         self.total, self.metric, self.mode, self.quiet = total, metric, mode, quiet
         self.stream = stream or sys.stderr
@@ -85,7 +86,8 @@ class Progress(Callback):
     def _end(self, trial: Any, errored: bool) -> None:
         self.running.discard(trial.trial_id)
         self.done += 1
-        state = self.statuses[trial.trial_id] = status.of_trial(trial, self.max_epochs, errored)
+        state = self.statuses[trial.trial_id] = status.of_trial(trial, self.max_epochs, errored,
+                                                                       self.study_dir)
         if state in ("failed", "timed_out"):
             self.failed += 1
         if state in ("failed", "timed_out", "diverged"):

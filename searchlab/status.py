@@ -1,10 +1,11 @@
-"""A finished trial's status, decided in one place for the writer, the progress line and the table.
+"""Result keys and trial statuses, decided in one place. Ray-free.
 
-completed      ran to budget.max_epochs
-early_stopped  stopped by the scheduler (or the method) before max_epochs
+completed      reported its full length (the request's ``length``), or its workload ended by itself
+early_stopped  stopped by the scheduler before that
 diverged       its metric became NaN or infinite
 timed_out      ran past budget.trial_timeout
 failed         raised (its error is kept)
+interrupted    the study was stopped while it ran (Ctrl-C, SIGTERM); a resume continues it
 """
 
 from __future__ import annotations
@@ -12,15 +13,35 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from searchlab.trainable import DIVERGED, TIMED_OUT, TIMED_OUT_MARKER
+#: the key of a Tune config that carries searchlab's own request data (never a parameter)
+META = "__searchlab"
+#: result keys the trial adapter adds
+DIVERGED = "searchlab_diverged"
+TIMED_OUT = "searchlab_timed_out"
+#: files the trial adapter leaves in <study_dir>/<trial_id>/
+TIMED_OUT_MARKER = "searchlab-timed-out"
+FINISHED_MARKER = "searchlab-finished"  # the workload ended by itself
+LOG_FILE = "trial.log"
 
+STATUSES = ("completed", "early_stopped", "diverged", "timed_out", "failed", "interrupted")
 MLFLOW_STATUS = {"completed": "FINISHED", "early_stopped": "FINISHED", "diverged": "FINISHED",
-                 "timed_out": "FAILED", "failed": "FAILED"}
+                 "timed_out": "FAILED", "failed": "FAILED", "interrupted": "KILLED"}
+#: statuses whose metric does not count (for best-trial tables)
+UNSCORED = ("failed", "diverged", "timed_out")
 
 
-def decide(last: dict[str, Any] | None, max_epochs: int, errored: bool, trial_dir: str | None) -> str:
+def length_of(config: dict[str, Any] | None, default: int) -> int:
+    """A trial's length (most reports) from its config's request data, else ``default``."""
+    meta = (config or {}).get(META)
+    if isinstance(meta, dict) and meta.get("length"):
+        return int(meta["length"])
+    return default
+
+
+def decide(last: dict[str, Any] | None, length: int, errored: bool, files: str | None) -> str:
+    """``files``: the trial's own directory (<study_dir>/<trial_id>), where markers are left."""
     last = last or {}
-    if trial_dir and os.path.exists(os.path.join(trial_dir, TIMED_OUT_MARKER)):
+    if files and os.path.exists(os.path.join(files, TIMED_OUT_MARKER)):
         return "timed_out"
     if last.get(TIMED_OUT):
         return "timed_out"
@@ -28,16 +49,25 @@ def decide(last: dict[str, Any] | None, max_epochs: int, errored: bool, trial_di
         return "failed"
     if last.get(DIVERGED):
         return "diverged"
-    if int(last.get("training_iteration") or 0) >= max_epochs:
+    if int(last.get("training_iteration") or 0) >= length:
+        return "completed"
+    if files and os.path.exists(os.path.join(files, FINISHED_MARKER)):
         return "completed"
     return "early_stopped"
 
 
-def of_trial(trial: Any, max_epochs: int, errored: bool) -> str:
+def files_of(study_dir: str | None, trial_id: str) -> str | None:
+    return os.path.join(study_dir, trial_id) if study_dir else None
+
+
+def of_trial(trial: Any, default_length: int, errored: bool, study_dir: str | None = None) -> str:
     """From a live Ray Tune Trial (driver-side hooks)."""
-    return decide(trial.last_result, max_epochs, errored, getattr(trial, "path", None))
+    return decide(trial.last_result, length_of(trial.config, default_length), errored,
+                  files_of(study_dir, trial.trial_id) or getattr(trial, "path", None))
 
 
-def of_result(result: Any, max_epochs: int) -> str:
+def of_result(result: Any, default_length: int, study_dir: str | None = None) -> str:
     """From a Ray Tune Result (trials that finished in an earlier, interrupted driver)."""
-    return decide(result.metrics, max_epochs, result.error is not None, result.path)
+    tid = str((result.metrics or {}).get("trial_id", ""))
+    return decide(result.metrics, length_of(result.config, default_length), result.error is not None,
+                  (files_of(study_dir, tid) if tid else None) or result.path)

@@ -1,8 +1,9 @@
 """The thin adapter from a workload function to a Ray Tune function trainable.
 
-It resolves the workload in the worker, flattens the searcher's config, restores and saves
-checkpoints, picks the device honestly (CUDA only when the trial was given a GPU and CUDA is
-present), and turns a non-finite metric into a ``diverged`` trial that stops instead of failing.
+It resolves the workload the trial's request names (else the study's) in the worker, hands it the
+flat config, its evaluation pool and its length, restores and saves checkpoints, picks the device
+honestly (CUDA only when the trial was given a GPU and CUDA is present), turns a non-finite metric
+into a ``diverged`` trial that stops instead of failing, and stops after the request's length.
 """
 
 from __future__ import annotations
@@ -18,28 +19,33 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from searchlab.spec.space import Space
+from searchlab.status import (
+    DIVERGED,
+    FINISHED_MARKER,
+    LOG_FILE,
+    META,
+    TIMED_OUT,
+    TIMED_OUT_MARKER,
+)
 from searchlab.workloads.api import Context, iterate
 
-DIVERGED = "searchlab_diverged"
-TIMED_OUT = "searchlab_timed_out"
+__all__ = ["DIVERGED", "LOG_FILE", "TIMED_OUT", "TIMED_OUT_MARKER", "TrialSpec", "make_trainable"]
 
 
 @dataclass(frozen=True)
 class TrialSpec:
     """Everything a trial needs, shipped to workers once (it is small and picklable)."""
 
-    function: str
+    function: str | None  # the study's workload (requests may name their own)
     args: dict[str, Any]
     path: str | None
-    space: Space | None
     metric: str
     mode: str
-    max_epochs: int
+    max_epochs: int  # the default length
     seed: int
     trial_timeout: float | None = None
-    workload: Callable[..., Any] | None = None  # a method's own workload function
     study_dir: str | None = None  # searchlab's per-trial files go to <study_dir>/<trial_id>/
+    resources: Any = None  # the study's TrialResources (requests may ask for their own)
 
 
 def make_trainable(spec: TrialSpec) -> Callable[[dict[str, Any]], None]:
@@ -52,39 +58,70 @@ def make_trainable(spec: TrialSpec) -> Callable[[dict[str, Any]], None]:
 def run_trial(spec: TrialSpec, config: dict[str, Any]) -> None:
     from ray import tune
 
-    if spec.workload is not None:
-        fn = spec.workload
-    else:
-        from searchlab.workloads import resolve
+    from searchlab.spec.space import flat_config
+    from searchlab.workloads import resolve
 
-        fn = resolve(spec.function, spec.path)
-    flat = spec.space.flatten(config) if spec.space is not None else dict(config)
+    meta = config.get(META) or {}
+    if meta.get("workload"):
+        fn, args = resolve(meta["workload"]), dict(meta.get("args") or {})
+    else:
+        if not spec.function:
+            raise ValueError("this trial names no workload and the study has none")
+        fn, args = resolve(spec.function, spec.path), {**spec.args, **(meta.get("args") or {})}
+    length = int(meta.get("length") or spec.max_epochs)
     ray_ctx = tune.get_context()
     trial_id = ray_ctx.get_trial_id() or "0"
+    files = files_dir(spec.study_dir, trial_id)
+    pool = _make_pool(meta.get("resources"), spec.resources)
+    restored, done = _restore(tune.get_checkpoint())
     ctx = Context(
         device=_device(),
-        max_epochs=spec.max_epochs,
-        seed=(spec.seed * 100_003 + _trial_index(trial_id)) % (2**31),
-        restored=_restore(tune.get_checkpoint()),
-        trial_dir=ray_ctx.get_trial_dir(),
+        max_epochs=length,
+        seed=(spec.seed * 100_003 + int(meta.get("index", _trial_index(trial_id)))) % (2**31),
+        restored=restored,
+        trial_dir=files or ray_ctx.get_trial_dir(),
+        pool=pool,
+        trial_id=trial_id,
     )
     worst = -math.inf if spec.mode == "max" else math.inf
     started = time.monotonic()
-    files = files_dir(spec.study_dir, trial_id)
     watchdog = _start_watchdog(spec.trial_timeout, files) if spec.trial_timeout else None
     try:
         with _Tee(os.path.join(files, LOG_FILE) if files else None):
-            _run(spec, fn, flat, ctx, worst, started)
+            ended = _run(spec, fn, flat_config(config), args, ctx, worst, started, done)
+        if ended and files:  # the workload ended by itself: completed, whatever its length
+            with open(os.path.join(files, FINISHED_MARKER), "w") as f:
+                f.write("the workload ended by itself\n")
     finally:
         if watchdog is not None:  # actors are reused: never let it fire in the next trial
             watchdog.cancel()
+        close = getattr(pool, "close", None)
+        if close is not None:
+            close()
 
 
-def _run(spec: TrialSpec, fn: Any, flat: dict[str, Any], ctx: Context, worst: float,
-         started: float) -> None:
+def _make_pool(requested: dict[str, Any] | None, default: Any) -> Any:
+    """The trial's evaluation pool: Ray actors in its placement group when it has workers."""
+    from searchlab.methods.base import TrialResources
+
+    resources = TrialResources(**requested) if requested else default
+    if resources is None or resources.workers == 0:
+        from searchlab.workloads.api import SerialPool
+
+        return SerialPool()
+    from searchlab.execution.pool import make_pool
+
+    return make_pool(resources)
+
+
+def _run(spec: TrialSpec, fn: Any, flat: dict[str, Any], args: dict[str, Any], ctx: Context,
+         worst: float, started: float, epoch: int) -> bool:
+    """Report each yielded result; True when the workload ended by itself. ``epoch``: the
+    reports made before the checkpoint this trial restarts from."""
     from ray import tune
 
-    for metrics in iterate(fn(flat, ctx, **spec.args)):
+    for metrics in iterate(fn(flat, ctx, **args)):
+        epoch += 1
         result = dict(metrics)
         if spec.metric not in result:
             raise MissingMetricError(
@@ -93,20 +130,20 @@ def _run(spec: TrialSpec, fn: Any, flat: dict[str, Any], ctx: Context, worst: fl
         value = result.get(spec.metric)
         if value is not None and not _finite(value):
             tune.report({**result, spec.metric: worst, DIVERGED: 1})
-            return
+            return False
         saved, state = ctx.take_checkpoint()
         if saved:
             with tempfile.TemporaryDirectory() as d:
-                _save(state, d)
+                _save({"searchlab_epoch": epoch, "state": state}, d)
                 tune.report(result, checkpoint=tune.Checkpoint.from_directory(d))
         else:
             tune.report(result)
         if spec.trial_timeout and time.monotonic() - started > spec.trial_timeout:
             tune.report({**result, TIMED_OUT: 1})
-            return
-
-
-LOG_FILE = "trial.log"
+            return False
+        if epoch >= ctx.max_epochs:
+            return False
+    return True
 
 
 def files_dir(study_dir: str | None, trial_id: str) -> str | None:
@@ -177,9 +214,6 @@ class MissingMetricError(KeyError):
         return str(self.args[0])
 
 
-TIMED_OUT_MARKER = "searchlab-timed-out"
-
-
 def _start_watchdog(limit: float, trial_dir: str | None) -> Any:
     """End this trial's worker process when it runs past ``limit`` seconds, even if it hangs.
 
@@ -245,15 +279,20 @@ def _save(state: Any, directory: str) -> None:
             pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _restore(checkpoint: Any) -> Any:
+def _restore(checkpoint: Any) -> tuple[Any, int]:
+    """The workload's saved state and the reports made when it was saved."""
     if checkpoint is None:
-        return None
+        return None, 0
+    saved: Any = None
     with checkpoint.as_directory() as d:
         if os.path.exists(os.path.join(d, "state.pt")):
             import torch
 
-            return torch.load(os.path.join(d, "state.pt"), weights_only=False, map_location=_device())
-        if os.path.exists(os.path.join(d, "state.pkl")):
+            saved = torch.load(os.path.join(d, "state.pt"), weights_only=False,
+                               map_location=_device())
+        elif os.path.exists(os.path.join(d, "state.pkl")):
             with open(os.path.join(d, "state.pkl"), "rb") as f:
-                return pickle.load(f)
-        return None
+                saved = pickle.load(f)
+    if isinstance(saved, dict) and "searchlab_epoch" in saved:
+        return saved["state"], int(saved["searchlab_epoch"])
+    return saved, 0

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from searchlab.methods.base import Method, MethodSettings, TrialPlan
+from searchlab.methods.base import (
+    Analysis,
+    Method,
+    MethodRun,
+    MethodSettings,
+    Objective,
+    TrialRequest,
+    TrialResources,
+    TrialResult,
+)
 from searchlab.registry import load
 
 #: method name -> "module:Class" of its Method subclass, imported only when used.
@@ -16,4 +25,5 @@ def get_method(name: str) -> Method:
     return load(REGISTRY[name])()
 
 
-__all__ = ["REGISTRY", "Method", "MethodSettings", "TrialPlan", "get_method"]
+__all__ = ["REGISTRY", "Analysis", "Method", "MethodRun", "MethodSettings", "Objective",
+           "TrialRequest", "TrialResources", "TrialResult", "get_method"]

@@ -40,6 +40,14 @@ if TYPE_CHECKING:
     from searchlab.spec.models import Study
 
 
+def invalid(message: str, *loc: str | int) -> ValueError:
+    """A ValueError for :meth:`Method.check` that points at a key of the study file
+    (``invalid("remove budget.trials", "budget", "trials")``)."""
+    error = ValueError(message)
+    error.loc = loc  # type: ignore[attr-defined]
+    return error
+
+
 class MethodSettings(BaseModel):
     """Base for a method's settings block; unknown keys are errors."""
 
@@ -185,29 +193,13 @@ class Method(ABC):
     def check(self, settings: MethodSettings, study: Study) -> None:  # noqa: B027
         """Raise ValueError (one line) for what this method cannot honour in ``study``."""
 
+    @abstractmethod
     def objective(self, settings: MethodSettings, study: Study) -> Objective:
         """The headline metric and mode."""
-        raise NotImplementedError
 
+    @abstractmethod
     def start(self, settings: MethodSettings, study: Study) -> MethodRun:
         """A fresh run. Must be deterministic: a resume replays the same asks and tells."""
-        raise NotImplementedError
-
-    # -- transitional: the fixed-plan interface the runner still uses until the adapter lands
-    def plan(self, settings: MethodSettings, study: Study) -> TrialPlan | None:
-        raise NotImplementedError
-
-
-@dataclass(frozen=True)
-class TrialPlan:
-    """Transitional (removed with the ask/tell adapter)."""
-
-    workload: Any
-    configs: list[dict[str, Any]]
-    metric: str
-    mode: str
-    max_epochs: int = 1
-    tags: dict[str, str] | None = None
 
     def describe(self, settings: MethodSettings, study: Study) -> list[str]:
         """Lines for ``searchlab validate`` (what the run will do)."""

@@ -1,12 +1,27 @@
-"""The default method: search the study's space with its searcher and scheduler."""
+"""Plain search as a method: sample the study's space with its searcher.
+
+:func:`search_run` is also what other methods use to let Tune search their own settings (a Deep
+GA study with a ``space`` over sigma and population, say): each sampled flat config is merged over
+``base_config`` and run with the method's workload.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from searchlab.methods.base import Method, MethodSettings, TrialPlan
+from searchlab.methods.base import (
+    Method,
+    MethodRun,
+    MethodSettings,
+    Objective,
+    TrialRequest,
+    TrialResources,
+    TrialResult,
+    invalid,
+)
 
 if TYPE_CHECKING:
+    from searchlab.searchers.base import Suggester
     from searchlab.spec.models import Study
 
 
@@ -14,9 +29,98 @@ class SearchSettings(MethodSettings):
     """Plain search has no settings of its own."""
 
 
+class SearchRun(MethodRun):
+    def __init__(self, suggester: Suggester, *, limit: int | None, length: int,
+                 workload: str | None = None, args: dict[str, Any] | None = None,
+                 resources: TrialResources | None = None,
+                 base_config: dict[str, Any] | None = None,
+                 tags: dict[str, str] | None = None) -> None:
+        self.suggester, self.limit, self.length = suggester, limit, length
+        self.workload, self.args, self.resources = workload, dict(args or {}), resources
+        self.base_config, self.tags = dict(base_config or {}), dict(tags or {})
+        self.asked = 0
+        self.exhausted = False
+
+    @property
+    def total(self) -> int | None:
+        return self.limit if self.limit is not None else self.suggester.total
+
+    @property
+    def done(self) -> bool:
+        return self.exhausted or (self.limit is not None and self.asked >= self.limit)
+
+    def ask(self, trial_id: str) -> TrialRequest | None:
+        if self.done:
+            return None
+        config = self.suggester.suggest(trial_id)
+        if config is None:
+            self.exhausted = self.suggester.total is not None and self.asked >= self.suggester.total
+            return None
+        self.asked += 1
+        return TrialRequest(config={**self.base_config, **config}, length=self.length,
+                            workload=self.workload, args=self.args, resources=self.resources,
+                            tags=self.tags)
+
+    def report(self, trial_id: str, metrics: dict[str, float]) -> None:
+        self.suggester.on_trial_result(trial_id, metrics)
+
+    def tell(self, trial_id: str, result: TrialResult) -> None:
+        errored = result.status in ("failed", "timed_out")
+        self.suggester.on_trial_complete(trial_id, None if errored else dict(result.metrics),
+                                         errored)
+
+
+def build_suggester(study: Study, metric: str, mode: str) -> Suggester:
+    from searchlab.searchers import SearchContext, get_searcher
+
+    if study.space is None:
+        raise ValueError("this study has no space to search")
+    factory = get_searcher(study.search.algorithm)
+    trials = None if study.search.algorithm == "grid" else study.budget.trials
+    return factory.build(study.search, study.space,
+                         SearchContext(metric, mode, trials, study.budget.concurrency))
+
+
+def search_run(study: Study, *, workload: str | None, length: int, metric: str, mode: str,
+               args: dict[str, Any] | None = None, resources: TrialResources | None = None,
+               base_config: dict[str, Any] | None = None,
+               tags: dict[str, str] | None = None) -> SearchRun:
+    """Search ``study.space`` with ``study.search``; each trial runs ``workload`` with the sampled
+    config merged over ``base_config``. ``budget.trials`` trials (grid: every point x repeats)."""
+    suggester = build_suggester(study, metric, mode)
+    limit = None if study.search.algorithm == "grid" else study.budget.trials
+    return SearchRun(suggester, limit=limit, length=length, workload=workload, args=args,
+                     resources=resources, base_config=base_config, tags=tags)
+
+
 class SearchMethod(Method):
     name: ClassVar[str] = "search"
     settings_model: ClassVar[type[MethodSettings]] = SearchSettings
+    needs: ClassVar[tuple[str, ...]] = ("workload", "space", "metric")
 
-    def plan(self, settings: MethodSettings, study: Study) -> TrialPlan | None:
-        return None
+    def check(self, settings: MethodSettings, study: Study) -> None:
+        written_budget = "budget" in study.written and study.budget.trials is not None
+        if study.search.algorithm == "grid":
+            if written_budget:
+                raise invalid("grid search runs every grid point (times search.repeats); "
+                              "remove budget.trials", "budget", "trials")
+        elif study.budget.trials is None:
+            raise invalid("missing budget.trials (how many trials to run)", "budget")
+
+    def objective(self, settings: MethodSettings, study: Study) -> Objective:
+        if study.metric is None:
+            raise ValueError("the study has no metric")
+        return Objective(study.metric.name, study.metric.mode)
+
+    def start(self, settings: MethodSettings, study: Study) -> MethodRun:
+        obj = self.objective(settings, study)
+        return search_run(study, workload=None, length=study.budget.max_epochs, metric=obj.metric,
+                          mode=obj.mode)
+
+    def describe(self, settings: MethodSettings, study: Study) -> list[str]:
+        if study.search.algorithm == "grid" and study.space is not None:
+            trials = f"{study.space.grid_size()} grid points x {study.search.repeats}"
+        else:
+            trials = str(study.budget.trials)
+        return [f"trials     {trials}, {study.budget.concurrency} at a time, up to "
+                f"{study.budget.max_epochs} epochs each"]

@@ -21,7 +21,12 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from searchlab.stopping.base import SchedulerContext, SchedulerFactory, StoppingSettings
+from searchlab.stopping.base import (
+    BuiltScheduler,
+    SchedulerContext,
+    SchedulerFactory,
+    StoppingSettings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,21 +66,16 @@ class PredictiveSettings(StoppingSettings):
 class PredictiveFactory(SchedulerFactory):
     name: ClassVar[str] = "predictive"
     settings_model: ClassVar[type[StoppingSettings]] = PredictiveSettings
-    # True after build() when ``bracket: hyperband`` (see build).
-    synchronous: ClassVar[bool] = False
-    pauses_trials: ClassVar[bool] = False
-
-    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> Any:
+    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> BuiltScheduler:
         if not isinstance(settings, PredictiveSettings):
             raise TypeError(f"expected PredictiveSettings, got {type(settings).__name__}")
         # Inside Hyperband brackets trials are paused and brackets must fill, which Tune's
-        # max_concurrent_trials prevents: tell the runner, as the hyperband factory does.
-        # (The runner reads these after build(); they depend on the study's settings.)
+        # max_concurrent_trials prevents: the runner limits concurrency through resources.
         hyperband = settings.bracket == "hyperband"
-        self.synchronous = self.pauses_trials = hyperband  # type: ignore[misc]
-        return build_scheduler(settings, metric=ctx.metric, mode=ctx.mode, max_t=ctx.max_epochs,
-                               tracking_uri=ctx.tracking_uri,
-                               workload=(ctx.extra or {}).get("workload"))
+        scheduler = build_scheduler(settings, metric=ctx.metric, mode=ctx.mode,
+                                    max_t=ctx.max_epochs, tracking_uri=ctx.tracking_uri,
+                                    workload=(ctx.extra or {}).get("workload"))
+        return BuiltScheduler(scheduler, synchronous=hyperband, pauses_trials=hyperband)
 
 
 def build_scheduler(settings: PredictiveSettings, *, metric: str | None, mode: str | None,

@@ -26,24 +26,13 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from searchlab.predictive.predictor import CurvePredictor
 from searchlab.predictive.rule import probability_beats, should_stop
+from searchlab.spec.space import flat_config
 from searchlab.tracking.annotations import annotate, annotate_study
 
 if TYPE_CHECKING:
     from ray.tune.execution.tune_controller import TuneController
 
 logger = logging.getLogger(__name__)
-
-
-def flat_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested Tune config as one level of dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``)."""
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flat_config(value, name + "."))
-        else:
-            out[name] = value
-    return out
 
 
 @dataclass(frozen=True)

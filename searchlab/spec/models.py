@@ -12,12 +12,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from searchlab.methods.base import MethodSettings
+from searchlab import searchers
+from searchlab.methods.base import MethodSettings, TrialResources
 from searchlab.spec.space import Space
 from searchlab.stopping.base import StoppingSettings
 
-OPTUNA_SAMPLERS = ("tpe", "cmaes", "gp", "nsga2", "random", "qmc")
-NEVERGRAD_OPTIMIZERS = ("ngopt", "cma", "oneplusone", "de", "pso", "random")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 
 
@@ -37,14 +36,26 @@ class WorkloadSpec(Strict):
 
 
 class SearchSpec(Strict):
-    algorithm: Literal["random", "grid", "optuna", "nevergrad"] = "random"
+    algorithm: str = Field("random", description="one of searchlab.searchers.REGISTRY")
     sampler: str | None = None
     seed: int | None = 0
     repeats: int = Field(1, ge=1, le=100_000, description="grid: samples per grid point")
 
+    @field_validator("algorithm")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in searchers.REGISTRY:
+            import difflib
+
+            close = difflib.get_close_matches(v, list(searchers.REGISTRY), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ValueError(f"unknown search algorithm '{v}'{hint} (available: "
+                             f"{', '.join(searchers.REGISTRY)})")
+        return v
+
     @model_validator(mode="after")
     def _sampler_fits(self) -> SearchSpec:
-        valid = {"optuna": OPTUNA_SAMPLERS, "nevergrad": NEVERGRAD_OPTIMIZERS}.get(self.algorithm, ())
+        valid = searchers.get_searcher(self.algorithm).samplers
         if self.sampler is not None and self.sampler not in valid:
             if not valid:
                 raise ValueError(f"algorithm {self.algorithm} takes no sampler")
@@ -54,7 +65,7 @@ class SearchSpec(Strict):
 
     @property
     def sampler_name(self) -> str:
-        return self.sampler or {"optuna": "tpe", "nevergrad": "ngopt"}.get(self.algorithm, "-")
+        return self.sampler or searchers.get_searcher(self.algorithm).default_sampler()
 
 
 class BudgetSpec(Strict):
@@ -77,15 +88,27 @@ class BudgetSpec(Strict):
 
 
 class ResourcesSpec(Strict):
-    cpu: float = Field(1.0, gt=0, le=1024)
-    gpu: float = Field(0.0, ge=0, le=1024)
+    """Per trial: the trial's own process (cpu, gpu) and its evaluation pool's workers."""
 
-    @field_validator("gpu")
+    cpu: float = Field(1.0, gt=0, le=1024, description="CPUs of the trial's own process")
+    gpu: float = Field(0.0, ge=0, le=1024, description="GPUs (or a fraction) of the trial's process")
+    workers: int = Field(0, ge=0, le=10_000, description="evaluation-pool workers (ctx.pool)")
+    worker_cpu: float = Field(1.0, gt=0, le=1024, description="CPUs per pool worker")
+    worker_gpu: float = Field(0.0, ge=0, le=1024, description="GPUs (or a fraction) per pool worker")
+    strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
+        "PACK", description="how the trial's bundles are placed on the cluster's nodes")
+
+    @field_validator("gpu", "worker_gpu")
     @classmethod
     def _fraction(cls, v: float) -> float:
         if v > 1 and not float(v).is_integer():
             raise ValueError("a trial takes a fraction of one GPU or a whole number of GPUs")
         return v
+
+    def trial(self) -> TrialResources:
+        return TrialResources(cpu=self.cpu, gpu=self.gpu, workers=self.workers,
+                              worker_cpu=self.worker_cpu, worker_gpu=self.worker_gpu,
+                              strategy=self.strategy)
 
 
 class TrackingSpec(Strict):
@@ -111,6 +134,7 @@ class Study(Strict):
     resources: ResourcesSpec = ResourcesSpec()
     tracking: TrackingSpec = TrackingSpec()
     storage: str | None = Field(None, description="results directory (default ./.searchlab/studies)")
+    written: tuple[str, ...] = Field((), description="the top-level keys the study file gives")
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
@@ -121,7 +145,7 @@ class Study(Strict):
     @property
     def searcher_label(self) -> str:
         s = self.search
-        return f"{s.algorithm}-{s.sampler_name}" if s.algorithm in ("optuna", "nevergrad") else s.algorithm
+        return f"{s.algorithm}-{s.sampler_name}" if s.sampler_name != "-" else s.algorithm
 
     @property
     def workload_name(self) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from searchlab import methods, stopping
+from searchlab import methods, searchers, stopping
 from searchlab.spec.loader import Document, Loc, load_file, load_text
 from searchlab.spec.models import Study, spec_hash
 from searchlab.spec.space import SpaceError, parse_space
@@ -65,7 +65,7 @@ def _parse(doc: Document) -> LoadedStudy:
 
     study = _validate(doc, Study, {**data, "space": space, "stopping_name": stop_name,
                                    "stopping": stop_settings, "method_name": method_name,
-                                   "method": method_settings})
+                                   "method": method_settings, "written": tuple(doc.data)})
     _check_combinations(doc, study)
     return LoadedStudy(study, doc)
 
@@ -145,37 +145,37 @@ def _suggest(word: str, valid: Any) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+_NEEDS_HINT = {
+    "workload": "a built-in name or 'package.module:function'",
+    "space": "the parameters to search",
+    "metric": "{name: ..., mode: min|max}",
+}
+
+
 def _check_combinations(doc: Document, study: Study) -> None:
-    """Rules that span blocks."""
-    d = doc.data
-    if study.method_name == "search":
-        if study.workload is None:
-            raise doc.error("missing required key 'workload' (a built-in name or 'package.module:function')")
-        if study.space is None:
-            raise doc.error("missing required key 'space' (the parameters to search)")
-        if study.metric is None:
-            raise doc.error("missing required key 'metric' ({name: ..., mode: min|max})")
-    algo = study.search.algorithm
-    space = study.space
-    if space is not None:
-        if algo == "grid":
-            if space.grid_size() is None:
-                cont = next(n for n, p in space.walk() if type(p).__name__ == "Float")
-                raise doc.error(f"grid search cannot enumerate the continuous parameter '{cont}'; "
-                                "give it as {grid: [...]} or use random/optuna/nevergrad",
-                                ("search", "algorithm"))
-            if isinstance(d.get("budget"), dict) and "trials" in d["budget"]:
-                raise doc.error("grid search runs every grid point (times search.repeats); "
-                                "remove budget.trials", ("budget", "trials"))
-        elif space.has_grid and algo in ("optuna", "nevergrad"):
-            name = next(n for n, p in space.walk() if getattr(p, "grid", False))
-            raise doc.error(f"{algo} cannot enumerate grid parameter '{name}'; "
-                            "write it as {choice: [...]} or use search.algorithm random/grid",
-                            ("space", name.split(".")[0]))
-        if algo == "optuna" and study.search.sampler == "grid":
-            raise doc.error("use search.algorithm: grid", ("search", "sampler"))
-    if study.method_name == "search" and algo != "grid" and study.budget.trials is None:
-        raise doc.error("missing budget.trials (how many trials to run)", ("budget",))
+    """Rules that span blocks: what the method needs and refuses, the searcher, the scheduler."""
+    method = methods.get_method(study.method_name)
+    for key in method.needs:
+        if getattr(study, key, None) is None:
+            hint = f" ({_NEEDS_HINT[key]})" if key in _NEEDS_HINT else ""
+            raise doc.error(f"missing required key '{key}'{hint}")
+    for key in method.refuses:
+        if key in study.written:
+            raise doc.error(f"method '{study.method_name}' does not use '{key}'; remove it",
+                            (key,))
+    if study.space is not None and "search" not in method.refuses:
+        try:
+            searchers.get_searcher(study.search.algorithm).check(study.search, study.space,
+                                                                 study.budget)
+        except ValueError as e:
+            raise doc.error(str(e), ("search", "algorithm")) from None
+    try:
+        method.check(study.method, study)
+    except ValueError as e:
+        loc = getattr(e, "loc", None)
+        if loc is None:
+            loc = ("method",) if "method" in study.written else ()
+        raise doc.error(str(e), tuple(loc)) from None
     factory = stopping.get_factory(study.stopping_name)
     try:
         factory.check(study.stopping, study)

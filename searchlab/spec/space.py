@@ -18,14 +18,14 @@ In the study file::
 The tree is in the spirit of DeepArchitect's tree-structured spaces: an option's sub-space exists
 only in trials that chose it. A trial's configuration is flat: ``optimizer`` holds the option's
 name and its parameters are ``optimizer.sgd.momentum`` (see :func:`Space.flatten`). Each searcher
-gets the space in its own language through ``to_ray``, ``suggest_optuna`` and ``to_nevergrad``.
+translates the space into its own language in its own module (``searchlab/searchers/``).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -133,82 +133,6 @@ class Space:
             else:
                 out[flat] = value
         return out
-
-    # ---------------------------------------------------------------- searchers
-    def to_ray(self, grid: bool = False) -> dict[str, Any]:
-        """Ray Tune param_space. ``grid=True`` enumerates choices, ints and grids."""
-        from ray import tune
-
-        out: dict[str, Any] = {}
-        for name, p in self.params.items():
-            if isinstance(p, Constant):
-                out[name] = p.value
-            elif isinstance(p, Conditional):
-                opts = [{OPTION_KEY: o, **s.to_ray(grid)} for o, s in p.options.items()]
-                out[name] = tune.grid_search(opts) if grid else tune.choice(opts)
-            elif isinstance(p, Choice):
-                vals = list(p.values)
-                out[name] = tune.grid_search(vals) if (grid or p.grid) else tune.choice(vals)
-            elif isinstance(p, Int):
-                if grid:
-                    out[name] = tune.grid_search(list(range(p.low, p.high + 1, p.step)))
-                elif p.log:
-                    out[name] = tune.lograndint(p.low, p.high + 1)
-                elif p.step > 1:
-                    out[name] = tune.qrandint(p.low, p.high, p.step)
-                else:
-                    out[name] = tune.randint(p.low, p.high + 1)
-            elif isinstance(p, Float):
-                if p.step:
-                    out[name] = (tune.qloguniform if p.log else tune.quniform)(p.low, p.high, p.step)
-                else:
-                    out[name] = (tune.loguniform if p.log else tune.uniform)(p.low, p.high)
-        return out
-
-    def suggest_optuna(self, trial: Any, prefix: str = "") -> dict[str, Any]:
-        """Optuna define-by-run: suggest every active parameter; return the constants."""
-        constants: dict[str, Any] = {}
-        for name, p in self.params.items():
-            flat = prefix + name
-            if isinstance(p, Constant):
-                constants[flat] = p.value
-            elif isinstance(p, Conditional):
-                opt = trial.suggest_categorical(flat, list(p.options))
-                constants.update(p.options[opt].suggest_optuna(trial, f"{flat}.{opt}."))
-            elif isinstance(p, Choice):
-                trial.suggest_categorical(flat, list(p.values))
-            elif isinstance(p, Int):
-                trial.suggest_int(flat, p.low, p.high, step=p.step, log=p.log)
-            elif isinstance(p, Float):
-                trial.suggest_float(flat, p.low, p.high, log=p.log, step=p.step)
-        return constants
-
-    def to_nevergrad(self) -> Any:
-        import nevergrad as ng
-
-        def param(p: Param) -> Any:
-            if isinstance(p, Constant):
-                return p.value
-            if isinstance(p, Conditional):
-                return ng.p.Choice([ng.p.Dict(**{OPTION_KEY: o}, **s._ng_items(param))
-                                    for o, s in p.options.items()])
-            if isinstance(p, Choice):
-                return ng.p.Choice(list(p.values))
-            if isinstance(p, Int):
-                if p.step > 1 or (p.high - p.low) < 16:
-                    return ng.p.TransitionChoice(list(range(p.low, p.high + 1, p.step)))
-                cls = ng.p.Log if p.log else ng.p.Scalar
-                return cls(lower=p.low, upper=p.high).set_integer_casting()
-            assert isinstance(p, Float)
-            if p.step:
-                n = int(round((p.high - p.low) / p.step))
-                return ng.p.TransitionChoice([p.low + i * p.step for i in range(n + 1)])
-            return (ng.p.Log if p.log else ng.p.Scalar)(lower=p.low, upper=p.high)
-
-        return ng.p.Dict(**self._ng_items(param))
-
-    def _ng_items(self, param: Callable[[Param], Any]) -> dict[str, Any]:
-        return {name: param(p) for name, p in self.params.items()}
 
     def describe(self, indent: str = "") -> list[str]:
         """Human-readable lines, for `searchlab validate`."""
@@ -371,3 +295,33 @@ def _number(v: Any, loc: Loc, integer: bool = False) -> float | int:
     if integer and not float(v).is_integer():
         raise SpaceError(f"expected an integer, got {v!r}", loc)
     return v
+
+
+def flat_config(config: Mapping[str, Any], space: Space | None = None) -> dict[str, Any]:
+    """THE flattener: any trial config as the flat dict workloads, MLflow params, schedulers and
+    predictors all see. searchlab's own request data is dropped; with a space, conditional options
+    are named as ``"<choice>.<option>.<param>"`` (see :meth:`Space.flatten`); without one, nested
+    dicts become dotted keys and an option marker becomes the choice's value."""
+    from searchlab.status import META
+
+    config = {k: v for k, v in config.items() if k != META}
+    if space is not None:
+        return space.flatten(config)
+    return _dotted(config)
+
+
+def _dotted(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            opt = value.get(OPTION_KEY)
+            if opt is not None:
+                out[name] = opt
+                out.update(_dotted({k: v for k, v in value.items() if k != OPTION_KEY},
+                                   f"{name}.{opt}."))
+            else:
+                out.update(_dotted(value, name + "."))
+        else:
+            out[name] = value
+    return out

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from searchlab.registry import load
-from searchlab.stopping.base import SchedulerContext, SchedulerFactory, StoppingSettings
+from searchlab.stopping.base import (
+    BuiltScheduler,
+    SchedulerContext,
+    SchedulerFactory,
+    StoppingSettings,
+)
 
 #: scheduler name -> "module:Class" of its SchedulerFactory, imported only when used.
 REGISTRY: dict[str, str] = {
@@ -20,4 +25,4 @@ def get_factory(name: str) -> SchedulerFactory:
     return load(REGISTRY[name])()
 
 
-__all__ = ["REGISTRY", "SchedulerContext", "SchedulerFactory", "StoppingSettings", "get_factory"]
+__all__ = ["REGISTRY", "BuiltScheduler", "SchedulerContext", "SchedulerFactory", "StoppingSettings", "get_factory"]

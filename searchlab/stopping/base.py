@@ -41,17 +41,26 @@ class SchedulerContext:
     extra: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class BuiltScheduler:
+    """A built scheduler and what the runner must know about it."""
+
+    scheduler: TrialScheduler
+    #: all trials of a bracket must run together, so concurrency is limited through resources
+    #: rather than Tune's max_concurrent_trials
+    synchronous: bool = False
+    #: trials are paused and resumed (workloads should checkpoint)
+    pauses_trials: bool = False
+    #: trials continue from other trials' older checkpoints (PBT): keep every checkpoint
+    clones_checkpoints: bool = False
+
+
 class SchedulerFactory(ABC):
     name: ClassVar[str]
     settings_model: ClassVar[type[StoppingSettings]]
-    #: True when the scheduler needs all trials of a bracket to run together, so concurrency
-    #: must be limited through resources rather than Tune's max_concurrent_trials.
-    synchronous: ClassVar[bool] = False
-    #: True when the scheduler pauses and resumes trials (workloads should checkpoint).
-    pauses_trials: ClassVar[bool] = False
 
     def check(self, settings: StoppingSettings, study: Any) -> None:
         """Raise ValueError when the settings do not fit the rest of the study."""
 
     @abstractmethod
-    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> TrialScheduler: ...
+    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> BuiltScheduler: ...

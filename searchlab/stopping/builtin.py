@@ -6,7 +6,12 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from searchlab.stopping.base import SchedulerContext, SchedulerFactory, StoppingSettings
+from searchlab.stopping.base import (
+    BuiltScheduler,
+    SchedulerContext,
+    SchedulerFactory,
+    StoppingSettings,
+)
 
 
 class FIFOSettings(StoppingSettings):
@@ -17,10 +22,10 @@ class FIFO(SchedulerFactory):
     name: ClassVar[str] = "fifo"
     settings_model: ClassVar[type[StoppingSettings]] = FIFOSettings
 
-    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> Any:
+    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> BuiltScheduler:
         from ray.tune.schedulers import FIFOScheduler
 
-        return FIFOScheduler()
+        return BuiltScheduler(FIFOScheduler())
 
 
 class ASHASettings(StoppingSettings):
@@ -34,15 +39,15 @@ class ASHA(SchedulerFactory):
     name: ClassVar[str] = "asha"
     settings_model: ClassVar[type[StoppingSettings]] = ASHASettings
 
-    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> Any:
+    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> BuiltScheduler:
         from ray.tune.schedulers import ASHAScheduler
 
         assert isinstance(settings, ASHASettings)
-        return ASHAScheduler(
+        return BuiltScheduler(ASHAScheduler(
             time_attr="training_iteration", metric=ctx.metric, mode=ctx.mode,
             max_t=settings.max_t or ctx.max_epochs, grace_period=settings.grace_period,
             reduction_factor=settings.reduction_factor, brackets=settings.brackets,
-        )
+        ))
 
 
 class HyperbandSettings(StoppingSettings):
@@ -53,17 +58,15 @@ class HyperbandSettings(StoppingSettings):
 class Hyperband(SchedulerFactory):
     name: ClassVar[str] = "hyperband"
     settings_model: ClassVar[type[StoppingSettings]] = HyperbandSettings
-    synchronous: ClassVar[bool] = True
-    pauses_trials: ClassVar[bool] = True
 
-    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> Any:
+    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> BuiltScheduler:
         from ray.tune.schedulers import HyperBandScheduler
 
         assert isinstance(settings, HyperbandSettings)
-        return HyperBandScheduler(
+        return BuiltScheduler(HyperBandScheduler(
             time_attr="training_iteration", metric=ctx.metric, mode=ctx.mode,
             max_t=settings.max_t or ctx.max_epochs, reduction_factor=settings.reduction_factor,
-        )
+        ), synchronous=True, pauses_trials=True)
 
 
 class MedianSettings(StoppingSettings):
@@ -76,15 +79,15 @@ class Median(SchedulerFactory):
     name: ClassVar[str] = "median"
     settings_model: ClassVar[type[StoppingSettings]] = MedianSettings
 
-    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> Any:
+    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> BuiltScheduler:
         from ray.tune.schedulers import MedianStoppingRule
 
         assert isinstance(settings, MedianSettings)
-        return MedianStoppingRule(
+        return BuiltScheduler(MedianStoppingRule(
             time_attr="training_iteration", metric=ctx.metric, mode=ctx.mode,
             grace_period=settings.grace_period, min_samples_required=settings.min_samples_required,
             hard_stop=settings.hard_stop,
-        )
+        ), pauses_trials=not settings.hard_stop)
 
 
 class PBTSettings(StoppingSettings):
@@ -97,7 +100,6 @@ class PBTSettings(StoppingSettings):
 class PBT(SchedulerFactory):
     name: ClassVar[str] = "pbt"
     settings_model: ClassVar[type[StoppingSettings]] = PBTSettings
-    pauses_trials: ClassVar[bool] = True
 
     def check(self, settings: StoppingSettings, study: Any) -> None:
         from searchlab.spec.space import Conditional, Constant
@@ -111,7 +113,7 @@ class PBT(SchedulerFactory):
                 raise ValueError(f"pbt can only mutate top-level non-conditional parameters; "
                                  f"'{name}' is not one")
 
-    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> Any:
+    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> BuiltScheduler:
         from ray.tune.schedulers import PopulationBasedTraining
 
         from searchlab.spec.space import Conditional, Constant
@@ -119,15 +121,17 @@ class PBT(SchedulerFactory):
         assert isinstance(settings, PBTSettings)
         if ctx.space is None:
             raise ValueError("pbt needs a search space")
-        ray_space = ctx.space.to_ray()
+        from searchlab.searchers.variants import to_ray
+
+        ray_space = to_ray(ctx.space)
         names = settings.mutate or [
             n for n, p in ctx.space.params.items() if not isinstance(p, (Constant, Conditional))
         ]
         mutations = {n: ray_space[n] for n in names}
-        return PopulationBasedTraining(
+        return BuiltScheduler(PopulationBasedTraining(
             time_attr="training_iteration", metric=ctx.metric, mode=ctx.mode,
             perturbation_interval=settings.perturbation_interval,
             quantile_fraction=settings.quantile_fraction,
             resample_probability=settings.resample_probability,
             hyperparam_mutations=mutations,
-        )
+        ), pauses_trials=True, clones_checkpoints=True)

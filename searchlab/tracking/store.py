@@ -54,21 +54,22 @@ def ensure_experiment(client: Any, name: str, uri: str) -> str:
 
 
 def open_parent_run(client: Any, experiment_id: str, *, study_name: str, tags: dict[str, str],
-                    study_text: str, resume_run_id: str | None) -> str:
-    """Reuse the parent run of an interrupted execution, else start a new one."""
+                    study_text: str, resume_run_id: str | None) -> tuple[str, bool]:
+    """Reuse the parent run of an interrupted execution, else start a new one.
+    Returns the run id and whether it was created now."""
     if resume_run_id:
         try:
             run = client.get_run(resume_run_id)
             if run.info.lifecycle_stage == "active":
                 client.update_run(resume_run_id, status="RUNNING")
                 client.set_tag(resume_run_id, "searchlab.resumed", str(int(time.time())))
-                return resume_run_id
+                return resume_run_id, False
         except Exception:  # noqa: BLE001 - deleted or another store: start afresh
             pass
     run = client.create_run(experiment_id, run_name=f"{study_name}-{time.strftime('%Y%m%d-%H%M%S')}",
                             tags={**tags, "searchlab.role": "study", "searchlab.version": __version__})
     client.log_text(run.info.run_id, study_text, "study.yaml")
-    return run.info.run_id
+    return run.info.run_id, True
 
 
 def abandon_parent_run(client: Any, run_id: str) -> None:

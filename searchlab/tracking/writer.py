@@ -27,9 +27,11 @@ from typing import Any
 from ray.tune import Callback
 
 from searchlab import status
+from searchlab.spec.space import flat_config
+from searchlab.status import DIVERGED, LOG_FILE, META, TIMED_OUT, TIMED_OUT_MARKER
 from searchlab.tracking import annotations
 from searchlab.tracking.store import redact
-from searchlab.trainable import DIVERGED, LOG_FILE, TIMED_OUT, TIMED_OUT_MARKER
+from searchlab.workloads.api import ARTIFACTS
 
 log = logging.getLogger("searchlab.tracking")
 
@@ -65,7 +67,7 @@ class _TrialLog:
 class MLflowWriter(Callback):
     def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, *,
                  metric: str, mode: str, max_epochs: int, base_tags: dict[str, str],
-                 flatten: Any = None, flush_interval: float = 1.0,
+                 flush_interval: float = 1.0, study_dir: str | None = None,
                  spill_dir: str | os.PathLike | None = None,
                  max_in_memory: int = MAX_IN_MEMORY) -> None:
         # fail fast on an unreachable server: the writer retries on its own schedule
@@ -80,7 +82,7 @@ class MLflowWriter(Callback):
         self.parent_run_id = parent_run_id
         self.metric, self.mode, self.max_epochs = metric, mode, max_epochs
         self.base_tags = base_tags
-        self.flatten = flatten or (lambda c: c)
+        self.study_dir = study_dir or (str(spill_dir) if spill_dir else None)
         self.flush_interval = flush_interval
         self._trials: dict[str, _TrialLog] = {}
         self._lock = threading.Lock()
@@ -99,8 +101,8 @@ class MLflowWriter(Callback):
             t = self._get(trial.trial_id)
             if not t.start_ms:
                 t.start_ms = _now_ms()
-                t.params.update(_params(self.flatten(trial.config)))
-                t.tags.update({"searchlab.status": "running"})
+                t.params.update(_params(flat_config(trial.config)))
+                t.tags.update({"searchlab.status": "running", **_request_tags(trial.config)})
             t.end = None
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
@@ -121,10 +123,10 @@ class MLflowWriter(Callback):
                 t.tags["searchlab.status"] = "timed_out"
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._finish(trial, status.of_trial(trial, self.max_epochs, errored=False))
+        self._finish(trial, status.of_trial(trial, self.max_epochs, False, self.study_dir))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._finish(trial, status.of_trial(trial, self.max_epochs, errored=True))
+        self._finish(trial, status.of_trial(trial, self.max_epochs, True, self.study_dir))
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         with self._lock:
@@ -223,7 +225,7 @@ class MLflowWriter(Callback):
         whatever MLflow lacks is filled in from Ray Tune's own record of each trial.
         """
         self.flush()
-        known = self._existing_runs()
+        known = self.existing_runs()
         for res in results:
             metrics = res.metrics or {}
             trial_id = metrics.get("trial_id")
@@ -247,13 +249,14 @@ class MLflowWriter(Callback):
             with self._lock:
                 t = self._get(trial_id)
                 if run_id is None:
-                    t.params.update(_params(self.flatten(res.config or {})))
+                    t.params.update(_params(flat_config(res.config or {})))
+                    t.tags.update(_request_tags(res.config or {}))
                     t.start_ms = t.start_ms or _now_ms()
                 for row in missing:
                     t.metrics += self._measurements(row)
                 t.max_step = 0  # the rows above are exactly what is missing
                 if not terminal:
-                    state = status.of_result(res, self.max_epochs)
+                    state = status.of_result(res, self.max_epochs, self.study_dir)
                     t.tags["searchlab.status"] = state
                     t.end = (status.MLFLOW_STATUS[state], _now_ms())
                     t.finished = True
@@ -285,16 +288,20 @@ class MLflowWriter(Callback):
             t.finished = True
             if not t.start_ms:
                 t.start_ms = t.end[1]
-                t.params.update(_params(self.flatten(trial.config)))
+                t.params.update(_params(flat_config(trial.config)))
             err = _read(trial.error_file) if mlflow_status == "FAILED" else None
             if state == "timed_out":
                 err = _read(os.path.join(getattr(trial, "path", "") or "", TIMED_OUT_MARKER)) or err
             if err:
                 t.texts["error.txt"] = err
                 t.tags["searchlab.error"] = err.strip().splitlines()[-1][:500] if err.strip() else ""
-            log_file = os.path.join(getattr(trial, "path", "") or "", LOG_FILE)
+            files = status.files_of(self.study_dir, trial.trial_id) or getattr(trial, "path", "")
+            log_file = os.path.join(files or "", LOG_FILE)
             if os.path.exists(log_file) and os.path.getsize(log_file) > 0:
                 t.artifacts.append(log_file)
+            kept = os.path.join(files or "", ARTIFACTS)
+            if os.path.isdir(kept):
+                t.artifacts += [os.path.join(kept, f) for f in sorted(os.listdir(kept))]
         self._wake.set()
 
     def _loop(self) -> None:
@@ -328,7 +335,7 @@ class MLflowWriter(Callback):
             self._client = MlflowClient(self.tracking_uri)
         return self._client
 
-    def _existing_runs(self) -> dict[str, tuple[str, str]]:
+    def existing_runs(self) -> dict[str, tuple[str, str]]:
         """trial_id -> (run_id, status) of child runs already under the parent (resume)."""
         if self._known_runs is None:
             client = self._client_()
@@ -404,7 +411,7 @@ class MLflowWriter(Callback):
 
     def _open_run(self, t: _TrialLog, params: dict[str, str]) -> None:
         client = self._client_()
-        known = self._existing_runs().get(t.trial_id)
+        known = self.existing_runs().get(t.trial_id)
         if known is not None:
             t.run_id = known[0]
             if known[1] != "RUNNING":
@@ -422,7 +429,7 @@ class MLflowWriter(Callback):
                                 run_name=t.trial_id)
         t.run_id = run.info.run_id
         self.writes += 1
-        self._existing_runs()[t.trial_id] = (t.run_id, "RUNNING")
+        self.existing_runs()[t.trial_id] = (t.run_id, "RUNNING")
 
     def _log_batch(self, run_id: str, metrics: list, params: list, tags: list) -> None:
         client = self._client_()
@@ -455,6 +462,12 @@ class MLflowWriter(Callback):
                 client.log_text(run_id, text, name)
         for run_id, (ms_list, tag_list) in by_run.items():
             self._log_batch(run_id, ms_list, [], tag_list)
+
+
+def _request_tags(config: dict[str, Any]) -> dict[str, str]:
+    """The tags a method's trial request asked for (on the child run)."""
+    meta = config.get(META) or {}
+    return {str(k): str(v) for k, v in (meta.get("tags") or {}).items()}
 
 
 def _params(config: dict[str, Any]) -> dict[str, str]:

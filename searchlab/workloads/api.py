@@ -43,6 +43,7 @@ WorkloadResult = Union[Iterator[Metrics], Metrics]
 WorkloadFn = Callable[[dict[str, Any], "Context"], WorkloadResult]
 
 
+ARTIFACTS = "artifacts"  # under the trial's directory: files that go to MLflow with the trial
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -114,6 +115,20 @@ class Context:
     trial_id: str = "0"
     """The trial's id (as in MLflow's ``searchlab.trial_id`` tag)."""
     _pending: list[Any] = field(default_factory=list, repr=False)
+
+    def artifact(self, name: str, data: str | bytes) -> str | None:
+        """Keep a file with the trial's record (an MLflow artifact of its child run, under
+        ``trial/``). Returns its path, or None when the trial has no directory (alone in a test)."""
+        import os
+
+        if not self.trial_dir:
+            return None
+        folder = os.path.join(self.trial_dir, ARTIFACTS)
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, os.path.basename(name))
+        with open(path, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
+        return path
 
     def checkpoint(self, state: Any) -> None:
         """Save ``state`` together with the metrics the workload yields next."""

@@ -8,7 +8,8 @@ from ray.tune.schedulers import TrialScheduler
 
 from searchlab.predictive.factory import PredictiveFactory, PredictiveSettings
 from searchlab.predictive.predictor import CurvePredictor
-from searchlab.predictive.scheduler import PredictiveScheduler, flat_config
+from searchlab.predictive.scheduler import PredictiveScheduler
+from searchlab.spec.space import flat_config
 from searchlab.stopping.base import SchedulerContext
 from searchlab.tracking import annotations
 
@@ -125,7 +126,7 @@ def test_factory_builds_from_study_settings_and_warm_starts_from_a_curve_file(tm
         {"delta": 0.1, "min_finished": 10, "warm_start": {"file": str(path)}})
     ctx = SchedulerContext(metric="acc", mode="max", max_epochs=EPOCHS, space=None, seed=0,
                            study_name="t")
-    s = PredictiveFactory().build(settings, ctx)
+    s = PredictiveFactory().build(settings, ctx).scheduler
     assert s.predictor.n == 12 and not s.ready  # no best of this study yet
     run_trial(s, FakeTrial("first", {"hp": configs[0]}), curves[0])
     assert s.ready  # one finished trial of its own: stopping starts at once

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from searchlab.methods.base import Method, MethodSettings, TrialPlan
+from searchlab.methods.base import (
+    Analysis,
+    Method,
+    MethodRun,
+    MethodSettings,
+    Objective,
+    TrialRequest,
+    TrialResult,
+)
 from searchlab.methods.cdt.bandits import BANDITS
 from searchlab.methods.cdt.settings import CDTSettings
 from searchlab.methods.cdt.simulate import run
@@ -26,11 +34,21 @@ if TYPE_CHECKING:
     from searchlab.workloads.api import Context
 
 
+def env_labels(s: CDTSettings) -> list[str]:
+    """One distinct label per environment: its name, else its kind and size, with the horizon
+    added where two would otherwise read the same."""
+    labels = [env.label for env in s.environments]
+    labels = [f"{lab}-T{env.horizon}" if labels.count(lab) > 1 and env.name is None else lab
+              for lab, env in zip(labels, s.environments)]
+    return [f"{lab}-{i}" if labels.count(lab) > 1 else lab for i, lab in enumerate(labels)]
+
+
 def trial_configs(s: CDTSettings) -> list[dict[str, Any]]:
     """Every (environment, bandit, tuner, seed) combination as a flat, JSON-able config."""
     zooming = s.zooming.model_dump(exclude_none=True)
     configs = []
-    for env, bandit, tuner in itertools.product(s.environments, s.bandits, s.tuners):
+    for (label, env), bandit, tuner in itertools.product(zip(env_labels(s), s.environments),
+                                                         s.bandits, s.tuners):
         if tuner == "oracle":
             names = [h.name for h in BANDITS[bandit].hyperparams]
             variants = [("fixed", dict(zip(names, v)))
@@ -40,13 +58,16 @@ def trial_configs(s: CDTSettings) -> list[dict[str, Any]]:
         for name, fixed in variants:
             for seed in range(s.first_seed, s.first_seed + s.seeds):
                 configs.append({
-                    "environment": env.label, "bandit": bandit, "tuner": name, "seed": seed,
+                    "environment": label, "bandit": bandit, "tuner": name, "seed": seed,
                     "fixed": ",".join(f"{k}={v:g}" for k, v in fixed.items()) or "-",
                     "env": json.dumps(env.params()), "zooming": json.dumps(zooming),
                     "candidates": json.dumps(s.candidates), "regularization": s.regularization,
                     "chunks": s.chunks,
                 })
     return configs
+
+
+WORKLOAD = "searchlab.methods.cdt.adapter:cdt_workload"
 
 
 def cdt_workload(config: dict[str, Any], ctx: Context) -> Iterator[dict[str, float]]:
@@ -74,14 +95,101 @@ def cdt_workload(config: dict[str, Any], ctx: Context) -> Iterator[dict[str, flo
         yield metrics
 
 
+class CDTRun(MethodRun):
+    """Every (environment, bandit, tuner, seed) trial, asked in a fixed order."""
+
+    def __init__(self, settings: CDTSettings) -> None:
+        self.settings = settings
+        self.requests = [
+            TrialRequest(config=c, length=_chunks(settings, c), workload=WORKLOAD,
+                         tags={"method": "cdt"})
+            for c in trial_configs(settings)]
+        self.asked = 0
+
+    @property
+    def total(self) -> int:
+        return len(self.requests)
+
+    @property
+    def done(self) -> bool:
+        return self.asked >= len(self.requests)
+
+    def ask(self, trial_id: str) -> TrialRequest | None:
+        if self.done:
+            return None
+        self.asked += 1
+        return self.requests[self.asked - 1]
+
+    def summarize(self, results: list[TrialResult]) -> Analysis:
+        return summarize(results)
+
+
+def _chunks(s: CDTSettings, config: dict[str, Any]) -> int:
+    horizon = dict(zip(env_labels(s), (env.horizon for env in s.environments)))
+    return min(s.chunks, horizon[config["environment"]])
+
+
+def summarize(results: list[TrialResult]) -> Analysis:
+    """Mean final regret with a 95 % interval per (environment, bandit, tuner); the best fixed
+    value in hindsight (lowest mean final regret among the oracle's fixed values) per
+    (environment, bandit), and each tuner's regret relative to it."""
+    cells: dict[tuple[str, str, str], list[float]] = {}
+    for r in results:
+        if r.status not in ("completed", "early_stopped") or "cum_regret" not in r.metrics:
+            continue
+        c = r.request.config
+        tuner = c["tuner"] if c["tuner"] != "fixed" else f"fixed {c['fixed']}"
+        cells.setdefault((c["environment"], c["bandit"], tuner), []).append(
+            float(r.metrics["cum_regret"]))
+    rows = []
+    for (env, bandit, tuner), values in sorted(cells.items()):
+        v = np.asarray(values)
+        half = 1.96 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0
+        rows.append({"environment": env, "bandit": bandit, "tuner": tuner, "seeds": len(v),
+                     "final_regret": float(v.mean()), "ci95": float(half)})
+    best_fixed: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row["tuner"].startswith("fixed "):
+            key = f"{row['environment']}/{row['bandit']}"
+            if key not in best_fixed or row["final_regret"] < best_fixed[key]["final_regret"]:
+                best_fixed[key] = {"environment": row["environment"], "bandit": row["bandit"],
+                                   "fixed": row["tuner"][len("fixed "):],
+                                   "final_regret": row["final_regret"]}
+    metrics = {}
+    for row in rows:
+        ref = best_fixed.get(f"{row['environment']}/{row['bandit']}")
+        if ref and ref["final_regret"] > 0:
+            row["vs_best_fixed"] = row["final_regret"] / ref["final_regret"] - 1
+            if not row["tuner"].startswith("fixed "):
+                metrics[f"vs_best_fixed.{row['environment']}.{row['bandit']}.{row['tuner']}"] = \
+                    row["vs_best_fixed"]
+    lines = [f"{r['environment']} {r['bandit']} {r['tuner']}: {r['final_regret']:.1f} "
+             f"± {r['ci95']:.1f} (n={r['seeds']})" for r in rows if not r["tuner"].startswith("fixed ")]
+    lines += [f"best fixed in hindsight, {k}: {v['fixed']} ({v['final_regret']:.1f})"
+              for k, v in best_fixed.items()]
+    return Analysis(metrics=metrics, tables={"final_regret": rows,
+                                             "best_fixed": list(best_fixed.values())},
+                    text="\n".join(lines))
+
+
 class CDTMethod(Method):
     name: ClassVar[str] = "cdt"
     settings_model: ClassVar[type[MethodSettings]] = CDTSettings
+    refuses: ClassVar[tuple[str, ...]] = ("space", "search", "workload", "metric")
 
-    def plan(self, settings: MethodSettings, study: Study) -> TrialPlan:
-        if not isinstance(settings, CDTSettings):
-            raise TypeError(f"expected CDTSettings, got {type(settings).__name__}")
-        configs = trial_configs(settings)
-        epochs = max(min(settings.chunks, env.horizon) for env in settings.environments)
-        return TrialPlan(workload=cdt_workload, configs=configs, metric="cum_regret", mode="min",
-                         max_epochs=epochs, tags={"method": "cdt"})
+    def objective(self, settings: MethodSettings, study: Study) -> Objective:
+        return Objective("cum_regret", "min")
+
+    def start(self, settings: MethodSettings, study: Study) -> MethodRun:
+        return CDTRun(_settings(settings))
+
+    def describe(self, settings: MethodSettings, study: Study) -> list[str]:
+        s = _settings(settings)
+        return [f"trials     {len(trial_configs(s))} (environments x bandits x tuners x seeds), "
+                f"{study.budget.concurrency} at a time"]
+
+
+def _settings(settings: MethodSettings) -> CDTSettings:
+    if not isinstance(settings, CDTSettings):
+        raise TypeError(f"expected CDTSettings, got {type(settings).__name__}")
+    return settings

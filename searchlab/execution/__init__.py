@@ -1,0 +1,1 @@
+"""Ray adapters: the Tune driver of any method, trials, pools."""

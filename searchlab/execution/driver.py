@@ -1,0 +1,259 @@
+"""The one adapter from a method run (ask/tell, Ray-free) to Ray Tune: a Tune ``Searcher``.
+
+Tune asks it for a config whenever it has room for a trial; it asks the method run for a
+:class:`~searchlab.methods.base.TrialRequest` and hands Tune the request's config with the
+request's own data (length, workload, args, resources, tags) under the ``__searchlab`` key, which
+the trial adapter, the resource function and the MLflow writer read. Every result reaches the run
+as a :class:`~searchlab.methods.base.TrialResult` when the trial ends, with its status decided as
+everywhere else (:mod:`searchlab.status`). Schedulers work on these trials as on any others.
+
+Resume: every ask and tell is appended to a journal beside the study's Tune state. Whenever this
+searcher is built or unpickled (Tune pickles it into its experiment state and unpickles it on
+``Tuner.restore``), a fresh run is started and the journal replayed into it, so a run needs no
+pickling of its own. Requests that were asked but that Tune never saved (the driver died in
+between) are handed out again, first, under new trial ids.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ray.tune.search import Searcher
+
+from searchlab import status
+from searchlab.methods.base import MethodRun, TrialRequest, TrialResources, TrialResult
+
+JOURNAL = "method-journal.jsonl"
+#: result keys that are Tune's bookkeeping, never a workload's metric
+TUNE_KEYS = frozenset({
+    "timestamp", "pid", "hostname", "node_ip", "time_this_iter_s", "time_since_restore",
+    "iterations_since_restore", "done", "training_iteration", "date", "trial_id", "config",
+    "checkpoint_dir_name", "should_checkpoint", "experiment_tag", "time_total_s",
+    status.DIVERGED, status.TIMED_OUT,
+})
+
+
+def metrics_of(result: dict[str, Any] | None) -> dict[str, float]:
+    """A Tune result's own numbers: finite, not bookkeeping, with ``epoch`` added."""
+    if not result:
+        return {}
+    out = {k: float(v) for k, v in result.items()
+           if k not in TUNE_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)
+           and math.isfinite(v)}
+    if result.get("training_iteration") is not None:
+        out["epoch"] = float(result["training_iteration"])
+    return out
+
+
+def request_config(request: TrialRequest, index: int = 0) -> dict[str, Any]:
+    """The Tune config of a request: its own config plus searchlab's request data (``index``:
+    the request's position in the study, from which the trial's seed derives)."""
+    meta = {"length": request.length, "workload": request.workload, "args": request.args,
+            "index": index,
+            "tags": request.tags,
+            "resources": request.resources.as_dict() if request.resources else None}
+    return {**request.config, status.META: meta}
+
+
+def request_of(config: dict[str, Any], default_length: int) -> TrialRequest:
+    meta = config.get(status.META) or {}
+    res = meta.get("resources")
+    return TrialRequest(config={k: v for k, v in config.items() if k != status.META},
+                        length=int(meta.get("length") or default_length),
+                        workload=meta.get("workload"), args=dict(meta.get("args") or {}),
+                        resources=TrialResources(**res) if res else None,
+                        tags=dict(meta.get("tags") or {}))
+
+
+def resources_of(default: TrialResources) -> Callable[[dict[str, Any]], Any]:
+    """Tune's per-trial resource function: the request's resources, else the study's."""
+
+    def resources(config: dict[str, Any]) -> Any:
+        from ray.tune import PlacementGroupFactory
+
+        res = (config.get(status.META) or {}).get("resources")
+        r = TrialResources(**res) if res else default
+        return PlacementGroupFactory(r.bundles(), strategy=r.strategy)
+
+    return resources
+
+
+class MethodSearcher(Searcher):
+    def __init__(self, build_run: Callable[[], MethodRun], journal_dir: str | os.PathLike,
+                 metric: str, mode: str, default_length: int) -> None:
+        super().__init__(metric=metric, mode=mode)
+        self.build_run = build_run
+        self.journal_path = str(Path(journal_dir) / JOURNAL)
+        self.default_length = default_length
+        self._setup()
+
+    # ------------------------------------------------------------------ pickling = replay
+    def __getstate__(self) -> dict[str, Any]:
+        keep = ("build_run", "journal_path", "default_length", "_metric", "_mode")
+        return {k: v for k, v in self.__dict__.items() if k in keep}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._setup()
+
+    def _setup(self) -> None:
+        self.run = self.build_run()
+        self.requests: dict[str, TrialRequest] = {}
+        self.results: dict[str, TrialResult] = {}
+        self.order: list[str] = []  # trial ids in the order they ended
+        self.history: dict[str, list[dict[str, float]]] = {}
+        self.alias: dict[str, str] = {}  # a re-issued request's new trial id -> the id asked
+        self.reissue: list[str] = []
+        self.stalled = False
+        for entry in _read_journal(self.journal_path):
+            kind = entry.get("kind")
+            if kind == "ask":
+                request = self.run.ask(entry["trial_id"])
+                self.requests[entry["trial_id"]] = request or _request(entry["request"])
+            elif kind == "tell":
+                result = _result(entry["result"], self.requests)
+                self._tell(result, write=False)
+            elif kind == "alias":
+                self.alias[entry["new"]] = entry["old"]
+            elif kind == "stalled":
+                self.stalled = True
+        self._reissue_unsaved()
+
+    def _reissue_unsaved(self) -> None:
+        """After a restore: hand out again the requests that Tune never saved."""
+        if not self.requests:
+            return
+        known = known_trials(Path(self.journal_path).parent)
+        known |= {self.alias[t] for t in known if t in self.alias}
+        aliased = set(self.alias.values())
+        self.reissue = [t for t in self.running() if t not in known and t not in aliased]
+
+    # ------------------------------------------------------------------ Searcher
+    def save(self, checkpoint_path: str) -> None:
+        """Nothing to save: the journal is written as the run goes."""
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Nothing to restore: unpickling replays the journal."""
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict,
+                              **spec: Any) -> bool:
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self.reissue:
+            old = self.reissue.pop(0)
+            self.alias[trial_id] = old
+            self._write({"kind": "alias", "new": trial_id, "old": old})
+            return request_config(self.requests[old], list(self.requests).index(old))
+        request = self.run.ask(trial_id)
+        if request is None:
+            if self.run.done:
+                return Searcher.FINISHED
+            if not self.running():
+                self.stalled = True  # waiting for results while nothing runs: a method bug
+                self._write({"kind": "stalled"})
+                return Searcher.FINISHED
+            return None
+        self.requests[trial_id] = request
+        self._write({"kind": "ask", "trial_id": trial_id, "request": _jsonable(request)})
+        return request_config(request, len(self.requests) - 1)
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        tid = self.alias.get(trial_id, trial_id)
+        metrics = metrics_of(result)
+        self.history.setdefault(tid, []).append(metrics)
+        self.run.report(tid, metrics)
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
+                          error: bool = False) -> None:
+        tid = self.alias.get(trial_id, trial_id)
+        request = self.requests.get(tid)
+        if request is None or tid in self.results:
+            return  # not ours, or a trial Tune reran after a resume: told once
+        history = self.history.pop(tid, [])
+        last = result or {}
+        files = status.files_of(str(Path(self.journal_path).parent), trial_id)
+        state = status.decide(last, request.length, error, files)
+        metrics = metrics_of(last) or (history[-1] if history else {})
+        err = _read_error(files) if state in ("failed", "timed_out") else None
+        self._tell(TrialResult(tid, request, state, metrics, history, err), write=True)
+
+    # ------------------------------------------------------------------ ours
+    def running(self) -> list[str]:
+        return [t for t in self.requests if t not in self.results]
+
+    def all_results(self) -> list[TrialResult]:
+        return [self.results[t] for t in self.order]
+
+    def _tell(self, result: TrialResult, write: bool) -> None:
+        if write:
+            self._write({"kind": "tell", "result": _jsonable(result)})
+        self.results[result.trial_id] = result
+        self.order.append(result.trial_id)
+        self.run.tell(result.trial_id, result)
+
+    def _write(self, entry: dict[str, Any]) -> None:
+        with open(self.journal_path, "a") as f:
+            f.write(json.dumps(entry, default=str) + "\n")
+
+
+def _jsonable(obj: Any) -> Any:
+    return dataclasses.asdict(obj)
+
+
+def _request(d: dict[str, Any]) -> TrialRequest:
+    res = d.get("resources")
+    return TrialRequest(config=d["config"], length=d["length"], workload=d.get("workload"),
+                        args=d.get("args") or {}, resources=TrialResources(**res) if res else None,
+                        tags=d.get("tags") or {})
+
+
+def _result(d: dict[str, Any], requests: dict[str, TrialRequest]) -> TrialResult:
+    request = requests.get(d["trial_id"]) or _request(d["request"])
+    return TrialResult(d["trial_id"], request, d["status"], d["metrics"], d.get("history") or [],
+                       d.get("error"))
+
+
+def _read_journal(path: str) -> list[dict[str, Any]]:
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            break  # a line cut by a kill: everything before it stands
+    return out
+
+
+def _read_error(files: str | None) -> str | None:
+    if not files:
+        return None
+    for name in (status.TIMED_OUT_MARKER, "error.txt"):
+        try:
+            text = Path(files, name).read_text(errors="replace").strip()
+        except OSError:
+            continue
+        if text:
+            return text.splitlines()[-1][:300]
+    return None
+
+
+def known_trials(study_dir: str | os.PathLike) -> set[str]:
+    """The trial ids in Tune's newest saved experiment state (empty when unreadable)."""
+    states = sorted(Path(study_dir).glob("experiment_state-*.json"))
+    if not states:
+        return set()
+    try:
+        data = json.loads(states[-1].read_text())
+        return {json.loads(t)["trial_id"] for t, _ in data["trial_data"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()

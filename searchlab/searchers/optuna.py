@@ -1,0 +1,74 @@
+"""Optuna through Ray Tune's ``OptunaSearch``, define-by-run, so conditional spaces are native:
+a trial suggests only the parameters of the options it chose."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from searchlab.searchers.base import (
+    RaySearcherSuggester,
+    SearchContext,
+    SearcherFactory,
+    Suggester,
+    first_grid_param,
+)
+from searchlab.spec.space import Choice, Conditional, Constant, Float, Int, Space
+
+
+def suggest_optuna(space: Space, trial: Any, prefix: str = "") -> dict[str, Any]:
+    """Optuna define-by-run: suggest every active parameter; return the constants."""
+    constants: dict[str, Any] = {}
+    for name, p in space.params.items():
+        flat = prefix + name
+        if isinstance(p, Constant):
+            constants[flat] = p.value
+        elif isinstance(p, Conditional):
+            opt = trial.suggest_categorical(flat, list(p.options))
+            constants.update(suggest_optuna(p.options[opt], trial, f"{flat}.{opt}."))
+        elif isinstance(p, Choice):
+            trial.suggest_categorical(flat, list(p.values))
+        elif isinstance(p, Int):
+            trial.suggest_int(flat, p.low, p.high, step=p.step, log=p.log)
+        elif isinstance(p, Float):
+            trial.suggest_float(flat, p.low, p.high, log=p.log, step=p.step)
+    return constants
+
+
+class OptunaFactory(SearcherFactory):
+    name: ClassVar[str] = "optuna"
+    samplers: ClassVar[tuple[str, ...]] = ("tpe", "cmaes", "gp", "nsga2", "random", "qmc")
+
+    def check(self, search: Any, space: Space, budget: Any) -> None:
+        grid = first_grid_param(space)
+        if grid is not None:
+            raise ValueError(f"optuna cannot enumerate grid parameter '{grid}'; write it as "
+                             "{choice: [...]} or use search.algorithm random/grid")
+
+    def build(self, search: Any, space: Space, ctx: SearchContext) -> Suggester:
+        import functools
+
+        from ray.tune.search.optuna import OptunaSearch
+
+        searcher = OptunaSearch(space=functools.partial(suggest_optuna, space), metric=ctx.metric,
+                                mode=ctx.mode, sampler=sampler(search.sampler_name, search.seed))
+        return RaySearcherSuggester(searcher, space, ctx.trials)
+
+
+def sampler(name: str, seed: int | None) -> Any:
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    return optuna.samplers.RandomSampler(seed=seed)

@@ -1,0 +1,51 @@
+"""A study's directory: where it lives, whether it can be written, and its small state file
+(spec hash, parent MLflow run, running/finished) that decides between resume and a new run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from searchlab.errors import SearchlabError
+
+STATE_FILE = "searchlab.json"
+MIN_FREE_BYTES = 50 * 2**20
+
+
+def storage_root(study_storage: str | None, option: str | None) -> Path:
+    return Path(option or study_storage or os.path.join(".searchlab", "studies")).resolve()
+
+
+def check_storage(root: Path) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / ".searchlab-write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise SearchlabError(f"storage directory {root} is not writable: {e.strerror}") from None
+    free = shutil.disk_usage(root).free
+    if free < MIN_FREE_BYTES:
+        raise SearchlabError(f"storage directory {root} has only {free // 2**20} MiB free; "
+                             f"searchlab needs at least {MIN_FREE_BYTES // 2**20} MiB")
+
+
+def read_state(study_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((study_dir / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_state(study_dir: Path, state: dict[str, Any]) -> None:
+    study_dir.mkdir(parents=True, exist_ok=True)
+    tmp = study_dir / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(study_dir / STATE_FILE)
+
+
+def is_resumable(study_dir: Path) -> bool:
+    return (study_dir / "tuner.pkl").exists()

@@ -116,13 +116,46 @@ def test_settings_from_a_study_file() -> None:
     study = parse_text(text).study
     s = study.method
     assert isinstance(s, CDTSettings) and s.environments[1].label == "nonstationary-K10-d3"
-    plan = CDTMethod().plan(s, study)
+    method = CDTMethod()
+    run = method.start(s, study)
+    requests = []
+    while not run.done:
+        requests.append(run.ask(f"t{len(requests)}"))
+    configs = [r.config for r in requests]
     # 2 envs x (linucb: cdt + 2 oracle values; linucb_reg: cdt + 2 x 1 values) x 2 seeds
-    assert len(plan.configs) == 2 * (3 + 3) * 2
-    assert plan.metric == "cum_regret" and plan.mode == "min" and plan.max_epochs == 10
-    assert len({frozenset(c) for c in plan.configs}) == 1  # the same keys in every trial
-    assert {c["fixed"] for c in plan.configs} == {"-", "alpha=0.1", "alpha=1", "alpha=0.1,lam=1",
-                                                  "alpha=1,lam=1"}
+    assert len(configs) == run.total == 2 * (3 + 3) * 2
+    assert method.objective(s, study).metric == "cum_regret"
+    assert {r.length for r in requests} == {10}
+    assert len({frozenset(c) for c in configs}) == 1  # the same keys in every trial
+    assert {c["fixed"] for c in configs} == {"-", "alpha=0.1", "alpha=1", "alpha=0.1,lam=1",
+                                             "alpha=1,lam=1"}
+
+
+def test_environments_of_different_horizons_have_their_own_length_and_label() -> None:
+    from searchlab.methods.local import run_local
+
+    text = """
+    name: cdt-horizons
+    method:
+      name: cdt
+      environments:
+        - {kind: linear, arms: 10, dim: 5, horizon: 100}
+        - {kind: linear, arms: 10, dim: 5, horizon: 1000}
+      bandits: [linucb]
+      tuners: [theoretical]
+      seeds: 1
+      chunks: 200
+    """
+    study = parse_text(text).study
+    out = run_local(CDTMethod(), study.method, study)
+    by_env = {r.request.config["environment"]: r for r in out.results}
+    assert set(by_env) == {"linear-K10-d5-T100", "linear-K10-d5-T1000"}
+    assert by_env["linear-K10-d5-T100"].request.length == 100
+    assert by_env["linear-K10-d5-T1000"].request.length == 200
+    assert all(r.status == "completed" for r in out.results)
+    assert len(by_env["linear-K10-d5-T100"].history) == 100
+    table = out.analysis.tables["final_regret"]
+    assert {row["environment"] for row in table} == set(by_env)
 
 
 @pytest.mark.parametrize("bad, message", [

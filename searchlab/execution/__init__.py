@@ -1,0 +1,1 @@
+"""Ray adapters: trials, pools, the Tune driver."""

@@ -216,7 +216,8 @@ def _bundle_options(group: Any, workers: int) -> list[dict[str, Any]]:
     bundles = group.bundle_specs
     if len(bundles) < workers + 1:
         raise ValueError(f"the trial's placement group has {len(bundles)} bundles; "
-                         f"{workers} pool workers need {workers + 1} (the trial's own first)")
+                         f"{workers} pool workers need {workers + 1} (the trial's own first; "
+                         "a study asks for workers with resources.workers)")
     return [{"num_cpus": bundles[i].get("CPU", 0), "num_gpus": bundles[i].get("GPU", 0),
              "scheduling_strategy": PlacementGroupSchedulingStrategy(
                  group, placement_group_bundle_index=i,

@@ -173,3 +173,37 @@ def test_make_pool(ray_cluster):
         close_pool(p)
     with pytest.raises(PoolError, match="closed"):
         p.map(square, [1])
+
+
+def placement(cache, x):
+    import ray
+
+    ctx = ray.get_runtime_context()
+    return ctx.get_placement_group_id(), ctx.get_assigned_resources()
+
+
+def pool_trial(config):
+    import ray
+    from ray import tune
+
+    group = ray.util.get_current_placement_group()
+    pool = make_pool(TrialResources(workers=2))
+    try:
+        tune.report({"group": group.id.hex(), "where": pool.map(placement, [0, 1])})
+    finally:
+        close_pool(pool)
+
+
+def test_inside_a_tune_trial_the_workers_take_bundles_of_the_trials_group(ray_cluster, tmp_path):
+    from ray import tune
+
+    bundles = [{"CPU": 1}, {"CPU": 0.5}, {"CPU": 0.25, "GPU": 0.5}]
+    tuner = tune.Tuner(tune.with_resources(pool_trial, tune.PlacementGroupFactory(bundles)),
+                       run_config=tune.RunConfig(storage_path=str(tmp_path), name="pool",
+                                                 verbose=0))
+    result = tuner.fit()[0]
+    assert result.error is None, result.error
+    (group0, res0), (group1, res1) = result.metrics["where"]
+    assert group0 == group1 == result.metrics["group"]
+    # each worker holds exactly its own bundle's resources
+    assert res0 == {"CPU": 0.5} and res1 == {"CPU": 0.25, "GPU": 0.5}

@@ -1,0 +1,141 @@
+"""One Ray Tune trial's evaluation pool spread over a real two-node cluster.
+
+A Ray head (``ray start --head``) and a second node (``ray start --address``) run on 127.0.0.1,
+each with a temp directory of its own, as in ``tests/test_cluster.py`` (whose process helpers this
+module reuses: everything started is stopped by process id, never by ``ray stop``). The nodes are
+told apart by a custom resource each (``node_a`` on the head, ``node_b`` on the second node), and
+the trial's placement group puts one worker bundle on each, so a pool that ignored the trial's
+bundles could not pass by luck. The trial runs in a driver process of its own, so this test
+leaves the test session's own Ray cluster alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+from test_cluster import _free_port, _stop, _wait
+
+DRIVER = '''
+import json
+import sys
+import time
+
+import ray
+from ray import tune
+
+from searchlab.execution.pool import close_pool, make_pool
+from searchlab.methods.base import TrialResources
+
+
+def where(cache, item):
+    return cache["node_id"]
+
+
+def trial(config):
+    group = ray.util.get_current_placement_group()
+    bundle_nodes = ray.util.placement_group_table(group)["bundles_to_node_id"]
+    pool = make_pool(TrialResources(workers=2, worker_cpu=1))
+    try:
+        tune.report({"item_nodes": pool.map(where, list(range(8))),
+                     "worker_nodes": pool.node_ids,
+                     "bundle_nodes": [bundle_nodes[i] for i in range(3)],
+                     "trial_node": ray.get_runtime_context().get_node_id()})
+    finally:
+        close_pool(pool)
+
+
+ray.init(address=sys.argv[1], logging_level="ERROR", log_to_driver=False)
+deadline = time.monotonic() + 120
+while len([n for n in ray.nodes() if n["Alive"]]) < 2 and time.monotonic() < deadline:
+    time.sleep(0.5)
+nodes = {n["NodeID"]: n["Resources"] for n in ray.nodes() if n["Alive"]}
+bundles = [{"CPU": 1}, {"CPU": 1, "node_a": 0.1}, {"CPU": 1, "node_b": 0.1}]
+tuner = tune.Tuner(
+    tune.with_resources(trial, tune.PlacementGroupFactory(bundles, strategy="SPREAD")),
+    run_config=tune.RunConfig(storage_path=sys.argv[2], name="pool", verbose=0))
+result = tuner.fit()[0]
+print(json.dumps({"nodes": nodes, "error": str(result.error) if result.error else None,
+                  **(result.metrics if result.error is None else {})}))
+'''
+
+
+@pytest.fixture(scope="module")
+def two_nodes():
+    """A Ray head with ``node_a`` and a second node with ``node_b``, 2 CPUs each, on 127.0.0.1."""
+    tmp = Path(tempfile.mkdtemp(prefix="slp", dir="/tmp"))  # short: Ray's socket paths
+    marker = str(tmp)
+    procs: list[subprocess.Popen] = []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
+    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    env["RAY_AUTH_MODE"] = "token"  # stated, so the second node and the driver join with it
+
+    def start(name: str, args: list[str]) -> subprocess.Popen:
+        log = open(tmp / f"{name}.log", "w")
+        p = subprocess.Popen([shutil.which("ray") or "ray", "start", "--block",
+                              "--node-ip-address", "127.0.0.1", "--num-cpus", "2",
+                              "--num-gpus", "0", "--disable-usage-stats",
+                              "--node-manager-port", str(_free_port()),
+                              "--object-manager-port", str(_free_port()),
+                              "--dashboard-agent-listen-port", str(_free_port()),
+                              "--dashboard-agent-grpc-port", str(_free_port()),
+                              "--runtime-env-agent-port", str(_free_port()),
+                              "--metrics-export-port", str(_free_port()),
+                              "--min-worker-port", "0", "--max-worker-port", "0",
+                              "--temp-dir", str(tmp / name), *args],
+                             stdout=log, stderr=subprocess.STDOUT, env=env,
+                             start_new_session=True, cwd=tmp)
+        procs.append(p)
+        return p
+
+    def listening(port: int) -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    gcs = _free_port()
+    try:
+        head = start("head", ["--head", "--port", str(gcs), "--include-dashboard=false",
+                              "--ray-client-server-port", str(_free_port()),
+                              "--resources", json.dumps({"node_a": 1})])
+        _wait("Ray head", lambda: listening(gcs), 180, [head])
+        start("node", ["--address", f"127.0.0.1:{gcs}", "--resources", json.dumps({"node_b": 1})])
+    except Exception:
+        for log in sorted(tmp.glob("*.log")):
+            print(f"---- {log.name}\n" + log.read_text()[-3000:], file=sys.stderr)
+        _stop(procs, marker)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
+        yield {"address": f"127.0.0.1:{gcs}", "env": env, "tmp": tmp}
+    finally:
+        _stop(procs, marker)
+        for p in procs:
+            assert p.poll() is not None, f"{p.args[:3]} still running"
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_one_trials_pool_uses_workers_on_both_nodes(two_nodes, tmp_path):
+    driver = tmp_path / "driver.py"
+    driver.write_text(textwrap.dedent(DRIVER))
+    r = subprocess.run([sys.executable, str(driver), two_nodes["address"], str(tmp_path / "tune")],
+                       capture_output=True, text=True, env=two_nodes["env"], timeout=300)
+    assert r.returncode == 0 and r.stdout.strip(), r.stdout[-3000:] + r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["error"] is None, out["error"]
+    head = next(n for n, res in out["nodes"].items() if "node_a" in res)
+    node = next(n for n, res in out["nodes"].items() if "node_b" in res)
+    assert head != node
+    # worker i sits in bundle i + 1 of the trial's group: one on each node
+    assert out["worker_nodes"] == out["bundle_nodes"][1:] == [head, node]
+    # the items went to both: the first half on the head's worker, the second on the other
+    assert out["item_nodes"] == [head] * 4 + [node] * 4
+    assert out["trial_node"] == out["bundle_nodes"][0]

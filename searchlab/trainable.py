@@ -111,7 +111,7 @@ def _make_pool(requested: dict[str, Any] | None, default: Any) -> Any:
         return SerialPool()
     from searchlab.execution.pool import make_pool
 
-    return make_pool(resources)
+    return make_pool(resources, device=_device())
 
 
 def _run(spec: TrialSpec, fn: Any, flat: dict[str, Any], args: dict[str, Any], ctx: Context,

@@ -66,8 +66,8 @@ class SerialPool:
     """The pool without workers: every call runs here, with one cache that lives as long as the
     pool. What a workload gets when it has no workers, or is called alone in a test."""
 
-    def __init__(self) -> None:
-        self.cache: dict[str, Any] = {}
+    def __init__(self, device: str = "cpu") -> None:
+        self.cache: dict[str, Any] = {"worker_index": 0, "node_id": "local", "device": device}
 
     @property
     def size(self) -> int:

@@ -58,7 +58,7 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
     study_dir = root / study.name
     study_state.check_storage(root)
     state = study_state.read_state(study_dir)
-    if opts.restart and study_dir.exists():
+    if (opts.restart or state.get("status") == "failed") and study_dir.exists():
         shutil.rmtree(study_dir)
         state = {**state, "status": "running"} if state.get("status") == "running" else {}
     resuming = study_state.is_resumable(study_dir)
@@ -108,7 +108,13 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
         if tracker is not None:
             tracker.interrupted()
         raise
-    except BaseException:
+    except SearchlabError:  # the study itself is wrong (a metric never reported): start over
+        if tracker is not None:
+            tracker.failed()
+        study_state.write_state(study_dir, {"spec_hash": loaded.hash,
+                                            "parent_run_id": parent_run_id, "status": "failed"})
+        raise
+    except BaseException:  # anything else leaves the study resumable
         if tracker is not None:
             tracker.discard_if_empty()
         raise
@@ -211,6 +217,11 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, metric: str, mode: str, study_d
 
     # the method's view: every result it was told, replayed from the journal
     told = MethodSearcher(_run_factory(study), study_dir, metric, mode, max_epochs)
+    if told.abort:
+        if writer is not None:
+            writer.close()
+        raise SearchlabError(f"{told.abort}; the study stopped at the first trial without it "
+                             f"(its full error is in {study_dir})")
     if told.stalled:
         out.write(f"warning: method '{study.method_name}' waited for results while no trial "
                   "ran; the study ended early\n")

@@ -124,9 +124,13 @@ def _run(spec: TrialSpec, fn: Any, flat: dict[str, Any], args: dict[str, Any], c
         epoch += 1
         result = dict(metrics)
         if spec.metric not in result:
+            import difflib
+
+            close = difflib.get_close_matches(spec.metric, [str(k) for k in result], n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else "; report it, or set metric.name"
             raise MissingMetricError(
                 f"the workload reported {sorted(result) or 'nothing'} but never "
-                f"'{spec.metric}', the study's metric; report it, or set metric.name")
+                f"'{spec.metric}', the study's metric{hint}")
         value = result.get(spec.metric)
         if value is not None and not _finite(value):
             tune.report({**result, spec.metric: worst, DIVERGED: 1})

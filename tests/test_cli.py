@@ -142,8 +142,8 @@ budget: {{trials: 8, concurrency: 2, max_epochs: 5}}
 """)
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db"}
     cmd = [sys.executable, "-m", "searchlab", "run", str(study), "--storage", str(tmp_path / "store")]
-    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(cmd + ["--restart"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     store = tmp_path / "store" / "intr"
     deadline = time.time() + 240
     while time.time() < deadline and len(list(store.glob("*/result.json"))) < 3:
@@ -151,7 +151,10 @@ budget: {{trials: 8, concurrency: 2, max_epochs: 5}}
     proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
-    assert "interrupted" in err and "run the same command again to resume" in err
+    # the advice is the command that resumes: the same one without --restart
+    assert "interrupted" in err and "to resume it, run: searchlab run" in err
+    advice = err[err.index("to resume it, run:"):].splitlines()[0]
+    assert "--restart" not in advice and "--storage" in advice
     assert "Traceback" not in err
     client, children, parents = child_runs(env["MLFLOW_TRACKING_URI"], "intr")
     assert parents[0].info.status == "KILLED"

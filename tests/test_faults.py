@@ -44,18 +44,24 @@ def test_killed_worker_resumes_from_checkpoint_one_run(study_file, run_in_proces
     assert [m.step for m in client.get_metric_history(children[0].info.run_id, "loss")] == [1, 2, 3, 4, 5]
 
 
-def test_metric_never_reported_is_named(study_file, run_in_process, mlflow_uri):
-    result = run_in_process(study_file("""
+def test_metric_never_reported_stops_the_study_at_the_first_trial(study_file, run_in_process,
+                                                                   mlflow_uri):
+    from searchlab.errors import SearchlabError
+
+    path = study_file("""
         name: nometric
         workload: {function: "test_workloads_lib:no_metric", path: "{TESTS}"}
-        metric: {name: loss, mode: min}
+        metric: {name: accuracy_, mode: max}
         space: {x1: {uniform: [0, 1]}}
-        budget: {trials: 1}
-    """))
-    assert result.rows[0].status == "failed"
-    assert "never 'loss'" in result.rows[0].error and "accuracy" in result.rows[0].error
-    _, children, _ = child_runs(mlflow_uri, "nometric")
-    assert "never 'loss'" in children[0].data.tags["searchlab.error"]
+        budget: {trials: 20, concurrency: 1}
+    """)
+    with pytest.raises(SearchlabError) as e:
+        run_in_process(path)
+    assert "never 'accuracy_'" in str(e.value) and "did you mean 'accuracy'" in str(e.value)
+    client, children, parents = child_runs(mlflow_uri, "nometric")
+    assert len(children) <= 2  # stopped at the first, not after all 20
+    assert "never 'accuracy_'" in children[0].data.tags["searchlab.error"]
+    assert parents[0].info.status == "FAILED"
 
 
 def test_trial_log_is_an_artifact(study_file, run_in_process, mlflow_uri):

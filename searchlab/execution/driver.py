@@ -111,6 +111,7 @@ class MethodSearcher(Searcher):
         self.alias: dict[str, str] = {}  # a re-issued request's new trial id -> the id asked
         self.reissue: list[str] = []
         self.stalled = False
+        self.abort: str | None = None  # an error that makes every further trial pointless
         for entry in _read_journal(self.journal_path):
             kind = entry.get("kind")
             if kind == "ask":
@@ -123,6 +124,8 @@ class MethodSearcher(Searcher):
                 self.alias[entry["new"]] = entry["old"]
             elif kind == "stalled":
                 self.stalled = True
+            elif kind == "abort":
+                self.abort = entry["error"]
         self._reissue_unsaved()
 
     def _reissue_unsaved(self) -> None:
@@ -146,6 +149,8 @@ class MethodSearcher(Searcher):
         return True
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self.abort:
+            return Searcher.FINISHED
         if self.reissue:
             old = self.reissue.pop(0)
             self.alias[trial_id] = old
@@ -182,11 +187,41 @@ class MethodSearcher(Searcher):
         state = status.decide(last, request.length, error, files)
         metrics = metrics_of(last) or (history[-1] if history else {})
         err = _read_error(files) if state in ("failed", "timed_out") else None
+        if state == "failed" and _missing_metric(files) and not self.abort:
+            self.abort = _missing_metric(files)
+            self._write({"kind": "abort", "error": self.abort})
         self._tell(TrialResult(tid, request, state, metrics, history, err), write=True)
 
     # ------------------------------------------------------------------ ours
     def running(self) -> list[str]:
         return [t for t in self.requests if t not in self.results]
+
+    # ------------------------------------------------------------------ fixed trial lists
+    def fixed_configs(self) -> list[dict[str, Any]]:
+        """Every trial up front, for schedulers that take no searcher (PBT). Raises ValueError
+        when the method asks for trials only as results come in."""
+        if not self.requests:
+            while not self.run.done:
+                tid = f"req{len(self.requests):05d}"
+                request = self.run.ask(tid)
+                if request is None:
+                    break
+                self.requests[tid] = request
+                self._write({"kind": "ask", "trial_id": tid, "request": _jsonable(request)})
+            if not self.run.done:
+                raise ValueError("this method asks for trials as results come in, and this "
+                                 "scheduler needs every trial up front")
+        return [request_config(r, i) for i, r in enumerate(self.requests.values())]
+
+    def started(self, trial_id: str, config: dict[str, Any]) -> None:
+        """A trial of a fixed list started: it is the request its config's index names."""
+        if trial_id in self.alias or trial_id in self.requests:
+            return
+        index = int((config.get(status.META) or {}).get("index", -1))
+        ids = list(self.requests)
+        if 0 <= index < len(ids) and ids[index] not in self.alias.values():
+            self.alias[trial_id] = ids[index]
+            self._write({"kind": "alias", "new": trial_id, "old": ids[index]})
 
     def all_results(self) -> list[TrialResult]:
         return [self.results[t] for t in self.order]
@@ -201,6 +236,33 @@ class MethodSearcher(Searcher):
     def _write(self, entry: dict[str, Any]) -> None:
         with open(self.journal_path, "a") as f:
             f.write(json.dumps(entry, default=str) + "\n")
+
+
+class FixedTrialsCallback:
+    """For fixed trial lists: feeds a MethodSearcher from Tune's callback hooks (the searcher
+    slot holds Tune's own variant generator)."""
+
+    def __init__(self, searcher: MethodSearcher) -> None:
+        self.searcher = searcher
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.searcher.started(trial.trial_id, trial.config)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+                        **info: Any) -> None:
+        self.searcher.started(trial.trial_id, trial.config)
+        self.searcher.on_trial_result(trial.trial_id, result)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.searcher.on_trial_complete(trial.trial_id, trial.last_result, False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.searcher.on_trial_complete(trial.trial_id, trial.last_result, True)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("on_") or name in ("setup",):
+            return lambda *a, **k: None
+        raise AttributeError(name)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -244,6 +306,18 @@ def _read_error(files: str | None) -> str | None:
             continue
         if text:
             return text.splitlines()[-1][:300]
+    return None
+
+
+def _missing_metric(files: str | None) -> str | None:
+    """The message of a MissingMetricError the trial died of, if that is what it died of."""
+    try:
+        text = Path(files or "", "error.txt").read_text(errors="replace")
+    except OSError:
+        return None
+    for line in reversed(text.splitlines()):
+        if "MissingMetricError" in line:
+            return line.split("MissingMetricError:", 1)[-1].strip()
     return None
 
 

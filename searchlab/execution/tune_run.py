@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from searchlab.errors import StudyInterrupted
-from searchlab.execution.driver import MethodSearcher, resources_of
+from searchlab.errors import SearchlabError, StudyInterrupted
+from searchlab.execution.driver import FixedTrialsCallback, MethodSearcher, resources_of
 from searchlab.methods.base import MethodRun
 from searchlab.progress import Forwarder
 from searchlab.stopping.base import BuiltScheduler
@@ -48,19 +48,38 @@ def fit(plan: TunePlan, resuming: bool, restart_command: str) -> list[Any]:
     study = plan.study
     trainable = tune.with_resources(make_trainable(plan.spec),
                                     resources_of(study.resources.trial()))
+    if plan.built.fixed_trials:
+        # the scheduler takes no searcher (PBT): Tune's variant generator runs the method's
+        # trials, asked for up front; a callback tells the method their results
+        fixed = MethodSearcher(
+            functools.partial(start_method_run, study.method_name, study.method, study),
+            plan.study_dir, plan.metric, plan.mode, study.budget.max_epochs)
+        try:
+            configs = fixed.fixed_configs()
+        except ValueError as e:
+            raise SearchlabError(f"method '{study.method_name}' with stopping "
+                                 f"'{study.stopping_name}': {e}") from None
+        Forwarder.LIVE[plan.callback_key].callbacks.append(FixedTrialsCallback(fixed))
     if resuming:
         tuner = tune.Tuner.restore(str(plan.study_dir), trainable=trainable, resume_unfinished=True,
                                    resume_errored=study.budget.retries > 0, restart_errored=False)
     else:
-        searcher = MethodSearcher(
-            functools.partial(start_method_run, study.method_name, study.method, study),
-            plan.study_dir, plan.metric, plan.mode, study.budget.max_epochs)
         concurrency = study.budget.concurrency
+        if plan.built.fixed_trials:
+            from ray.tune.search.basic_variant import BasicVariantGenerator
+
+            search_alg: Any = BasicVariantGenerator(points_to_evaluate=configs)
+            param_space, num_samples = dict(configs[0]) if configs else {}, len(configs)
+        else:
+            search_alg = MethodSearcher(
+                functools.partial(start_method_run, study.method_name, study.method, study),
+                plan.study_dir, plan.metric, plan.mode, study.budget.max_epochs)
+            param_space, num_samples = {}, -1
         tuner = tune.Tuner(
             trainable,
-            param_space={},
+            param_space=param_space,
             tune_config=tune.TuneConfig(
-                search_alg=searcher, scheduler=plan.built.scheduler, num_samples=-1,
+                search_alg=search_alg, scheduler=plan.built.scheduler, num_samples=num_samples,
                 max_concurrent_trials=None if plan.built.synchronous else concurrency,
                 time_budget_s=study.budget.time_limit, reuse_actors=True,
                 trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,

@@ -53,6 +53,8 @@ class BuiltScheduler:
     pauses_trials: bool = False
     #: trials continue from other trials' older checkpoints (PBT): keep every checkpoint
     clones_checkpoints: bool = False
+    #: Tune refuses a searcher beside it (PBT): the method's trials are asked for up front
+    fixed_trials: bool = False
 
 
 class SchedulerFactory(ABC):

@@ -134,4 +134,4 @@ class PBT(SchedulerFactory):
             quantile_fraction=settings.quantile_fraction,
             resample_probability=settings.resample_probability,
             hyperparam_mutations=mutations,
-        ), pauses_trials=True, clones_checkpoints=True)
+        ), pauses_trials=True, clones_checkpoints=True, fixed_trials=True)

@@ -66,6 +66,15 @@ class Tracker:
                                    spill_dir=spill_dir)
         return self.writer
 
+    def failed(self) -> None:
+        """The study stopped on an error: drop an empty parent run, else end it FAILED."""
+        self.discard_if_empty()
+        if self.parent_run_id is not None:
+            try:
+                self.client.set_terminated(self.parent_run_id, "FAILED")
+            except Exception:  # noqa: BLE001
+                pass
+
     def discard_if_empty(self) -> None:
         """The study failed before any trial: remove the parent run this execution created."""
         if self.parent_run_id is None or not self.created:

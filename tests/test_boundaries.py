@@ -1,0 +1,44 @@
+"""The line between pure code and adapters: these modules import with Ray and MLflow blocked."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+RAY_FREE = [
+    "searchlab.spec.parse", "searchlab.spec.models", "searchlab.spec.space", "searchlab.status",
+    "searchlab.results", "searchlab.study_state", "searchlab.methods", "searchlab.methods.base",
+    "searchlab.methods.local", "searchlab.methods.search", "searchlab.searchers",
+    "searchlab.searchers.variants", "searchlab.searchers.optuna", "searchlab.searchers.nevergrad",
+    "searchlab.methods.cdt.adapter", "searchlab.methods.cdt.tuners",
+    "searchlab.methods.cdt.simulate", "searchlab.predictive.predictor",
+    "searchlab.predictive.features", "searchlab.predictive.rule", "searchlab.predictive.curves",
+    "searchlab.workloads", "searchlab.workloads.api", "searchlab.workloads.datasets",
+]
+
+BLOCKER = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in ("ray", "mlflow"):
+            raise ImportError(f"blocked: {name}")
+        return None
+sys.meta_path.insert(0, Block())
+import importlib
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+print("ok")
+"""
+
+
+def test_pure_modules_import_without_ray_or_mlflow():
+    proc = subprocess.run([sys.executable, "-c", BLOCKER, *RAY_FREE], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "ok"
+
+
+def test_the_blocker_blocks():
+    proc = subprocess.run([sys.executable, "-c", BLOCKER, "searchlab.execution.driver"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "blocked: ray" in proc.stderr

@@ -1,0 +1,60 @@
+"""Ray start-up that survives the machine it lands on, and a failed start leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from searchlab_testing import REPO
+
+pytestmark = pytest.mark.slow
+
+STUDY = """name: {name}
+workload: sphere
+metric: {{name: loss, mode: min}}
+space: {{x1: {{uniform: [-1, 1]}}}}
+budget: {{trials: 2}}
+"""
+
+
+def _run(tmp_path, *args, env_extra=None, name="rs"):
+    study = tmp_path / f"{name}.yaml"
+    study.write_text(STUDY.format(name=name))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db",
+           "PYTHONPATH": str(REPO), **(env_extra or {})}
+    env.pop("RAY_ADDRESS", None)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "searchlab", "run", str(study), "--storage",
+                           str(tmp_path / "store"), *args], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_a_stale_ray_address_file_does_not_stop_a_local_run(tmp_path):
+    """An earlier `ray start` that died leaves ray_current_cluster behind; plain ray.init(num_cpus=)
+    then tries to join it and fails. searchlab starts its own cluster whatever is there."""
+    ray_tmp = tmp_path / "raytmp"
+    (ray_tmp / "ray").mkdir(parents=True)
+    (ray_tmp / "ray" / "ray_current_cluster").write_text("127.0.0.1:1")
+    r = _run(tmp_path, env_extra={"RAY_TMPDIR": str(ray_tmp)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "2 trials (2 completed)" in r.stdout
+
+
+def test_an_unreachable_cluster_is_one_line_and_leaves_no_mlflow_run(tmp_path):
+    from searchlab_testing import child_runs
+
+    r = _run(tmp_path, "--address", "127.0.0.1:1", name="gone")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "cannot join the Ray cluster at 127.0.0.1:1 (--address)" in r.stderr
+    try:
+        _, children, parents = child_runs(f"sqlite:///{tmp_path}/m.db", "gone")
+    except AssertionError:  # no experiment at all is fine too
+        return
+    assert parents == [] and children == []
+
+
+def test_ray_address_in_the_environment_is_said(tmp_path):
+    r = _run(tmp_path, env_extra={"RAY_ADDRESS": "127.0.0.1:1"}, name="envaddr")
+    assert r.returncode == 2 and "(RAY_ADDRESS)" in r.stderr

@@ -145,3 +145,109 @@ def test_half_failing_study_console_and_trial_logs(tmp_path):
     for text in completed:
         assert text.count("epoch") == 3, text
         assert "Checkpoint successfully created" not in text and "Traceback" not in text, text
+
+
+# ------------------------------------------------------------------ searchlab ui
+def _searchlab(*args, **kw):
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.run([sys.executable, "-m", "searchlab", *args], capture_output=True,
+                          text=True, env=env, timeout=kw.pop("timeout", 120), **kw)
+
+
+def test_ui_on_a_taken_port_is_one_line_and_fails(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _searchlab("ui", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}",
+                          "--port", str(port))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [f"searchlab: error: port {port} on 127.0.0.1 is in use (another MLflow "
+                     "UI?); pick another with --port, or leave --port out"]
+
+
+def test_ui_without_port_takes_the_next_free_one_and_says_so(monkeypatch):
+    import socket
+
+    from searchlab import cli
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setattr(cli, "UI_PORT", port)
+        assert cli._ui_port("127.0.0.1", None) > port
+
+
+def _descendants(pid: int) -> set[int]:
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+                out.update(kids)
+                todo += kids
+        except OSError:
+            pass
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_ui_sigterm_stops_the_mlflow_server_and_the_console_is_quiet(tmp_path):
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    from searchlab_testing import free_port
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    log = tmp_path / "ui.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "searchlab", "ui", "--tracking-uri",
+                                 f"sqlite:///{tmp_path / 'm.db'}", "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
+                break
+            except OSError:
+                assert proc.poll() is None, log.read_text()
+                time.sleep(1)
+        else:
+            pytest.fail("the MLflow UI did not come up:\n" + log.read_text())
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/"
+                               "search?max_results=5", timeout=30).read()
+        children = _descendants(proc.pid)
+        assert children, "the UI runs as a child process"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        deadline = time.monotonic() + 15
+        while any(_alive(c) for c in children) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not [c for c in children if _alive(c)], "MLflow server processes outlived the UI"
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, "something still serves the port"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    console = log.read_text()
+    assert "Warning" not in console and "INFO" not in console, console
+    assert len(console.strip().splitlines()) <= 4, console

@@ -75,9 +75,11 @@ def _parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------------------- commands
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from searchlab.preflight import preflight_study
     from searchlab.spec.parse import load_study
 
     loaded = load_study(args.file)
+    preflight_study(loaded)  # the workload imports and is ready here: checked before "valid"
     s = loaded.study
     print(f"{args.file}: valid study '{s.name}' (spec {loaded.hash})")
     if s.method_name != "search":
@@ -87,11 +89,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         n = len(plan.configs) if plan else 0
         print(f"  method     {s.method_name}: {n} trials, metric {plan.metric if plan else '?'}")
     else:
-        from searchlab.workloads import check_signature, resolve
-
         assert s.workload is not None and s.space is not None and s.metric is not None
-        check_signature(resolve(s.workload.function, s.workload.path), s.workload.function,
-                        s.workload.args)
         print(f"  workload   {s.workload.function}" +
               (f" {s.workload.args}" if s.workload.args else ""))
         print(f"  metric     {s.metric.name} ({s.metric.mode})")

@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("file")
     v.set_defaults(func=_cmd_validate)
 
+    sh = sub.add_parser("show", help="the best trials of a study, read back from MLflow")
+    sh.add_argument("name", help="the study's name (its MLflow experiment)")
+    sh.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else ./.searchlab/mlflow.db")
+    sh.add_argument("--top", type=int, default=10, help="how many trials to list (default: 10)")
+    sh.set_defaults(func=_cmd_show)
+
     u = sub.add_parser("ui", help="open the MLflow UI on the study store (127.0.0.1)")
     u.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else ./.searchlab/mlflow.db")
     u.add_argument("--host", default="127.0.0.1",
@@ -280,6 +286,12 @@ def _stop_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from searchlab.show import cmd_show
+
+    return cmd_show(args)
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:

@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_cmd_run)
 
     v = sub.add_parser("validate", help="check a study file; print its space and trial plan")
-    v.add_argument("file")
+    v.add_argument("file", help="the study file (YAML)")
     v.set_defaults(func=_cmd_validate)
 
     sh = sub.add_parser("show", help="the best trials of a study, read back from MLflow")
@@ -70,9 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     u.set_defaults(func=_cmd_ui)
 
     d = sub.add_parser("dashboard", help="write a cross-study HTML report from MLflow")
-    d.add_argument("experiments", nargs="+", metavar="EXPERIMENT")
-    d.add_argument("-o", "--output", default="report.html")
-    d.add_argument("--tracking-uri")
+    d.add_argument("experiments", nargs="+", metavar="EXPERIMENT",
+                   help="MLflow experiments (study names) to compare")
+    d.add_argument("-o", "--output", default="report.html",
+                   help="the HTML file to write (default: report.html)")
+    d.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else ./.searchlab/mlflow.db")
     d.set_defaults(func=_cmd_dashboard)
     from searchlab.cluster import register
     register(sub)

@@ -74,10 +74,12 @@ def load_spec(study: dict[str, Any] | str | os.PathLike) -> Any:
         import yaml
 
         return parse_text(yaml.safe_dump(study, sort_keys=False), "<dict>")
-    if isinstance(study, os.PathLike) or (isinstance(study, str) and "\n" not in study
-                                          and study.strip().endswith((".yaml", ".yml"))):
+    if isinstance(study, os.PathLike):
         return load_study(Path(study))
     if isinstance(study, str):
+        one_line = "\n" not in study.strip()
+        if one_line and (Path(study).is_file() or study.strip().endswith((".yaml", ".yml"))):
+            return load_study(Path(study))  # a missing .yaml file: "file not found"
         return parse_text(study, "<text>")
     raise SearchlabError(f"a study is a dict, YAML text or a file path, not {type(study).__name__}")
 

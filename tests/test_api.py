@@ -88,3 +88,16 @@ def test_run_a_dict_then_load_and_show_it_from_mlflow(ray_cluster, tmp_path, cap
 
     assert main(["show", "api-spher", "--tracking-uri", uri]) == 2
     assert "did you mean 'api-sphere'?" in capsys.readouterr().err
+
+
+def test_a_study_is_a_dict_yaml_text_or_a_path(tmp_path):
+    study = _study(tmp_path)
+    text = "name: t\nworkload: sphere\nmetric: {name: loss, mode: min}\n" \
+           "space: {x: {uniform: [0, 1]}}\nbudget: {trials: 2}\n"
+    (tmp_path / "s.yml").write_text(text)
+    assert load_spec(study).study.name == "api-sphere"
+    assert load_spec(text).study.name == "t"
+    assert load_spec(str(tmp_path / "s.yml")).study.name == "t"
+    assert load_spec(tmp_path / "s.yml").study.name == "t"
+    with pytest.raises(SpecError, match="file not found"):
+        load_spec(str(tmp_path / "missing.yaml"))

@@ -248,6 +248,7 @@ UI_PORT = 5000
 
 def _ui_port(host: str, port: int | None) -> int:
     """The port asked for, which must be free; without one, 5000 or the next free port."""
+    import errno
     import socket
 
     def free(p: int) -> bool:
@@ -255,8 +256,10 @@ def _ui_port(host: str, port: int | None) -> int:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
             try:
                 s.bind((host, p))
-            except OSError:
-                return False
+            except OSError as e:
+                if e.errno in (errno.EADDRINUSE, errno.EACCES):
+                    return False
+                raise SearchlabError(f"cannot listen on {host}:{p}: {e.strerror or e}") from None
             return True
 
     if port is not None:

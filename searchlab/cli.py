@@ -52,19 +52,29 @@ def _parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_cmd_run)
 
     v = sub.add_parser("validate", help="check a study file; print its space and trial plan")
-    v.add_argument("file")
+    v.add_argument("file", help="the study file (YAML)")
     v.set_defaults(func=_cmd_validate)
+
+    sh = sub.add_parser("show", help="the best trials of a study, read back from MLflow")
+    sh.add_argument("name", help="the study's name (its MLflow experiment)")
+    sh.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else ./.searchlab/mlflow.db")
+    sh.add_argument("--top", type=int, default=10, help="how many trials to list (default: 10)")
+    sh.set_defaults(func=_cmd_show)
 
     u = sub.add_parser("ui", help="open the MLflow UI on the study store (127.0.0.1)")
     u.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else ./.searchlab/mlflow.db")
-    u.add_argument("--host", default="127.0.0.1")
-    u.add_argument("--port", type=int, default=5000)
+    u.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1, this machine only)")
+    u.add_argument("--port", type=int,
+                   help="port (default: 5000, or the next free one); an error when taken")
     u.set_defaults(func=_cmd_ui)
 
     d = sub.add_parser("dashboard", help="write a cross-study HTML report from MLflow")
-    d.add_argument("experiments", nargs="+", metavar="EXPERIMENT")
-    d.add_argument("-o", "--output", default="report.html")
-    d.add_argument("--tracking-uri")
+    d.add_argument("experiments", nargs="+", metavar="EXPERIMENT",
+                   help="MLflow experiments (study names) to compare")
+    d.add_argument("-o", "--output", default="report.html",
+                   help="the HTML file to write (default: report.html)")
+    d.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else ./.searchlab/mlflow.db")
     d.set_defaults(func=_cmd_dashboard)
     from searchlab.cluster import register
     register(sub)
@@ -74,17 +84,14 @@ def _parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------- commands
 def _cmd_validate(args: argparse.Namespace) -> int:
     from searchlab.methods import get_method
+    from searchlab.preflight import preflight_study
     from searchlab.spec.parse import load_study
 
     loaded = load_study(args.file)
+    preflight_study(loaded)  # the workload imports and is ready here: checked before "valid"
     s = loaded.study
     method = get_method(s.method_name)
     objective = method.objective(s.method, s)
-    if s.workload is not None:  # check everything before saying the study is valid
-        from searchlab.workloads import check_signature, resolve
-
-        check_signature(resolve(s.workload.function, s.workload.path), s.workload.function,
-                        s.workload.args)
     lines = method.describe(s.method, s)
     print(f"{args.file}: valid study '{s.name}' (spec {loaded.hash})")
     print(f"  method     {s.method_name}")
@@ -207,24 +214,101 @@ def _short(v: Any) -> str:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
+    """The MLflow UI as a child process group: one quiet worker, stopped with us (Ctrl-C or
+    SIGTERM), and a clear line when the port is taken."""
     from searchlab.tracking.store import prepare_local, redact, resolve_uri
 
     uri = args.tracking_uri or resolve_uri(None)
     prepare_local(uri)
+    port = _ui_port(args.host, args.port)
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-           "--host", args.host, "--port", str(args.port)]
-    print(f"searchlab: MLflow UI for {redact(uri)} at http://{args.host}:{args.port} (Ctrl-C stops)",
+           "--host", args.host, "--port", str(port), "--workers", "1",
+           "--uvicorn-opts", "--log-level warning"]
+    print(f"searchlab: MLflow UI for {redact(uri)} at http://{args.host}:{port} (Ctrl-C stops)",
           file=sys.stderr)
-    # no background job workers (they outlive the UI), no telemetry
+    # no background job workers (they outlive the UI), no telemetry, no library deprecation noise
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-           "MLFLOW_DISABLE_TELEMETRY": "true"}
-    proc = subprocess.Popen(cmd, env=env)
+           "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_LOGGING_LEVEL": "WARNING",
+           "PYTHONWARNINGS": "ignore::DeprecationWarning,"
+                             "ignore:starlette.middleware.wsgi is deprecated"}
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)  # its own group: we stop it all
+
+    def stop(sig: int, frame: Any) -> None:
+        raise _Stop
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
+        rc = proc.wait()
+    except _Stop:
         return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup
+        _stop_group(proc)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if rc:
+        raise SearchlabError(f"the MLflow UI exited with status {rc} (see its output above)")
+    return 0
+
+
+class _Stop(Exception):
+    """SIGTERM or Ctrl-C reached ``searchlab ui``."""
+
+
+UI_PORT = 5000
+
+
+def _ui_port(host: str, port: int | None) -> int:
+    """The port asked for, which must be free; without one, 5000 or the next free port."""
+    import errno
+    import socket
+
+    def free(p: int) -> bool:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+            try:
+                s.bind((host, p))
+            except OSError as e:
+                if e.errno in (errno.EADDRINUSE, errno.EACCES):
+                    return False
+                raise SearchlabError(f"cannot listen on {host}:{p}: {e.strerror or e}") from None
+            return True
+
+    if port is not None:
+        if not free(port):
+            raise SearchlabError(f"port {port} on {host} is in use (another MLflow UI?); "
+                                 "pick another with --port, or leave --port out")
+        return port
+    for p in range(UI_PORT, UI_PORT + 20):
+        if free(p):
+            if p != UI_PORT:
+                print(f"searchlab: port {UI_PORT} is in use; using {p}", file=sys.stderr)
+            return p
+    raise SearchlabError(f"ports {UI_PORT}-{UI_PORT + 19} on {host} are all in use; "
+                         "pick one with --port")
+
+
+def _stop_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """End the UI's whole process group (server and workers): SIGTERM, then SIGKILL."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # workers still shutting down, or a stuck server
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from searchlab.show import cmd_show
+
+    return cmd_show(args)
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:

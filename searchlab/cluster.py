@@ -57,18 +57,18 @@ def register(subparsers: Any) -> None:
     j.set_defaults(func=cmd_jobs)
 
     st = subparsers.add_parser("status", help="the status of a submitted job")
-    st.add_argument("job", metavar="JOB")
+    st.add_argument("job", metavar="JOB", help="the submission id printed by `searchlab submit` (see `searchlab jobs`)")
     st.add_argument("--address", **addr)
     st.set_defaults(func=cmd_status)
 
     lg = subparsers.add_parser("logs", help="the output of a submitted job")
-    lg.add_argument("job", metavar="JOB")
+    lg.add_argument("job", metavar="JOB", help="the submission id printed by `searchlab submit` (see `searchlab jobs`)")
     lg.add_argument("--address", **addr)
     lg.add_argument("--follow", "-f", action="store_true", help="keep printing until the job ends")
     lg.set_defaults(func=cmd_logs)
 
     sp = subparsers.add_parser("stop", help="stop a submitted job")
-    sp.add_argument("job", metavar="JOB")
+    sp.add_argument("job", metavar="JOB", help="the submission id printed by `searchlab submit` (see `searchlab jobs`)")
     sp.add_argument("--address", **addr)
     sp.set_defaults(func=cmd_stop)
 
@@ -76,7 +76,7 @@ def register(subparsers: Any) -> None:
                                "(SQLite + artifact root; 127.0.0.1 unless --host)")
     sv.add_argument("--host", default="127.0.0.1",
                     help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)")
-    sv.add_argument("--port", type=int, default=5000)
+    sv.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     sv.add_argument("--backend-store-uri",
                     help="default: sqlite:///<cwd>/.searchlab/server/mlflow.db")
     sv.add_argument("--artifacts-destination",

@@ -1,8 +1,16 @@
-"""Live progress instead of Ray's log stream: trials done / running / total, best, elapsed."""
+"""Live progress instead of Ray's log stream: trials done / running / total, best, elapsed.
+
+A failed trial gets one line (its id, the exception's type and message, and where the full
+traceback is) instead of Ray Tune's own multi-line traceback, which :func:`quiet_ray_trial_errors`
+turns off. After a resume, trials that finished in the earlier run count as done.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import re
 import sys
 import time
 from typing import Any
@@ -40,17 +48,50 @@ class Forwarder(Callback):
     def on_experiment_end(self, *a: Any, **k: Any) -> None: self._call("on_experiment_end", *a, **k)
 
 
+def quiet_ray_trial_errors() -> None:
+    """Stop Ray Tune from logging each failed trial's traceback (and the closing list of
+    incomplete trials) on the console: :class:`Progress` prints one line per failed trial, and the
+    traceback stays in the trial's ``error.txt``. Call before the Tuner starts (Tune reads the
+    variable when its controller is built)."""
+    os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] = "0"
+    logging.getLogger("ray.tune.tune").addFilter(_drop_incomplete_trials)
+
+
+def _drop_incomplete_trials(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Trials did not complete")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def error_line(text: str | None) -> str | None:
+    """The last line of a trial's error text (the workload's own exception, not Ray's
+    wrapping), without terminal colour codes."""
+    if not text:
+        return None
+    lines = [line.strip() for line in _ANSI.sub("", text).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else None
+
+
 class Progress(Callback):
+    """The progress line. ``started``: when the study started (``time.monotonic()``; default:
+    now), so that the clock agrees with the summary. ``tracked``: whether trials go to MLflow
+    (where a failed trial's line says its traceback is)."""
+
     def __init__(self, *, total: int | None, metric: str, mode: str, max_epochs: int,
-                 quiet: bool = False, stream: Any = None, interval: float | None = None) -> None:
+                 quiet: bool = False, stream: Any = None, interval: float | None = None,
+                 started: float | None = None, tracked: bool = True) -> None:
+        quiet_ray_trial_errors()
         self.max_epochs = max_epochs
         self.study_dir: str | None = None  # where trials leave their markers
+        self.tracked = tracked
+        self.resumed = False  # trials finished in an earlier run of the study
         self.statuses: dict[str, str] = {}  # trial id -> final status, as the hooks saw it
         self.total, self.metric, self.mode, self.quiet = total, metric, mode, quiet
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.interval = interval if interval is not None else (0.5 if self.tty else 10.0)
-        self.started = time.monotonic()
+        self.started = started if started is not None else time.monotonic()
         self.done = self.failed = self.stopped_early = 0
         self.running: set[str] = set()
         self.best: float | None = None
@@ -81,9 +122,27 @@ class Progress(Callback):
         self._end(trial, errored=False)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._end(trial, errored=True)
+        state = self._end(trial, errored=True)
+        self._say(f"trial {trial.trial_id} {state.replace('_', ' ')}: {self._error(trial)}")
 
-    def _end(self, trial: Any, errored: bool) -> None:
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.running.discard(trial.trial_id)
+        self._say(f"trial {trial.trial_id} failed, retrying from its last checkpoint "
+                  f"(attempt {trial.num_failures + 1}): {self._error(trial)}")
+
+    def _error(self, trial: Any) -> str:
+        """The error's last line, and where its full text is."""
+        path = getattr(trial, "error_file", None)
+        try:
+            with open(path or "", errors="replace") as f:
+                message = error_line(f.read())
+        except OSError:
+            message = None
+        where = (f"MLflow run '{trial.trial_id}', artifact trial/error.txt" if self.tracked
+                 else path or "the trial's directory")
+        return f"{message or 'unknown error'} (full traceback: {where})"
+
+    def _end(self, trial: Any, errored: bool) -> str:
         self.running.discard(trial.trial_id)
         self.done += 1
         state = self.statuses[trial.trial_id] = status.of_trial(trial, self.max_epochs, errored,
@@ -93,14 +152,30 @@ class Progress(Callback):
         if state in ("failed", "timed_out", "diverged"):
             self._latest.pop(trial.trial_id, None)
             self._rank()
+        return state
+
+    def _count_earlier(self, trials: list) -> None:
+        """Trials that finished before a resume never pass through the hooks: count them."""
+        for trial in trials:
+            if trial.trial_id in self.statuses or trial.status not in ("TERMINATED", "ERROR"):
+                continue
+            self.resumed = True
+            state = self._end(trial, errored=trial.status == "ERROR")
+            v = (trial.last_result or {}).get(self.metric)
+            if (state not in ("failed", "timed_out", "diverged") and isinstance(v, (int, float))
+                    and math.isfinite(v)):
+                self._latest[trial.trial_id] = float(v)
+                self._rank()
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        self._count_earlier(trials)
         now = time.monotonic()
         if not self.quiet and now - self._last_print >= self.interval:
             self._last_print = now
             self._emit(self.line())
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self._count_earlier(trials)
         if not self.quiet:
             self._emit(self.line(), final=True)
 
@@ -108,8 +183,16 @@ class Progress(Callback):
         total = self.total if self.total is not None else "?"
         best = "-" if self.best is None else f"{self.best:.6g}"
         failed = f" · {self.failed} failed" if self.failed else ""
+        resumed = " (resumed)" if self.resumed else ""
         return (f"trials {self.done}/{total} done · {len(self.running)} running{failed} · "
-                f"best {self.metric} {best} · {_fmt_time(time.monotonic() - self.started)}")
+                f"best {self.metric} {best} · {_fmt_time(time.monotonic() - self.started)}{resumed}")
+
+    def _say(self, message: str) -> None:
+        """One line of its own, above the live progress line (also with ``quiet``)."""
+        self.stream.write(("\r\x1b[2K" if self.tty else "") + message + "\n")
+        if self.tty and self._last_line:
+            self.stream.write(self._last_line)
+        self.stream.flush()
 
     def _emit(self, line: str, final: bool = False) -> None:
         if self.tty:

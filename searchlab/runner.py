@@ -103,7 +103,7 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
         raise
     try:
         result = _tune(loaded, opts, objective.metric, objective.mode, study_dir, resuming,
-                       tracker, base_tags, out)
+                       tracker, base_tags, out, started)
     except StudyInterrupted:
         if tracker is not None:
             tracker.interrupted()
@@ -150,19 +150,14 @@ def _preflight(loaded: LoadedStudy, method: Any) -> None:
     except ValueError as e:
         raise SearchlabError(f"{loaded.document.file}: {e}") from None
     if study.workload is not None:
-        try:
-            from searchlab.preflight import preflight_study
-        except ImportError:  # pragma: no cover - older trees
-            from searchlab.workloads import check_signature, resolve
+        from searchlab.preflight import preflight_study
 
-            fn = resolve(study.workload.function, study.workload.path)
-            check_signature(fn, study.workload.function, study.workload.args)
-        else:
-            preflight_study(loaded)
+        preflight_study(loaded)
 
 
 def _tune(loaded: LoadedStudy, opts: RunOptions, metric: str, mode: str, study_dir: Path,
-          resuming: bool, tracker: Any, base_tags: dict[str, str], out: Any) -> StudyResult:
+          resuming: bool, tracker: Any, base_tags: dict[str, str], out: Any,
+          started: float) -> StudyResult:
     from searchlab.execution.driver import MethodSearcher
     from searchlab.execution.tune_run import TunePlan, fit, start_method_run
     from searchlab.progress import Forwarder, Progress
@@ -181,11 +176,12 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, metric: str, mode: str, study_d
     workload = study.workload
     spec = TrialSpec(workload.function if workload else None,
                      dict(workload.args) if workload else {},
-                     workload.path if workload else None, metric, mode, max_epochs,
+                     loaded.workload_path, metric, mode, max_epochs,
                      study.search.seed or 0, study.budget.trial_timeout, study_dir=str(study_dir),
                      resources=study.resources.trial())
     progress = Progress(total=preview.total, metric=metric, mode=mode, max_epochs=max_epochs,
-                        quiet=opts.quiet, stream=out)
+                        quiet=opts.quiet, stream=out, started=started,
+                        tracked=tracker is not None)
     progress.study_dir = str(study_dir)
     live: list[Any] = [progress]
     writer = None

@@ -164,11 +164,17 @@ def files_dir(study_dir: str | None, trial_id: str) -> str | None:
 
 
 class _Tee:
-    """Copy what the workload prints (stdout and stderr) into the trial's log file."""
+    """Copy what the workload prints (stdout and stderr) into the trial's log file.
+
+    Ray's own log records (for instance "Checkpoint successfully created" at every checkpoint)
+    go to the worker's real stderr, not into the workload's log; the ``SystemExit(0)`` with which
+    Ray ends a trial it stopped, and the ``GeneratorExit`` of a closed workload, are not errors.
+    """
 
     def __init__(self, path: str | None) -> None:
         self.path = path
         self.file: Any = None
+        self._ray_handlers: list[Any] = []
 
     def __enter__(self) -> _Tee:
         if self.path:
@@ -179,16 +185,47 @@ class _Tee:
             self.saved = sys.stdout, sys.stderr
             sys.stdout = _TeeStream(sys.stdout, self.file)
             sys.stderr = _TeeStream(sys.stderr, self.file)
+            self._divert_ray_logging(self.saved[1])
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self.file is not None:
-            if exc[0] is not None and exc[0] is not GeneratorExit:
+            if exc[0] is not None and not _normal_exit(exc[1]):
                 import traceback
 
                 traceback.print_exception(*exc, file=self.file)
             sys.stdout, sys.stderr = self.saved
+            self._restore_ray_logging()
             self.file.close()
+
+    def _divert_ray_logging(self, stream: Any) -> None:
+        """Ray's handlers write to whatever ``sys.stderr`` is when they emit: give the ``ray``
+        logger a handler on the real stderr while the workload's output is teed."""
+        import logging
+
+        ray_logger = logging.getLogger("ray")
+        self._ray_handlers = list(ray_logger.handlers)
+        if not self._ray_handlers:
+            return
+        direct = logging.StreamHandler(stream)
+        first = self._ray_handlers[0]
+        direct.setLevel(first.level)
+        plain = getattr(first, "plain_handler", None)  # Ray's handler formats plainly in workers
+        direct.setFormatter((plain or first).formatter)
+        ray_logger.handlers = [direct]
+
+    def _restore_ray_logging(self) -> None:
+        if self._ray_handlers:
+            import logging
+
+            logging.getLogger("ray").handlers = self._ray_handlers
+
+
+def _normal_exit(exc: BaseException | None) -> bool:
+    """Ray stops a trial with ``sys.exit(0)``; a closed generator raises ``GeneratorExit``."""
+    if isinstance(exc, GeneratorExit):
+        return True
+    return isinstance(exc, SystemExit) and exc.code in (0, None)
 
 
 class _TeeStream:

@@ -7,6 +7,7 @@ valid key suggested for typos. Nothing is started here: no Ray, no MLflow.
 from __future__ import annotations
 
 import difflib
+import os
 import types
 import typing
 from dataclasses import dataclass
@@ -33,6 +34,29 @@ class LoadedStudy:
     @property
     def hash(self) -> str:
         return spec_hash(self.document.data)
+
+    @property
+    def workload_path(self) -> str | None:
+        """``workload.path`` as an absolute directory (see :func:`workload_dir`), or None."""
+        w = self.study.workload
+        if w is None or not w.path:
+            return None
+        found = workload_dir(w.path, self.document.file)
+        return str(found) if found is not None else None
+
+
+def workload_dir(path: str, study_file: str) -> Path | None:
+    """Where ``workload.path`` points: an absolute path as is; a relative one from the study
+    file's directory (from the current directory for a study given as text). A relative path
+    that exists only from the current directory is taken from there (the layout of projects
+    written before paths followed the study file). None when it is not a directory."""
+    p = Path(os.path.expanduser(path))
+    if p.is_absolute():
+        return p if p.is_dir() else None
+    candidates = [Path.cwd() / p]
+    if not study_file.startswith("<"):
+        candidates.insert(0, Path(study_file).resolve().parent / p)
+    return next((c.resolve() for c in candidates if c.is_dir()), None)
 
 
 def load_study(path: str | Path) -> LoadedStudy:
@@ -66,6 +90,7 @@ def _parse(doc: Document) -> LoadedStudy:
     study = _validate(doc, Study, {**data, "space": space, "stopping_name": stop_name,
                                    "stopping": stop_settings, "method_name": method_name,
                                    "method": method_settings, "written": tuple(doc.data)})
+    _check_workload_path(doc, study)
     _check_combinations(doc, study)
     return LoadedStudy(study, doc)
 
@@ -150,6 +175,14 @@ _NEEDS_HINT = {
     "space": "the parameters to search",
     "metric": "{name: ..., mode: min|max}",
 }
+
+
+def _check_workload_path(doc: Document, study: Study) -> None:
+    path = study.workload.path if study.workload is not None else None
+    if path and workload_dir(path, doc.file) is None:
+        where = "" if os.path.isabs(path) or doc.file.startswith("<") else \
+            f" (relative paths start at the study file's directory, {Path(doc.file).resolve().parent})"
+        raise doc.error(f"workload.path '{path}' is not a directory{where}", ("workload", "path"))
 
 
 def _check_combinations(doc: Document, study: Study) -> None:

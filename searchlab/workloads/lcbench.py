@@ -133,3 +133,23 @@ def lcbench(config: dict[str, Any], ctx: Context, task: str = "3945") -> Iterato
     for epoch in range(start, epochs + 1):
         ctx.checkpoint({"epoch": epoch})
         yield {"val_accuracy": float(acc[epoch - 1]), "val_cross_entropy": float(ce[epoch - 1])}
+
+
+def _preflight(task: str = "3945", **_: Any) -> str | None:
+    """Why ``lcbench`` cannot run here (the surrogate or onnxruntime missing), or None."""
+    import importlib.util
+
+    d = data_dir() / "lcbench"
+    if not available():
+        return (f"the LCBench surrogate is not at {d} (model.onnx, encoding.json); set "
+                "SEARCHLAB_YAHPO_DATA to the yahpo_data directory "
+                "(https://github.com/slds-lmu/yahpo_data)")
+    if importlib.util.find_spec("onnxruntime") is None:
+        return "the LCBench surrogate needs onnxruntime: pip install onnxruntime"
+    codes = json.loads((d / "encoding.json").read_text()).get("OpenML_task_id", {})
+    if codes and str(task) not in codes:
+        return f"unknown LCBench task {task!r}; valid: {', '.join(sorted(codes))}"
+    return None
+
+
+lcbench.preflight = _preflight  # type: ignore[attr-defined]

@@ -67,3 +67,15 @@ def replay(config: dict[str, Any], ctx: Context, curves: str = "benchmarks/data/
     for epoch in range(start, epochs + 1):
         ctx.checkpoint({"epoch": epoch})
         yield {m: float(values[row, epoch - 1]) for m, values in data.curves.items()}
+
+
+def _preflight(curves: str = "benchmarks/data/digits_curves.npz", **_: Any) -> str | None:
+    """Why ``replay`` cannot run here (its curve file missing), or None."""
+    try:
+        _resolve(curves)
+    except FileNotFoundError as e:
+        return str(e)
+    return None
+
+
+replay.preflight = _preflight  # type: ignore[attr-defined]

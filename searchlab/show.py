@@ -1,0 +1,202 @@
+"""``searchlab show NAME``: a finished study's best trials, read back from MLflow.
+
+The layout is the one the writer produces (``searchlab/tracking/writer.py``): the experiment is
+named after the study; each execution of the study is a parent run tagged
+``searchlab.role=study`` (with ``searchlab.metric`` and ``searchlab.mode``); each trial is a child
+run tagged ``searchlab.role=trial``, ``searchlab.trial_id`` and ``searchlab.status``, its flat
+config as params and its metrics at step = epoch. The latest execution is read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from searchlab.errors import SearchlabError
+
+#: statuses whose metric is not a result (as in the run summary)
+NO_VALUE = ("failed", "diverged", "timed_out")
+
+
+@dataclass
+class StoredTrial:
+    """One trial as MLflow has it (the same fields as the runner's ``TrialRow``)."""
+
+    trial_id: str
+    status: str
+    value: float | None
+    epochs: int
+    config: dict[str, Any]
+    run_id: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class StoredStudy:
+    name: str
+    metric: str
+    mode: str
+    parent_run_id: str
+    run_status: str  # the parent run's MLflow status: FINISHED, RUNNING, KILLED, ...
+    tracking_uri: str
+    rows: list[StoredTrial] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.rows:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        return counts
+
+
+def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
+    """The latest execution of study ``name`` (its MLflow experiment) with all its trials.
+    Raises :class:`SearchlabError` (one line) when the store or the study is not there."""
+    from searchlab.tracking.store import redact, resolve_uri
+
+    uri = tracking_uri or resolve_uri(None)
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+        raise SearchlabError(f"no MLflow store at {redact(uri)}; pass --tracking-uri (or set "
+                             "MLFLOW_TRACKING_URI) to where the study was tracked")
+    client = _client(uri)
+    try:
+        exp = client.get_experiment_by_name(name)
+    except Exception as e:  # noqa: BLE001 - an unreachable server or a broken store
+        raise SearchlabError(f"cannot read MLflow at {redact(uri)}: "
+                             f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
+    if exp is None or exp.lifecycle_stage == "deleted":
+        known = sorted(e.name for e in client.search_experiments() if e.name != "Default")
+        hint = _suggest(name, known) or (f"; studies there: {', '.join(known[:10])}" if known
+                                         else "; it has no studies")
+        raise SearchlabError(f"no study '{name}' in {redact(uri)}{hint}")
+    parents = client.search_runs([exp.experiment_id], filter_string="tags.`searchlab.role` = 'study'",
+                                 order_by=["attributes.start_time DESC"], max_results=1)
+    if not parents:
+        raise SearchlabError(f"experiment '{name}' in {redact(uri)} holds no searchlab study run")
+    parent = parents[0]
+    tags = parent.data.tags
+    study = StoredStudy(name, tags.get("searchlab.metric", "?"), tags.get("searchlab.mode", "max"),
+                        parent.info.run_id, parent.info.status, uri)
+    for run in _children(client, exp.experiment_id, parent.info.run_id):
+        t = run.data.tags
+        status = t.get("searchlab.status", "unknown")
+        value = run.data.metrics.get(study.metric)
+        if status in NO_VALUE or value is None or not math.isfinite(value):
+            value = None
+        steps = [m.step for m in getattr(run.data, "_metric_objs", []) if m.key == study.metric]
+        study.rows.append(StoredTrial(
+            t.get("searchlab.trial_id", run.info.run_name or run.info.run_id), status, value,
+            max(steps, default=0), {k: _param_value(v) for k, v in run.data.params.items()},
+            run.info.run_id, t.get("searchlab.error") or None))
+    study.rows.sort(key=lambda r: r.trial_id)
+    return study
+
+
+def ranked(rows: list[Any], mode: str) -> list[Any]:
+    """Trials with a value, best first."""
+    scored = [r for r in rows if r.value is not None]
+    return sorted(scored, key=lambda r: r.value, reverse=mode == "max")
+
+
+def best_table(rows: list[Any], metric: str, mode: str, title: str, limit: int = 5) -> Any:
+    """A rich table of the best ``limit`` trials (rows: TrialRow or StoredTrial)."""
+    from rich.table import Table
+
+    best = ranked(rows, mode)[:limit]
+    table = Table(title=title, title_justify="left")
+    for name, justify in (("trial", "left"), (metric, "right"), ("epochs", "right"),
+                          ("status", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    keys: list[str] = []
+    for r in best:
+        keys += [k for k in r.config if k not in keys]
+    keys = keys[:5]
+    for k in keys:
+        table.add_column(k, overflow="fold")
+    for r in best:
+        table.add_row(r.trial_id, f"{r.value:.4g}", str(r.epochs), r.status,
+                      *[_short(r.config.get(k, "")) for k in keys])
+    return table
+
+
+def cmd_show(args: Any) -> int:
+    import sys
+
+    from rich.console import Console
+
+    from searchlab.tracking.store import redact
+
+    study = read_study(args.name, args.tracking_uri)
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    if not study.rows:
+        console.print(f"study '{study.name}' has no trials in MLflow (parent run "
+                      f"{study.parent_run_id}, {study.run_status})")
+        return 0
+    console.print(best_table(study.rows, study.metric, study.mode,
+                             f"best trials of {study.name} ({study.metric}, {study.mode})",
+                             limit=args.top))
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(study.counts.items()))
+    state = "" if study.run_status == "FINISHED" else \
+        f"; the study is not finished (its run is {study.run_status})"
+    console.print(f"{len(study.rows)} trials ({counts}){state}")
+    console.print(f"MLflow: {redact(study.tracking_uri)}, experiment '{study.name}', parent run "
+                  f"{study.parent_run_id}", soft_wrap=True)
+    return 0
+
+
+def _children(client: Any, experiment_id: str, parent_run_id: str) -> list[Any]:
+    out: list[Any] = []
+    token = None
+    while True:
+        page = client.search_runs([experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+                                  max_results=1000, page_token=token)
+        out += [r for r in page if r.data.tags.get("searchlab.role") == "trial"]
+        token = page.token
+        if not token:
+            return out
+
+
+def _client(uri: str) -> Any:
+    import logging
+    import os
+
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from mlflow.tracking import MlflowClient
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    return MlflowClient(uri)
+
+
+def _param_value(text: str) -> Any:
+    """A param as the writer stored it (``str(v)``, JSON for lists and dicts) -> the value."""
+    if text in ("True", "False"):
+        return text == "True"
+    if text == "None":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    if text[:1] in "[{":
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _short(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _suggest(word: str, valid: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, valid, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""

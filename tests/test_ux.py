@@ -1,0 +1,253 @@
+"""What a user sees: trial logs, failed-trial lines, progress after a resume (issue 15)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+from searchlab_testing import REPO, TESTS
+
+from searchlab.progress import Progress, error_line
+from searchlab.trainable import _Tee
+
+ANSI_TRACEBACK = (
+    "Failure # 1 (occurred at 2026-11-30_15-11-25)\n"
+    "\x1b[36mray::ImplicitFunc.train()\x1b[39m (pid=10378, ip=192.0.2.2)\n"
+    "Traceback (most recent call last):\n"
+    '  File "ux_workloads.py", line 10, in half_fail\n'
+    "    raise ValueError(f\"x={x:g} must be negative\")\n"
+    "ValueError: x=2 must be negative\n"
+)
+
+
+# ------------------------------------------------------------------ trial logs
+def test_trial_log_holds_the_workload_output_not_ray_lines_nor_a_normal_exit(tmp_path):
+    log = tmp_path / "trial.log"
+    with pytest.raises(SystemExit):
+        with _Tee(str(log)):
+            print("epoch 1: loss 9.000")
+            logging.getLogger("ray.train._internal.storage").warning(
+                "Checkpoint successfully created at: Checkpoint(path=/x/checkpoint_000000)")
+            raise SystemExit(0)  # how Ray ends a trial it stopped
+    text = log.read_text()
+    assert "epoch 1: loss 9.000" in text
+    assert "Checkpoint successfully created" not in text
+    assert "Traceback" not in text and "SystemExit" not in text
+    assert type(logging.getLogger("ray").handlers[0]).__name__ == "PlainRayHandler"  # restored
+
+
+def test_trial_log_keeps_a_real_error(tmp_path):
+    log = tmp_path / "trial.log"
+    with pytest.raises(ValueError):
+        with _Tee(str(log)):
+            raise ValueError("bad lr")
+    assert "ValueError: bad lr" in log.read_text()
+
+
+# ------------------------------------------------------------------ failed trials: one line each
+def _trial(tmp_path, trial_id, status="RUNNING", last_result=None, error=None):
+    error_file = None
+    if error is not None:
+        error_file = tmp_path / f"{trial_id}-error.txt"
+        error_file.write_text(error)
+    return SimpleNamespace(trial_id=trial_id, status=status, last_result=last_result or {},
+                           error_file=str(error_file) if error_file else None, path=None,
+                           num_failures=1, config={})
+
+
+def test_error_line_is_the_exception_without_colour_codes():
+    assert error_line(ANSI_TRACEBACK) == "ValueError: x=2 must be negative"
+    assert error_line("") is None
+
+
+def test_a_failed_trial_is_one_line_with_its_id_error_and_where_the_traceback_is(tmp_path):
+    out = io.StringIO()
+    p = Progress(total=2, metric="loss", mode="min", max_epochs=3, stream=out)
+    t = _trial(tmp_path, "4b59b_00004", error=ANSI_TRACEBACK)
+    p.on_trial_start(0, [t], t)
+    p.on_trial_error(0, [t], t)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    line = lines[0]
+    assert line.startswith("trial 4b59b_00004 failed: ValueError: x=2 must be negative")
+    assert "trial/error.txt" in line and "\x1b" not in line
+    assert p.failed == 1 and p.done == 1
+
+
+def test_untracked_failed_trial_points_at_the_error_file(tmp_path):
+    out = io.StringIO()
+    p = Progress(total=1, metric="loss", mode="min", max_epochs=3, stream=out, tracked=False)
+    t = _trial(tmp_path, "t1", error="RuntimeError: boom\n")
+    p.on_trial_error(0, [t], t)
+    assert t.error_file in out.getvalue()
+
+
+def test_ray_tune_is_told_not_to_print_trial_tracebacks():
+    os.environ.pop("TUNE_PRINT_ALL_TRIAL_ERRORS", None)
+    Progress(total=1, metric="loss", mode="min", max_epochs=3, stream=io.StringIO())
+    assert os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] == "0"
+
+
+# ------------------------------------------------------------------ progress after a resume
+def test_after_a_resume_trials_finished_earlier_count_and_the_line_says_resumed(tmp_path):
+    out = io.StringIO()
+    started = __import__("time").monotonic() - 45  # the study started 45 s ago
+    p = Progress(total=4, metric="loss", mode="min", max_epochs=3, stream=out, started=started)
+    earlier = [_trial(tmp_path, f"t{i}", "TERMINATED", {"loss": float(i), "training_iteration": 3})
+               for i in range(1, 4)]
+    failed = _trial(tmp_path, "t4", "ERROR", error="ValueError: x\n")
+    p.on_experiment_end(earlier + [failed])
+    last = out.getvalue().splitlines()[-1]
+    assert last.startswith("trials 4/4 done · 0 running · 1 failed · best loss 1 ")
+    assert "0:45" in last and "(resumed)" in last
+    assert p.statuses == {"t1": "completed", "t2": "completed", "t3": "completed", "t4": "failed"}
+
+
+# ------------------------------------------------------------------ end to end: half the trials fail
+HALF_FAIL = """\
+name: half-fail
+workload: {function: "ux_workloads:half_fail", path: "%s"}
+metric: {name: loss, mode: min}
+space:
+  x: {grid: [-3, -2, -1, 1, 2, 3]}
+search: {algorithm: grid, seed: 0}
+budget: {concurrency: 2, max_epochs: 3}
+resources: {cpu: 1}
+tracking: {uri: "sqlite:///%s"}
+"""
+
+
+@pytest.mark.slow
+def test_half_failing_study_console_and_trial_logs(tmp_path):
+    study = tmp_path / "half.yaml"
+    study.write_text(HALF_FAIL % (TESTS, tmp_path / "mlflow.db"))
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.run([sys.executable, "-m", "searchlab", "run", str(study),
+                           "--storage", str(tmp_path / "store")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    console = proc.stdout + proc.stderr
+    assert proc.returncode == 0, console
+    assert "Traceback" not in console and "\x1b[36m" not in console, console
+    failed = [line for line in console.splitlines() if " failed: ValueError: x=" in line]
+    assert len(failed) == 3, console
+    assert all("trial/error.txt" in line for line in failed)
+    assert "Trials did not complete" not in console
+    assert "6 trials (3 completed, 3 failed)" in console
+    logs = list((tmp_path / "store" / "half-fail").glob("*/trial.log"))
+    completed = [p.read_text() for p in logs if "loss 1.000" in p.read_text()
+                 or "loss 4.000" in p.read_text() or "loss 9.000" in p.read_text()]
+    assert len(completed) == 3
+    for text in completed:
+        assert text.count("epoch") == 3, text
+        assert "Checkpoint successfully created" not in text and "Traceback" not in text, text
+
+
+# ------------------------------------------------------------------ searchlab ui
+def _searchlab(*args, **kw):
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.run([sys.executable, "-m", "searchlab", *args], capture_output=True,
+                          text=True, env=env, timeout=kw.pop("timeout", 120), **kw)
+
+
+def test_ui_on_a_taken_port_is_one_line_and_fails(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _searchlab("ui", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}",
+                          "--port", str(port))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [f"searchlab: error: port {port} on 127.0.0.1 is in use (another MLflow "
+                     "UI?); pick another with --port, or leave --port out"]
+
+
+def test_ui_without_port_takes_the_next_free_one_and_says_so(monkeypatch):
+    import socket
+
+    from searchlab import cli
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setattr(cli, "UI_PORT", port)
+        assert cli._ui_port("127.0.0.1", None) > port
+
+
+def _descendants(pid: int) -> set[int]:
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+                out.update(kids)
+                todo += kids
+        except OSError:
+            pass
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_ui_sigterm_stops_the_mlflow_server_and_the_console_is_quiet(tmp_path):
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    from searchlab_testing import free_port
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    log = tmp_path / "ui.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "searchlab", "ui", "--tracking-uri",
+                                 f"sqlite:///{tmp_path / 'm.db'}", "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
+                break
+            except OSError:
+                assert proc.poll() is None, log.read_text()
+                time.sleep(1)
+        else:
+            pytest.fail("the MLflow UI did not come up:\n" + log.read_text())
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/"
+                               "search?max_results=5", timeout=30).read()
+        children = _descendants(proc.pid)
+        assert children, "the UI runs as a child process"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        deadline = time.monotonic() + 15
+        while any(_alive(c) for c in children) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not [c for c in children if _alive(c)], "MLflow server processes outlived the UI"
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, "something still serves the port"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    console = log.read_text()
+    assert "Warning" not in console and "INFO" not in console, console
+    assert len(console.strip().splitlines()) <= 4, console

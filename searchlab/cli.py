@@ -12,6 +12,7 @@ from typing import Any
 
 from searchlab import __version__
 from searchlab.errors import SearchlabError, StudyInterrupted
+from searchlab.processes import stop_group
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,7 +244,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
         return 0
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup
-        _stop_group(proc)
+        stop_group(proc)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if rc:
@@ -286,23 +287,6 @@ def _ui_port(host: str, port: int | None) -> int:
             return p
     raise SearchlabError(f"ports {UI_PORT}-{UI_PORT + 19} on {host} are all in use; "
                          "pick one with --port")
-
-
-def _stop_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
-    """End the UI's whole process group (server and workers): SIGTERM, then SIGKILL."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # workers still shutting down, or a stuck server
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
 
 
 def _cmd_show(args: argparse.Namespace) -> int:

@@ -77,30 +77,47 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
         "searchlab.method": study.method_name, "searchlab.searcher": study.searcher_label,
         "searchlab.scheduler": study.stopping_name, "searchlab.workload": study.workload_name,
     }
-    tracker = None
-    if opts.tracking and study.tracking.enabled:
+    # the MLflow store (imports, schema) and Ray start at the same time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from searchlab.execution.ray_start import start_ray
+
+    def open_tracker() -> Any:
+        if not (opts.tracking and study.tracking.enabled):
+            return None
         from searchlab.tracking.tracker import Tracker
 
-        tracker = Tracker(study.tracking.uri)
-        tracker.open(study.experiment_name, study_name=study.name, study_text=loaded.document.text,
-                     tags={**base_tags, "searchlab.spec_hash": loaded.hash,
-                           "searchlab.metric": objective.metric, "searchlab.mode": objective.mode},
-                     resume_run_id=state.get("parent_run_id") if resuming else None,
-                     abandon_run_id=(state.get("parent_run_id") if not resuming
-                                     and state.get("status") == "running" else None))
+        t = Tracker(study.tracking.uri)
+        t.open(study.experiment_name, study_name=study.name, study_text=loaded.document.text,
+               tags={**base_tags, "searchlab.spec_hash": loaded.hash,
+                     "searchlab.metric": objective.metric, "searchlab.mode": objective.mode},
+               resume_run_id=state.get("parent_run_id") if resuming else None,
+               abandon_run_id=(state.get("parent_run_id") if not resuming
+                               and state.get("status") == "running" else None))
+        return t
+
+    with ThreadPoolExecutor(1, thread_name_prefix="searchlab-tracking") as pool:
+        opening = pool.submit(open_tracker)
+        ray_started = False
+        try:
+            ray_started = start_ray(study, opts.address, opts.gpus, out)
+            tracker = opening.result()
+        except BaseException:
+            try:
+                late = opening.result()
+            except BaseException:  # noqa: BLE001 - the first error is the one to report
+                late = None
+            if late is not None:
+                late.discard_if_empty()
+            if ray_started:
+                import ray
+
+                ray.shutdown()
+            raise
     parent_run_id = tracker.parent_run_id if tracker else None
     study_state.write_state(study_dir, {"spec_hash": loaded.hash, "parent_run_id": parent_run_id,
                                         "status": "running"})
 
-    # ---- Ray and Tune
-    from searchlab.execution.ray_start import start_ray
-
-    try:
-        ray_started = start_ray(study, opts.address, opts.gpus, out)
-    except BaseException:
-        if tracker is not None:
-            tracker.discard_if_empty()
-        raise
     try:
         result = _tune(loaded, opts, objective.metric, objective.mode, study_dir, resuming,
                        tracker, base_tags, out, started)

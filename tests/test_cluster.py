@@ -80,7 +80,7 @@ def test_unreachable_cluster_is_one_line_naming_the_address(tmp_path):
 
 
 def test_package_root_follows_relative_workload_path(tmp_path, monkeypatch):
-    from searchlab.cluster import plan_package
+    from searchlab.submit import plan_package
 
     (tmp_path / "spaces").mkdir()
     (tmp_path / "src").mkdir()
@@ -98,8 +98,8 @@ def test_package_root_follows_relative_workload_path(tmp_path, monkeypatch):
 
 
 def test_tracking_uri_for_the_job(monkeypatch):
-    from searchlab.cluster import _tracking
     from searchlab.spec.parse import parse_text
+    from searchlab.submit import _tracking
 
     def study(tracking: str = "") -> object:
         return parse_text("name: s\nworkload: sphere\nmetric: {name: loss, mode: min}\n"

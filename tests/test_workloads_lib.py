@@ -112,3 +112,12 @@ def slow_curve(config, ctx, sleep=0.4):
     for epoch in range(1, ctx.max_epochs + 1):
         time.sleep(sleep)
         yield {"loss": config["x1"] / epoch}
+
+
+def conditional_curve(config, ctx):
+    """A learning curve on the tests' conditional space (x1 and an optimizer choice)."""
+    opt = config["optimizer"]
+    extra = config.get("optimizer.sgd.momentum", config.get("optimizer.adam.beta2", 0.0))
+    level = (config["x1"] - 0.3) ** 2 + (0.1 if opt == "adam" else 0.0) + 0.01 * extra
+    for epoch in range(1, ctx.max_epochs + 1):
+        yield {"loss": level + 1.0 / epoch}

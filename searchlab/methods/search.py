@@ -76,7 +76,7 @@ def build_suggester(study: Study, metric: str, mode: str) -> Suggester:
     if study.space is None:
         raise ValueError("this study has no space to search")
     factory = get_searcher(study.search.algorithm)
-    trials = None if study.search.algorithm == "grid" else study.budget.trials
+    trials = None if factory.enumerates else study.budget.trials
     return factory.build(study.search, study.space,
                          SearchContext(metric, mode, trials, study.budget.concurrency))
 
@@ -87,8 +87,10 @@ def search_run(study: Study, *, workload: str | None, length: int, metric: str, 
                tags: dict[str, str] | None = None) -> SearchRun:
     """Search ``study.space`` with ``study.search``; each trial runs ``workload`` with the sampled
     config merged over ``base_config``. ``budget.trials`` trials (grid: every point x repeats)."""
+    from searchlab.searchers import get_searcher
+
     suggester = build_suggester(study, metric, mode)
-    limit = None if study.search.algorithm == "grid" else study.budget.trials
+    limit = None if get_searcher(study.search.algorithm).enumerates else study.budget.trials
     return SearchRun(suggester, limit=limit, length=length, workload=workload, args=args,
                      resources=resources, base_config=base_config, tags=tags)
 
@@ -99,11 +101,13 @@ class SearchMethod(Method):
     needs: ClassVar[tuple[str, ...]] = ("workload", "space", "metric")
 
     def check(self, settings: MethodSettings, study: Study) -> None:
+        from searchlab.searchers import get_searcher
+
         written_budget = "budget" in study.written and study.budget.trials is not None
-        if study.search.algorithm == "grid":
+        if get_searcher(study.search.algorithm).enumerates:
             if written_budget:
-                raise invalid("grid search runs every grid point (times search.repeats); "
-                              "remove budget.trials", "budget", "trials")
+                raise invalid(f"{study.search.algorithm} search runs every grid point (times "
+                              "search.repeats); remove budget.trials", "budget", "trials")
         elif study.budget.trials is None:
             raise invalid("missing budget.trials (how many trials to run)", "budget")
 
@@ -112,15 +116,15 @@ class SearchMethod(Method):
             raise ValueError("the study has no metric")
         return Objective(study.metric.name, study.metric.mode)
 
-    def start(self, settings: MethodSettings, study: Study) -> MethodRun:
+    def start(self, settings: MethodSettings, study: Study) -> SearchRun:
         obj = self.objective(settings, study)
         return search_run(study, workload=None, length=study.budget.max_epochs, metric=obj.metric,
                           mode=obj.mode)
 
     def describe(self, settings: MethodSettings, study: Study) -> list[str]:
-        if study.search.algorithm == "grid" and study.space is not None:
+        run = self.start(settings, study)
+        trials = str(run.total) if run.total is not None else "?"
+        if run.limit is None and study.space is not None:
             trials = f"{study.space.grid_size()} grid points x {study.search.repeats}"
-        else:
-            trials = str(study.budget.trials)
         return [f"trials     {trials}, {study.budget.concurrency} at a time, up to "
                 f"{study.budget.max_epochs} epochs each"]

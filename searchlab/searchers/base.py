@@ -43,6 +43,8 @@ class SearcherFactory(ABC):
     name: ClassVar[str]
     #: valid ``search.sampler`` values; the first is the default ("" when none is taken)
     samplers: ClassVar[tuple[str, ...]] = ()
+    #: it decides how many trials there are (every grid point): budget.trials is refused
+    enumerates: ClassVar[bool] = False
 
     def check(self, search: SearchSpec, space: Space, budget: Any) -> None:
         """Raise ValueError (one line) when this searcher cannot search ``space`` as asked."""

@@ -86,6 +86,7 @@ class RandomFactory(SearcherFactory):
 
 class GridFactory(SearcherFactory):
     name: ClassVar[str] = "grid"
+    enumerates: ClassVar[bool] = True
 
     def check(self, search: Any, space: Space, budget: Any) -> None:
         if space.grid_size() is None:

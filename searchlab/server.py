@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from searchlab.processes import stop_group
+
 
 def cmd_server(args: argparse.Namespace) -> int:
     from searchlab.tracking.store import prepare_local, redact

@@ -23,6 +23,13 @@ TIMED_OUT_MARKER = "searchlab-timed-out"
 FINISHED_MARKER = "searchlab-finished"  # the workload ended by itself
 LOG_FILE = "trial.log"
 
+#: keys of a Tune result that are Tune's bookkeeping, never a workload's metric
+TUNE_KEYS = frozenset({
+    "timestamp", "pid", "hostname", "node_ip", "time_this_iter_s", "time_since_restore",
+    "iterations_since_restore", "done", "training_iteration", "date", "trial_id", "config",
+    "checkpoint_dir_name", "should_checkpoint", "experiment_tag", DIVERGED, TIMED_OUT,
+})
+
 STATUSES = ("completed", "early_stopped", "diverged", "timed_out", "failed", "interrupted")
 MLFLOW_STATUS = {"completed": "FINISHED", "early_stopped": "FINISHED", "diverged": "FINISHED",
                  "timed_out": "FAILED", "failed": "FAILED", "interrupted": "KILLED"}

@@ -30,13 +30,6 @@ from searchlab import status
 from searchlab.methods.base import MethodRun, TrialRequest, TrialResources, TrialResult
 
 JOURNAL = "method-journal.jsonl"
-#: result keys that are Tune's bookkeeping, never a workload's metric
-TUNE_KEYS = frozenset({
-    "timestamp", "pid", "hostname", "node_ip", "time_this_iter_s", "time_since_restore",
-    "iterations_since_restore", "done", "training_iteration", "date", "trial_id", "config",
-    "checkpoint_dir_name", "should_checkpoint", "experiment_tag", "time_total_s",
-    status.DIVERGED, status.TIMED_OUT,
-})
 
 
 def metrics_of(result: dict[str, Any] | None) -> dict[str, float]:
@@ -44,7 +37,7 @@ def metrics_of(result: dict[str, Any] | None) -> dict[str, float]:
     if not result:
         return {}
     out = {k: float(v) for k, v in result.items()
-           if k not in TUNE_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)
+           if k not in status.TUNE_KEYS and k != "time_total_s" and isinstance(v, (int, float)) and not isinstance(v, bool)
            and math.isfinite(v)}
     if result.get("training_iteration") is not None:
         out["epoch"] = float(result["training_iteration"])

@@ -20,7 +20,6 @@ import os
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,40 +27,16 @@ from ray.tune import Callback
 
 from searchlab import status
 from searchlab.spec.space import flat_config
-from searchlab.status import DIVERGED, LOG_FILE, META, TIMED_OUT, TIMED_OUT_MARKER
+from searchlab.status import DIVERGED, LOG_FILE, META, TIMED_OUT, TIMED_OUT_MARKER, TUNE_KEYS
 from searchlab.tracking import annotations
+from searchlab.tracking.records import TrialRecord
 from searchlab.tracking.store import redact
 from searchlab.workloads.api import ARTIFACTS
 
 log = logging.getLogger("searchlab.tracking")
 
-#: keys of a Tune result that are bookkeeping, not metrics
-RAY_KEYS = frozenset({
-    "timestamp", "pid", "hostname", "node_ip", "time_this_iter_s", "time_since_restore",
-    "iterations_since_restore", "done", "training_iteration", "date", "trial_id", "config",
-    "checkpoint_dir_name", "should_checkpoint", "experiment_tag", DIVERGED, TIMED_OUT,
-})
 MAX_PARAM_LEN = 6000
 MAX_IN_MEMORY = 200_000  # metric records held while MLflow is unreachable; the rest go to disk
-
-
-@dataclass
-class _TrialLog:
-    trial_id: str
-    run_id: str | None = None
-    params: dict[str, str] = field(default_factory=dict)
-    metrics: list[tuple[str, float, int, int]] = field(default_factory=list)  # key, value, ms, step
-    tags: dict[str, str] = field(default_factory=dict)
-    start_ms: int = 0
-    end: tuple[str, int] | None = None  # (mlflow status, end ms)
-    artifacts: list[str] = field(default_factory=list)
-    texts: dict[str, str] = field(default_factory=dict)
-    max_step: int = 0  # highest step already in MLflow (resume: skip what is there)
-    finished: bool = False  # the trial's end was seen by this writer
-
-    def pending(self) -> bool:
-        return bool(self.params or self.metrics or self.tags or self.end or self.artifacts
-                    or self.texts)
 
 
 class MLflowWriter(Callback):
@@ -84,7 +59,7 @@ class MLflowWriter(Callback):
         self.base_tags = base_tags
         self.study_dir = study_dir or (str(spill_dir) if spill_dir else None)
         self.flush_interval = flush_interval
-        self._trials: dict[str, _TrialLog] = {}
+        self._trials: dict[str, TrialRecord] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -184,10 +159,7 @@ class MLflowWriter(Callback):
             for t in self._trials.values():
                 if not t.pending():
                     continue
-                f.write(json.dumps({"trial_id": t.trial_id, "params": t.params, "metrics": t.metrics,
-                                    "tags": t.tags, "end": t.end, "artifacts": t.artifacts,
-                                    "texts": t.texts, "start_ms": t.start_ms}) + "\n")
-                t.params, t.metrics, t.tags, t.end, t.artifacts, t.texts = {}, [], {}, None, [], {}
+                f.write(json.dumps(t.take_pending()) + "\n")
         self._in_memory = 0
 
     def _unspill(self) -> None:
@@ -202,15 +174,7 @@ class MLflowWriter(Callback):
                     rec = json.loads(line)
                 except ValueError:
                     continue
-                t = self._get(rec["trial_id"])
-                t.params = {**rec["params"], **t.params}
-                t.metrics[:0] = [tuple(m) for m in rec["metrics"]]
-                t.tags = {**rec["tags"], **t.tags}
-                t.end = t.end or (tuple(rec["end"]) if rec["end"] else None)
-                t.finished = t.finished or rec["end"] is not None
-                t.artifacts[:0] = rec["artifacts"]
-                t.texts = {**rec["texts"], **t.texts}
-                t.start_ms = t.start_ms or rec["start_ms"]
+                self._get(rec["trial_id"]).put_back(rec)
         log.warning("delivering %d spilled tracking records to MLflow", len(lines))
 
     def pending_count(self) -> int:
@@ -270,13 +234,13 @@ class MLflowWriter(Callback):
         ms = int(float(result.get("timestamp") or time.time()) * 1000)
         diverged = bool(result.get(DIVERGED))
         return [(k, float(v), ms, step) for k, v in result.items()
-                if k not in RAY_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)
+                if k not in TUNE_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)
                 and math.isfinite(v) and not (diverged and k == self.metric)]
 
-    def _get(self, trial_id: str) -> _TrialLog:
+    def _get(self, trial_id: str) -> TrialRecord:
         t = self._trials.get(trial_id)
         if t is None:
-            t = self._trials[trial_id] = _TrialLog(trial_id)
+            t = self._trials[trial_id] = TrialRecord(trial_id)
         return t
 
     def _finish(self, trial: Any, state: str) -> None:
@@ -364,17 +328,12 @@ class MLflowWriter(Callback):
             self._unspill()
         with self._lock:
             self._in_memory = 0
-            work = []
-            for t in self._trials.values():
-                if not t.pending():
-                    continue
-                work.append((t, dict(t.params), list(t.metrics), dict(t.tags), t.end,
-                             list(t.artifacts), dict(t.texts)))
-                t.params.clear(), t.metrics.clear(), t.tags.clear(), t.artifacts.clear(), t.texts.clear()
-                t.end = None
+            work: list[Any] = [(t, t.take_pending()) for t in self._trials.values() if t.pending()]
         notes = annotations.drain()
         try:
-            for i, (t, params, metrics, tags, end, artifacts, texts) in enumerate(work):
+            for i, (t, taken) in enumerate(work):
+                params, metrics, tags = taken["params"], taken["metrics"], taken["tags"]
+                end, artifacts, texts = taken["end"], taken["artifacts"], taken["texts"]
                 if t.run_id is None:
                     self._open_run(t, params)
                 batch_metrics = [Metric(k, v, ms, s) for k, v, ms, s in metrics]
@@ -396,20 +355,13 @@ class MLflowWriter(Callback):
             # anything not written goes back to the front of the queue
             with self._lock:
                 for item in work:
-                    if item is None:
-                        continue
-                    t, params, metrics, tags, end, artifacts, texts = item
-                    t.params = {**params, **t.params}
-                    t.metrics[:0] = metrics
-                    self._in_memory += len(metrics)
-                    t.tags = {**tags, **t.tags}
-                    t.end = t.end or end
-                    t.artifacts[:0] = artifacts
-                    t.texts = {**texts, **t.texts}
+                    if item is not None:
+                        item[0].put_back(item[1])
+                        self._in_memory += len(item[1]["metrics"])
             for n in notes:
                 annotations._QUEUE.put(n)
 
-    def _open_run(self, t: _TrialLog, params: dict[str, str]) -> None:
+    def _open_run(self, t: TrialRecord, params: dict[str, str]) -> None:
         client = self._client_()
         known = self.existing_runs().get(t.trial_id)
         if known is not None:

@@ -20,7 +20,7 @@ TITLE = "Stored analyses"
 ORDER = 90
 
 LINE_HEIGHT = 24  # pixels per line of the summary table
-MAX_SUMMARY_HEIGHT = 640  # a longer summary scrolls inside its table
+MIN_SUMMARY_HEIGHT, MAX_SUMMARY_HEIGHT = 220, 640  # a longer summary scrolls in its table
 
 
 def applies(studies: list[StudyData]) -> bool:
@@ -62,7 +62,7 @@ def stored_figure(label: str, name: str, stored: dict[str, Any]) -> go.Figure:
 def summary_figure(label: str, text: str) -> go.Figure:
     """The summary text as a one-column table, a line per row."""
     lines = [line for line in text.splitlines() if line.strip()]
-    height = min(MAX_SUMMARY_HEIGHT, 90 + LINE_HEIGHT * (len(lines) + 1))
+    height = min(MAX_SUMMARY_HEIGHT, max(MIN_SUMMARY_HEIGHT, 90 + LINE_HEIGHT * (len(lines) + 1)))
     fig = go.Figure(go.Table(
         header={"values": ["summary (analysis/summary.md)"], "align": "left",
                 "fill_color": "#f4f6f8", "font": {"size": 13}},

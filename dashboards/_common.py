@@ -20,9 +20,10 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8
            "#e377c2", "#7f7f7f", "#bcbd22")
 FIGURE_HEIGHT = 420
 
-# Methods whose child runs are not epoch-based trials of one configuration (bandit runs,
-# GA populations, benchmark cells): the generic trial panels leave them to their own panels.
-OWN_PANEL_METHODS = frozenset({"cdt", "deepga", "lrfree"})
+# Methods whose child runs are not epoch-based trials of one configuration (bandit runs, GA
+# generations, benchmark cells, hypernetwork training): the generic trial panels leave them out;
+# their figures come from the method's stored analysis (the ``analysis`` panel) or their own panel.
+OWN_PANEL_METHODS = frozenset({"cdt", "deep_ga", "lr_free", "stn"})
 
 
 def trial_studies(studies: Sequence[StudyData]) -> list[StudyData]:

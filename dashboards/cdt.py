@@ -1,19 +1,18 @@
 """CDT: cumulative regret per chunk, mean over seeds with a 95% confidence band, by tuner.
 
 Read from the child runs' ``cum_regret`` (step = chunk index) and their ``environment``,
-``bandit``, ``tuner``, ``seed`` and ``fixed`` params; one figure per environment and bandit.
-Of the oracle's fixed-value runs only the best fixed value in hindsight (lowest mean final
-regret) is drawn. The hyperparameters the tuners chose (every other metric logged per chunk,
-such as ``alpha``) get one figure each.
+``bandit``, ``tuner``, ``seed`` and ``fixed`` params; one figure per execution, environment and
+bandit. Of the oracle's fixed-value runs only the best fixed value in hindsight is drawn, as CDT
+stored it (its ``best_fixed`` table on the study's parent run); without that table no best-fixed
+band is drawn. The hyperparameters the tuners chose (every other metric logged per chunk, such
+as ``alpha``) get one figure each.
 """
 
 from __future__ import annotations
 
-import statistics
-
 import plotly.graph_objects as go
 
-from searchlab.dashboard import StudyData, Trial
+from searchlab.dashboard import Execution, StudyData, Trial
 
 from ._common import FIGURE_HEIGHT, color, mean_band, rgba
 
@@ -41,21 +40,28 @@ def band_traces(label: str, c: str, curves: list[dict[int, float]], metric: str)
     ]
 
 
-def tuner_groups(runs: list[Trial]) -> dict[str, list[Trial]]:
-    """Runs by tuner; the oracle's fixed values reduced to the best one in hindsight."""
+def best_fixed(execution: Execution) -> dict[tuple[str, str], str]:
+    """(environment, bandit) -> the best fixed value in hindsight (e.g. ``alpha=1``), from the
+    ``best_fixed`` table CDT stored on the execution's parent run (empty when absent)."""
+    rows = execution.analysis.tables.get("best_fixed")
+    if not isinstance(rows, list):
+        return {}
+    return {(str(r["environment"]), str(r["bandit"])): str(r["fixed"]) for r in rows
+            if isinstance(r, dict) and {"environment", "bandit", "fixed"} <= r.keys()}
+
+
+def tuner_groups(runs: list[Trial], best: str | None) -> dict[str, list[Trial]]:
+    """Runs by tuner, then (last) the oracle's runs with the ``best`` fixed value; the oracle's
+    other fixed values are left out."""
     groups: dict[str, list[Trial]] = {}
-    fixed: dict[str, list[Trial]] = {}
-    for t in sorted(runs, key=lambda t: (t.param("tuner") or "", t.param("fixed") or "")):
+    for t in sorted(runs, key=lambda t: t.param("tuner") or ""):
         tuner = t.param("tuner") or "(no tuner)"
-        value = t.param("fixed")
-        if tuner == "fixed" and value not in (None, "-"):
-            fixed.setdefault(value, []).append(t)  # type: ignore[arg-type]
-        else:
+        if tuner != "fixed" or t.param("fixed") in (None, "-"):
             groups.setdefault(tuner, []).append(t)
-    if fixed:
-        best = min(fixed, key=lambda v: statistics.mean(
-            t.curve(REGRET)[1][-1] for t in fixed[v] if t.curve(REGRET)[1]))
-        groups[f"best fixed ({best})"] = fixed[best]
+    oracle = [t for t in runs if t.param("tuner") == "fixed" and best is not None
+              and t.param("fixed") == best]
+    if oracle:
+        groups[f"best fixed ({best})"] = oracle
     return groups
 
 
@@ -68,28 +74,35 @@ def chosen_metrics(runs: list[Trial]) -> list[str]:
 def render(studies: list[StudyData]) -> list[go.Figure]:
     figures = []
     for study in studies:
-        runs = [t for t in study.trials if t.history.get(REGRET)]
-        cells = sorted({(t.param("environment") or "", t.param("bandit") or "") for t in runs})
-        for env, bandit in cells:
-            here = [t for t in runs
-                    if (t.param("environment") or "", t.param("bandit") or "") == (env, bandit)]
-            groups = tuner_groups(here)
-            where = ", ".join(x for x in (study.name, env, bandit) if x)
-            for metric in [REGRET, *chosen_metrics(here)]:
-                fig = go.Figure()
-                for i, (label, members) in enumerate(groups.items()):
-                    curves = [_curve(t, metric) for t in members if t.history.get(metric)]
-                    if curves:
-                        fig.add_traces(band_traces(label, color(i), curves, metric))
-                if not fig.data:
-                    continue
-                what = "cumulative regret" if metric == REGRET else f"{metric} chosen"
-                fig.update_layout(
-                    title=f"{where}: {what} per chunk (mean over seeds, 95% CI)",
-                    height=FIGURE_HEIGHT, template="plotly_white",
-                    xaxis_title="chunk", yaxis_title=metric, legend_title_text="tuner",
-                )
-                figures.append(fig)
+        for execution in study.executions:
+            figures += _execution_figures(study.execution_label(execution), execution)
+    return figures
+
+
+def _execution_figures(label: str, execution: Execution) -> list[go.Figure]:
+    runs = [t for t in execution.trials if t.history.get(REGRET)]
+    best = best_fixed(execution)
+    figures = []
+    for env, bandit in sorted({(t.param("environment") or "", t.param("bandit") or "") for t in runs}):
+        here = [t for t in runs
+                if (t.param("environment") or "", t.param("bandit") or "") == (env, bandit)]
+        groups = tuner_groups(here, best.get((env, bandit)))
+        where = ", ".join(x for x in (label, env, bandit) if x)
+        for metric in [REGRET, *chosen_metrics(here)]:
+            fig = go.Figure()
+            for i, (name, members) in enumerate(groups.items()):
+                curves = [_curve(t, metric) for t in members if t.history.get(metric)]
+                if curves:
+                    fig.add_traces(band_traces(name, color(i), curves, metric))
+            if not fig.data:
+                continue
+            what = "cumulative regret" if metric == REGRET else f"{metric} chosen"
+            fig.update_layout(
+                title=f"{where}: {what} per chunk (mean over seeds, 95% CI)",
+                height=FIGURE_HEIGHT, template="plotly_white",
+                xaxis_title="chunk", yaxis_title=metric, legend_title_text="tuner",
+            )
+            figures.append(fig)
     return figures
 
 

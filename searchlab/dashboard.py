@@ -13,11 +13,15 @@ A panel is a module in ``dashboards/`` (import name ``searchlab_dashboards``) wi
     def render(studies: list[StudyData]) -> list[plotly.graph_objects.Figure]
 
 Adding a method's panel is adding a file there. Panels see only the :class:`StudyData` below,
-never the study's private files.
+never the study's private files. A method's own summary of a study (tables, Plotly figures, a
+text report: :class:`searchlab.methods.base.Analysis`, stored under ``analysis/`` on the parent
+run) is loaded into each :class:`Execution`; panels draw what is stored rather than recomputing
+a method's analysis.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import html
@@ -25,9 +29,11 @@ import importlib
 import importlib.util
 import json
 import math
+import os
 import pkgutil
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -106,8 +112,28 @@ class Trial:
 
 
 @dataclass(frozen=True)
+class StoredAnalysis:
+    """A method's summary of one execution, as stored on its parent run (empty if none).
+
+    ``tables``: name -> the JSON of ``analysis/<name>.json``; ``figures``: name -> the Plotly
+    figure dict of ``analysis/<name>.plotly.json``; ``text``: ``analysis/summary.md``.
+    """
+
+    tables: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    text: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.tables or self.figures or self.text)
+
+
+@dataclass(frozen=True)
 class Execution:
-    """One run of a study: an MLflow parent run tagged ``searchlab.role=study``."""
+    """One run of a study: an MLflow parent run tagged ``searchlab.role=study``.
+
+    ``metrics`` are the parent run's own metrics (the study's outcome and the method's headline
+    numbers); ``analysis`` is what the method stored under ``analysis/``.
+    """
 
     run_id: str
     run_name: str
@@ -115,6 +141,8 @@ class Execution:
     start_time_ms: int
     end_time_ms: int | None
     trials: tuple[Trial, ...]
+    metrics: dict[str, float] = field(default_factory=dict)
+    analysis: StoredAnalysis = field(default_factory=StoredAnalysis)
 
     @property
     def metric(self) -> str | None:
@@ -222,6 +250,8 @@ def _load_study(client: Any, name: str, experiment_id: str) -> StudyData:
                 sorted((_trial(client, r) for r in children.get(p.info.run_id, [])),
                        key=lambda t: (t.start_time_ms, t.trial_id))
             ),
+            metrics={k: _value(v) for k, v in p.data.metrics.items()},
+            analysis=_stored_analysis(client, p.info.run_id),
         )
         for p in parents
     )
@@ -263,6 +293,55 @@ def _trial(client: Any, run: Any) -> Trial:
     )
 
 
+ANALYSIS_DIR = "analysis"
+_FIGURE_SUFFIX, _TABLE_SUFFIX, _SUMMARY = ".plotly.json", ".json", "summary.md"
+
+
+def _stored_analysis(client: Any, run_id: str) -> StoredAnalysis:
+    """The ``analysis/`` artifacts of a parent run: one listing, then one download if any."""
+    try:
+        listed = [f for f in client.list_artifacts(run_id, ANALYSIS_DIR) if not f.is_dir]
+        if not listed:
+            return StoredAnalysis()
+        with tempfile.TemporaryDirectory(prefix="searchlab-analysis-") as tmp, _quiet_downloads():
+            folder = Path(client.download_artifacts(run_id, ANALYSIS_DIR, tmp))
+            names = [f.path.rsplit("/", 1)[-1] for f in listed]
+            files = {n: (folder / n).read_text(encoding="utf-8") for n in names}
+    except Exception as e:  # noqa: BLE001 - any artifact store failure, said in one line
+        reason = (str(e).splitlines() or [type(e).__name__])[0][:300]
+        raise DashboardError(f"cannot read the stored analysis of run {run_id}: {reason}") from None
+    tables: dict[str, Any] = {}
+    figures: dict[str, dict[str, Any]] = {}
+    for name in sorted(files):
+        if name.endswith(_FIGURE_SUFFIX):
+            figures[name[:-len(_FIGURE_SUFFIX)]] = _json_artifact(run_id, name, files[name])
+        elif name.endswith(_TABLE_SUFFIX):
+            tables[name[:-len(_TABLE_SUFFIX)]] = _json_artifact(run_id, name, files[name])
+    return StoredAnalysis(tables=tables, figures=figures, text=files.get(_SUMMARY, "").strip())
+
+
+@contextlib.contextmanager
+def _quiet_downloads() -> Iterator[None]:
+    """No MLflow download progress bar on stderr while the report is built."""
+    name = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(name)
+    os.environ[name] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before
+
+
+def _json_artifact(run_id: str, name: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise DashboardError(f"run {run_id}: {ANALYSIS_DIR}/{name} is not valid JSON ({e})") from None
+
+
 def _value(v: float) -> float:
     """A metric value as logged: MLflow stores ±inf (a diverged trial's last report) as
     ±sys.float_info.max."""
@@ -278,8 +357,9 @@ def _value(v: float) -> float:
 def load_panels(folder: Path | None = None) -> list[ModuleType]:
     """The panel modules, in ``ORDER``.
 
-    Without ``folder``: the installed ``searchlab_dashboards`` package if there is one, else the
-    ``dashboards/`` folder next to the ``searchlab`` package (a source checkout).
+    Without ``folder``: the ``dashboards/`` folder next to the ``searchlab`` package in use (a
+    source checkout: the panels that go with this code), else the installed
+    ``searchlab_dashboards`` package.
     """
     package = _panels_package(folder)
     panels = []
@@ -298,9 +378,9 @@ def _panels_package(folder: Path | None) -> ModuleType:
     if folder is None:
         if PANELS_PACKAGE in sys.modules:
             return sys.modules[PANELS_PACKAGE]
-        if importlib.util.find_spec(PANELS_PACKAGE) is not None:
-            return importlib.import_module(PANELS_PACKAGE)
-        return _import_folder(PANELS_PACKAGE, PANELS_DIR)
+        if (PANELS_DIR / "__init__.py").is_file():
+            return _import_folder(PANELS_PACKAGE, PANELS_DIR)
+        return importlib.import_module(PANELS_PACKAGE)
     folder = folder.resolve()
     digest = hashlib.sha1(str(folder).encode()).hexdigest()[:12]
     return _import_folder(f"_searchlab_panels_{digest}", folder)

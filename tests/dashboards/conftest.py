@@ -39,6 +39,7 @@ class _Writer:
     def __init__(self, uri: str, artifacts: Path) -> None:
         from mlflow import MlflowClient
 
+        self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
         self.artifacts = artifacts
 
@@ -76,6 +77,14 @@ class _Writer:
             mlflow_status = {"failed": "FAILED", "diverged": "FAILED"}.get(status, "FINISHED")
             self.client.set_terminated(run_id, status=mlflow_status, end_time=end_ms)
         return run_id
+
+    def store_analysis(self, parent: str, analysis: object) -> None:
+        """As the runner stores a method's summary: through the real Tracker."""
+        from searchlab.tracking.tracker import Tracker
+
+        tracker = Tracker(self.uri)
+        tracker.parent_run_id = parent
+        tracker.store_analysis(analysis)  # type: ignore[arg-type]
 
     def finish_parent(self, parent: str, end_ms: int, best_trial: str, best_run: str) -> None:
         self.client.set_tag(parent, "searchlab.best_trial_id", best_trial)
@@ -167,8 +176,13 @@ def _write_search(w: _Writer, tmp: Path, name: str, *, scheduler: str, searcher:
 def _write_cdt(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
     """CDT as searchlab's adapter logs it: one run per (environment, bandit, tuner, seed), the
     oracle's fixed grid values as tuner 'fixed', per chunk ``cum_regret``, ``round`` and the
-    chosen hyperparameter (``alpha`` for linucb, ``v`` for lints)."""
+    chosen hyperparameter (``alpha`` for linucb, ``v`` for lints); CDT's own ``summarize`` stores
+    its tables (``final_regret``, ``best_fixed``) and text on the parent run."""
+    from searchlab.methods.base import TrialRequest, TrialResult
+    from searchlab.methods.cdt.adapter import summarize
+
     rng = np.random.default_rng(7)
+    results: list[TrialResult] = []
     exp = w.experiment(name)
     parent = w.parent(exp, f"{name}-1", start_ms, {
         "searchlab.method": "cdt", "searchlab.searcher": "grid", "searchlab.scheduler": "fifo",
@@ -206,8 +220,13 @@ def _write_cdt(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
                 if regret < best[0]:
                     best = (regret, trial_id, run_id)
                 end_all = max(end_all, end)
+                config = {"environment": "linear-d5", "bandit": bandit, "tuner": tuner,
+                          "seed": seed, "fixed": fixed}
+                results.append(TrialResult(trial_id, TrialRequest(config, chunks), "completed",
+                                           {"cum_regret": regret}))
+    w.store_analysis(parent, summarize(results))  # CDT's own summary: tables and text
     w.finish_parent(parent, end_all + 1_000, best[1], best[2])
-    return {"bandits": bandits, "tuners": ["cdt", "op", "theoretical"],
+    return {"parent": parent, "bandits": bandits, "tuners": ["cdt", "op", "theoretical"],
             "best_fixed": "{hp}=1", "seeds": seeds, "chunks": chunks}
 
 
@@ -262,89 +281,53 @@ def _write_predictive(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
     return {"n_completed": n_completed, "n_trials": 14}
 
 
-def _write_deepga(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
-    rng = np.random.default_rng(3)
-    exp = w.experiment(name)
-    parent = w.parent(exp, f"{name}-1", start_ms, {
-        "searchlab.method": "deepga", "searchlab.searcher": "deepga", "searchlab.scheduler": "fifo",
-        "searchlab.spec_hash": "ga000001", "searchlab.workload": "pong",
-        "searchlab.metric": "best_fitness", "searchlab.mode": "max"}, "name: deepga\n", tmp)
-    best = (-math.inf, "", "")
-    for r in range(2):
-        trial_id = f"population_{r}"
-        pts_best, pts_mean, fit = [], [], -21.0
-        for g in range(1, 16):
-            fit = min(21.0, fit + rng.uniform(0.5, 3.0))
-            ts = start_ms + g * 60_000
-            pts_best.append((g, ts, fit))
-            pts_mean.append((g, ts, fit - rng.uniform(4, 8)))
-        run_id = w.trial(exp, parent, trial_id, "completed", start_ms + 500, start_ms + 16 * 60_000,
-                         {"population": 200, "seed": r},
-                         {"best_fitness": pts_best, "mean_fitness": pts_mean},
-                         {"searchlab.method": "deepga", "searchlab.workload": "pong"})
-        if fit > best[0]:
-            best = (fit, trial_id, run_id)
-    w.finish_parent(parent, start_ms + 17 * 60_000, best[1], best[2])
-    return {"runs": 2, "generations": 15}
-
-
-def _write_stn(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
-    rng = np.random.default_rng(5)
-    exp = w.experiment(name)
-    parent = w.parent(exp, f"{name}-1", start_ms, {
-        "searchlab.method": "stn", "searchlab.searcher": "stn", "searchlab.scheduler": "fifo",
-        "searchlab.spec_hash": "stn00001", "searchlab.workload": "cifar10_cnn",
-        "searchlab.metric": "val_accuracy", "searchlab.mode": "max"}, "name: stn\n", tmp)
-    best = (-math.inf, "", "")
-    for i in range(4):
-        trial_id = f"trial_{i:03d}"
-        lr0, drop0 = 10 ** rng.uniform(-3, -1), rng.uniform(0.1, 0.5)
-        m: dict[str, list] = {"val_accuracy": [], "hp.lr": [], "hp.dropout": []}
-        for e in range(1, 11):
-            ts = start_ms + i * 1000 + e * 30_000
-            m["val_accuracy"].append((e, ts, 0.6 + 0.3 * (1 - math.exp(-e / 3)) + rng.normal(0, 0.01)))
-            m["hp.lr"].append((e, ts, lr0 * (0.8 ** e)))
-            m["hp.dropout"].append((e, ts, drop0 + 0.02 * e * rng.uniform(-1, 1)))
-        run_id = w.trial(exp, parent, trial_id, "completed", start_ms + i * 1000,
-                         start_ms + i * 1000 + 11 * 30_000, {"lr_init": round(lr0, 6)}, m,
-                         {"searchlab.method": "stn", "searchlab.workload": "cifar10_cnn"})
-        if m["val_accuracy"][-1][2] > best[0]:
-            best = (m["val_accuracy"][-1][2], trial_id, run_id)
-    w.finish_parent(parent, start_ms + 12 * 30_000, best[1], best[2])
-    return {"hps": ["dropout", "lr"]}
-
-
-LRFREE_TIMES = {  # optimizer -> workload -> time to target per seed (None: never reached)
-    "adam_tuned": {"mnist": [40, 44], "cifar10": [300, 310], "imdb": [90, 95], "wmt": [900, 950]},
-    "dadapt": {"mnist": [50, 52], "cifar10": [280, 300], "imdb": [None, None], "wmt": [1000, 1100]},
-    "prodigy": {"mnist": [45, 47], "cifar10": [330, 340], "imdb": [85, 88], "wmt": [None, 1200]},
+LR_FREE_TIMES = {  # optimizer -> workload -> time to target in seconds (None: never reached)
+    "adam_tuned": {"mnist": 40.0, "cifar10": 300.0, "imdb": 90.0, "wmt": 900.0},
+    "dadapt": {"mnist": 50.0, "cifar10": 280.0, "imdb": None, "wmt": 1000.0},
+    "prodigy": {"mnist": 45.0, "cifar10": 330.0, "imdb": 85.0, "wmt": None},
 }
 
 
-def _write_lrfree(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
+def _write_lr_free(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
+    """A benchmark-suite method (learning-rate-free optimizers) whose child runs are suite cells
+    and whose summary is a stored analysis: a table, two figures (one untitled) and a text."""
+    import plotly.graph_objects as go
+
+    from searchlab.methods.base import Analysis
+
     exp = w.experiment(name)
     parent = w.parent(exp, f"{name}-1", start_ms, {
-        "searchlab.method": "lrfree", "searchlab.searcher": "grid", "searchlab.scheduler": "fifo",
+        "searchlab.method": "lr_free", "searchlab.searcher": "grid", "searchlab.scheduler": "fifo",
         "searchlab.spec_hash": "lrf00001", "searchlab.workload": "suite",
-        "searchlab.metric": "time_to_target", "searchlab.mode": "min"}, "name: lrfree\n", tmp)
-    best = (math.inf, "", "")
-    k = 0
-    for opt, per_workload in LRFREE_TIMES.items():
-        for workload, seeds in per_workload.items():
-            for seed, t in enumerate(seeds):
-                k += 1
-                trial_id = f"{opt}_{workload}_s{seed}"
-                begin = start_ms + k * 5_000
-                metrics = {"time_total_s": [(1, begin + 4_000, 4.0)]}
-                if t is not None:
-                    metrics["time_to_target"] = [(1, begin + 4_000, float(t))]
-                run_id = w.trial(exp, parent, trial_id, "completed", begin, begin + 4_500,
-                                 {"optimizer": opt, "workload": workload, "seed": seed}, metrics,
-                                 {"searchlab.method": "lrfree", "searchlab.workload": workload})
-                if t is not None and t < best[0]:
-                    best = (t, trial_id, run_id)
+        "searchlab.metric": "time_to_target", "searchlab.mode": "min"}, "name: lr-free\n", tmp)
+    rows, k, best = [], 0, (math.inf, "", "")
+    for opt, per_workload in LR_FREE_TIMES.items():
+        for workload, t in per_workload.items():
+            k += 1
+            begin = start_ms + k * 5_000
+            metrics = {"time_total_s": [(1, begin + 4_000, 4.0)]}
+            if t is not None:
+                metrics["time_to_target"] = [(1, begin + 4_000, t)]
+            run_id = w.trial(exp, parent, f"{opt}_{workload}", "completed", begin, begin + 4_500,
+                             {"optimizer": opt, "workload": workload, "seed": 0}, metrics,
+                             {"searchlab.method": "lr_free", "searchlab.workload": workload})
+            if t is not None and t < best[0]:
+                best = (t, f"{opt}_{workload}", run_id)
+            rows.append({"optimizer": opt, "workload": workload, "time_to_target": t})
+    solved = {o: sum(t is not None for t in ws.values()) / len(ws) for o, ws in LR_FREE_TIMES.items()}
+    profile = go.Figure([go.Scatter(x=[1, 4], y=[v / 2, v], mode="lines", name=o,
+                                    line={"shape": "hv"}) for o, v in solved.items()])
+    profile.update_layout(title="performance profile of time to target",
+                          xaxis={"title": "τ", "type": "log"}, yaxis_title="fraction of workloads")
+    bars = go.Figure(go.Bar(x=list(solved), y=list(solved.values()), name="solved"))
+    analysis = Analysis(
+        metrics={f"solved.{o}": v for o, v in solved.items()},
+        tables={"time_to_target": rows},
+        figures={"performance_profile": profile.to_dict(), "solved": bars.to_dict()},
+        text="\n".join(f"{o}: reached the target on {v:.0%} of workloads" for o, v in solved.items()))
+    w.store_analysis(parent, analysis)
     w.finish_parent(parent, start_ms + (k + 2) * 5_000, best[1], best[2])
-    return {"optimizers": sorted(LRFREE_TIMES), "workloads": 4}
+    return {"parent": parent, "rows": rows, "solved": solved, "optimizers": sorted(LR_FREE_TIMES)}
 
 
 @pytest.fixture(scope="session")
@@ -353,8 +336,9 @@ def fake_store(tmp_path_factory: pytest.TempPathFactory) -> FakeStore:
 
 
 def write_fake_store(root: Path) -> FakeStore:
-    """Seven studies in one SQLite store: two plain searches on the same metric (one with two
-    executions), and one each for CDT, the predictive scheduler, Deep GA, STN and LR-free."""
+    """Five studies in one SQLite store: two plain searches on the same metric (one with two
+    executions), CDT (with its stored analysis), the predictive scheduler, and a method known
+    only by its stored analysis (learning-rate-free optimizers)."""
     uri = f"sqlite:///{root / 'mlflow.db'}"
     w = _Writer(uri, root / "artifacts")
     tmp = root / "staging"
@@ -368,9 +352,7 @@ def write_fake_store(root: Path) -> FakeStore:
                                                   start_ms=T0_MS + 3 * hour, running=1)
     store.studies["bandit-cdt"] = _write_cdt(w, tmp, "bandit-cdt", T0_MS + 4 * hour)
     store.studies["cifar-predictive"] = _write_predictive(w, tmp, "cifar-predictive", T0_MS + 5 * hour)
-    store.studies["deepga-pong"] = _write_deepga(w, tmp, "deepga-pong", T0_MS + 6 * hour)
-    store.studies["stn-cifar"] = _write_stn(w, tmp, "stn-cifar", T0_MS + 7 * hour)
-    store.studies["lrfree-bench"] = _write_lrfree(w, tmp, "lrfree-bench", T0_MS + 8 * hour)
+    store.studies["lr-free-suite"] = _write_lr_free(w, tmp, "lr-free-suite", T0_MS + 6 * hour)
     return store
 
 

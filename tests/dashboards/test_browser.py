@@ -62,10 +62,17 @@ def test_report_renders_offline_without_console_errors(browser, report: Path,
         .filter(gd => gd.layout.title.text.includes('cumulative regret'))
         .map(gd => gd.querySelectorAll('.scatterlayer .trace path.js-fill').length)""")
     assert bands == [4, 4], "one shaded confidence band per CDT tuner, for each bandit"
-    assert page.locator(".parcoords").count() >= 4
+    assert page.locator(".parcoords").count() == 3  # one per study of ordinary trials
+    stored = page.locator("section#analysis")
+    titles = stored.locator(".js-plotly-plot .gtitle").all_text_contents()
+    assert titles == ["bandit-cdt: summary", "lr-free-suite: performance profile of time to target",
+                      "lr-free-suite: solved", "lr-free-suite: summary"]
+    assert "adam_tuned: reached the target on 100% of workloads" in stored.inner_text()
     shot = tmp_path / "dashboard.png"
     page.screenshot(path=str(shot), full_page=True)
     shutil.copy(shot, "/tmp/dashboard.png")
+    stored.screenshot(path=str(tmp_path / "analysis.png"))
+    shutil.copy(tmp_path / "analysis.png", "/tmp/dashboard_analysis.png")
     page.close()
     assert errors == []
     assert outside == []

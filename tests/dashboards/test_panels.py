@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 from pathlib import Path
 
 import pytest
 
-from searchlab.dashboard import DashboardError, build_report, figures_in, load_panels
+from searchlab.dashboard import (
+    DashboardError,
+    StoredAnalysis,
+    build_report,
+    figures_in,
+    load_panels,
+    load_studies,
+)
 from searchlab.errors import SearchlabError
 
 
@@ -90,13 +98,6 @@ def test_mean_band(common) -> None:
     assert low[0] == pytest.approx(2 - half) and high[0] == pytest.approx(2 + half)
 
 
-def test_performance_profile(panels: dict) -> None:
-    times = {("a", "w1"): [10.0], ("b", "w1"): [20.0],
-             ("a", "w2"): [math.inf], ("b", "w2"): [5.0, 7.0]}
-    profile = panels["lrfree"].performance_profile(times)
-    assert profile == {"a": [1.0, math.inf], "b": [1.0, 2.0]}
-
-
 def test_parallel_coordinate_dimensions(panels: dict) -> None:
     dim = panels["parallel_coords"].dimension
     assert dim("x", ["1", "1"]) is None  # never varies
@@ -128,3 +129,61 @@ def test_a_diverged_trials_worst_value_is_not_plotted(fake_store) -> None:
     assert trial.metrics["val_accuracy"] == -math.inf
     assert trial.final("val_accuracy") is None
     assert trial.curve("val_accuracy")[0] == [1, 2]
+
+
+def test_stored_analysis_is_loaded_from_the_parent_run(fake_store) -> None:
+    suite, plain = load_studies(["lr-free-suite", "mnist-random"], fake_store.uri)
+    facts = fake_store.studies["lr-free-suite"]
+    analysis = suite.latest.analysis
+    assert analysis.tables == {"time_to_target": facts["rows"]}
+    assert set(analysis.figures) == {"performance_profile", "solved"}
+    assert analysis.figures["performance_profile"]["layout"]["title"]["text"] == \
+        "performance profile of time to target"
+    assert analysis.text.splitlines()[0] == "adam_tuned: reached the target on 100% of workloads"
+    assert suite.latest.metrics["solved.dadapt"] == pytest.approx(0.75)  # headline metrics
+    assert plain.latest.analysis == StoredAnalysis() and not plain.latest.analysis
+
+
+def test_a_stored_file_that_is_not_json_is_a_clear_error(tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("broken", artifact_location=(tmp_path / "a").as_uri())
+    run = client.create_run(exp, tags={"searchlab.role": "study"}).info.run_id
+    client.log_text(run, "{not json", "analysis/profile.plotly.json")
+    with pytest.raises(DashboardError, match=f"run {run}: analysis/profile.plotly.json is not valid"):
+        load_studies(["broken"], uri)
+
+
+def test_a_stored_figure_plotly_cannot_read_says_why(panels: dict) -> None:
+    fig = panels["analysis"].stored_figure("s", "odd", {"data": [{"type": "no_such_trace"}]})
+    assert fig.layout.title.text == "s: odd"
+    assert "analysis/odd.plotly.json could not be drawn" in fig.layout.annotations[0].text
+
+
+def _cdt_regret(panels: dict, study) -> dict[str, list[float]]:
+    """Mean final regret per drawn tuner in the linucb regret figure."""
+    (fig,) = [f for f in panels["cdt"].render([study])
+              if f.layout.title.text.startswith(f"{study.name}, linear-d5, linucb: cumulative")]
+    return {t.name.split(" (n=")[0]: list(t.y) for t in fig.data if t.fill != "toself"}
+
+
+def test_cdt_draws_the_stored_best_fixed_value(panels: dict, fake_store) -> None:
+    (study,) = load_studies(["bandit-cdt"], fake_store.uri)
+    stored = study.latest.analysis
+    assert {(r["bandit"], r["fixed"]) for r in stored.tables["best_fixed"]} == \
+        {("linucb", "alpha=1"), ("lints", "v=1")}
+    assert "best fixed (alpha=1)" in _cdt_regret(panels, study)
+    # Whatever the stored table names is drawn (here the worse grid value), not recomputed.
+    worse = StoredAnalysis(tables={"best_fixed": [
+        {"environment": "linear-d5", "bandit": "linucb", "fixed": "alpha=0.1", "final_regret": 0}]})
+    swapped = dataclasses.replace(
+        study, executions=(dataclasses.replace(study.latest, analysis=worse),))
+    drawn = _cdt_regret(panels, swapped)
+    assert set(drawn) == {"cdt", "op", "theoretical", "best fixed (alpha=0.1)"}
+    assert drawn["best fixed (alpha=0.1)"][-1] > _cdt_regret(panels, study)["best fixed (alpha=1)"][-1]
+    # No stored table: no best-fixed band, and the oracle's other runs are never drawn.
+    bare = dataclasses.replace(
+        study, executions=(dataclasses.replace(study.latest, analysis=StoredAnalysis()),))
+    assert set(_cdt_regret(panels, bare)) == {"cdt", "op", "theoretical"}

@@ -54,12 +54,11 @@ def test_page_is_self_contained_with_plotly_inlined_once(page: str) -> None:
 
 def test_every_panel_has_a_section(page: str) -> None:
     for heading in ("Best so far", "Learning curves", "Parallel coordinates", "Parameter importance",
-                    "CDT regret", "Predicted final values", "Deep GA fitness",
-                    "STN hyperparameter schedules", "Performance profiles"):
+                    "CDT regret", "Predicted final values", "Stored analyses"):
         assert f"<h2>{heading}</h2>" in page
     assert "Panels with nothing to show" not in page
     # the summary table names every execution and its best trial
-    for name in ("mnist-asha-1", "mnist-asha-2", "mnist-random-1", "bandit-cdt-1", "lrfree-bench-1"):
+    for name in ("mnist-asha-1", "mnist-asha-2", "mnist-random-1", "bandit-cdt-1", "lr-free-suite-1"):
         assert f"<td>{name}</td>" in page
 
 
@@ -67,8 +66,7 @@ def test_best_so_far_overlays_studies_on_the_same_metric(figs: dict, fake_store)
     fig = one(figs, "Best val_accuracy so far")
     lines = [t for t in fig["data"] if t["mode"] == "lines"]
     names = {t["name"] for t in lines}
-    assert names == {"mnist-asha · mnist-asha-1", "mnist-asha · mnist-asha-2", "mnist-random",
-                     "stn-cifar"}
+    assert names == {"mnist-asha · mnist-asha-1", "mnist-asha · mnist-asha-2", "mnist-random"}
     asha = fake_store.studies["mnist-asha"]["executions"]
     expected = {"mnist-asha · mnist-asha-1": asha[0]["best_value"],
                 "mnist-asha · mnist-asha-2": asha[1]["best_value"],
@@ -80,9 +78,10 @@ def test_best_so_far_overlays_studies_on_the_same_metric(figs: dict, fake_store)
         if t["name"] in expected:
             assert y[-1] == pytest.approx(expected[t["name"]])
     # one line against wall time (xaxis) and one against trials (xaxis2) per execution
-    assert sorted(t.get("xaxis", "x") for t in lines) == ["x"] * 4 + ["x2"] * 4
-    assert not any(t.startswith(("Best cum_regret", "Best time_to_target", "Best best_fitness"))
-                   for t in figs), "bandit runs, GA populations and LR-free cells have their own panels"
+    assert sorted(t.get("xaxis", "x") for t in lines) == ["x"] * 3 + ["x2"] * 3
+    assert not any(t.startswith(("Best cum_regret", "Best time_to_target")) for t in figs), \
+        "bandit runs and benchmark cells are not trials of one configuration"
+    assert not any(t.startswith("lr-free-suite") and "by epoch" in t for t in figs)
 
 
 def test_learning_curves_are_coloured_by_status(figs: dict, fake_store) -> None:
@@ -119,7 +118,6 @@ def test_importance_is_fanova_over_shared_parameters(figs: dict) -> None:
     assert set(scores) == {"lr", "batch_size", "dropout", "optimizer"}
     assert sum(scores.values()) == pytest.approx(1.0)
     assert max(scores, key=scores.get) == "lr"  # the fake accuracy depends mostly on lr
-    assert not any(t.startswith("stn-cifar: fANOVA") for t in figs)  # one parameter: no ranking
 
 
 def test_cdt_regret_has_a_band_and_a_mean_per_tuner(figs: dict, fake_store) -> None:
@@ -157,14 +155,22 @@ def test_predicted_against_actual_final_values(figs: dict, fake_store) -> None:
     assert any("p_beat_best=" in (s or "") for s in stopped["text"])  # the stop reason
 
 
-def test_method_panels_for_future_methods(figs: dict) -> None:
-    ga = one(figs, "deepga-pong: fitness per generation")
-    assert len(ga["data"]) == 4 and values(ga["data"][0]["x"]) == list(range(1, 16))
-    stn = one(figs, "stn-cifar: hyperparameter schedules")
-    assert [a["text"] for a in stn["layout"]["annotations"]] == ["dropout", "lr"]
-    assert len(stn["data"]) == 8
-    profile = one(figs, "lrfree-bench: performance profile")
-    reach = {t["name"]: values(t["y"])[-1] for t in profile["data"]}
-    # adam_tuned is within some factor on all 4 workloads; dadapt never reaches imdb's target,
-    # prodigy misses wmt on one seed of two (its median is a miss)
-    assert reach == {"adam_tuned": 1.0, "dadapt": 0.75, "prodigy": 0.75}
+def test_stored_analyses_are_drawn_as_stored(figs: dict, fake_store) -> None:
+    facts = fake_store.studies["lr-free-suite"]
+    profile = one(figs, "lr-free-suite: performance profile of time to target")
+    assert [t["name"] for t in profile["data"]] == facts["optimizers"]
+    assert [values(t["y"])[-1] for t in profile["data"]] == [facts["solved"][o]
+                                                          for o in facts["optimizers"]]
+    assert profile["layout"]["xaxis"]["type"] == "log"  # the stored layout is kept
+    solved = one(figs, "lr-free-suite: solved")  # untitled: named by its file
+    assert values(solved["data"][0]["y"]) == list(facts["solved"].values())
+    summary = one(figs, "lr-free-suite: summary")
+    (table,) = summary["data"]
+    assert table["type"] == "table"
+    assert values(table["cells"]["values"][0]) == [
+        f"{o}: reached the target on {v:.0%} of workloads" for o, v in facts["solved"].items()]
+    # CDT stores tables and text but no figures: its summary is shown, its regret drawn by its panel
+    cdt = values(one(figs, "bandit-cdt: summary")["data"][0]["cells"]["values"][0])
+    assert "best fixed in hindsight, linear-d5/linucb: alpha=1" in " ".join(cdt)
+    titles = list(figs)
+    assert titles.index("lr-free-suite: summary") == titles.index("lr-free-suite: solved") + 1

@@ -6,7 +6,8 @@ config names the optimizer (``optimizer``) and any of its hyperparameters (over 
 defaults, see :mod:`.optimizers`) and a ``seed``. All share one training loop, :func:`train`:
 ``steps`` optimizer steps, an evaluation every ``eval_every`` steps yielding ``step``,
 ``train_loss``, ``val_loss``, ``val_metric`` (the workload's validation metric, always minimised),
-``target`` and ``reached`` (1.0 once ``val_metric <= target``). A non-finite training loss ends
+``target``, ``reached`` (1.0 once ``val_metric <= target``) and ``seconds`` (training time so far,
+evaluations excluded). A non-finite training loss ends
 the run with ``val_metric = inf``. Schedule-free optimizers are switched to ``eval()`` mode for
 every evaluation and back to ``train()`` for training.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +63,22 @@ TARGETS: dict[tuple[str, str, str], float] = {
 }
 
 
+#: (workload, size) -> (optimizer steps, steps between evaluations)
+BUDGETS: dict[tuple[str, str], tuple[int, int]] = {
+    ("fashion_mlp", "small"): (100, 10), ("fashion_mlp", "full"): (3000, 100),
+    ("fashion_cnn", "small"): (100, 10), ("fashion_cnn", "full"): (3000, 100),
+    ("char_lm", "small"): (100, 10), ("char_lm", "full"): (3000, 100),
+    ("tabular", "small"): (100, 10), ("tabular", "full"): (2000, 100),
+    ("forecast", "small"): (100, 10), ("forecast", "full"): (4000, 100),
+}
+
+
+def evaluations(name: str, size: str) -> int:
+    """How many evaluations (reports) a built-in workload makes at ``size``."""
+    steps, every = BUDGETS[(name, size)]
+    return steps // every
+
+
 @dataclass
 class Problem:
     """What the common loop needs from a workload."""
@@ -72,11 +90,21 @@ class Problem:
     batch: Callable[[np.random.Generator], tuple[torch.Tensor, torch.Tensor]]
     loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
     evaluate: Callable[[nn.Module], tuple[float, float]]  # (val_loss, val_metric)
-    steps: int
-    eval_every: int
+    budget: tuple[int, int] | None = None  # (steps, eval_every); None: BUDGETS
+    target_value: float | None = None  # None: TARGETS
+
+    @property
+    def steps(self) -> int:
+        return (self.budget or BUDGETS[(self.name, self.size)])[0]
+
+    @property
+    def eval_every(self) -> int:
+        return (self.budget or BUDGETS[(self.name, self.size)])[1]
 
     @property
     def target(self) -> float:
+        if self.target_value is not None:
+            return self.target_value
         return TARGETS[(self.name, self.data, self.size)]
 
     @property
@@ -100,11 +128,11 @@ def train(problem: Problem, config: dict[str, Any], ctx: Context) -> Iterator[di
     rng = np.random.default_rng(seed)
     model = problem.make_model().to(ctx.device)
     built = build(name, model.parameters(), hparams, problem.steps)
-    target, reached, step = problem.target, 0.0, 0
+    target, reached, step, seconds = problem.target, 0.0, 0, 0.0
     for _ in range(min(problem.evaluations, ctx.max_epochs)):
         model.train()
         built.train_mode()
-        total = 0.0
+        total, start = 0.0, time.perf_counter()
         for _ in range(problem.eval_every):
             x, y = problem.batch(rng)
             loss = problem.loss(model, x.to(ctx.device), y.to(ctx.device))
@@ -114,9 +142,11 @@ def train(problem: Problem, config: dict[str, Any], ctx: Context) -> Iterator[di
             step += 1
             total += float(loss.detach())
         train_loss = total / problem.eval_every
+        seconds += time.perf_counter() - start
         if not math.isfinite(train_loss):
             yield {"step": float(step), "train_loss": math.inf, "val_loss": math.inf,
-                   "val_metric": math.inf, "target": target, "reached": reached}
+                   "val_metric": math.inf, "target": target, "reached": reached,
+                   "seconds": seconds}
             return
         model.eval()
         built.eval_mode()
@@ -124,7 +154,8 @@ def train(problem: Problem, config: dict[str, Any], ctx: Context) -> Iterator[di
             val_loss, val_metric = problem.evaluate(model)
         reached = max(reached, float(val_metric <= target))
         yield {"step": float(step), "train_loss": train_loss, "val_loss": val_loss,
-               "val_metric": val_metric, "target": target, "reached": reached}
+               "val_metric": val_metric, "target": target, "reached": reached,
+               "seconds": seconds}
 
 
 def _size(size: str) -> str:
@@ -190,9 +221,9 @@ def fashion_mlp(config: dict[str, Any], ctx: Context, size: str = "small") -> It
             d = width
         return nn.Sequential(*layers, nn.Linear(d, 10))
 
-    steps, every, batch = (100, 10, 64) if size == "small" else (3000, 100, 128)
+    batch = 64 if size == "small" else 128
     problem = Problem("fashion_mlp", data, size, make, _sampler(xt, yt, batch), _ce,
-                      _classification_eval(xv, yv, _device), steps, every)
+                      _classification_eval(xv, yv, _device))
     yield from train(problem, config, ctx)
 
 
@@ -209,9 +240,9 @@ def fashion_cnn(config: dict[str, Any], ctx: Context, size: str = "small") -> It
                              nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                              nn.Flatten(), nn.Linear(flat, 10))
 
-    steps, every, batch = (100, 10, 64) if size == "small" else (3000, 100, 128)
+    batch = 64 if size == "small" else 128
     problem = Problem("fashion_cnn", data, size, make, _sampler(xt, yt, batch), _ce,
-                      _classification_eval(xv, yv, _device), steps, every)
+                      _classification_eval(xv, yv, _device))
     yield from train(problem, config, ctx)
 
 
@@ -271,9 +302,8 @@ def char_lm(config: dict[str, Any], ctx: Context, size: str = "small") -> Iterat
         value = float(loss(model, xv.to(dev), yv.to(dev)))
         return value, value
 
-    steps, every = (100, 10) if size == "small" else (3000, 100)
     problem = Problem("char_lm", "stdlib", size, lambda: _CharTransformer(context, width, layers, heads),
-                      sample, loss, evaluate, steps, every)
+                      sample, loss, evaluate)
     yield from train(problem, config, ctx)
 
 
@@ -308,9 +338,7 @@ def tabular(config: dict[str, Any], ctx: Context, size: str = "small") -> Iterat
         value = float(F.mse_loss(model(xv.to(_device(model))), yv.to(_device(model))))
         return value, value
 
-    steps, every = (100, 10) if size == "small" else (2000, 100)
-    problem = Problem("tabular", "diabetes", size, make, _sampler(xt, yt, 32), _mse, evaluate,
-                      steps, every)
+    problem = Problem("tabular", "diabetes", size, make, _sampler(xt, yt, 32), _mse, evaluate)
     yield from train(problem, config, ctx)
 
 
@@ -352,9 +380,8 @@ def forecast(config: dict[str, Any], ctx: Context, size: str = "small") -> Itera
         value = float(F.mse_loss(model(xv.to(_device(model))), yv.to(_device(model))))
         return value, value
 
-    steps, every = (100, 10) if size == "small" else (4000, 100)
     problem = Problem("forecast", "generated", size, lambda: _GRURegressor(hidden),
-                      _sampler(xt, yt, 64), _mse, evaluate, steps, every)
+                      _sampler(xt, yt, 64), _mse, evaluate)
     yield from train(problem, config, ctx)
 
 

@@ -35,7 +35,7 @@ class LRFreeSettings(MethodSettings):
     sensitivity_workload: str | None = Field(
         "forecast", description="workload of the learning-rate sweep of the baselines (None: skip)")
     sensitivity_lrs: list[float] = Field(
-        default_factory=lambda: [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1],
+        default_factory=lambda: [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0],
         description="learning rates of the sweep")
     max_tau: float = Field(4.0, gt=1.0, description="the performance profile's tau cut-off")
     max_evaluations: int = Field(

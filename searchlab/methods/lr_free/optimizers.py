@@ -29,6 +29,8 @@ Learning-rate methods (their learning rate is a default from the literature and 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -102,17 +104,24 @@ def _dog(params, h):
     return DoG(params, reps_rel=h["reps_rel"], lr=1.0, weight_decay=h["weight_decay"])
 
 
+def _quiet(cls, *args, **kwargs):
+    """Construct without the "Using decoupled weight decay" line that D-Adaptation and Prodigy
+    print to stdout on every construction."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return cls(*args, **kwargs)
+
+
 def _dadapt(params, h):
     from dadaptation import DAdaptAdam
 
-    return DAdaptAdam(params, lr=1.0, betas=(h["beta1"], h["beta2"]),
+    return _quiet(DAdaptAdam, params, lr=1.0, betas=(h["beta1"], h["beta2"]),
                       weight_decay=h["weight_decay"], decouple=h["decouple"])
 
 
 def _prodigy(params, h):
     from prodigyopt import Prodigy
 
-    return Prodigy(params, lr=1.0, betas=(h["beta1"], h["beta2"]), d_coef=h["d_coef"],
+    return _quiet(Prodigy, params, lr=1.0, betas=(h["beta1"], h["beta2"]), d_coef=h["d_coef"],
                    weight_decay=h["weight_decay"], decouple=True,
                    safeguard_warmup=h["warmup"] > 0)
 

@@ -29,7 +29,8 @@ and ``scoring/score_submissions.py`` in https://github.com/mlcommons/algorithmic
    1 means fastest on every workload, 0 means no workload within ``max_tau`` of the fastest.
 
 "Time" is whatever the caller measures at each evaluation: training steps here (deterministic
-on a loaded machine), where AlgoPerf uses accumulated submission time in seconds.
+on a loaded machine), where AlgoPerf uses accumulated submission time in seconds. Times must be
+positive: as in AlgoPerf, a fastest time of 0 would give ``0 / 0 = nan`` ratios.
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ def main() -> None:
     outdir = Path(args.out)
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "analysis.json").write_text(json.dumps(
-        {"tables": a.tables, "metrics": a.metrics}, indent=1, default=str))
+        {"tables": a.tables, "metrics": a.metrics, "figures": a.figures}, default=str))
     _plots(a, outdir)
 
     scores = {r["optimizer"]: {k: r.get(k) for k in ("defaults", "calibrated", "defaults_held_out",
@@ -133,21 +133,21 @@ def _plots(a, outdir: Path) -> None:
         ax.set_yscale("log")
         ax.set_xlabel("learning rate")
         ax.set_ylabel("final validation MSE (forecast)")
-        ax.set_title("Learning-rate sensitivity (dashed: lr-free methods at their defaults)")
+        ax.set_title("Learning-rate sensitivity (dashed: the other optimizers at their defaults)")
         ax.legend()
         fig.tight_layout()
         fig.savefig(outdir / "lr_sensitivity.png", dpi=120)
         plt.close(fig)
     prof = a.figures.get("performance_profiles")
     if prof:
-        fig, ax = plt.subplots(figsize=(8, 5))
+        fig, ax = plt.subplots(figsize=(10, 5))
         for tr in prof["data"]:
-            ax.step(tr["x"], tr["y"], where="post", label=tr["name"],
-                    ls="-" if "calibrated" in tr["name"] else ":")
+            ax.step(tr["x"], tr["y"], where="post", label=tr["name"], color=tr["line"]["color"],
+                    ls="-" if "calibrated" in tr["name"] else ":", lw=1.8)
         ax.set_xlabel("tau")
         ax.set_ylabel("fraction of workloads")
-        ax.set_title("AlgoPerf performance profiles")
-        ax.legend(fontsize=6, ncol=2)
+        ax.set_title("AlgoPerf performance profiles (solid: calibrated, dotted: defaults)")
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
         fig.tight_layout()
         fig.savefig(outdir / "performance_profiles.png", dpi=120)
         plt.close(fig)

@@ -26,3 +26,13 @@ def test_bad_size_and_config_are_clear_errors() -> None:
         list(W.tabular({"optimizer": "adamw"}, Context(), size="huge"))
     with pytest.raises(ValueError, match="no 'optimizer'"):
         list(W.tabular({}, Context()))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(W.WORKLOADS))
+def test_full_size_builds_and_steps(name: str, monkeypatch) -> None:
+    """The GPU-sized models and data run two steps on CPU (shapes, data, targets exist)."""
+    monkeypatch.setitem(W.BUDGETS, (name, "full"), (2, 2))
+    rows = list(getattr(W, name)({"optimizer": "nadamw", "seed": 0}, Context(max_epochs=1),
+                                 size="full"))
+    assert len(rows) == 1 and math.isfinite(rows[0]["val_metric"])

@@ -121,3 +121,13 @@ def conditional_curve(config, ctx):
     level = (config["x1"] - 0.3) ** 2 + (0.1 if opt == "adam" else 0.0) + 0.01 * extra
     for epoch in range(1, ctx.max_epochs + 1):
         yield {"loss": level + 1.0 / epoch}
+
+
+def _node_of(cache, item):
+    return cache["node_id"]
+
+
+def pool_nodes(config, ctx):
+    """Where the trial's evaluation pool ran: its size and the distinct nodes of its workers."""
+    nodes = ctx.pool.map(_node_of, list(range(8)))
+    yield {"workers": float(ctx.pool.size), "distinct_nodes": float(len(set(nodes)))}

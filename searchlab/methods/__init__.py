@@ -18,6 +18,7 @@ from searchlab.registry import load
 REGISTRY: dict[str, str] = {
     "search": "searchlab.methods.search:SearchMethod",
     "cdt": "searchlab.methods.cdt.adapter:CDTMethod",
+    "lr_free": "searchlab.methods.lr_free.method:LRFreeMethod",
 }
 
 

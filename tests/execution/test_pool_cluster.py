@@ -70,18 +70,21 @@ print(json.dumps({"nodes": nodes, "error": str(result.error) if result.error els
 
 @pytest.fixture(scope="module")
 def two_nodes():
-    """A Ray head with ``node_a`` and a second node with ``node_b``, 2 CPUs each, on 127.0.0.1."""
+    """A Ray head with ``node_a`` and a second node with ``node_b``, 3 CPUs each, on 127.0.0.1."""
     tmp = Path(tempfile.mkdtemp(prefix="slp", dir="/tmp"))  # short: Ray's socket paths
     marker = str(tmp)
     procs: list[subprocess.Popen] = []
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
     env["RAY_USAGE_STATS_ENABLED"] = "0"
     env["RAY_AUTH_MODE"] = "token"  # stated, so the second node and the driver join with it
+    # the tests' workload module, importable by every worker on both nodes
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).parents[1]),
+                                                    env.get("PYTHONPATH")) if p)
 
     def start(name: str, args: list[str]) -> subprocess.Popen:
         log = open(tmp / f"{name}.log", "w")
         p = subprocess.Popen([shutil.which("ray") or "ray", "start", "--block",
-                              "--node-ip-address", "127.0.0.1", "--num-cpus", "2",
+                              "--node-ip-address", "127.0.0.1", "--num-cpus", "3",
                               "--num-gpus", "0", "--disable-usage-stats",
                               "--node-manager-port", str(_free_port()),
                               "--object-manager-port", str(_free_port()),
@@ -139,3 +142,34 @@ def test_one_trials_pool_uses_workers_on_both_nodes(two_nodes, tmp_path):
     # the items went to both: the first half on the head's worker, the second on the other
     assert out["item_nodes"] == [head] * 4 + [node] * 4
     assert out["trial_node"] == out["bundle_nodes"][0]
+
+
+STUDY = """name: pool-2nodes
+workload: {function: "test_workloads_lib:pool_nodes", path: "%s"}
+metric: {name: distinct_nodes, mode: max}
+space: {x: {choice: [1]}}
+budget: {trials: 1}
+resources: {cpu: 1, workers: 2, worker_cpu: 2}
+tracking: {uri: "sqlite:///%s/m.db"}
+"""
+
+
+@pytest.mark.slow
+def test_a_study_asks_for_a_pool_and_its_trial_uses_both_nodes(two_nodes, tmp_path):
+    """The whole path: the study file's resources -> a placement group of 1 + 2 bundles -> the
+    trial's ctx.pool. Each worker takes 2 of a node's 3 CPUs, so the two must sit on different
+    nodes."""
+    from searchlab_testing import child_runs
+
+    tests = Path(__file__).parents[1]
+    study = tmp_path / "pool.yaml"
+    study.write_text(STUDY % (tests, tmp_path))
+    r = subprocess.run([sys.executable, "-m", "searchlab", "run", str(study), "--address",
+                        two_nodes["address"], "--storage", str(tmp_path / "store")],
+                       capture_output=True, text=True, env=two_nodes["env"], timeout=300,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    client, children, _ = child_runs(f"sqlite:///{tmp_path}/m.db", "pool-2nodes")
+    assert len(children) == 1
+    metrics = children[0].data.metrics
+    assert metrics["workers"] == 2 and metrics["distinct_nodes"] == 2

@@ -1,0 +1,242 @@
+"""The optimizers under test, each from its official package, behind one registry.
+
+``build(name, params, hparams, steps)`` returns a :class:`Built`: the torch optimizer, a
+per-step learning-rate scheduler (or None) and whether the optimizer needs ``train()`` /
+``eval()`` switching (schedule-free). ``hparams`` is merged over the optimizer's *literature
+defaults*; ``space`` is what calibration searches (Kasimbeg et al. 2025 calibrate the
+non-learning-rate hyperparameters of the learning-rate-free methods once for all workloads).
+
+Learning-rate-free (the learning rate stays at the package's 1.0 multiplier):
+
+- ``dog`` -- DoG, Ivgi, Hinder & Carmon, "DoG is SGD's Best Friend" (ICML 2023); ``dog-optimizer``.
+  No schedule (the paper's), no iterate averaging (the package's ``PolynomialDecayAverager`` is
+  not used: evaluations see the raw iterate).
+- ``dadapt_adam`` -- D-Adaptation (Adam), Defazio & Mishchenko (ICML 2023); ``dadaptation``.
+  Cosine decay of the multiplier, as its README recommends.
+- ``prodigy`` -- Prodigy, Mishchenko & Defazio (ICML 2024); ``prodigyopt``. Cosine decay.
+- ``mechanic`` -- Mechanic, Cutkosky, Defazio & Mehta (NeurIPS 2023); ``mechanic-pytorch``
+  wrapping torch's AdamW at base lr 1.0 (its README: "set the lr to anything"). Cosine decay.
+
+Learning-rate methods (their learning rate is a default from the literature and is calibrated):
+
+- ``schedulefree_adamw`` -- Defazio et al., "The Road Less Scheduled" (NeurIPS 2024);
+  ``schedulefree``. No schedule by design; needs train/eval mode switching.
+- ``lion`` -- Chen et al., "Symbolic Discovery of Optimization Algorithms" (NeurIPS 2023);
+  ``lion-pytorch``; linear warmup + cosine decay.
+- ``adamw``, ``nadamw`` -- torch's AdamW and NAdam(decoupled_weight_decay=True), the AlgoPerf
+  baselines, with linear warmup + cosine decay to zero.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+#: the optimizers whose learning-rate sensitivity is measured (they have a learning rate)
+BASELINES = ("adamw", "nadamw")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One calibrated hyperparameter: a float range (log or linear) or a categorical choice."""
+
+    low: float = 0.0
+    high: float = 1.0
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    name: str
+    label: str
+    package: str  # the PyPI distribution it comes from ("torch" for the baselines)
+    lr_free: bool
+    defaults: dict[str, Any]
+    space: dict[str, Param]
+    factory: Callable[[Iterable[torch.nn.Parameter], dict[str, Any]], torch.optim.Optimizer]
+    schedule_free: bool = False
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Built:
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    schedule_free: bool
+
+    def train_mode(self) -> None:
+        if self.schedule_free:
+            self.optimizer.train()
+
+    def eval_mode(self) -> None:
+        if self.schedule_free:
+            self.optimizer.eval()
+
+    def step(self) -> None:
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+
+
+def multiplier(step: int, steps: int, warmup: float, schedule: str) -> float:
+    """The learning-rate multiplier at ``step`` (0-based) of ``steps``: linear warmup over the
+    first ``warmup`` fraction, then constant or cosine decay to zero."""
+    w = int(round(warmup * steps))
+    if w > 0 and step < w:
+        return (step + 1) / w
+    if schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - w) / max(1, steps - w))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _dog(params, h):
+    from dog import DoG
+
+    return DoG(params, reps_rel=h["reps_rel"], lr=1.0, weight_decay=h["weight_decay"])
+
+
+def _quiet(cls, *args, **kwargs):
+    """Construct without the "Using decoupled weight decay" line that D-Adaptation and Prodigy
+    print to stdout on every construction."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return cls(*args, **kwargs)
+
+
+def _dadapt(params, h):
+    from dadaptation import DAdaptAdam
+
+    return _quiet(DAdaptAdam, params, lr=1.0, betas=(h["beta1"], h["beta2"]),
+                      weight_decay=h["weight_decay"], decouple=h["decouple"])
+
+
+def _prodigy(params, h):
+    from prodigyopt import Prodigy
+
+    return _quiet(Prodigy, params, lr=1.0, betas=(h["beta1"], h["beta2"]), d_coef=h["d_coef"],
+                   weight_decay=h["weight_decay"], decouple=True,
+                   safeguard_warmup=h["warmup"] > 0)
+
+
+def _mechanic(params, h):
+    from mechanic_pytorch import mechanize
+
+    cls = mechanize(torch.optim.AdamW, s_decay=h["s_decay"])
+    return cls(params, lr=1.0, betas=(h["beta1"], h["beta2"]), weight_decay=0.0)
+
+
+def _schedulefree(params, h):
+    from schedulefree import AdamWScheduleFree
+
+    return AdamWScheduleFree(params, lr=h["lr"], betas=(h["beta1"], h["beta2"]),
+                             weight_decay=h["weight_decay"], warmup_steps=h["warmup_steps"])
+
+
+def _lion(params, h):
+    from lion_pytorch import Lion
+
+    return Lion(params, lr=h["lr"], betas=(h["beta1"], h["beta2"]), weight_decay=h["weight_decay"])
+
+
+def _adamw(params, h):
+    return torch.optim.AdamW(params, lr=h["lr"], betas=(h["beta1"], h["beta2"]),
+                             weight_decay=h["weight_decay"])
+
+
+def _nadamw(params, h):
+    return torch.optim.NAdam(params, lr=h["lr"], betas=(h["beta1"], h["beta2"]),
+                             weight_decay=h["weight_decay"], decoupled_weight_decay=True)
+
+
+_ADAM_BETAS = {"beta1": Param(0.8, 0.97), "beta2": Param(0.95, 0.9999)}
+_WD = Param(1e-5, 0.3, log=True)
+_WARMUP = Param(0.0, 0.1)
+
+OPTIMIZERS: dict[str, OptimizerSpec] = {s.name: s for s in [
+    OptimizerSpec(
+        "dog", "DoG", "dog-optimizer", True,
+        {"reps_rel": 1e-6, "weight_decay": 0.0, "warmup": 0.0, "schedule": "constant"},
+        {"reps_rel": Param(1e-8, 1e-2, log=True), "weight_decay": _WD,
+         "schedule": Param(choices=("constant", "cosine"))}, _dog),
+    OptimizerSpec(
+        "dadapt_adam", "D-Adapt Adam", "dadaptation", True,
+        {"beta1": 0.9, "beta2": 0.999, "weight_decay": 0.0, "decouple": False, "warmup": 0.0,
+         "schedule": "cosine"},
+        {**_ADAM_BETAS, "weight_decay": _WD, "decouple": Param(choices=(True, False)),
+         "warmup": _WARMUP}, _dadapt),
+    OptimizerSpec(
+        "prodigy", "Prodigy", "prodigyopt", True,
+        {"beta1": 0.9, "beta2": 0.999, "weight_decay": 0.0, "d_coef": 1.0, "warmup": 0.0,
+         "schedule": "cosine"},
+        {**_ADAM_BETAS, "weight_decay": _WD, "d_coef": Param(0.1, 10.0, log=True),
+         "warmup": _WARMUP}, _prodigy),
+    OptimizerSpec(
+        "mechanic", "Mechanic (AdamW)", "mechanic-pytorch", True,
+        {"s_decay": 0.01, "beta1": 0.9, "beta2": 0.999, "warmup": 0.0, "schedule": "cosine"},
+        {"s_decay": Param(1e-4, 0.1, log=True), **_ADAM_BETAS, "warmup": _WARMUP}, _mechanic),
+    OptimizerSpec(
+        "schedulefree_adamw", "Schedule-free AdamW", "schedulefree", False,
+        {"lr": 0.0025, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0.0, "warmup_steps": 0,
+         "warmup": 0.0, "schedule": "constant"},
+        {"lr": Param(1e-4, 3e-2, log=True), "beta1": _ADAM_BETAS["beta1"],
+         "weight_decay": _WD, "warmup_steps": Param(choices=(0, 10, 50))},
+        _schedulefree, schedule_free=True),
+    OptimizerSpec(
+        "lion", "Lion", "lion-pytorch", False,
+        {"lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.0, "warmup": 0.05,
+         "schedule": "cosine"},
+        {"lr": Param(1e-5, 3e-3, log=True), "beta1": Param(0.8, 0.97),
+         "beta2": Param(0.95, 0.999), "weight_decay": _WD, "warmup": _WARMUP}, _lion),
+    OptimizerSpec(
+        "adamw", "AdamW", "torch", False,
+        {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0.01, "warmup": 0.05,
+         "schedule": "cosine"},
+        {"lr": Param(1e-4, 3e-2, log=True), **_ADAM_BETAS, "weight_decay": _WD,
+         "warmup": _WARMUP}, _adamw),
+    OptimizerSpec(
+        "nadamw", "NAdamW", "torch", False,
+        {"lr": 2e-3, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0.01, "warmup": 0.05,
+         "schedule": "cosine"},
+        {"lr": Param(1e-4, 3e-2, log=True), **_ADAM_BETAS, "weight_decay": _WD,
+         "warmup": _WARMUP}, _nadamw),
+]}
+
+
+def spec(name: str) -> OptimizerSpec:
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer '{name}'; use one of: {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name]
+
+
+def hyperparameters(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The literature defaults of ``name`` with ``overrides`` on top (unknown keys are errors)."""
+    s = spec(name)
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(s.defaults))
+    if unknown:
+        raise ValueError(f"{name} has no hyperparameter {', '.join(unknown)}; "
+                         f"it has: {', '.join(s.defaults)}")
+    return {**s.defaults, **overrides}
+
+
+def build(name: str, params: Iterable[torch.nn.Parameter], hparams: dict[str, Any] | None,
+          steps: int) -> Built:
+    """The optimizer ``name`` over ``params`` with ``hparams`` (over its defaults) for a run of
+    ``steps`` steps, with its learning-rate schedule."""
+    s = spec(name)
+    h = hyperparameters(name, hparams)
+    optimizer = s.factory(list(params), h)
+    scheduler = None
+    if h["schedule"] != "constant" or h["warmup"] > 0:
+        warmup, schedule = float(h["warmup"]), str(h["schedule"])
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda t: multiplier(t, steps, warmup, schedule))
+    return Built(optimizer, scheduler, s.schedule_free)

@@ -75,6 +75,7 @@ class DeepGA:
         self.elite: Genome | None = None
         self.elite_score = -np.inf
         self.best_ever = -np.inf
+        self.behavior = np.zeros((0, env.bc_dim))  # the last generation's, for pictures
 
     # -- one generation -------------------------------------------------------------------
     def step(self) -> Generation:
@@ -96,8 +97,8 @@ class DeepGA:
 
         # 3. truncation selection by reward, novelty, or a mix
         nov = None
+        behavior = self.behavior = np.array([e.behavior for e in evals])
         if c.novelty_weight > 0:
-            behavior = np.array([e.behavior for e in evals])
             nov = novelty(behavior, self.archive.points, c.novelty_k)
             self.archive.add(behavior[self.rng.random(len(behavior)) < c.archive_prob])
         order = np.argsort(-selection_score(reward, nov, c.novelty_weight), kind="stable")

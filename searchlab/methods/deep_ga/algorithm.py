@@ -72,6 +72,8 @@ class DeepGA:
         self.frames = 0
         self.wall_time = 0.0
         self.parents: list[Genome] = []
+        self.population: list[Genome] = []  # the last generation's, and its rewards
+        self.scores = np.zeros(0)
         self.elite: Genome | None = None
         self.elite_score = -np.inf
         self.best_ever = -np.inf
@@ -93,6 +95,7 @@ class DeepGA:
         # 2. evaluate every individual on its own episodes, sharded over the pool
         evals = self.evaluate(population, c.episodes)
         reward = np.array([e.score for e in evals])
+        self.population, self.scores = population, reward
         self.best_ever = max(self.best_ever, float(reward.max()))
 
         # 3. truncation selection by reward, novelty, or a mix

@@ -51,7 +51,9 @@ def _uniform_starts(seeds: np.ndarray, low: float, high: float, dims: int) -> np
 
 
 class CartPole:
-    """CartPole-v1: reward 1 per step (the terminating step included), 500 steps at most."""
+    """CartPole-v1: reward 1 per step (the terminating step included), 500 steps at most.
+    The state is kept as four rows (x, x_dot, theta, theta_dot) updated in place: the GA's
+    throughput is bounded by this step."""
 
     obs_dim, n_actions, act_dim, bc_dim = 4, 2, 1, 2
     gravity, masscart, masspole, length, force_mag, tau = 9.8, 1.0, 0.1, 0.5, 10.0, 0.02
@@ -62,38 +64,44 @@ class CartPole:
 
     def __init__(self, max_steps: int | None = None) -> None:
         self.max_steps = max_steps or 500
-        self.state = np.zeros((0, 4))
+        self.s = np.zeros((4, 0))
         self.t = 0
+
+    @property
+    def state(self) -> np.ndarray:
+        """``(B, 4)``, as gymnasium's ``env.state`` per row."""
+        return self.s.T
 
     def reset(self, seeds: np.ndarray) -> np.ndarray:
-        self.state = _uniform_starts(seeds, -0.05, 0.05, 4)
+        self.s = np.ascontiguousarray(_uniform_starts(seeds, -0.05, 0.05, 4).T)
         self.t = 0
-        return self.state.astype(np.float32)
+        return self.s.T.astype(np.float32)
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        x, x_dot, theta, theta_dot = self.state.T
-        force = np.where(actions == 1, self.force_mag, -self.force_mag)
+        s = self.s
+        theta, theta_dot = s[2], s[3]
+        force = actions * (2 * self.force_mag) - self.force_mag
         cos, sin = np.cos(theta), np.sin(theta)
-        temp = (force + self.polemass_length * theta_dot**2 * sin) / self.total_mass
+        temp = (force + self.polemass_length * theta_dot * theta_dot * sin) / self.total_mass
         thetaacc = (self.gravity * sin - cos * temp) / (
-            self.length * (4.0 / 3.0 - self.masspole * cos**2 / self.total_mass))
-        xacc = temp - self.polemass_length * thetaacc * cos / self.total_mass
-        x = x + self.tau * x_dot
-        x_dot = x_dot + self.tau * xacc
-        theta = theta + self.tau * theta_dot
-        theta_dot = theta_dot + self.tau * thetaacc
-        self.state = np.stack([x, x_dot, theta, theta_dot], axis=1)
+            self.length * (4.0 / 3.0 - self.masspole / self.total_mass * cos * cos))
+        xacc = temp - self.polemass_length / self.total_mass * thetaacc * cos
+        s[0] += self.tau * s[1]  # explicit Euler: positions move with the old velocities
+        s[1] += self.tau * xacc
+        s[2] += self.tau * s[3]
+        s[3] += self.tau * thetaacc
         self.t += 1
-        done = (np.abs(x) > self.x_limit) | (np.abs(theta) > self.theta_limit)
         if self.t >= self.max_steps:
-            done = np.ones_like(done)
-        return self.state.astype(np.float32), np.ones(len(x)), done
+            done = np.ones(s.shape[1], dtype=bool)
+        else:
+            done = (np.abs(s[0]) > self.x_limit) | (np.abs(s[2]) > self.theta_limit)
+        return s.T.astype(np.float32), np.ones(s.shape[1]), done
 
     def keep(self, mask: np.ndarray) -> None:
-        self.state = self.state[mask]
+        self.s = self.s[:, mask]
 
     def behavior(self) -> np.ndarray:
-        return self.state[:, [0, 2]].copy()
+        return self.s[[0, 2]].T.copy()
 
 
 class MountainCar:

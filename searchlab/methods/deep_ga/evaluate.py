@@ -59,30 +59,35 @@ class Evaluation:
 
 
 def rollout(env: BatchEnv, policy: Policy, params: Any, seeds: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray, int]:
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Play one episode per row (``params[i]`` with ``seeds[i]``) to the end.
     Returns each row's return, behaviour characterization and length (frames played)."""
     n = len(seeds)
-    returns = np.zeros(n)
+    returns, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
     behavior = np.zeros((n, env.bc_dim))
     rows = np.arange(n)  # original index of each live row
+    ret, length = np.zeros(n), np.zeros(n, dtype=np.int64)  # of the live rows
     alive = np.ones(n, dtype=bool)
-    lengths = np.zeros(n, dtype=np.int64)
-    obs = env.reset(np.asarray(seeds))
     on_torch = not isinstance(params, np.ndarray)
+    layers = policy.layers(params)
+    obs = env.reset(np.asarray(seeds))
     while True:
         x = obs if not on_torch else _to_torch(obs, params)
-        obs, reward, done = env.step(policy.act(params, x))
-        lengths[rows[alive]] += 1
-        returns[rows] += np.where(alive, reward, 0.0)
+        obs, reward, done = env.step(policy.forward(layers, x))
+        ret += reward * alive
+        length += alive
         ended = done & alive
         if ended.any():
             behavior[rows[ended]] = env.behavior()[ended]
             alive &= ~done
             if not alive.any():
+                returns[rows], lengths[rows] = ret, length
                 return returns, behavior, lengths
-            if alive.sum() <= 0.75 * len(alive):
-                rows, obs, params = rows[alive], obs[alive], params[_index(alive, params)]
+            if alive.sum() <= 0.75 * len(alive):  # drop the finished rows
+                returns[rows], lengths[rows] = ret, length
+                rows, obs, ret, length = rows[alive], obs[alive], ret[alive], length[alive]
+                params = params[_index(alive, params)]
+                layers = policy.layers(params)
                 env.keep(alive)
                 alive = np.ones(len(rows), dtype=bool)
 

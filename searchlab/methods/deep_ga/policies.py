@@ -66,9 +66,12 @@ class Policy:
     def act(self, flat: Any, obs: Any) -> Any:
         """Actions of every row: ``flat`` is ``(B, n_params)``, ``obs`` is ``(B, obs_dim)``, both
         numpy arrays or both torch tensors (on the same device)."""
-        is_np = isinstance(flat, np.ndarray)
+        return self.forward(self.layers(flat), obs)
+
+    def forward(self, layers: list[tuple[Any, Any]], obs: Any) -> Any:
+        """:meth:`act` on the views :meth:`layers` returned (saves re-slicing every step)."""
+        is_np = isinstance(obs, np.ndarray)
         h = obs
-        layers = self.layers(flat)
         for k, (w, b) in enumerate(layers):
             h = (np.matmul(h[:, None, :], w) if is_np else _bmm(h, w))[:, 0, :] + b
             if k < len(layers) - 1:

@@ -129,7 +129,8 @@ def evaluate_batch(cache: dict[str, Any], tasks: list[Task]) -> list[Evaluation]
     if problem.backend == "torch":
         import torch
 
-        params = torch.from_numpy(flat).to(problem.device)
+        # the worker's own device when the pool says (a Ray worker given a GPU), else the trial's
+        params = torch.from_numpy(flat).to(cache.get("device", problem.device))
     returns, behavior, lengths = rollout(env, policy, params, seeds)
     out = []
     for i, t in enumerate(tasks):

@@ -65,7 +65,7 @@ class DeepGAMethod(Method):
         except ImportError:
             raise ValueError("deep_ga with a space needs searchlab.methods.search.search_run, "
                              "which this searchlab does not have yet") from None
-        inner = search_run(study, workload=REFERENCE, length=s.generations, args=None,
+        inner = search_run(study, workload=REFERENCE, length=s.generations, metric=METRIC, mode="max",
                            resources=resources, base_config={**s.ga_config(), "seed": s.first_seed},
                            tags={"method": "deep_ga"})
         return _Searched(inner)

@@ -1,6 +1,6 @@
 """Replay an elite: rebuild its weights from the seed list a GA run wrote, play it, draw it.
 
-    python -m searchlab.methods.deep_ga.replay TRIAL_DIR/elite.json [--episodes 5] [--out strip.png]
+    python -m searchlab.methods.deep_ga.replay TRIAL_DIR/artifacts/elite.json [--episodes 5] [--out strip.png]
 
 Prints each episode's return and writes a strip of ``--frames`` evenly spaced frames of the first
 episode (matplotlib; CartPole, Acrobot, MountainCar, MinAtar and the maze are drawn from their
@@ -19,14 +19,21 @@ import numpy as np
 
 from searchlab.methods.deep_ga.encoding import decode
 from searchlab.methods.deep_ga.evaluate import Problem
-from searchlab.methods.deep_ga.workload import ELITE_FILE
+from searchlab.methods.deep_ga.workload import ARTIFACTS, ELITE_FILE
+
+
+def elite_path(path: str | Path) -> Path:
+    """``path`` itself, or the elite file inside a trial directory."""
+    p = Path(path)
+    if p.is_dir():
+        return next((q for q in (p / ELITE_FILE, p / ARTIFACTS / ELITE_FILE) if q.exists()),
+                    p / ELITE_FILE)
+    return p
 
 
 def load_elite(path: str | Path) -> dict[str, Any]:
     """The elite record from ``elite.json`` (or a trial directory holding one)."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / ELITE_FILE
+    p = elite_path(path)
     if not p.exists():
         raise ValueError(f"no elite file at {p}")
     record = json.loads(p.read_text())
@@ -142,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         first = first or states
         print(f"episode {seed}: return {total:g} ({len(states) - 1} steps)")
     print(f"mean return {np.mean(returns):g} over {len(returns)} episodes")
-    base = Path(a.elite)
-    out = Path(a.out) if a.out else (base if base.is_dir() else base.parent) / "elite_strip.png"
+    out = Path(a.out) if a.out else elite_path(a.elite).parent / "elite_strip.png"
     draw_strip(record, first, out, a.frames)
     print(f"wrote {out}")
     return 0

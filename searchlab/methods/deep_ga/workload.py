@@ -5,9 +5,9 @@ Each report holds ``generation``, ``best_score``, ``mean_score``, ``elite_score`
 maze, ``solved``: 1 once any individual reached the goal). The last report of a run that spends
 its budget adds ``final_score``: the elite's mean over ``final_episodes`` fresh episodes.
 
-After every generation the elite's seed list is written to ``<trial_dir>/elite.json``
-(:data:`ELITE_FILE`; a few hundred bytes), so a run stopped early still leaves its elite; it is
-what :mod:`.replay` plays. The GA's state (a few KB) is checkpointed every generation.
+After every generation the elite's seed list is kept as the trial artifact ``elite.json``
+(:data:`ELITE_FILE`, under ``<trial_dir>/artifacts/``; a few hundred bytes), so a run stopped
+early still leaves its elite; it is what :mod:`.replay` plays. The GA's state (a few KB) is checkpointed every generation.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from searchlab.methods.deep_ga.settings import GAConfig
 from searchlab.workloads.api import Context
 
 ELITE_FILE = "elite.json"
+ARTIFACTS = "artifacts"  # as searchlab.workloads.api.ARTIFACTS
 REFERENCE = "searchlab.methods.deep_ga.workload:deep_ga_workload"
 
 
@@ -53,11 +54,20 @@ def deep_ga_workload(config: dict[str, Any], ctx: Context) -> Iterator[dict[str,
         metrics["frames_per_s"] = ga.frames / max(ga.wall_time, 1e-9)
         if solved is not None:
             metrics["solved"] = float(solved(ga.best_ever))
-        if ctx.trial_dir:
-            path = os.path.join(ctx.trial_dir, ELITE_FILE)
-            with open(path, "w") as f:
-                json.dump(elite_record(ga, seed), f)
+        _artifact(ctx, ELITE_FILE, json.dumps(elite_record(ga, seed)))
         if (ga.generation >= limit or ga.finished) and cfg.final_episodes > 0:
             metrics["final_score"] = ga.final_evaluation(cfg.final_episodes).score
         ctx.checkpoint(ga.state())
         yield metrics
+
+
+def _artifact(ctx: Context, name: str, text: str) -> None:
+    """``ctx.artifact`` (the trial's files that go to MLflow); this tree's Context predates it,
+    so write the same file by hand there."""
+    if hasattr(ctx, "artifact"):
+        ctx.artifact(name, text)
+    elif ctx.trial_dir:
+        folder = os.path.join(ctx.trial_dir, ARTIFACTS)
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, name), "w") as f:
+            f.write(text)

@@ -10,7 +10,7 @@ from deep_ga_helpers import SlicedPool
 
 from searchlab.methods import get_method
 from searchlab.methods.deep_ga.replay import main as replay_main
-from searchlab.methods.deep_ga.workload import ELITE_FILE, deep_ga_workload
+from searchlab.methods.deep_ga.workload import ARTIFACTS, ELITE_FILE, deep_ga_workload
 from searchlab.methods.local import run_local
 from searchlab.spec.parse import parse_text
 from searchlab.workloads.api import Context
@@ -59,11 +59,11 @@ def test_workload_writes_a_replayable_elite(tmp_path, capsys) -> None:
     ctx = Context(max_epochs=2, trial_dir=str(tmp_path), pool=SlicedPool(2))
     reports = list(deep_ga_workload(config, ctx))
     assert len(reports) == 2
-    record = json.loads((tmp_path / ELITE_FILE).read_text())
+    record = json.loads((tmp_path / ARTIFACTS / ELITE_FILE).read_text())
     assert 1 <= len(record["genome"]) <= 2 and record["generation"] == 2
     assert ctx.take_checkpoint()[1]["generation"] == 2
     assert replay_main([str(tmp_path), "--episodes", "2", "--frames", "4"]) == 0
-    assert (tmp_path / "elite_strip.png").stat().st_size > 1000
+    assert (tmp_path / ARTIFACTS / "elite_strip.png").stat().st_size > 1000
     assert "mean return" in capsys.readouterr().out
 
 

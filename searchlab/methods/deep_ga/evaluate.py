@@ -129,11 +129,12 @@ def evaluate_batch(cache: dict[str, Any], tasks: list[Task]) -> list[Evaluation]
     if problem.backend == "torch":
         import torch
 
-        # the worker's own device when the pool says (a Ray worker given a GPU), else the trial's
-        params = torch.from_numpy(flat).to(cache.get("device", problem.device))
+        # the trial's GPU, else the worker's own device (a Ray pool worker given a GPU)
+        device = problem.device if problem.device != "cpu" else cache.get("device", "cpu")
+        params = torch.from_numpy(flat).to(device)
     returns, behavior, lengths = rollout(env, policy, params, seeds)
     out = []
-    for i, t in enumerate(tasks):
+    for i in range(len(tasks)):
         mine = owner == i
         out.append(Evaluation(float(returns[mine].mean()), tuple(behavior[mine].mean(0).tolist()),
                               int(lengths[mine].sum()), tuple(returns[mine].tolist())))

@@ -1,8 +1,8 @@
 """``method: {name: deep_ga, ...}``: GA runs as Ray Tune trials.
 
-A GA run is one trial running :func:`.workload.deep_ga_workload` (one report per generation, the
-population sharded over the trial's ``workers``). Without a study ``space`` the method asks for
-``seeds`` runs of the configured GA. With a ``space`` over GA settings (``sigma``,
+A GA run is one trial running :func:`.workload.deep_ga_workload` (one report per generation; the
+population sharded over the pool workers of the study's ``resources`` block). Without a study
+``space`` the method asks for ``seeds`` runs of the configured GA. With a ``space`` over GA settings (``sigma``,
 ``truncation``, ``population``, ``novelty_weight``, ...) it hands the run to plain search
 (``searchlab.methods.search.search_run``), so the study's searcher picks GA settings and its
 scheduler (ASHA, ...) stops unpromising GA runs; the ``method:`` block is the base config.
@@ -19,7 +19,6 @@ from searchlab.methods.base import (
     MethodSettings,
     Objective,
     TrialRequest,
-    TrialResources,
     TrialResult,
 )
 from searchlab.methods.deep_ga.settings import DeepGASettings, GAConfig
@@ -57,16 +56,15 @@ class DeepGAMethod(Method):
 
     def start(self, settings: MethodSettings, study: Study) -> MethodRun:
         s = _settings(settings)
-        resources = TrialResources(cpu=1, workers=s.workers) if s.workers > 0 else None
         if study.space is None:
-            return _SeedRuns(s, resources)
+            return _SeedRuns(s)
         try:
             from searchlab.methods.search import search_run  # type: ignore[attr-defined]
         except ImportError:
             raise ValueError("deep_ga with a space needs searchlab.methods.search.search_run, "
                              "which this searchlab does not have yet") from None
         inner = search_run(study, workload=REFERENCE, length=s.generations, metric=METRIC, mode="max",
-                           resources=resources, base_config={**s.ga_config(), "seed": s.first_seed},
+                           resources=None, base_config={**s.ga_config(), "seed": s.first_seed},
                            tags={"method": "deep_ga"})
         return _Searched(inner)
 
@@ -80,10 +78,10 @@ def _settings(settings: MethodSettings) -> DeepGASettings:
 class _SeedRuns(MethodRun):
     """``seeds`` runs of one GA configuration."""
 
-    def __init__(self, s: DeepGASettings, resources: TrialResources | None) -> None:
+    def __init__(self, s: DeepGASettings) -> None:
         self.requests = [
             TrialRequest(config={**s.ga_config(), "seed": seed}, length=s.generations,
-                         workload=REFERENCE, resources=resources,
+                         workload=REFERENCE,
                          tags={"method": "deep_ga", "seed": str(seed)})
             for seed in range(s.first_seed, s.first_seed + s.seeds)]
         self.asked = 0

@@ -50,13 +50,13 @@ class GAConfig(BaseModel):
 
 
 class DeepGASettings(MethodSettings, GAConfig):
-    """``method: {name: deep_ga, ...}``: the GA settings, how many runs, and their resources."""
+    """``method: {name: deep_ga, ...}``: the GA settings and how many runs. A run's evaluation
+    pool is the study's ``resources`` block (``workers``, ``worker_cpu``, ``worker_gpu``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     seeds: int = Field(1, ge=1, le=10_000, description="GA runs (one trial each, seeds first_seed...) when there is no space")
     first_seed: int = Field(0, ge=0, description="seed of the first run")
-    workers: int = Field(0, ge=0, le=10_000, description="evaluation-pool workers per GA run (0: evaluate in the trial)")
 
     def ga_config(self) -> dict:
         """The GA fields as a flat, JSON-able trial config."""

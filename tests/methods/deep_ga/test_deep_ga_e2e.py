@@ -30,8 +30,7 @@ method:
   max_steps: 100
   final_episodes: 5
   seeds: 2
-  workers: 2
-resources: {cpu: 1}
+resources: {cpu: 0.5, workers: 2, worker_cpu: 0.5}   # 1.5 CPUs: fits a 2-core machine
 budget: {concurrency: 1}
 tracking: {uri: "sqlite:///%s"}
 """

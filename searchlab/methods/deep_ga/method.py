@@ -46,13 +46,21 @@ class DeepGAMethod(Method):
             bad = [n for n in names if n not in SEARCHABLE]
             if bad:
                 raise ValueError(f"deep_ga can search {', '.join(SEARCHABLE)}; not {', '.join(bad)}")
-            if study.budget.trials is None:
+            if study.search.algorithm != "grid" and study.budget.trials is None:
                 raise ValueError("a deep_ga study with a space needs budget.trials (GA runs to sample)")
             if s.seeds != 1:
                 raise ValueError("with a space, each sampled GA run uses first_seed; remove 'seeds'")
 
     def objective(self, settings: MethodSettings, study: Study) -> Objective:
         return Objective(METRIC, "max")
+
+    def describe(self, settings: MethodSettings, study: Study) -> list[str]:
+        s = _settings(settings)
+        runs = "GA runs sampled from the space" if study.space else f"{s.seeds} GA runs (seeds {s.first_seed}..)"
+        mode = ("GA-NS" if s.novelty_weight >= 1 else
+                f"GA, novelty weight {s.novelty_weight:g}" if s.novelty_weight > 0 else "GA")
+        return [f"{runs} of {mode} on {s.env}: population {s.population}, truncation "
+                f"{s.truncation}, sigma {s.sigma:g}, up to {s.generations} generations"]
 
     def start(self, settings: MethodSettings, study: Study) -> MethodRun:
         s = _settings(settings)

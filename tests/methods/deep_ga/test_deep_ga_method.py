@@ -106,3 +106,20 @@ def test_bad_settings_are_one_line_errors() -> None:
 def test_replay_reports_a_missing_file(tmp_path, capsys) -> None:
     assert replay_main([str(tmp_path / "nope.json")]) == 2
     assert "no elite file" in capsys.readouterr().out
+
+
+def test_a_space_searches_the_ga_settings() -> None:
+    import searchlab.methods.search as search
+
+    if not hasattr(search, "search_run"):
+        pytest.skip("searchlab.methods.search.search_run arrives with the ask/tell adapter")
+    text = textwrap.dedent(STUDY).replace("  seeds: 2\n", "").replace("generations: 3", "generations: 2")
+    text += "space:\n  novelty_weight: {grid: [0.0, 1.0]}\n  sigma: {grid: [0.05, 0.1]}\nsearch: {algorithm: grid}\n"
+    study = parse_text(text).study
+    out = run_local(get_method("deep_ga"), study.method, study)
+    assert sorted((r.request.config["novelty_weight"], r.request.config["sigma"])
+                  for r in out.results) == [(0.0, 0.05), (0.0, 0.1), (1.0, 0.05), (1.0, 0.1)]
+    assert all(r.status == "completed" and len(r.history) == 2 for r in out.results)
+    assert all(r.request.config["population"] == 16 for r in out.results)
+    rows = out.analysis.tables["ga_runs"]
+    assert {row.get("novelty_weight", 0.0) for row in rows} == {0.0, 1.0}

@@ -14,6 +14,8 @@ import textwrap
 
 import pytest
 
+from searchlab.methods.deep_ga.replay import main as replay_main
+
 pytestmark = pytest.mark.slow
 
 STUDY = """
@@ -59,5 +61,7 @@ def test_deep_ga_study_through_ray_and_mlflow(tmp_path) -> None:
         frames = client.get_metric_history(r.info.run_id, "frames")
         assert [m.value for m in sorted(frames, key=lambda m: m.step)] == sorted(m.value for m in frames)
         assert "final_score" in r.data.metrics
-        artifacts = [a.path for a in client.list_artifacts(r.info.run_id)]
-        assert any(p.endswith("elite.json") for p in artifacts), artifacts
+        artifacts = [a.path for a in client.list_artifacts(r.info.run_id, "trial")]
+        assert "trial/elite.json" in artifacts, artifacts
+        local = client.download_artifacts(r.info.run_id, "trial/elite.json", str(tmp_path))
+        assert replay_main([local, "--frames", "2"]) == 0

@@ -82,3 +82,30 @@ def test_minatar_rows_are_independent_of_the_batch() -> None:
 def test_unknown_environment_is_one_line() -> None:
     with pytest.raises(ValueError, match="unknown environment 'Pong'"):
         make_env("Pong")
+
+
+def test_batched_rollout_matches_gymnasium_episode_by_episode() -> None:
+    from searchlab.methods.deep_ga.evaluate import rollout
+    from searchlab.methods.deep_ga.policies import Policy
+
+    policy = Policy(4, (), 2, True)
+    params = np.stack([policy.init(s) for s in range(12)])  # episodes of very different lengths
+    seeds = np.arange(100, 112)
+    returns, behavior, lengths = rollout(make_env("CartPole-v1"), policy, params, seeds)
+    probe = make_env("CartPole-v1")
+    probe.reset(seeds)
+    starts = probe.state.copy()  # float64, as the rollout's own start
+    for i in range(12):
+        env = gym.make("CartPole-v1")
+        env.reset(seed=0)
+        env.unwrapped.state = starts[i].copy()
+        obs, total, steps = starts[i].astype(np.float32), 0.0, 0
+        while True:
+            a = int(policy.act(params[i:i + 1], obs[None, :].astype(np.float32))[0])
+            obs, r, term, trunc, _ = env.step(a)
+            total, steps = total + r, steps + 1
+            if term or trunc:
+                break
+        assert (returns[i], lengths[i]) == (total, steps)
+        np.testing.assert_allclose(behavior[i], obs[[0, 2]], atol=1e-5)
+    assert len(set(lengths.tolist())) > 3

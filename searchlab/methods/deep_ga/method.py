@@ -21,7 +21,7 @@ from searchlab.methods.base import (
     TrialRequest,
     TrialResult,
 )
-from searchlab.methods.deep_ga.settings import DeepGASettings, GAConfig
+from searchlab.methods.deep_ga.settings import DeepGASettings
 from searchlab.methods.deep_ga.workload import REFERENCE
 
 if TYPE_CHECKING:
@@ -142,16 +142,17 @@ class _Searched(MethodRun):
 def summarize(results: list[TrialResult]) -> Analysis:
     """A table of GA runs and the learning curves (elite score against frames)."""
     rows: list[dict[str, Any]] = []
-    defaults = GAConfig().model_dump()
+    configs = [r.request.config for r in results]
+    varied = [k for k in SEARCHABLE  # the GA settings that differ between runs (the searched ones)
+              if len({repr(c.get(k)) for c in configs}) > 1]
     for r in results:
-        searched = {k: r.request.config[k] for k in SEARCHABLE
-                    if k in r.request.config and r.request.config[k] != defaults.get(k)}
         m = r.metrics
         rows.append({"trial_id": r.trial_id, "seed": r.request.config.get("seed"),
                      "status": r.status, "generations": len(r.history),
                      "elite_score": m.get("elite_score"), "best_score": m.get("best_score"),
                      "final_score": m.get("final_score"), "frames": m.get("frames"),
-                     "wall_time": m.get("wall_time"), "solved": m.get("solved"), **searched})
+                     "wall_time": m.get("wall_time"), "solved": m.get("solved"),
+                     **{k: r.request.config.get(k) for k in varied}})
     analysis = Analysis(tables={"ga_runs": rows}, tags={"method": "deep_ga"})
     scored = [row for row in rows if row["elite_score"] is not None]
     if scored:

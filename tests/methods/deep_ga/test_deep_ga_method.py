@@ -122,4 +122,5 @@ def test_a_space_searches_the_ga_settings() -> None:
     assert all(r.status == "completed" and len(r.history) == 2 for r in out.results)
     assert all(r.request.config["population"] == 16 for r in out.results)
     rows = out.analysis.tables["ga_runs"]
-    assert {row.get("novelty_weight", 0.0) for row in rows} == {0.0, 1.0}
+    assert {(row["novelty_weight"], row["sigma"]) for row in rows} == {
+        (0.0, 0.05), (0.0, 0.1), (1.0, 0.05), (1.0, 0.1)}

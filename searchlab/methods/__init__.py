@@ -19,6 +19,7 @@ REGISTRY: dict[str, str] = {
     "search": "searchlab.methods.search:SearchMethod",
     "cdt": "searchlab.methods.cdt.adapter:CDTMethod",
     "lr_free": "searchlab.methods.lr_free.method:LRFreeMethod",
+    "deep_ga": "searchlab.methods.deep_ga.method:DeepGAMethod",
 }
 
 

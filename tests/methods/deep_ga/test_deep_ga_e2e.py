@@ -1,0 +1,67 @@
+"""A tiny Deep GA study through the CLI: Ray Tune runs the GA runs (pool on 2 workers), MLflow
+gets one report per generation and the elite's seed list.
+
+Needs the ask/tell adapter (TrialRequest.workload/resources, the pool on workers, trial files as
+artifacts); before that lands the old runner cannot run a method without ``plan()``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from searchlab.methods.deep_ga.replay import main as replay_main
+
+pytestmark = pytest.mark.slow
+
+STUDY = """
+name: deep-ga-e2e
+method:
+  name: deep_ga
+  env: CartPole-v1
+  hidden: [4]
+  population: 32
+  truncation: 5
+  elite_candidates: 3
+  elite_episodes: 3
+  generations: 4
+  max_steps: 100
+  final_episodes: 5
+  seeds: 2
+resources: {cpu: 0.5, workers: 2, worker_cpu: 0.5}   # 1.5 CPUs: fits a 2-core machine
+budget: {concurrency: 1}
+tracking: {uri: "sqlite:///%s"}
+"""
+
+
+def test_deep_ga_study_through_ray_and_mlflow(tmp_path) -> None:
+    import mlflow
+
+    db = tmp_path / "mlflow.db"
+    path = tmp_path / "ga.yaml"
+    path.write_text(textwrap.dedent(STUDY) % db)
+    env = {**os.environ, "RAY_AIR_NEW_OUTPUT": "0"}
+    proc = subprocess.run([sys.executable, "-m", "searchlab", "run", str(path), "--storage",
+                           str(tmp_path / "store"), "--quiet"], env=env, capture_output=True,
+                          text=True, timeout=540)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    client = mlflow.MlflowClient(f"sqlite:///{db}")
+    exp = client.get_experiment_by_name("deep-ga-e2e")
+    runs = client.search_runs([exp.experiment_id])
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert sorted(r.data.params["seed"] for r in children) == ["0", "1"]
+    for r in children:
+        history = client.get_metric_history(r.info.run_id, "elite_score")
+        assert len(history) == 4
+        frames = client.get_metric_history(r.info.run_id, "frames")
+        assert [m.value for m in sorted(frames, key=lambda m: m.step)] == sorted(m.value for m in frames)
+        assert "final_score" in r.data.metrics
+        artifacts = [a.path for a in client.list_artifacts(r.info.run_id, "trial")]
+        assert "trial/elite.json" in artifacts, artifacts
+        local = client.download_artifacts(r.info.run_id, "trial/elite.json", str(tmp_path))
+        assert replay_main([local, "--frames", "2"]) == 0

@@ -70,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="port (default: 5000, or the next free one); an error when taken")
     u.set_defaults(func=_cmd_ui)
 
+    rp = sub.add_parser("replay", help="rebuild a Deep GA elite from its seed list and play it "
+                        "(prints returns, draws a frame strip)", add_help=False)
+    rp.add_argument("args", nargs=argparse.REMAINDER,
+                    help="ELITE.json or a trial directory, then --episodes N --out PNG --frames N")
+    rp.set_defaults(func=_cmd_replay)
+
     d = sub.add_parser("dashboard", help="write a cross-study HTML report from MLflow")
     d.add_argument("experiments", nargs="+", metavar="EXPERIMENT",
                    help="MLflow experiments (study names) to compare")
@@ -293,6 +299,15 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from searchlab.show import cmd_show
 
     return cmd_show(args)
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from searchlab.methods.deep_ga.replay import main as replay
+
+    code = replay(args.args)
+    if code == 2:
+        raise SearchlabError("replay: see the line above")
+    return code
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:

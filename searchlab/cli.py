@@ -71,9 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     u.set_defaults(func=_cmd_ui)
 
     rp = sub.add_parser("replay", help="rebuild a Deep GA elite from its seed list and play it "
-                        "(prints returns, draws a frame strip)", add_help=False)
-    rp.add_argument("args", nargs=argparse.REMAINDER,
-                    help="ELITE.json or a trial directory, then --episodes N --out PNG --frames N")
+                        "(prints returns, draws a frame strip)")
+    rp.add_argument("elite", help="an elite.json written by a deep_ga trial (MLflow artifact "
+                    "trial/elite.json), or the trial's directory")
+    rp.add_argument("--episodes", type=int, default=1, help="episodes to play (seeds 0, 1, ...)")
+    rp.add_argument("--out", help="frame strip PNG (default: next to the elite file)")
+    rp.add_argument("--frames", type=int, default=8, help="frames in the strip")
     rp.set_defaults(func=_cmd_replay)
 
     d = sub.add_parser("dashboard", help="write a cross-study HTML report from MLflow")
@@ -302,12 +305,15 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
+    from searchlab.methods.deep_ga.replay import load_elite
     from searchlab.methods.deep_ga.replay import main as replay
 
-    code = replay(args.args)
-    if code == 2:
-        raise SearchlabError("replay: see the line above")
-    return code
+    try:
+        load_elite(args.elite)
+    except (ValueError, OSError) as e:
+        raise SearchlabError(f"replay: {e}") from None
+    argv = [args.elite, "--episodes", str(args.episodes), "--frames", str(args.frames)]
+    return replay(argv + (["--out", args.out] if args.out else []))
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:

@@ -16,22 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from searchlab.errors import SearchlabError
-
-#: statuses whose metric is not a result (as in the run summary)
-NO_VALUE = ("failed", "diverged", "timed_out")
-
-
-@dataclass
-class StoredTrial:
-    """One trial as MLflow has it (the same fields as the runner's ``TrialRow``)."""
-
-    trial_id: str
-    status: str
-    value: float | None
-    epochs: int
-    config: dict[str, Any]
-    run_id: str | None = None
-    error: str | None = None
+from searchlab.results import TrialRow
+from searchlab.status import UNSCORED
 
 
 @dataclass
@@ -42,7 +28,7 @@ class StoredStudy:
     parent_run_id: str
     run_status: str  # the parent run's MLflow status: FINISHED, RUNNING, KILLED, ...
     tracking_uri: str
-    rows: list[StoredTrial] = field(default_factory=list)
+    rows: list[TrialRow] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -84,10 +70,10 @@ def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
         t = run.data.tags
         status = t.get("searchlab.status", "unknown")
         value = run.data.metrics.get(study.metric)
-        if status in NO_VALUE or value is None or not math.isfinite(value):
+        if status in UNSCORED or value is None or not math.isfinite(value):
             value = None
         steps = [m.step for m in getattr(run.data, "_metric_objs", []) if m.key == study.metric]
-        study.rows.append(StoredTrial(
+        study.rows.append(TrialRow(
             t.get("searchlab.trial_id", run.info.run_name or run.info.run_id), status, value,
             max(steps, default=0), {k: _param_value(v) for k, v in run.data.params.items()},
             run.info.run_id, t.get("searchlab.error") or None))
@@ -102,7 +88,7 @@ def ranked(rows: list[Any], mode: str) -> list[Any]:
 
 
 def best_table(rows: list[Any], metric: str, mode: str, title: str, limit: int = 5) -> Any:
-    """A rich table of the best ``limit`` trials (rows: TrialRow or StoredTrial)."""
+    """A rich table of the best ``limit`` trials (rows: TrialRow)."""
     from rich.table import Table
 
     best = ranked(rows, mode)[:limit]

@@ -19,8 +19,8 @@ Settings:
   --extended adds logistic rewards (UCB-GLM, GLM-TS), the two-hyperparameter LinUCB and the digits
   classification bandit.
 
-CDT's constants (confidence 0.6, Thompson spread x 0.8) were chosen on seeds 100-119 of the paper
-setting and seeds 100-109 of the non-stationary one; the table reports seeds 0..N-1, which tuning
+CDT's constants (confidence 1.0, Thompson spread x 0.8) were chosen on seeds 100-119 of the paper
+setting and seeds 100-107 of the non-stationary one; the table reports seeds 0..N-1, which tuning
 never saw.
 
 Every seed is run and reported (no selection). Seeds give common random numbers: for one seed all

@@ -118,7 +118,7 @@ class ZoomingSettings(_Strict):
 
     confidence: float | None = Field(
         None, gt=0, description="radius constant c in r = c sqrt(log H / (n+1)) (scaled space [0,1]^p); "
-        "default: each tuner's own -- cdt 0.6, the other variants 0.3; the paper's reference code uses "
+        "default: each tuner's own -- cdt 1.0, the other variants 0.3; the paper's reference code uses "
         "sqrt(13/2) with log T, which keeps one point active for ~200 rounds")
     posterior_scale: float | None = Field(
         None, gt=0, description="multiplies the Thompson draws' spread (the rewards' root mean square / "

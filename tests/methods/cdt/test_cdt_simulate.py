@@ -170,7 +170,7 @@ def test_cdt_variants_and_zooming_settings_reach_the_tuner() -> None:
     b = BANDITS["linucb"](env.d, 1.0)
     default = make_tuner("cdt", b, env, rng)  # the default: restarts on detected shifts only
     assert default.H is None and default.detect_w == 200 and default.detect_discount is None
-    assert default.confidence == 0.6 and default.post == 0.8
+    assert default.confidence == 1.0 and default.post == 0.8
     paper = make_tuner("cdt_paper", b, env, rng)  # the paper's: a hard restart every H = T^(3/4)
     assert paper.H == default_restart_period(600, 1) == math.ceil(600 ** 0.75)
     assert paper.discount is None and paper.detect_w is None
@@ -191,7 +191,7 @@ def test_cdt_variants_and_zooming_settings_reach_the_tuner() -> None:
     assert tuned.discount == 0.5 and tuned.detect_w == 64
     # settings left unset keep each variant's own constants; set ones override them
     z = CDTSettings().zooming.model_dump(exclude_none=True)
-    assert make_tuner("cdt", b, env, rng, zooming=z).confidence == 0.6
+    assert make_tuner("cdt", b, env, rng, zooming=z).confidence == 1.0
     z = CDTSettings.model_validate({"zooming": {"confidence": 0.4, "posterior_scale": 1.0}}).zooming
     tuned = make_tuner("cdt", b, env, rng, zooming=z.model_dump(exclude_none=True))
     assert tuned.confidence == 0.4 and tuned.post == 1.0

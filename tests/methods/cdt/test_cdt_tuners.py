@@ -302,14 +302,3 @@ def test_posterior_scale_narrows_the_thompson_draws() -> None:
     assert far[0.5] < 0.5 * far[1.0]
     with pytest.raises(ValueError, match="posterior_scale"):
         ZoomingTS(X, 1000, np.random.default_rng(0), posterior_scale=0.0)
-
-
-def test_early_restart_forgets_the_first_rounds_once() -> None:
-    tuner = ZoomingTS(X, 1000, np.random.default_rng(0), early_restarts=(50,))
-    _feed(tuner, np.full(50, -1.0))  # the poor rewards of the first rounds
-    assert tuner.restarts == 0 and tuner.count.sum() == 50
-    tuner.propose(50)  # the 51st tuned round starts afresh
-    assert tuner.restarts == 1 and tuner.n_active == 1 and tuner.count.sum() == 0
-    tuner.update(0.5)
-    _feed(tuner, np.full(500, 0.5), 51)
-    assert tuner.restarts == 1 and (tuner.mean[: tuner.n_active] == 0.5).all()  # none of the -1s left

@@ -19,9 +19,9 @@ Settings:
   --extended adds logistic rewards (UCB-GLM, GLM-TS), the two-hyperparameter LinUCB and the digits
   classification bandit.
 
-CDT's constants (confidence 1.0, Thompson spread x 0.8) were chosen on seeds 100-119 of the paper
-setting and seeds 100-107 of the non-stationary one; the table reports seeds 0..N-1, which tuning
-never saw.
+CDT's constants are those of cdt_detect_only, the previous default. Constants tuned on seeds
+100-119 (confidence 1.0, Thompson spread x 0.8: -63 ± 51 on LinTS there) did not hold on seeds 0-19
+(+28 ± 70), so they are not the default (docs/cdt.md). The table reports seeds 0..N-1.
 
 Every seed is run and reported (no selection). Seeds give common random numbers: for one seed all
 tuners see the same contexts and reward noise, so the paired differences printed are tighter than

@@ -116,13 +116,9 @@ class RangeSettings(_Strict):
 class ZoomingSettings(_Strict):
     """Zooming Thompson sampling with restarts (the CDT tuner)."""
 
-    confidence: float | None = Field(
-        None, gt=0, description="radius constant c in r = c sqrt(log H / (n+1)) (scaled space [0,1]^p); "
-        "default: each tuner's own -- cdt 1.0, the other variants 0.3; the paper's reference code uses "
-        "sqrt(13/2) with log T, which keeps one point active for ~200 rounds")
-    posterior_scale: float | None = Field(
-        None, gt=0, description="multiplies the Thompson draws' spread (the rewards' root mean square / "
-        "sqrt(n)); below 1 plays the costly points less often; default: cdt 0.8, the others 1")
+    confidence: float = Field(
+        0.3, gt=0, description="radius constant c in r = c sqrt(log H / (n+1)) (scaled space [0,1]^p); "
+        "the paper's reference code uses sqrt(13/2) with log T, which keeps one point active for ~200 rounds")
     warmup: int = Field(30, ge=0, description="rounds of random arms before tuning (the paper's T1)")
     restart_period: int | None = Field(
         None, ge=1, description="H, rounds between restarts; default T^((p+2)/(p+3)) for p hyperparameters "
@@ -154,8 +150,8 @@ class CDTSettings(MethodSettings):
         ["cdt", "cdt_paper", "theoretical", "op", "tl"], min_length=1,
         description="cdt: the default CDT, hard restarts only on a detected change in the rewards (better "
         "than periodic restarts on stationary problems, see docs/cdt.md); cdt_paper: the paper's hard "
-        "restart every H; also cdt_no_restart, cdt_soft, cdt_detect, cdt_detect_only (cdt's restarts "
-        "with the other variants' constants); op / tl: OP (Gaussian TS, each candidate once first) and "
+        "restart every H; also cdt_no_restart, cdt_soft, cdt_detect, cdt_detect_only (the same as cdt, "
+        "its name before it became the default); op / tl: OP (Gaussian TS, each candidate once first) and "
         "TL (EXP3 on rewards rescaled to [0, 1]) as defined here; op_authors / tl_authors: the paper's "
         "authors' definitions (Beta-Bernoulli TS on the reward clipped to [0, 1]; EXP3 on the raw "
         "reward); 'oracle': the best fixed value in hindsight")

@@ -39,16 +39,14 @@ TUNERS = ("cdt", "cdt_paper", "cdt_no_restart", "cdt_soft", "cdt_detect", "cdt_d
 
 #: Zooming TS variants: the settings each named CDT tuner adds to ``zooming`` (where not set there);
 #: ``periodic``: restart every H = T^((p+2)/(p+3)) unless ``restart_period`` is given.
-#: 'cdt' (the default): hard restarts on detected shifts only, wider confidence balls (c = 1.0, so
-#: fewer points are spent on the costly end of the range) and a narrower Thompson spread (x 0.8).
-#: 'cdt_paper': the paper's schedule, a hard restart every H. 'cdt_no_restart': never restarts.
-#: 'cdt_soft': a soft restart every H (keeps the points and their means, counts x 0.2).
-#: 'cdt_detect': a hard restart whenever change detection on the residuals signals a shift, and the
-#: soft restart every H as a fallback. 'cdt_detect_only': like 'cdt' with the constants of the
-#: others (c = 0.3, spread x 1) -- the default before the constants were tuned.
+#: 'cdt' (the default): hard restarts on detected shifts only (periodic ones only if
+#: ``restart_period`` is given). 'cdt_paper': the paper's schedule, a hard restart every H.
+#: 'cdt_no_restart': never restarts. 'cdt_soft': a soft restart every H (keeps the points and their
+#: means, counts x 0.2). 'cdt_detect': a hard restart whenever change detection on the residuals
+#: signals a shift, and the soft restart every H as a fallback. 'cdt_detect_only': the same as 'cdt'
+#: (its name before it became the default).
 ZOOMING_VARIANTS: dict[str, dict[str, Any]] = {
-    "cdt": {"periodic": False, "detect_window": 200, "detect_threshold": 5.0,
-            "confidence": 1.0, "posterior_scale": 0.8},
+    "cdt": {"periodic": False, "detect_window": 200, "detect_threshold": 5.0},
     "cdt_paper": {"periodic": True},
     "cdt_no_restart": {"periodic": False},
     "cdt_soft": {"periodic": True, "restart_discount": 0.2},

@@ -170,11 +170,10 @@ def test_cdt_variants_and_zooming_settings_reach_the_tuner() -> None:
     b = BANDITS["linucb"](env.d, 1.0)
     default = make_tuner("cdt", b, env, rng)  # the default: restarts on detected shifts only
     assert default.H is None and default.detect_w == 200 and default.detect_discount is None
-    assert default.confidence == 1.0 and default.post == 0.8
+    assert default.discount is None and default.confidence == 0.3 and default.post == 1.0
     paper = make_tuner("cdt_paper", b, env, rng)  # the paper's: a hard restart every H = T^(3/4)
     assert paper.H == default_restart_period(600, 1) == math.ceil(600 ** 0.75)
     assert paper.discount is None and paper.detect_w is None
-    assert paper.confidence == 0.3 and paper.post == 1.0
     soft = make_tuner("cdt_soft", b, env, rng)
     assert soft.discount == 0.2 and soft.H == paper.H and soft.detect_w is None
     det = make_tuner("cdt_detect", b, env, rng)
@@ -189,12 +188,13 @@ def test_cdt_variants_and_zooming_settings_reach_the_tuner() -> None:
     z = s.zooming.model_dump(exclude_none=True)
     tuned = make_tuner("cdt_soft", b, env, rng, zooming=z)
     assert tuned.discount == 0.5 and tuned.detect_w == 64
-    # settings left unset keep each variant's own constants; set ones override them
-    z = CDTSettings().zooming.model_dump(exclude_none=True)
-    assert make_tuner("cdt", b, env, rng, zooming=z).confidence == 1.0
-    z = CDTSettings.model_validate({"zooming": {"confidence": 0.4, "posterior_scale": 1.0}}).zooming
-    tuned = make_tuner("cdt", b, env, rng, zooming=z.model_dump(exclude_none=True))
-    assert tuned.confidence == 0.4 and tuned.post == 1.0
+    z = CDTSettings.model_validate({"zooming": {"confidence": 0.6}}).zooming.model_dump(exclude_none=True)
+    assert make_tuner("cdt", b, env, rng, zooming=z).confidence == 0.6
+
+
+def test_cdt_is_cdt_detect_only_under_its_new_name() -> None:
+    a, b = run(SMALL, "lints", "cdt", 1), run(SMALL, "lints", "cdt_detect_only", 1)
+    np.testing.assert_array_equal(a.regret, b.regret)
 
 
 def test_the_default_tuner_list_leads_with_the_default_cdt() -> None:

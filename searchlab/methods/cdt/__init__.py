@@ -14,7 +14,8 @@ Layout (the algorithm is numpy only and knows nothing of Ray):
 - :mod:`.environments` -- synthetic linear / logistic / non-stationary bandits and classification
   data sets turned into bandits.
 - :mod:`.tuners` -- the top layer: Zooming TS with restarts (CDT), the theoretical rate, OP (TS over
-  a finite set), TL (EXP3 over the set), fixed values (for the best-fixed-in-hindsight oracle).
+  a finite set) and TL (EXP3 over the set), each as defined here and as the paper's authors'
+  code defines it, fixed values (for the best-fixed-in-hindsight oracle).
 - :mod:`.simulate` -- one run of (environment, bandit, tuner, seed) -> regret curve.
 - :mod:`.settings` / :mod:`.adapter` -- the study-file settings and the Ray Tune facing method.
 """

@@ -10,8 +10,8 @@ from searchlab.methods.base import MethodSettings
 from searchlab.methods.cdt.bandits import BANDITS
 
 BanditName = Literal["linucb", "lints", "ucbglm", "glmts", "linucb_reg"]
-TunerName = Literal["cdt", "cdt_no_restart", "cdt_soft", "cdt_detect", "cdt_detect_only",
-                    "theoretical", "op", "tl", "oracle"]
+TunerName = Literal["cdt", "cdt_paper", "cdt_no_restart", "cdt_soft", "cdt_detect", "cdt_detect_only",
+                    "theoretical", "op", "op_authors", "tl", "tl_authors", "oracle"]
 
 
 class _Strict(BaseModel):
@@ -121,14 +121,15 @@ class ZoomingSettings(_Strict):
         "the paper's reference code uses sqrt(13/2) with log T, which keeps one point active for ~200 rounds")
     warmup: int = Field(30, ge=0, description="rounds of random arms before tuning (the paper's T1)")
     restart_period: int | None = Field(
-        None, ge=1, description="H, rounds between restarts; default T^((p+2)/(p+3)) for p hyperparameters")
+        None, ge=1, description="H, rounds between restarts; default T^((p+2)/(p+3)) for p hyperparameters "
+        "(cdt_paper, cdt_soft, cdt_detect); cdt and cdt_detect_only restart periodically only if it is set")
     restart_discount: float | None = Field(
         None, ge=0, lt=1, description="soft restarts: at a periodic restart keep the active points and "
         "their means and multiply their counts by this gamma (floored at min(n, 1)); default: each "
-        "tuner's own -- cdt (the paper's): hard restarts, cdt_soft and cdt_detect: 0.2")
+        "tuner's own -- cdt_paper: hard restarts, cdt_soft and cdt_detect: 0.2")
     detect_window: int | None = Field(
         None, ge=2, description="change detection: restart when the last w residuals r - m_a differ "
-        "in mean or variance from the earlier ones; default: each tuner's own -- cdt_detect and "
+        "in mean or variance from the earlier ones; default: each tuner's own -- cdt, cdt_detect and "
         "cdt_detect_only: 200, the others: off")
     detect_threshold: float | None = Field(
         None, gt=0, description="z-score that signals a change (default 5.0)")
@@ -146,17 +147,22 @@ class CDTSettings(MethodSettings):
     environments: list[EnvironmentSettings] = Field(default_factory=lambda: [SyntheticEnv()], min_length=1)
     bandits: list[BanditName] = Field(["linucb", "lints"], min_length=1)
     tuners: list[TunerName] = Field(
-        ["cdt_detect_only", "cdt", "theoretical", "op", "tl"], min_length=1,
-        description="cdt: the paper's (hard restart every H); cdt_detect_only (in the default list "
-        "since it beat cdt in benchmarks/cdt_regret.py): restarts only on a detected change; also "
-        "cdt_no_restart, cdt_soft, cdt_detect and 'oracle' (the best fixed value in hindsight)")
+        ["cdt", "cdt_paper", "theoretical", "op", "tl_authors"], min_length=1,
+        description="cdt: the default CDT, hard restarts only on a detected change in the rewards (better "
+        "than periodic restarts on stationary problems, see docs/cdt.md); cdt_paper: the paper's hard "
+        "restart every H; also cdt_no_restart, cdt_soft, cdt_detect, cdt_detect_only (the same as cdt, "
+        "its name before it became the default); op / tl: OP (Gaussian TS, each candidate once first) and "
+        "TL (EXP3 on rewards rescaled to [0, 1]) as defined here; op_authors / tl_authors: the paper's "
+        "authors' definitions (Beta-Bernoulli TS on the reward clipped to [0, 1]; EXP3 on the raw "
+        "reward; the better TL in benchmarks/cdt_regret.py, so the default list has it); 'oracle': "
+        "the best fixed value in hindsight")
     seeds: int = Field(20, ge=1, le=100_000, description="runs per (environment, bandit, tuner)")
     first_seed: int = Field(0, ge=0)
     regularization: float = Field(1.0, gt=0, description="lambda of the one-hyperparameter bandits")
     zooming: ZoomingSettings = ZoomingSettings()
     candidates: dict[str, list[float]] = Field(
         {"alpha": [0.5, 1, 3, 5, 7], "v": [0.5, 1, 3, 5, 7], "lam": [0.1, 1, 10]},
-        description="OP/TL candidate values per hyperparameter (the paper's set by default)")
+        description="OP/TL candidate values per hyperparameter, ours and the authors' (the paper's set by default)")
     oracle_grid: dict[str, list[float]] = Field(
         {"alpha": [0, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5], "v": [0, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4],
          "lam": [0.1, 1, 10]},
@@ -167,7 +173,8 @@ class CDTSettings(MethodSettings):
     def _names(self) -> CDTSettings:
         for b in self.bandits:
             names = [h.name for h in BANDITS[b].hyperparams]
-            for block, tuners in (("candidates", {"op", "tl"}), ("oracle_grid", {"oracle"})):
+            for block, tuners in (("candidates", {"op", "op_authors", "tl", "tl_authors"}),
+                                 ("oracle_grid", {"oracle"})):
                 table = getattr(self, block)
                 missing = [n for n in names if n not in table]
                 if tuners & set(self.tuners) and missing:

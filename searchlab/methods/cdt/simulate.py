@@ -24,6 +24,7 @@ from searchlab.methods.cdt.environments import (
     SyntheticBandit,
 )
 from searchlab.methods.cdt.tuners import (
+    BetaOPTuner,
     FixedTuner,
     OPTuner,
     TheoreticalTuner,
@@ -33,20 +34,24 @@ from searchlab.methods.cdt.tuners import (
     candidate_grid,
 )
 
-TUNERS = ("cdt", "cdt_no_restart", "cdt_soft", "cdt_detect", "cdt_detect_only", "theoretical", "op", "tl", "fixed")
+TUNERS = ("cdt", "cdt_paper", "cdt_no_restart", "cdt_soft", "cdt_detect", "cdt_detect_only",
+          "theoretical", "op", "op_authors", "tl", "tl_authors", "fixed")
 
-#: Zooming TS variants: the settings each named CDT tuner adds to ``zooming`` (where not set there).
-#: 'cdt': the paper's (a hard restart every H). 'cdt_no_restart': never restarts. 'cdt_soft': a soft
-#: restart every H (keeps the points and their means, counts x 0.2). 'cdt_detect': a hard restart
-#: whenever change detection on the residuals signals a shift, and the soft restart every H as a
-#: fallback. 'cdt_detect_only': hard restarts on detected shifts only (periodic ones only if
-#: ``restart_period`` is given explicitly).
+#: Zooming TS variants: the settings each named CDT tuner adds to ``zooming`` (where not set there);
+#: ``periodic``: restart every H = T^((p+2)/(p+3)) unless ``restart_period`` is given.
+#: 'cdt' (the default): hard restarts on detected shifts only (periodic ones only if
+#: ``restart_period`` is given). 'cdt_paper': the paper's schedule, a hard restart every H.
+#: 'cdt_no_restart': never restarts. 'cdt_soft': a soft restart every H (keeps the points and their
+#: means, counts x 0.2). 'cdt_detect': a hard restart whenever change detection on the residuals
+#: signals a shift, and the soft restart every H as a fallback. 'cdt_detect_only': the same as 'cdt'
+#: (its name before it became the default).
 ZOOMING_VARIANTS: dict[str, dict[str, Any]] = {
-    "cdt": {},
-    "cdt_no_restart": {},
-    "cdt_soft": {"restart_discount": 0.2},
-    "cdt_detect": {"restart_discount": 0.2, "detect_window": 200, "detect_threshold": 5.0},
-    "cdt_detect_only": {"detect_window": 200, "detect_threshold": 5.0},
+    "cdt": {"periodic": False, "detect_window": 200, "detect_threshold": 5.0},
+    "cdt_paper": {"periodic": True},
+    "cdt_no_restart": {"periodic": False},
+    "cdt_soft": {"periodic": True, "restart_discount": 0.2},
+    "cdt_detect": {"periodic": True, "restart_discount": 0.2, "detect_window": 200, "detect_threshold": 5.0},
+    "cdt_detect_only": {"periodic": False, "detect_window": 200, "detect_threshold": 5.0},
 }
 
 #: the paper's candidate sets for OP and TL, per hyperparameter name
@@ -93,18 +98,23 @@ def make_tuner(name: str, bandit: Bandit, env: Environment, rng: np.random.Gener
         if "ranges" in z:
             ranges = z.pop("ranges") or {}
             space = tuple(HyperParam(hp.name, **ranges[hp.name]) if hp.name in ranges else hp for hp in space)
+        periodic = z.pop("periodic")
         period = z.pop("restart_period", None)
         if name == "cdt_no_restart":
             period = None
             z["detect_window"] = None
-        elif period is None and name != "cdt_detect_only":  # periodic only if H is given
+        elif period is None and periodic:
             period = default_restart_period(env.T, len(space))
         return ZoomingTS(space, env.T, rng, restart_period=period, **z)
     if name == "theoretical":
         return TheoreticalTuner(bandit, env.sigma, env.theta_norm)
-    if name in ("op", "tl"):
+    if name in ("op", "op_authors", "tl", "tl_authors"):
         grid = candidate_grid(space, {**DEFAULT_CANDIDATES, **(candidates or {})})
-        return OPTuner(grid, rng) if name == "op" else TLTuner(grid, env.T, env.reward_range, rng)
+        if name == "op":
+            return OPTuner(grid, rng)
+        if name == "op_authors":
+            return BetaOPTuner(grid, rng)
+        return TLTuner(grid, env.T, env.reward_range if name == "tl" else None, rng)
     if name == "fixed":
         if fixed is None or len(fixed) != len(space):
             raise ValueError(f"tuner 'fixed' needs {len(space)} value(s) for {[h.name for h in space]}")

@@ -73,7 +73,11 @@ def candidate_grid(space: Sequence[HyperParam], values: dict[str, Sequence[float
 
 
 class OPTuner(Tuner):
-    """OP: Gaussian Thompson sampling over a finite candidate set (each candidate tried once first)."""
+    """OP, ours: Gaussian Thompson sampling over a finite candidate set (each candidate tried once first).
+
+    A candidate's draw is ``mean + s N(0, 1) / sqrt(n)`` with s the root mean square of the rewards
+    seen, so it works on rewards of any range. :class:`BetaOPTuner` is the authors' definition.
+    """
 
     def __init__(self, candidates: np.ndarray, rng: np.random.Generator) -> None:
         self.cands = np.atleast_2d(candidates)
@@ -103,16 +107,53 @@ def _scale(sum_sq: float, n: float) -> float:
     return math.sqrt(sum_sq / n) if n >= 10 else 0.5
 
 
-class TLTuner(Tuner):
-    """TL: EXP3 over the candidate set (the syndicated two-layer approach of Ding et al. 2022)."""
+class BetaOPTuner(Tuner):
+    """OP as the paper's authors define it: Beta-Bernoulli Thompson sampling over the candidate set.
 
-    def __init__(self, candidates: np.ndarray, horizon: int, reward_range: tuple[float, float],
+    Every candidate starts from a Beta(1, 1) prior. The observed reward is clipped to [0, 1] (the raw
+    reward, not rescaled) and turned into a Bernoulli outcome with that success probability (the
+    binarisation of Agrawal & Goyal 2012); the played candidate's Beta counts take the outcome. Each
+    round plays the candidate with the largest Beta draw; the first round plays a uniformly random
+    one. There is no forced first pull per candidate.
+    """
+
+    def __init__(self, candidates: np.ndarray, rng: np.random.Generator) -> None:
+        self.cands = np.atleast_2d(candidates)
+        n = len(self.cands)
+        self.success, self.failure = np.ones(n), np.ones(n)
+        self.rng = rng
+        self.i = -1
+
+    def propose(self, t: int) -> np.ndarray:
+        if self.i < 0:
+            self.i = int(self.rng.integers(len(self.cands)))
+        else:
+            self.i = int(self.rng.beta(self.success, self.failure).argmax())
+        return self.cands[self.i]
+
+    def update(self, r: float) -> None:
+        won = self.rng.random() < min(max(r, 0.0), 1.0)
+        self.success[self.i] += won
+        self.failure[self.i] += not won
+
+
+class TLTuner(Tuner):
+    """TL: EXP3 over the candidate set (the syndicated two-layer approach of Ding et al. 2022).
+
+    With probabilities ``p = (1 - gamma) w / sum(w) + gamma / n`` over the n candidates and
+    ``gamma = min(1, sqrt(n ln n / ((e - 1) T)))``, the played candidate's log-weight grows by
+    ``gamma x / (n p_i)``. Ours feeds x = the reward rescaled from ``reward_range`` to [0, 1] and
+    clipped (EXP3's analysis assumes rewards in [0, 1]); ``reward_range=None`` feeds the raw reward,
+    as the paper's authors' code does (their TL).
+    """
+
+    def __init__(self, candidates: np.ndarray, horizon: int, reward_range: tuple[float, float] | None,
                  rng: np.random.Generator) -> None:
         self.cands = np.atleast_2d(candidates)
         n = len(self.cands)
         self.gamma = min(1.0, math.sqrt(n * math.log(n) / ((math.e - 1) * horizon))) if n > 1 else 1.0
         self.logw = np.zeros(n)
-        self.lo, self.hi = reward_range
+        self.range = reward_range
         self.u = rng.random(horizon + 1)
         self.i, self.p = 0, np.full(n, 1.0 / n)
 
@@ -123,8 +164,10 @@ class TLTuner(Tuner):
         return self.cands[self.i]
 
     def update(self, r: float) -> None:
-        x = min(max((r - self.lo) / (self.hi - self.lo), 0.0), 1.0)
-        self.logw[self.i] += self.gamma * x / (self.p[self.i] * len(self.p))
+        if self.range is not None:
+            lo, hi = self.range
+            r = min(max((r - lo) / (hi - lo), 0.0), 1.0)
+        self.logw[self.i] += self.gamma * r / (self.p[self.i] * len(self.p))
 
 
 def coverage_grid(dim: int, rng: np.random.Generator) -> np.ndarray:
@@ -144,8 +187,9 @@ class ZoomingTS(Tuner):
     ``r_a = confidence * sqrt(log(H) / (n_a + 1))`` (Euclidean, in the scaled space) (H: the restart period). A round either
     *activates* a point -- if some point of the space lies outside every ball B(a, r_a), a random
     uncovered one, played at once -- or takes a *Thompson step*: draw
-    ``m_a + s * N(0, 1) / sqrt(n_a)`` for every active point and play the best draw (s: the root mean
-    square of the rewards seen). Every ``restart_period`` rounds all points are forgotten, so the
+    ``m_a + k s N(0, 1) / sqrt(n_a)`` for every active point and play the best draw (s: the root mean
+    square of the rewards seen, k: ``posterior_scale``, 1 by default; below 1 the costly points --
+    a bandit exploring far too much -- are replayed less often on noisy rewards). Every ``restart_period`` rounds all points are forgotten, so the
     tuner can follow a best hyperparameter that moves over time. ``restart_period=None`` never
     restarts.
 
@@ -169,12 +213,15 @@ class ZoomingTS(Tuner):
                  confidence: float = 0.3, restart_period: int | None = None, warmup: int = 30,
                  max_points: int = 512, restart_discount: float | None = None,
                  detect_window: int | None = None, detect_threshold: float = 5.0,
-                 detect_discount: float | None = None) -> None:
+                 detect_discount: float | None = None, posterior_scale: float = 1.0) -> None:
         for name, g in (("restart_discount", restart_discount), ("detect_discount", detect_discount)):
             if g is not None and not 0.0 <= g < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1), got {g}")
         if detect_window is not None and detect_window < 2:
             raise ValueError(f"detect_window must be at least 2, got {detect_window}")
+        if posterior_scale <= 0:
+            raise ValueError(f"posterior_scale must be positive, got {posterior_scale}")
+        self.post = posterior_scale
         self.discount = restart_discount
         self.detect_w = detect_window
         self.detect_z = detect_threshold
@@ -301,7 +348,8 @@ class ZoomingTS(Tuner):
         else:
             # Thompson step over the active points
             k = self.n_active
-            draw = self.mean[:k] + _scale(self.sq, self.n_obs) * self.z.take(k) * self.inv_sqrt_n[:k]
+            s = self.post * _scale(self.sq, self.n_obs)
+            draw = self.mean[:k] + s * self.z.take(k) * self.inv_sqrt_n[:k]
             self.i = int(draw.argmax())
         return self.values[self.i]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -163,6 +164,7 @@ def test_environments_of_different_horizons_have_their_own_length_and_label() ->
     ("confidnce: 1", "unknown key 'confidnce'"),
     ("environments: [{kind: nonstationary, change_points: [5], phase_noise: [1.0]}]", "phase_noise needs 2"),
     ("tuners: [op]\n      candidates: {v: [1]}", "candidates has no values for alpha"),
+    ("tuners: [tl_authors]\n      candidates: {v: [1]}", "candidates has no values for alpha"),
     ("zooming: {ranges: {alpah: {low: 0.1, high: 1}}}", "unknown hyperparameter 'alpah'"),
 ])
 def test_settings_errors_say_what_is_wrong(bad: str, message: str) -> None:
@@ -194,23 +196,59 @@ def test_workload_reports_the_downsampled_curve() -> None:
 
 def test_cdt_variants_and_zooming_settings_reach_the_tuner() -> None:
     from searchlab.methods.cdt.bandits import BANDITS
-    from searchlab.methods.cdt.simulate import make_environment, make_tuner
+    from searchlab.methods.cdt.simulate import default_restart_period, make_environment, make_tuner
 
     rng = np.random.default_rng(0)
     env = make_environment(SMALL, rng)
     b = BANDITS["linucb"](env.d, 1.0)
-    paper = make_tuner("cdt", b, env, rng)
-    assert paper.discount is None and paper.detect_w is None and paper.H is not None  # the reference
+    default = make_tuner("cdt", b, env, rng)  # the default: restarts on detected shifts only
+    assert default.H is None and default.detect_w == 200 and default.detect_discount is None
+    assert default.discount is None and default.confidence == 0.3 and default.post == 1.0
+    paper = make_tuner("cdt_paper", b, env, rng)  # the paper's: a hard restart every H = T^(3/4)
+    assert paper.H == default_restart_period(600, 1) == math.ceil(600 ** 0.75)
+    assert paper.discount is None and paper.detect_w is None
     soft = make_tuner("cdt_soft", b, env, rng)
     assert soft.discount == 0.2 and soft.H == paper.H and soft.detect_w is None
     det = make_tuner("cdt_detect", b, env, rng)
     assert det.discount == 0.2 and det.H == paper.H and det.detect_w == 200 and det.detect_discount is None
     only = make_tuner("cdt_detect_only", b, env, rng)
-    assert only.H is None and only.detect_w == 200
+    assert only.H is None and only.detect_w == 200 and only.confidence == 0.3
     assert make_tuner("cdt_detect_only", b, env, rng, zooming={"restart_period": 99}).H == 99
+    assert make_tuner("cdt", b, env, rng, zooming={"restart_period": 99}).H == 99
     assert make_tuner("cdt_no_restart", b, env, rng, zooming={"detect_window": 50}).detect_w is None
     s = CDTSettings.model_validate({"tuners": ["cdt_soft"], "zooming": {"restart_discount": 0.5,
                                                                         "detect_window": 64}})
     z = s.zooming.model_dump(exclude_none=True)
     tuned = make_tuner("cdt_soft", b, env, rng, zooming=z)
     assert tuned.discount == 0.5 and tuned.detect_w == 64
+    z = CDTSettings.model_validate({"zooming": {"confidence": 0.6}}).zooming.model_dump(exclude_none=True)
+    assert make_tuner("cdt", b, env, rng, zooming=z).confidence == 0.6
+
+
+def test_cdt_is_cdt_detect_only_under_its_new_name() -> None:
+    a, b = run(SMALL, "lints", "cdt", 1), run(SMALL, "lints", "cdt_detect_only", 1)
+    np.testing.assert_array_equal(a.regret, b.regret)
+
+
+def test_the_default_tuner_list_leads_with_the_default_cdt() -> None:
+    tuners = CDTSettings().tuners
+    assert tuners[0] == "cdt" and "cdt_paper" in tuners
+
+
+def test_authors_op_and_tl_are_built_on_the_same_candidates() -> None:
+    from searchlab.methods.cdt.bandits import BANDITS
+    from searchlab.methods.cdt.simulate import make_environment, make_tuner
+    from searchlab.methods.cdt.tuners import BetaOPTuner, OPTuner, TLTuner
+
+    rng = np.random.default_rng(0)
+    env = make_environment(SMALL, rng)
+    b = BANDITS["lints"](env.d, 1.0)
+    ours_op, authors_op = make_tuner("op", b, env, rng), make_tuner("op_authors", b, env, rng)
+    assert isinstance(ours_op, OPTuner) and isinstance(authors_op, BetaOPTuner)
+    np.testing.assert_array_equal(ours_op.cands, authors_op.cands)
+    ours_tl, authors_tl = make_tuner("tl", b, env, rng), make_tuner("tl_authors", b, env, rng)
+    assert isinstance(authors_tl, TLTuner) and ours_tl.range == (-1.0, 1.0) and authors_tl.range is None
+    assert authors_op.cands[:, 0].tolist() == [0.5, 1, 3, 5, 7]  # the paper's set
+    s = CDTSettings.model_validate({"tuners": ["tl_authors"], "candidates": {"v": [0.1, 0.2]},
+                                    "bandits": ["lints"]})
+    assert make_tuner("tl_authors", b, env, rng, candidates=s.candidates).cands[:, 0].tolist() == [0.1, 0.2]

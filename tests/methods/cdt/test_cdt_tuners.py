@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from searchlab.methods.cdt.bandits import HyperParam
-from searchlab.methods.cdt.tuners import OPTuner, TLTuner, ZoomingTS, candidate_grid
+from searchlab.methods.cdt.tuners import BetaOPTuner, OPTuner, TLTuner, ZoomingTS, candidate_grid
 
 X = (HyperParam("x", 0.0, 1.0),)
 XY = (HyperParam("x", 0.0, 1.0), HyperParam("y", 0.0, 1.0))
@@ -136,6 +138,71 @@ def test_tl_prefers_the_best_candidate() -> None:
     assert np.mean(chosen[10_000:] == 0.5) > 0.6
 
 
+def test_tl_authors_exp3_step_on_the_raw_reward_by_hand() -> None:
+    """Two candidates, T = 100: gamma = sqrt(2 ln 2 / ((e - 1) 100)) = 0.0898; p = (1/2, 1/2) at first."""
+    cands = np.array([[0.1], [0.9]])
+    gamma = math.sqrt(2 * math.log(2) / ((math.e - 1) * 100))
+    authors = TLTuner(cands, 100, None, np.random.default_rng(0))
+    ours = TLTuner(cands, 100, (-1.0, 1.0), np.random.default_rng(0))
+    assert authors.gamma == pytest.approx(0.08982, abs=1e-5)
+    i = int(authors.propose(0)[0] == 0.9)
+    assert ours.propose(0)[0] == cands[i, 0]  # the same draw: only the update differs
+    np.testing.assert_allclose(authors.p, [0.5, 0.5])
+    authors.update(-0.6)  # raw: log w_i += gamma * r / (n p_i) = gamma * -0.6 / (2 * 0.5)
+    ours.update(-0.6)  # ours: the reward rescaled from [-1, 1] to [0, 1] first: 0.2
+    assert authors.logw[i] == pytest.approx(-0.6 * gamma) and authors.logw[1 - i] == 0.0
+    assert ours.logw[i] == pytest.approx(0.2 * gamma)
+    # the next round's probabilities: (1 - gamma) w / sum(w) + gamma / 2
+    authors.propose(1)
+    w = np.exp([-0.6 * gamma, 0.0]) if i == 0 else np.exp([0.0, -0.6 * gamma])
+    np.testing.assert_allclose(authors.p, (1 - gamma) * w / w.sum() + gamma / 2)
+    assert authors.p[i] < 0.5  # a negative raw reward lowers the played candidate's probability
+    ours.propose(1)
+    assert ours.p[i] > 0.5  # ... where ours, on the rescaled reward, raises it
+    authors.i = 1 - i
+    authors.update(3.0)  # raw rewards are not clipped either
+    assert authors.logw[1 - i] == pytest.approx(gamma * 3.0 / (2 * authors.p[1 - i]))
+
+
+def test_op_authors_beta_posterior_on_clipped_rewards() -> None:
+    op = BetaOPTuner(np.array([[0.5], [1.0], [3.0]]), np.random.default_rng(0))
+    np.testing.assert_array_equal(op.success, [1, 1, 1])  # Beta(1, 1) priors
+    np.testing.assert_array_equal(op.failure, [1, 1, 1])
+    first = op.propose(0)
+    i = op.i
+    assert first[0] == op.cands[i, 0]
+    op.update(1.7)  # clipped to 1: a sure success
+    assert (op.success[i], op.failure[i]) == (2, 1)
+    op.i = i
+    op.update(-0.4)  # clipped to 0: a sure failure
+    assert (op.success[i], op.failure[i]) == (2, 2)
+    for _ in range(4000):  # r in (0, 1): a success with probability r
+        op.i = i
+        op.update(0.3)
+    assert (op.success[i] - 2) / 4000 == pytest.approx(0.3, abs=0.03)
+    assert op.success[i] + op.failure[i] == 4 + 4000
+    others = [j for j in range(3) if j != i]
+    assert (op.success[others] == 1).all() and (op.failure[others] == 1).all()
+
+
+def test_op_authors_starts_anywhere_and_tries_no_candidate_first() -> None:
+    firsts = {int(BetaOPTuner(np.arange(5.0)[:, None], np.random.default_rng(s)).propose(0)[0])
+              for s in range(40)}
+    assert firsts == set(range(5))  # a uniformly random first candidate
+    op = BetaOPTuner(np.arange(5.0)[:, None], np.random.default_rng(1))
+    for t in range(50):  # a candidate that always pays is kept: no forced pull of the others
+        op.propose(t)
+        op.update(1.0 if op.i == 2 else 0.0)
+    assert op.success[2] > 35 and (op.success + op.failure).sum() == 5 * 2 + 50
+
+
+def test_op_authors_concentrates_on_the_best_candidate() -> None:
+    rng = np.random.default_rng(0)
+    op = BetaOPTuner(np.array([[0.1], [0.5], [0.9]]), np.random.default_rng(1))
+    chosen = _play(op, lambda h: 0.6 - abs(h[0] - 0.5), 3000, rng)[:, 0]
+    assert np.mean(chosen[1500:] == 0.5) > 0.8
+
+
 def _feed(tuner: ZoomingTS, rewards: np.ndarray, t0: int = 0) -> None:
     for t, r in enumerate(rewards, t0):
         tuner.propose(t)
@@ -222,3 +289,16 @@ def test_detection_follows_an_abrupt_moving_optimum() -> None:
     assert 1 <= tuner.detections <= 2
     assert abs(np.median(chosen[3000:4000]) - 0.2) < 0.1
     assert abs(np.median(chosen[7000:]) - 0.8) < 0.1
+
+
+def test_posterior_scale_narrows_the_thompson_draws() -> None:
+    """The draws' spread is posterior_scale x s / sqrt(n): a narrower one replays points behind less."""
+    far = {}
+    for scale in (1.0, 0.5):
+        rng = np.random.default_rng(0)
+        tuner = ZoomingTS(X, 3000, np.random.default_rng(1), confidence=1.0, posterior_scale=scale)
+        chosen = _play(tuner, lambda h: -0.1 * abs(h[0] - 0.2), 3000, rng)[:, 0]  # a small gap
+        far[scale] = np.mean(np.abs(chosen - 0.2) > 0.3)
+    assert far[0.5] < 0.5 * far[1.0]
+    with pytest.raises(ValueError, match="posterior_scale"):
+        ZoomingTS(X, 1000, np.random.default_rng(0), posterior_scale=0.0)

@@ -137,6 +137,12 @@ class MethodSearcher(Searcher):
     def restore(self, checkpoint_path: str) -> None:
         """Nothing to restore: unpickling replays the journal."""
 
+    def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
+        """Nothing to save (see :meth:`save`)."""
+
+    def restore_from_dir(self, checkpoint_dir: str) -> None:
+        """Nothing to restore: Tune unpickled this searcher, which replayed the journal."""
+
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict,
                               **spec: Any) -> bool:
         return True

@@ -193,6 +193,11 @@ def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
         table.add_row(r.trial_id, f"{r.value:.4g}", str(r.epochs), r.status,
                       *[_short(r.config.get(k, "")) for k in keys])
     console.print(table)
+    if result.objectives:
+        names = ", ".join(f"{m} {d}" for m, d in result.objectives)
+        console.print(f"Pareto front: {len(result.pareto)} trials ({names}): "
+                      f"{', '.join(result.pareto) or 'none completed'}",
+                      soft_wrap=True, markup=False)
     counts = ", ".join(f"{v} {k}" for k, v in sorted(result.counts.items()))
     console.print(f"{len(result.rows)} trials ({counts}) in {result.elapsed_s:.1f} s"
                   + (" (resumed)" if result.resumed else ""))

@@ -46,6 +46,7 @@ class TrialSpec:
     trial_timeout: float | None = None
     study_dir: str | None = None  # searchlab's per-trial files go to <study_dir>/<trial_id>/
     resources: Any = None  # the study's TrialResources (requests may ask for their own)
+    more_metrics: tuple[str, ...] = ()  # further objectives every report must carry too
 
 
 def make_trainable(spec: TrialSpec) -> Callable[[dict[str, Any]], None]:
@@ -123,14 +124,15 @@ def _run(spec: TrialSpec, fn: Any, flat: dict[str, Any], args: dict[str, Any], c
     for metrics in iterate(fn(flat, ctx, **args)):
         epoch += 1
         result = dict(metrics)
-        if spec.metric not in result:
-            import difflib
+        for name in (spec.metric, *spec.more_metrics):
+            if name not in result:
+                import difflib
 
-            close = difflib.get_close_matches(spec.metric, [str(k) for k in result], n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else "; report it, or set metric.name"
-            raise MissingMetricError(
-                f"the workload reported {sorted(result) or 'nothing'} but never "
-                f"'{spec.metric}', the study's metric{hint}")
+                close = difflib.get_close_matches(name, [str(k) for k in result], n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else "; report it, or set metric.name"
+                raise MissingMetricError(
+                    f"the workload reported {sorted(result) or 'nothing'} but never "
+                    f"'{name}', the study's metric{hint}")
         value = result.get(spec.metric)
         if value is not None and not _finite(value):
             tune.report({**result, spec.metric: worst, DIVERGED: 1})

@@ -236,7 +236,7 @@ def _check_combinations(doc: Document, study: Study) -> None:
                 complete_point(study.space, point)
             except PointError as e:
                 loc = ("search", "points", i) + ((e.name,) if e.name else ())
-                raise doc.error(f"search.points[{i}]: {e}", loc) from None
+                raise doc.error(str(e), loc) from None
     try:
         method.check(study.method, study)
     except ValueError as e:

@@ -126,7 +126,8 @@ def test_pareto_front_is_tagged_printed_and_drawn(study_file, run_in_process, ml
     text = TWO.replace('"test_objectives:two_losses"',
                        '{function: "test_objectives:two_losses_and_sum", path: "{TESTS}"}')
     text = text.replace("budget: {trials: 12}", "budget: {trials: 6, concurrency: 2}")
-    text += "  x2: {uniform: [0.0, 1.0]}\n"
+    text = text.replace("  x1: {uniform: [0.0, 1.0]}\n",
+                        "  x1: {uniform: [0.0, 1.0]}\n  x2: {uniform: [0.0, 1.0]}\n")
     path = study_file(text)
     result = run_in_process(path)
     assert len(result.rows) == 6 and result.pareto
@@ -142,12 +143,15 @@ def test_pareto_front_is_tagged_printed_and_drawn(study_file, run_in_process, ml
               for r in children}
     assert set(pareto_front(points, ["min", "max"])) == tagged
     stored = client.download_artifacts(result.parent_run_id, "analysis/pareto.plotly.json")
-    from dashboards.analysis import stored_figure
     import json
+
+    from dashboards.analysis import stored_figure
 
     fig = stored_figure("moo", "pareto", json.load(open(stored)))
     assert fig.data[1].name == "Pareto front" and len(fig.data[1].x) == len(tagged)
-    cli._print_summary(result, None, type("A", (), {"storage": None})())
+    from searchlab.spec.parse import load_study
+
+    cli._print_summary(result, load_study(path).study, type("A", (), {"storage": None})())
     assert f"Pareto front: {len(tagged)} trials (loss min, size max)" in capsys.readouterr().out
 
 

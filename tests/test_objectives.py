@@ -167,9 +167,9 @@ def test_every_objective_must_be_reported(study_file, run_in_process):
 
     text = TWO.replace('"test_objectives:two_losses"',
                        '{function: "test_objectives:only_loss", path: "{TESTS}"}')
-    text = text.replace("budget: {trials: 12}", "budget: {trials: 3}")
+    text = text.replace("budget: {trials: 12}", "budget: {trials: 20}")
     with pytest.raises(SearchlabError, match="never 'size'"):
-        run_in_process(study_file(text), tracking=False)
+        run_in_process(study_file(text))
 
 
 def only_loss(config, ctx):

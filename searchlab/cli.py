@@ -108,13 +108,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if s.workload is not None:
         print(f"  workload   {s.workload.function}" +
               (f" {s.workload.args}" if s.workload.args else ""))
-    print(f"  metric     {objective.metric} ({objective.mode})")
+    print(f"  metric     {objective.metric} ({objective.mode})"
+          + "".join(f", {m} ({d})" for m, d in objective.more)
+          + (" - the first leads; Pareto front over all" if objective.more else ""))
     if s.space is not None:
         print("  space")
         for line in s.space.describe("    "):
             print(line)
     if s.space is not None and "search" not in method.refuses:
-        print(f"  search     {s.searcher_label} (seed {s.search.seed})")
+        print(f"  search     {s.searcher_label} (seed {s.search.seed})"
+              + (f", {len(s.search.points)} known point(s) first" if s.search.points else ""))
     print(f"  stopping   {s.stopping_name} {_settings(s.stopping)}")
     for line in lines:
         print(f"  {line}")

@@ -89,7 +89,13 @@ def run_trial(spec: TrialSpec, config: dict[str, Any]) -> None:
     watchdog = _start_watchdog(spec.trial_timeout, files) if spec.trial_timeout else None
     try:
         with _Tee(os.path.join(files, LOG_FILE) if files else None):
-            ended = _run(spec, fn, flat_config(config), args, ctx, worst, started, done)
+            try:
+                ended = _run(spec, fn, flat_config(config), args, ctx, worst, started, done)
+            except MissingMetricError as e:
+                if files:  # the driver reads it when told the trial failed (Ray's copy comes later)
+                    with open(os.path.join(files, "error.txt"), "w") as f:
+                        f.write(f"MissingMetricError: {e.args[0]}\n")
+                raise
         if ended and files:  # the workload ended by itself: completed, whatever its length
             with open(os.path.join(files, FINISHED_MARKER), "w") as f:
                 f.write("the workload ended by itself\n")

@@ -65,7 +65,9 @@ def test_optuna_tpe_with_concurrency_1_reproduces_configs_and_metrics(study_file
 
 
 @pytest.mark.slow
-def test_random_with_concurrency_2_reproduces_configs(study_file, run_in_process):
-    (configs1, _), (configs2, _) = _twice(study_file, run_in_process,
-                                          "{algorithm: random, seed: 7}", 2)
+@pytest.mark.parametrize("search", ["{algorithm: random, seed: 7}",
+                                    "{algorithm: optuna, sampler: qmc, seed: 7}"])
+def test_searchers_that_ignore_results_reproduce_configs_with_concurrency_2(
+        search, study_file, run_in_process):
+    (configs1, _), (configs2, _) = _twice(study_file, run_in_process, search, 2)
     assert configs1 == configs2 and len({c["x1"] for c in configs1}) == 6

@@ -157,6 +157,7 @@ class SearchMethod(Method):
         run = self.start(settings, study)
         trials = str(run.total) if run.total is not None else "?"
         if run.limit is None and study.space is not None:
-            trials = f"{study.space.grid_size()} grid points x {study.search.repeats}"
+            trials = f"{study.space.grid_size()} grid points x {study.search.repeats}" + (
+                f" + {len(study.search.points)} known points" if study.search.points else "")
         return [f"trials     {trials}, {study.budget.concurrency} at a time, up to "
                 f"{study.budget.max_epochs} epochs each"]

@@ -20,7 +20,7 @@ from typing import Any
 from searchlab import status, study_state
 from searchlab.errors import SearchlabError, StudyInterrupted
 from searchlab.methods import get_method
-from searchlab.methods.base import Analysis
+from searchlab.methods.base import Analysis, Objective
 from searchlab.results import StudyResult, TrialRow, count
 from searchlab.spec.parse import LoadedStudy
 from searchlab.stopping import SchedulerContext, get_factory
@@ -174,7 +174,7 @@ def _preflight(loaded: LoadedStudy, method: Any) -> None:
         preflight_study(loaded)
 
 
-def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Any, study_dir: Path,
+def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir: Path,
           resuming: bool, tracker: Any, base_tags: dict[str, str], out: Any,
           started: float) -> StudyResult:
     from searchlab.execution.driver import MethodSearcher

@@ -89,9 +89,10 @@ def _parse(doc: Document) -> LoadedStudy:
         data["workload"] = {"function": data["workload"]}
     objectives = _objectives(doc, data.pop("metric", None))
 
-    study = _validate(doc, Study, {**data, "space": space, "objectives": objectives, "stopping_name": stop_name,
-                                   "stopping": stop_settings, "method_name": method_name,
-                                   "method": method_settings, "written": tuple(doc.data)})
+    study = _validate(doc, Study, {**data, "space": space, "objectives": objectives,
+                                   "stopping_name": stop_name, "stopping": stop_settings,
+                                   "method_name": method_name, "method": method_settings,
+                                   "written": tuple(doc.data)})
     _check_workload_path(doc, study)
     _check_combinations(doc, study)
     return LoadedStudy(study, doc)

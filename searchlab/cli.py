@@ -108,13 +108,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if s.workload is not None:
         print(f"  workload   {s.workload.function}" +
               (f" {s.workload.args}" if s.workload.args else ""))
-    print(f"  metric     {objective.metric} ({objective.mode})")
+    print(f"  metric     {objective.metric} ({objective.mode})"
+          + "".join(f", {m} ({d})" for m, d in objective.more)
+          + (" - the first leads; Pareto front over all" if objective.more else ""))
     if s.space is not None:
         print("  space")
         for line in s.space.describe("    "):
             print(line)
     if s.space is not None and "search" not in method.refuses:
-        print(f"  search     {s.searcher_label} (seed {s.search.seed})")
+        print(f"  search     {s.searcher_label} (seed {s.search.seed})"
+              + (f", {len(s.search.points)} known point(s) first" if s.search.points else ""))
     print(f"  stopping   {s.stopping_name} {_settings(s.stopping)}")
     for line in lines:
         print(f"  {line}")
@@ -193,6 +196,11 @@ def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
         table.add_row(r.trial_id, f"{r.value:.4g}", str(r.epochs), r.status,
                       *[_short(r.config.get(k, "")) for k in keys])
     console.print(table)
+    if result.objectives:
+        names = ", ".join(f"{m} {d}" for m, d in result.objectives)
+        console.print(f"Pareto front: {len(result.pareto)} trials ({names}): "
+                      f"{', '.join(result.pareto) or 'none completed'}",
+                      soft_wrap=True, markup=False)
     counts = ", ".join(f"{v} {k}" for k, v in sorted(result.counts.items()))
     console.print(f"{len(result.rows)} trials ({counts}) in {result.elapsed_s:.1f} s"
                   + (" (resumed)" if result.resumed else ""))

@@ -36,6 +36,9 @@ class StudyResult:
     counts: dict[str, int] = field(default_factory=dict)
     pending_tracking: int = 0  # records MLflow could not take yet (kept on disk)
     analysis: Analysis = field(default_factory=Analysis)
+    #: with several objectives: the trial ids on the Pareto front of the completed trials
+    pareto: list[str] = field(default_factory=list)
+    objectives: tuple[tuple[str, str], ...] = ()  # (metric, mode) each, when several
 
     @property
     def best(self) -> TrialRow | None:

@@ -20,7 +20,7 @@ from typing import Any
 from searchlab import status, study_state
 from searchlab.errors import SearchlabError, StudyInterrupted
 from searchlab.methods import get_method
-from searchlab.methods.base import Analysis
+from searchlab.methods.base import Analysis, Objective
 from searchlab.results import StudyResult, TrialRow, count
 from searchlab.spec.parse import LoadedStudy
 from searchlab.stopping import SchedulerContext, get_factory
@@ -119,8 +119,8 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
                                         "status": "running"})
 
     try:
-        result = _tune(loaded, opts, objective.metric, objective.mode, study_dir, resuming,
-                       tracker, base_tags, out, started)
+        result = _tune(loaded, opts, objective, study_dir, resuming, tracker, base_tags, out,
+                       started)
     except StudyInterrupted:
         if tracker is not None:
             tracker.interrupted()
@@ -145,6 +145,8 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
     if tracker is not None and not result.pending_tracking:
         try:
             tracker.store_analysis(result.analysis)
+            tracker.tag_trials([r.run_id for r in result.rows if r.trial_id in result.pareto],
+                               {"searchlab.pareto": "true"})
             tracker.close(result)
         except Exception as e:  # noqa: BLE001 - MLflow went away at the very end
             from searchlab.tracking.store import redact
@@ -172,16 +174,18 @@ def _preflight(loaded: LoadedStudy, method: Any) -> None:
         preflight_study(loaded)
 
 
-def _tune(loaded: LoadedStudy, opts: RunOptions, metric: str, mode: str, study_dir: Path,
+def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir: Path,
           resuming: bool, tracker: Any, base_tags: dict[str, str], out: Any,
           started: float) -> StudyResult:
     from searchlab.execution.driver import MethodSearcher
     from searchlab.execution.tune_run import TunePlan, fit, start_method_run
+    from searchlab.pareto import pareto_trials
     from searchlab.progress import Forwarder, Progress
     from searchlab.spec.space import flat_config
     from searchlab.trainable import TrialSpec
 
     study = loaded.study
+    metric, mode = objective.metric, objective.mode
     max_epochs = study.budget.max_epochs
     built = get_factory(study.stopping_name).build(study.stopping, SchedulerContext(
         metric=metric, mode=mode, max_epochs=max_epochs, space=study.space, seed=study.search.seed,
@@ -195,7 +199,8 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, metric: str, mode: str, study_d
                      dict(workload.args) if workload else {},
                      loaded.workload_path, metric, mode, max_epochs,
                      study.search.seed or 0, study.budget.trial_timeout, study_dir=str(study_dir),
-                     resources=study.resources.trial())
+                     resources=study.resources.trial(),
+                     more_metrics=tuple(m for m, _ in objective.more))
     progress = Progress(total=preview.total, metric=metric, mode=mode, max_epochs=max_epochs,
                         quiet=opts.quiet, stream=out, started=started,
                         tracked=tracker is not None)
@@ -251,7 +256,10 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, metric: str, mode: str, study_d
     return StudyResult(study.name, metric, mode, rows, 0.0, tracker.uri if tracker else None,
                        tracker.experiment_id if tracker else None,
                        tracker.parent_run_id if tracker else None, study_dir, counts=count(rows),
-                       pending_tracking=pending, analysis=analysis)
+                       pending_tracking=pending, analysis=analysis,
+                       pareto=pareto_trials(told.all_results(), objective.all)
+                       if objective.more else [],
+                       objectives=objective.all if objective.more else ())
 
 
 def _run_factory(study: Any) -> Any:

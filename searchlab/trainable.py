@@ -46,6 +46,7 @@ class TrialSpec:
     trial_timeout: float | None = None
     study_dir: str | None = None  # searchlab's per-trial files go to <study_dir>/<trial_id>/
     resources: Any = None  # the study's TrialResources (requests may ask for their own)
+    more_metrics: tuple[str, ...] = ()  # further objectives every report must carry too
 
 
 def make_trainable(spec: TrialSpec) -> Callable[[dict[str, Any]], None]:
@@ -88,7 +89,13 @@ def run_trial(spec: TrialSpec, config: dict[str, Any]) -> None:
     watchdog = _start_watchdog(spec.trial_timeout, files) if spec.trial_timeout else None
     try:
         with _Tee(os.path.join(files, LOG_FILE) if files else None):
-            ended = _run(spec, fn, flat_config(config), args, ctx, worst, started, done)
+            try:
+                ended = _run(spec, fn, flat_config(config), args, ctx, worst, started, done)
+            except MissingMetricError as e:
+                if files:  # the driver reads it when told the trial failed (Ray's copy comes later)
+                    with open(os.path.join(files, "error.txt"), "w") as f:
+                        f.write(f"MissingMetricError: {e.args[0]}\n")
+                raise
         if ended and files:  # the workload ended by itself: completed, whatever its length
             with open(os.path.join(files, FINISHED_MARKER), "w") as f:
                 f.write("the workload ended by itself\n")
@@ -123,14 +130,15 @@ def _run(spec: TrialSpec, fn: Any, flat: dict[str, Any], args: dict[str, Any], c
     for metrics in iterate(fn(flat, ctx, **args)):
         epoch += 1
         result = dict(metrics)
-        if spec.metric not in result:
-            import difflib
+        for name in (spec.metric, *spec.more_metrics):
+            if name not in result:
+                import difflib
 
-            close = difflib.get_close_matches(spec.metric, [str(k) for k in result], n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else "; report it, or set metric.name"
-            raise MissingMetricError(
-                f"the workload reported {sorted(result) or 'nothing'} but never "
-                f"'{spec.metric}', the study's metric{hint}")
+                close = difflib.get_close_matches(name, [str(k) for k in result], n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else "; report it, or set metric.name"
+                raise MissingMetricError(
+                    f"the workload reported {sorted(result) or 'nothing'} but never "
+                    f"'{name}', the study's metric{hint}")
         value = result.get(spec.metric)
         if value is not None and not _finite(value):
             tune.report({**result, spec.metric: worst, DIVERGED: 1})

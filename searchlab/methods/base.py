@@ -145,10 +145,18 @@ class Analysis:
 
 @dataclass(frozen=True)
 class Objective:
-    """The headline metric the method's trials report, and whether lower or higher is better."""
+    """The headline metric the method's trials report, and whether lower or higher is better.
+
+    ``more``: further objectives as (metric, mode), for a study that optimizes several (every
+    trial must report them too; the Pareto front is taken over all of them)."""
 
     metric: str
     mode: str  # "min" | "max"
+    more: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def all(self) -> tuple[tuple[str, str], ...]:
+        return ((self.metric, self.mode), *self.more)
 
 
 class MethodRun(ABC):

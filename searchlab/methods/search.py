@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from searchlab.methods.base import (
+    Analysis,
     Method,
     MethodRun,
     MethodSettings,
@@ -34,8 +35,10 @@ class SearchRun(MethodRun):
                  workload: str | None = None, args: dict[str, Any] | None = None,
                  resources: TrialResources | None = None,
                  base_config: dict[str, Any] | None = None,
-                 tags: dict[str, str] | None = None) -> None:
+                 tags: dict[str, str] | None = None,
+                 objectives: tuple[tuple[str, str], ...] = ()) -> None:
         self.suggester, self.limit, self.length = suggester, limit, length
+        self.objectives = objectives  # (metric, mode) each, when the study has several
         self.workload, self.args, self.resources = workload, dict(args or {}), resources
         self.base_config, self.tags = dict(base_config or {}), dict(tags or {})
         self.asked = 0
@@ -69,30 +72,58 @@ class SearchRun(MethodRun):
         self.suggester.on_trial_complete(trial_id, None if errored else dict(result.metrics),
                                          errored)
 
+    def summarize(self, results: list[TrialResult]) -> Analysis:
+        """With several objectives: the Pareto front of the completed trials (table, figure)."""
+        if len(self.objectives) < 2:
+            return Analysis()
+        from searchlab.pareto import completed_points, pareto_figure, pareto_trials
 
-def build_suggester(study: Study, metric: str, mode: str) -> Suggester:
+        front = pareto_trials(results, self.objectives)
+        points = completed_points(results, self.objectives)
+        table = [{"trial_id": t, **dict(zip([m for m, _ in self.objectives], points[t],
+                                            strict=True))} for t in front]
+        return Analysis(tables={"pareto": table},
+                        figures={"pareto": pareto_figure(results, self.objectives)},
+                        metrics={"pareto_size": float(len(front))})
+
+
+def build_suggester(study: Study, metric: str, mode: str,
+                    objectives: tuple[tuple[str, str], ...] = ()) -> Suggester:
+    """The study's searcher; ``search.points`` come first (served here unless the searcher
+    takes them itself), and count toward ``budget.trials``."""
     from searchlab.searchers import SearchContext, get_searcher
+    from searchlab.searchers.base import PointsFirst
+    from searchlab.spec.points import complete_point
 
     if study.space is None:
         raise ValueError("this study has no space to search")
     factory = get_searcher(study.search.algorithm)
+    points = [complete_point(study.space, p) for p in study.search.points]
     trials = None if factory.enumerates else study.budget.trials
-    return factory.build(study.search, study.space,
-                         SearchContext(metric, mode, trials, study.budget.concurrency))
+    if factory.takes_points:
+        return factory.build(study.search, study.space, SearchContext(
+            metric, mode, trials, study.budget.concurrency, objectives, tuple(points)))
+    own = None if trials is None else max(1, trials - len(points))
+    inner = factory.build(study.search, study.space,
+                          SearchContext(metric, mode, own, study.budget.concurrency, objectives))
+    return PointsFirst(points, inner) if points else inner
 
 
 def search_run(study: Study, *, workload: str | None, length: int, metric: str, mode: str,
                args: dict[str, Any] | None = None, resources: TrialResources | None = None,
                base_config: dict[str, Any] | None = None,
-               tags: dict[str, str] | None = None) -> SearchRun:
+               tags: dict[str, str] | None = None,
+               objectives: tuple[tuple[str, str], ...] = ()) -> SearchRun:
     """Search ``study.space`` with ``study.search``; each trial runs ``workload`` with the sampled
-    config merged over ``base_config``. ``budget.trials`` trials (grid: every point x repeats)."""
+    config merged over ``base_config``. ``budget.trials`` trials (grid: every point x repeats,
+    plus ``search.points``). ``objectives``: (metric, mode) each, when there are several."""
     from searchlab.searchers import get_searcher
 
-    suggester = build_suggester(study, metric, mode)
+    suggester = build_suggester(study, metric, mode, objectives)
     limit = None if get_searcher(study.search.algorithm).enumerates else study.budget.trials
     return SearchRun(suggester, limit=limit, length=length, workload=workload, args=args,
-                     resources=resources, base_config=base_config, tags=tags)
+                     resources=resources, base_config=base_config, tags=tags,
+                     objectives=objectives)
 
 
 class SearchMethod(Method):
@@ -114,17 +145,19 @@ class SearchMethod(Method):
     def objective(self, settings: MethodSettings, study: Study) -> Objective:
         if study.metric is None:
             raise ValueError("the study has no metric")
-        return Objective(study.metric.name, study.metric.mode)
+        return Objective(study.metric.name, study.metric.mode,
+                         tuple((m.name, m.mode) for m in study.objectives[1:]))
 
     def start(self, settings: MethodSettings, study: Study) -> SearchRun:
         obj = self.objective(settings, study)
         return search_run(study, workload=None, length=study.budget.max_epochs, metric=obj.metric,
-                          mode=obj.mode)
+                          mode=obj.mode, objectives=obj.all if obj.more else ())
 
     def describe(self, settings: MethodSettings, study: Study) -> list[str]:
         run = self.start(settings, study)
         trials = str(run.total) if run.total is not None else "?"
         if run.limit is None and study.space is not None:
-            trials = f"{study.space.grid_size()} grid points x {study.search.repeats}"
+            trials = f"{study.space.grid_size()} grid points x {study.search.repeats}" + (
+                f" + {len(study.search.points)} known points" if study.search.points else "")
         return [f"trials     {trials}, {study.budget.concurrency} at a time, up to "
                 f"{study.budget.max_epochs} epochs each"]

@@ -19,6 +19,10 @@ class SearchContext:
     mode: str  # "min" | "max"
     trials: int | None  # budget.trials (None: grid, which counts its own points)
     concurrency: int
+    #: every objective as (metric, mode) when the study has several (the first is metric, mode)
+    objectives: tuple[tuple[str, str], ...] = ()
+    #: known configurations to run first, as flat configs (searchers that take them: ``takes_points``)
+    points: tuple[dict[str, Any], ...] = ()
 
 
 class Suggester(ABC):
@@ -45,6 +49,14 @@ class SearcherFactory(ABC):
     samplers: ClassVar[tuple[str, ...]] = ()
     #: it decides how many trials there are (every grid point): budget.trials is refused
     enumerates: ClassVar[bool] = False
+    #: it runs ``SearchContext.points`` first itself (and learns from them); else plain search
+    #: serves them before the searcher's own configs
+    takes_points: ClassVar[bool] = False
+
+    def several_objectives(self, search: SearchSpec) -> bool:
+        """Whether this searcher, with ``search.sampler``, can optimize several metrics at once
+        (searchers that ignore results can)."""
+        return False
 
     def check(self, search: SearchSpec, space: Space, budget: Any) -> None:
         """Raise ValueError (one line) when this searcher cannot search ``space`` as asked."""
@@ -60,6 +72,29 @@ def first_grid_param(space: Space) -> str | None:
     from searchlab.spec.space import Choice
 
     return next((n for n, p in space.walk() if isinstance(p, Choice) and p.grid), None)
+
+
+class PointsFirst(Suggester):
+    """The known configurations first, then ``inner``'s; ``inner`` never hears of the points."""
+
+    def __init__(self, points: list[dict[str, Any]], inner: Suggester) -> None:
+        self.points, self.inner = list(points), inner
+        self.served: set[str] = set()
+        self.total = None if inner.total is None else inner.total + len(self.points)
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if len(self.served) < len(self.points):
+            self.served.add(trial_id)
+            return dict(self.points[len(self.served) - 1])
+        return self.inner.suggest(trial_id)
+
+    def on_trial_result(self, trial_id: str, metrics: dict[str, Any]) -> None:
+        if trial_id not in self.served:
+            self.inner.on_trial_result(trial_id, metrics)
+
+    def on_trial_complete(self, trial_id: str, metrics: dict[str, Any] | None, error: bool) -> None:
+        if trial_id not in self.served:
+            self.inner.on_trial_complete(trial_id, metrics, error)
 
 
 class RaySearcherSuggester(Suggester):

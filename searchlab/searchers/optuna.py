@@ -37,6 +37,12 @@ def suggest_optuna(space: Space, trial: Any, prefix: str = "") -> dict[str, Any]
 class OptunaFactory(SearcherFactory):
     name: ClassVar[str] = "optuna"
     samplers: ClassVar[tuple[str, ...]] = ("tpe", "cmaes", "gp", "nsga2", "random", "qmc")
+    #: samplers that optimize several objectives (a Pareto front)
+    multi_objective: ClassVar[tuple[str, ...]] = ("tpe", "gp", "nsga2", "random", "qmc")
+    takes_points: ClassVar[bool] = True  # enqueued: Optuna learns from them
+
+    def several_objectives(self, search: Any) -> bool:
+        return search.sampler_name in self.multi_objective
 
     def check(self, search: Any, space: Space, budget: Any) -> None:
         grid = first_grid_param(space)
@@ -49,9 +55,21 @@ class OptunaFactory(SearcherFactory):
 
         from ray.tune.search.optuna import OptunaSearch
 
-        searcher = OptunaSearch(space=functools.partial(suggest_optuna, space), metric=ctx.metric,
-                                mode=ctx.mode, sampler=sampler(search.sampler_name, search.seed))
+        metric: str | list[str] = ctx.metric
+        mode: str | list[str] = ctx.mode
+        if len(ctx.objectives) > 1:
+            metric, mode = [m for m, _ in ctx.objectives], [d for _, d in ctx.objectives]
+        searcher = OptunaSearch(space=functools.partial(suggest_optuna, space), metric=metric,
+                                mode=mode, sampler=sampler(search.sampler_name, search.seed),
+                                points_to_evaluate=[_suggested(space, p) for p in ctx.points]
+                                or None)
         return RaySearcherSuggester(searcher, space, ctx.trials)
+
+
+def _suggested(space: Space, point: dict[str, Any]) -> dict[str, Any]:
+    """A flat config without its constants: the values Optuna's trial would suggest."""
+    constants = {n for n, p in space.walk() if isinstance(p, Constant)}
+    return {k: v for k, v in point.items() if k not in constants}
 
 
 def sampler(name: str, seed: int | None) -> Any:

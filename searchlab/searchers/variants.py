@@ -79,6 +79,9 @@ def _grid_points(space: Space) -> int:
 class RandomFactory(SearcherFactory):
     name: ClassVar[str] = "random"
 
+    def several_objectives(self, search: Any) -> bool:
+        return True  # it ignores results
+
     def build(self, search: Any, space: Space, ctx: SearchContext) -> Suggester:
         # each pass enumerates {grid: ...} parameters; budget.trials counts passes, as in Ray
         return VariantSuggester(space, to_ray(space), ctx.trials or 1, search.seed)
@@ -87,6 +90,9 @@ class RandomFactory(SearcherFactory):
 class GridFactory(SearcherFactory):
     name: ClassVar[str] = "grid"
     enumerates: ClassVar[bool] = True
+
+    def several_objectives(self, search: Any) -> bool:
+        return True  # it ignores results
 
     def check(self, search: Any, space: Space, budget: Any) -> None:
         if space.grid_size() is None:

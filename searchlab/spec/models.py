@@ -39,6 +39,9 @@ class SearchSpec(Strict):
     algorithm: str = Field("random", description="one of searchlab.searchers.REGISTRY")
     sampler: str | None = None
     seed: int | None = 0
+    points: tuple[dict[str, Any], ...] = Field(
+        (), description="known configurations (flat names) to run first; they count toward "
+                        "budget.trials")
     repeats: int = Field(1, ge=1, le=100_000, description="grid: samples per grid point")
 
     @field_validator("algorithm")
@@ -123,7 +126,9 @@ class Study(Strict):
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
     description: str | None = None
     workload: WorkloadSpec | None = None
-    metric: MetricSpec | None = None
+    objectives: tuple[MetricSpec, ...] = Field(
+        (), description="the study file's `metric`: one mapping, or a list (the first is the "
+                        "headline)")
     space: Space | None = None
     search: SearchSpec = SearchSpec()
     stopping_name: str = "fifo"
@@ -137,6 +142,11 @@ class Study(Strict):
     written: tuple[str, ...] = Field((), description="the top-level keys the study file gives")
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    @property
+    def metric(self) -> MetricSpec | None:
+        """The headline metric (schedulers, progress line, best-trial table)."""
+        return self.objectives[0] if self.objectives else None
 
     @property
     def experiment_name(self) -> str:

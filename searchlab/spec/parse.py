@@ -18,7 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 from searchlab import methods, searchers, stopping
 from searchlab.spec.loader import Document, Loc, load_file, load_text
-from searchlab.spec.models import Study, spec_hash
+from searchlab.spec.models import MetricSpec, Study, spec_hash
+from searchlab.spec.points import PointError, complete_point
 from searchlab.spec.space import SpaceError, parse_space
 
 # keys of Study that users write (the rest are filled in from nested blocks)
@@ -86,13 +87,34 @@ def _parse(doc: Document) -> LoadedStudy:
             raise doc.error(e.message, e.loc) from None
     if isinstance(data.get("workload"), str):
         data["workload"] = {"function": data["workload"]}
+    objectives = _objectives(doc, data.pop("metric", None))
 
-    study = _validate(doc, Study, {**data, "space": space, "stopping_name": stop_name,
-                                   "stopping": stop_settings, "method_name": method_name,
-                                   "method": method_settings, "written": tuple(doc.data)})
+    study = _validate(doc, Study, {**data, "space": space, "objectives": objectives,
+                                   "stopping_name": stop_name, "stopping": stop_settings,
+                                   "method_name": method_name, "method": method_settings,
+                                   "written": tuple(doc.data)})
     _check_workload_path(doc, study)
     _check_combinations(doc, study)
     return LoadedStudy(study, doc)
+
+
+def _objectives(doc: Document, raw: Any) -> tuple[MetricSpec, ...]:
+    """``metric``: one ``{name, mode}`` mapping, or a non-empty list of them (the first leads)."""
+    if raw is None:
+        return ()
+    if isinstance(raw, dict):
+        return (_validate(doc, MetricSpec, raw, ("metric",)),)
+    if not isinstance(raw, list) or not raw:
+        raise doc.error("metric must be {name: ..., mode: min|max} or a list of them", ("metric",))
+    specs: list[MetricSpec] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise doc.error("each metric is {name: ..., mode: min|max}", ("metric", i))
+        spec = _validate(doc, MetricSpec, item, ("metric", i))
+        if any(s.name == spec.name for s in specs):
+            raise doc.error(f"metric '{spec.name}' is listed twice", ("metric", i, "name"))
+        specs.append(spec)
+    return tuple(specs)
 
 
 def _registered(doc: Document, raw: Any, block: str, key: str, registry: dict[str, str],
@@ -196,12 +218,26 @@ def _check_combinations(doc: Document, study: Study) -> None:
         if key in study.written:
             raise doc.error(f"method '{study.method_name}' does not use '{key}'; remove it",
                             (key,))
+    if len(study.objectives) > 1 and "metric" not in method.needs:
+        raise doc.error(f"method '{study.method_name}' takes one metric, not a list", ("metric",))
     if study.space is not None and "search" not in method.refuses:
+        factory = searchers.get_searcher(study.search.algorithm)
         try:
-            searchers.get_searcher(study.search.algorithm).check(study.search, study.space,
-                                                                 study.budget)
+            factory.check(study.search, study.space, study.budget)
         except ValueError as e:
             raise doc.error(str(e), ("search", "algorithm")) from None
+        if len(study.objectives) > 1 and not factory.several_objectives(study.search):
+            key = ("search", "sampler") if "sampler" in (doc.data.get("search") or {}) \
+                else ("search", "algorithm")
+            raise doc.error(f"{study.searcher_label} optimizes one metric, and metric lists "
+                            f"{len(study.objectives)}; use a searcher that takes several "
+                            "(optuna tpe, nsga2, random, qmc, gp) or one metric", key)
+        for i, point in enumerate(study.search.points):
+            try:
+                complete_point(study.space, point)
+            except PointError as e:
+                loc = ("search", "points", i) + ((e.name,) if e.name else ())
+                raise doc.error(str(e), loc) from None
     try:
         method.check(study.method, study)
     except ValueError as e:

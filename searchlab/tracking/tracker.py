@@ -117,6 +117,14 @@ class Tracker:
         for i in range(0, max(len(metrics), len(tags)), 100):
             self.client.log_batch(run, metrics=metrics[i:i + 100], tags=tags[i:i + 100])
 
+    def tag_trials(self, run_ids: list[str | None], tags: dict[str, str]) -> None:
+        """Tags on trials' child runs after the study (the Pareto front, say)."""
+        from mlflow.entities import RunTag
+
+        for run_id in run_ids:
+            if run_id:
+                self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
     def close(self, result: Any) -> None:
         from mlflow.entities import Metric, RunTag
 

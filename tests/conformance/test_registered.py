@@ -34,7 +34,7 @@ SCHEDULER_SETTINGS = {
     "hyperband": "{scheduler: hyperband}",
     "median": "{scheduler: median, grace_period: 1, min_samples_required: 2}",
     "pbt": "{scheduler: pbt, perturbation_interval: 1}",
-    "predictive": "{scheduler: predictive, min_finished: 2, min_epoch: 1}",
+    "predictive": "{scheduler: predictive, min_finished: 3, min_epoch: 1}",
 }
 METHOD_STUDIES = {
     "search": SEARCHER_STUDY.format(name="random", space=SPACE, trials="trials: 4, ")

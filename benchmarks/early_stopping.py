@@ -107,7 +107,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
                        "min_seen": 10, "rungs": "geometric", "delta": 0.05,
                        "prior": {"takeover": 1000}},
 }
-PRIOR_PER_TASK = 40
+PRIOR_PER_TASK = 20
+
+
+def is_predictive(method: str) -> bool:
+    return method.startswith("predictive") or method in VARIANTS
 PRIORS: dict[str, Any] = {}  # (pool, prior settings) -> PriorPredictor, fitted lazily, reused
 
 
@@ -117,7 +121,7 @@ def pool_prior(pool_name: str, prior: dict[str, Any], epochs: int) -> Any:
     from searchlab.predictive.prior import PriorPredictor, TaskCurves, lcbench_corpus
 
     settings = PriorSettings(**prior)
-    key = json.dumps([pool_name, settings.use_config, settings.normalized, epochs])
+    key = json.dumps([pool_name, settings.use_config, epochs])
     if key not in PRIORS:
         if "corpus" not in PRIORS:
             PRIORS["corpus"] = lcbench_corpus(PRIOR_PER_TASK, 52, prefix="hp.")
@@ -145,6 +149,7 @@ def pool_prior(pool_name: str, prior: dict[str, Any], epochs: int) -> Any:
             cache.parent.mkdir(parents=True, exist_ok=True)
             cache.write_bytes(pickle.dumps(prior_model))
             PRIORS[key] = prior_model
+    PRIORS[key].normalized = settings.normalized  # both kinds of residuals are fitted
     return PRIORS[key]
 
 
@@ -235,7 +240,7 @@ def run_tune(method: str, pool_name: str, configs: list[dict[str, Any]], curves:
     out = {"method": method, "pool": pool_name, "seed": seed, "engine": "tune",
            "epochs": int(sum(reports.values())), "regret": float(finals.max() - finals[chosen]),
            "wall_s": round(wall, 1)}
-    if method.startswith("predictive"):
+    if is_predictive(method):
         out["stopped_by_rule"] = len(scheduler.stopped_by_rule)
     return out
 
@@ -332,7 +337,7 @@ def run_sim(method: str, pool_name: str, configs: list[dict[str, Any]], curves: 
         if d.stop and not first_stop:
             first_stop.append(controller.reports)
 
-    if method.startswith("predictive"):
+    if is_predictive(method):
         scheduler.on_decision = on_decision
     reports, last = controller.run(curves)
     rows = {t.trial_id: t.row for t in trials}
@@ -341,7 +346,7 @@ def run_sim(method: str, pool_name: str, configs: list[dict[str, Any]], curves: 
     out = {"method": method, "pool": pool_name, "seed": seed, "engine": "sim", "epochs": reports,
            "regret": float(finals.max() - finals[chosen]), "wall_s": round(time.time() - t0, 1),
            "unfinished": sum(t.status != "TERMINATED" for t in trials)}
-    if method.startswith("predictive"):
+    if is_predictive(method):
         out["stopped_by_rule"] = len(scheduler.stopped_by_rule)
         out["epochs_before_first_stop"] = first_stop[0] if first_stop else None
         # stated P(final beats the reference) against whether it did: one [sum p, hits, n] per bin
@@ -477,7 +482,7 @@ def plot_pareto(rows: list[dict[str, Any]], fifo_epochs: dict[str, int], path: P
     fig, ax = plt.subplots(figsize=(7, 4.8))
     for k, (method, s) in enumerate(table.items()):
         ax.scatter([s["speedup"]], [s["mean_regret"]], s=70, color=f"C{k % 10}",
-                   marker="o" if method.startswith("predictive") else "s", label=method)
+                   marker="o" if is_predictive(method) else "s", label=method)
         ax.annotate(f"worst {s['worst_pool_regret']:.2f}", (s["speedup"], s["mean_regret"]),
                     fontsize=6, xytext=(4, 3), textcoords="offset points")
     if "asha" in table:

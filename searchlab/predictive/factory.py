@@ -68,7 +68,8 @@ class PriorSettings(BaseModel):
                                         "whose finished MLflow trials join the corpus")
     use_config: bool = Field(True, description="use hyperparameters as features (off when the "
                              "corpus's workloads have other hyperparameters than the study)")
-    normalized: bool = Field(True, description="scale the conformal residuals per curve")
+    normalized: bool = Field(False, description="scale the conformal residuals per curve "
+                             "(locally weighted conformal; off: one distribution per epoch)")
     takeover: int = Field(50, ge=3, description="own finished curves after which the study's "
                           "own predictor replaces the prior")
     config_prefix: str = Field("", description="prefix of the study's hyperparameter keys "

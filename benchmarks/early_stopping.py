@@ -601,9 +601,10 @@ def main(argv: list[str] | None = None) -> None:
         fifo = {r["pool"]: r["epochs"] for r in saved if r["method"] == "fifo"}
         saved = [r for r in saved if r["pool"] in fifo]
         table = print_tables(saved, fifo)
-        first = Path(args.summarise.split(",")[0])
-        plot(saved, fifo, first.with_suffix(".png"))
-        report_figures(saved, fifo, first.parent, table, {"files": args.summarise})
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        plot(saved, fifo, out / "early_stopping_regret_vs_epochs.png")
+        report_figures(saved, fifo, out, table, {"files": args.summarise})
         return
     if args.quick:
         args.seeds, args.configs, args.tasks = 1, 40, "3945,126025"

@@ -65,7 +65,7 @@ def run(method: str, pool: str, curves: np.ndarray, seed: int) -> dict[str, Any]
             trial = pending.pop()
             getattr(scheduler, "scheduler", scheduler).on_trial_add(trial)  # median: inner
             running.append((trial, 0))
-        for k, (trial, epoch) in enumerate(list(running)):
+        for trial, epoch in list(running):
             epoch += 1
             reports += 1
             value = float(curves[row[trial.trial_id], epoch - 1])

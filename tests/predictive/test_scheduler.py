@@ -197,8 +197,10 @@ def test_own_predictor_takes_over_from_the_prior_and_conformal_uses_its_residual
     assert s.ready and not s.own_ready  # 11 own curves < takeover 12: still the prior
     run_trial(s, FakeTrial("b1", {"hp": {"a": 0.2, "tau": 3.0, "opt": "sgd"}}), curve(0.2, 3.0, EPOCHS))
     assert decisions[-1].source == "prior"
-    top = {"a": 0.99, "tau": 3.0, "opt": "adam"}  # a new best: never stopped
+    top = {"a": 0.99, "tau": 3.0, "opt": "adam"}  # a 12th own curve (the prior, which never saw
+    prior, s.prior = s.prior, None  # so high a final, would stop it)
     assert run_trial(s, FakeTrial("top", {"hp": top}), curve(0.99, 3.0, EPOCHS)) == EPOCHS
+    s.prior = prior
     assert s.own_ready
     run_trial(s, FakeTrial("b2", {"hp": {"a": 0.2, "tau": 3.0, "opt": "sgd"}}), curve(0.2, 3.0, EPOCHS))
     d = decisions[-1]

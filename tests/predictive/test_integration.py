@@ -138,9 +138,10 @@ budget: {{concurrency: 2, max_epochs: {epochs}}}
 def test_calibrated_rule_with_a_prior_through_the_cli(study_file, tmp_path):
     """The calibrated rank rule with a prior of other tasks' curves, through `searchlab run`:
     it stops trials before any trial of the study has finished."""
+    from searchlab_testing import child_runs
+
     from searchlab.cli import main
     from searchlab.predictive.prior import TaskCurves
-    from searchlab_testing import child_runs
 
     from .synthetic import tasks
 

@@ -20,8 +20,10 @@ reported on the other 29, see docs/predictive.md)::
       scheduler: predictive
       calibration: conformal  # held-out residual quantiles instead of a Gaussian tail
       reference: rank         # beat the rank-th best estimate of the other trials
-      rank: 3
-      rungs: geometric        # decide after epochs 1, 2, 3, 4, 6, 8, 12, ...
+      rank: 1                 # 3: more careful, slower
+      min_seen: 3
+      delta: 0.1
+      rungs: geometric        # decide after epochs 2, 3, 4, 6, 8, 12, ... (min_epoch 2)
       prior:                  # curves of other tasks until the study's own take over
         lcbench: true         # sampled from the YAHPO LCBench surrogate ...
         exclude: ["3945"]     # ... leaving out the study's own task

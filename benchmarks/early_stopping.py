@@ -17,6 +17,19 @@ linear fit on the value at 25% alone. The last line printed is one JSON object o
     nice -n 10 python benchmarks/early_stopping.py --engine sim --seeds 10 --median-seeds 3
     python benchmarks/early_stopping.py --summarise benchmarks/results/early_stopping_runs_sim.json
 
+Protocol for the calibrated settings (``VARIANTS``): they were developed and tuned on the five
+``TASKS`` only and are reported on the 29 other LCBench tasks (3 orderings each); each pool's
+prior is trained on curves of every *other* LCBench task (leave-one-task-out), fitted once and
+cached under ``benchmarks/results/priors/``. Tables per pool and per group (development /
+unseen), a Pareto PNG (speedup vs regret) and a reliability PNG (stated P(beats the reference)
+vs observed frequency) are written to ``--out``::
+
+    UNSEEN=$(python -c "from searchlab.workloads.lcbench import surrogate as s; print(','.join(
+        t for t in s().tasks if t not in ('3945','7593','34539','126025','189909')))")
+    nice -n 10 python benchmarks/early_stopping.py --engine sim --seeds 3 --no-digits \
+        --tasks $UNSEEN --methods fifo,asha,hyperband,predictive,predictive_cal,predictive_cal_r3
+    nice -n 10 python benchmarks/early_stopping.py --engine sim --seeds 3 --tasks "" --fashion
+
 ``--engine sim`` drives the very same scheduler objects (Ray's and ours) with a small stand-in
 for Tune's controller (two slots, one epoch per trial in turn, Tune's CONTINUE/PAUSE/STOP
 handling), without Ray's per-result overhead: the full grid (10 orderings x 6 pools x 7 methods)

@@ -1,12 +1,19 @@
-"""Record full learning curves of the digits MLP for the early-stopping benchmark and ``replay``.
+"""Record full learning curves of real training runs for the early-stopping benchmark and ``replay``.
 
-Samples configurations of ``searchlab.workloads.digits:digits_mlp`` (a real torch training run on
-scikit-learn's 8x8 digits: learning rate, width, depth, dropout, batch size, weight decay and a
-conditional optimizer choice), trains each for ``--epochs`` epochs on the CPU and saves every
-epoch's ``val_accuracy`` and ``val_loss`` to a compressed curve file
-(:class:`searchlab.predictive.curves.CurveSet`)::
+Samples configurations of an MLP (learning rate, width, depth, dropout, batch size, weight decay
+and a conditional optimizer choice), trains each for ``--epochs`` epochs on the CPU and saves
+every epoch's ``val_accuracy`` and ``val_loss`` to a compressed curve file
+(:class:`searchlab.predictive.curves.CurveSet`). Two workloads:
+
+* ``digits``: ``searchlab.workloads.digits:digits_mlp`` on scikit-learn's 8x8 digits;
+* ``fashion``: the same MLP family on a fixed subset of Fashion-MNIST (``--train`` training
+  images, ``--val`` images of the test split for validation), read by
+  :func:`searchlab.workloads.datasets.image_classification` (digits when the Debian package is
+  absent: the file then says ``dataset: digits``)::
 
     nice -n 10 python benchmarks/record_curves.py            # 240 configs x 30 epochs, ~10 min
+    nice -n 10 python benchmarks/record_curves.py --workload fashion --configs 120 --epochs 20 \
+        --out benchmarks/data/fashion_curves.npz                # ~15 min on a shared core
     nice -n 10 python benchmarks/record_curves.py --configs 20 --epochs 5 --out /tmp/c.npz
 """
 
@@ -44,17 +51,74 @@ def sample_config(rng: np.random.Generator) -> dict[str, Any]:
     return config
 
 
+def fashion_mlp(config: dict[str, Any], ctx: Any, train: int = 4000, val: int = 2000
+                ) -> Any:
+    """The digits MLP family on a fixed subset of Fashion-MNIST (flattened, standardised)."""
+    import torch
+    from torch import nn
+
+    from searchlab.workloads.datasets import image_classification
+    from searchlab.workloads.digits import build_optimizer
+
+    torch.set_num_threads(1)
+    torch.manual_seed(ctx.seed)
+    data = image_classification()
+    xtr = torch.from_numpy(data.x_train[:train].reshape(min(train, len(data.x_train)), -1))
+    ytr = torch.from_numpy(data.y_train[:train])
+    xva = torch.from_numpy(data.x_test[:val].reshape(min(val, len(data.x_test)), -1))
+    yva = torch.from_numpy(data.y_test[:val])
+    mean, std = xtr.mean(), xtr.std()
+    xtr, xva = (xtr - mean) / std, (xva - mean) / std
+    width, hidden = xtr.shape[1], int(config["hidden"])
+    mods: list[nn.Module] = []
+    for _ in range(int(config["layers"])):
+        mods += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(float(config["dropout"]))]
+        width = hidden
+    model = nn.Sequential(*mods, nn.Linear(width, data.classes))
+    opt = build_optimizer(config, model.parameters())
+    batch = int(config["batch_size"])
+    gen = torch.Generator().manual_seed(ctx.seed)
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(ctx.max_epochs):
+        model.train()
+        perm = torch.randperm(len(xtr), generator=gen)
+        for i in range(0, len(xtr), batch):
+            b = perm[i:i + batch]
+            opt.zero_grad()
+            loss_fn(model(xtr[b]), ytr[b]).backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            logits = model(xva)
+            val_loss = float(loss_fn(logits, yva))
+            acc = float((logits.argmax(1) == yva).float().mean())
+        yield {"val_accuracy": acc, "val_loss": val_loss}
+
+
 def main(argv: list[str] | None = None) -> None:
     from searchlab.predictive.curves import CurveSet
     from searchlab.workloads.api import Context
+    from searchlab.workloads.datasets import image_classification
     from searchlab.workloads.digits import digits_mlp
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--configs", type=int, default=240)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "data" / "digits_curves.npz"))
+    parser.add_argument("--workload", choices=("digits", "fashion"), default="digits")
+    parser.add_argument("--train", type=int, default=4000, help="fashion: training images")
+    parser.add_argument("--val", type=int, default=2000, help="fashion: validation images")
+    parser.add_argument("--out", default=None,
+                        help="default: benchmarks/data/<workload>_curves.npz")
     args = parser.parse_args(argv)
+    args.out = args.out or str(ROOT / "benchmarks" / "data" / f"{args.workload}_curves.npz")
+    if args.workload == "fashion":
+        print(f"dataset: {image_classification().name}", flush=True)
+
+        def train(config: dict[str, Any], ctx: Any) -> Any:
+            return fashion_mlp(config, ctx, args.train, args.val)
+    else:
+        train = digits_mlp
 
     rng = np.random.default_rng(args.seed)
     configs = [sample_config(rng) for _ in range(args.configs)]
@@ -63,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.time()
     for i, config in enumerate(configs):
         ctx = Context(max_epochs=args.epochs, seed=args.seed * 100_000 + i)
-        for epoch, metrics in enumerate(digits_mlp(config, ctx)):
+        for epoch, metrics in enumerate(train(config, ctx)):
             acc[i, epoch] = metrics["val_accuracy"]
             loss[i, epoch] = min(metrics["val_loss"], 1e3) if np.isfinite(metrics["val_loss"]) else 1e3
         if (i + 1) % 20 == 0:

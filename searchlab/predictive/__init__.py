@@ -15,7 +15,10 @@ Architecture Search using Performance Prediction" (ICLR workshop 2018, arXiv:170
   settings.
 
 Beyond the paper, the predictor can be warm-started from curves of earlier studies
-(:mod:`~searchlab.predictive.curves`). The first four modules do not import Ray.
+(:mod:`~searchlab.predictive.curves`), its probabilities calibrated on held-out residuals
+(:mod:`~searchlab.predictive.calibration`), and a prior trained on other tasks' curves
+(:mod:`~searchlab.predictive.prior`) can decide before the study has finished trials of its own
+(docs/predictive.md). Only the scheduler and the factory import Ray.
 """
 
 from searchlab.predictive.features import FeatureBuilder, curve_features

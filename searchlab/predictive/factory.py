@@ -12,6 +12,22 @@ Example::
       warm_start:
         file: curves.npz      # a curve file (benchmarks/record_curves.py writes one)
         mlflow: true          # and/or earlier trials of the same workload in MLflow
+
+Calibrated decisions from the first trials on (the setting tuned on five LCBench tasks and
+reported on the other 29, see docs/predictive.md)::
+
+    stopping:
+      scheduler: predictive
+      calibration: conformal  # held-out residual quantiles instead of a Gaussian tail
+      reference: rank         # beat the rank-th best estimate of the other trials
+      rank: 1                 # 3: more careful, slower
+      min_seen: 3
+      delta: 0.1
+      rungs: geometric        # decide after epochs 2, 3, 4, 6, 8, 12, ... (min_epoch 2)
+      prior:                  # curves of other tasks until the study's own take over
+        lcbench: true         # sampled from the YAHPO LCBench surrogate ...
+        exclude: ["3945"]     # ... leaving out the study's own task
+        mlflow_workloads: [digits_mlp]   # and/or finished trials of other workloads
 """
 
 from __future__ import annotations
@@ -19,6 +35,7 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from searchlab.stopping.base import (
@@ -43,6 +60,33 @@ class WarmStart(BaseModel):
     max_runs: int = Field(1000, ge=1, description="at most this many MLflow runs")
 
 
+class PriorSettings(BaseModel):
+    """Curves of other tasks for a cold-start prior (:mod:`searchlab.predictive.prior`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lcbench: bool = Field(False, description="sample curves of every LCBench task from the YAHPO "
+                          "surrogate ($SEARCHLAB_YAHPO_DATA)")
+    exclude: list[str] = Field(default_factory=list, description="LCBench tasks to leave out "
+                               "(the study's own task)")
+    per_task: int = Field(40, ge=2, description="LCBench curves per task")
+    file: str | None = Field(None, description="a saved corpus (.npz, prior.TaskCurves.save)")
+    mlflow_workloads: list[str] = Field(default_factory=list, description="other workloads "
+                                        "whose finished MLflow trials join the corpus")
+    use_config: bool = Field(True, description="use hyperparameters as features (off when the "
+                             "corpus's workloads have other hyperparameters than the study)")
+    normalized: bool = Field(False, description="scale the conformal residuals per curve "
+                             "(locally weighted conformal; off: one distribution per epoch)")
+    takeover: int = Field(50, ge=3, description="own finished curves after which the study's "
+                          "own predictor replaces the prior")
+    config_prefix: str = Field("", description="prefix of the study's hyperparameter keys "
+                               "(e.g. 'hp.'), for the LCBench corpus")
+
+
+#: the decision epochs of ``rungs: geometric``: roughly x sqrt(2) apart.
+GEOMETRIC_RUNGS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+
+
 class PredictiveSettings(StoppingSettings):
     """Settings of :class:`~searchlab.predictive.scheduler.PredictiveScheduler`."""
 
@@ -61,6 +105,20 @@ class PredictiveSettings(StoppingSettings):
     grace_period: int = Field(4, ge=1, description="for the asha and median fallbacks")
     warm_start: WarmStart | None = None
     seed: int = Field(0, ge=0, description="cross-validation splits and bootstrap samples")
+    calibration: Literal["gaussian", "conformal"] = Field(
+        "gaussian", description="P(beats) from a Gaussian tail (the paper) or from held-out "
+        "residual quantiles (conformal)")
+    reference: Literal["best", "rank"] = Field(
+        "best", description="the value to beat: the best final so far, or the rank-th best "
+        "estimated final of the other trials")
+    rank: int = Field(1, ge=1, description="which estimate is the reference for reference: rank")
+    min_seen: int = Field(10, ge=1, description="trials with an estimate before the rank "
+                          "reference is used")
+    rungs: Literal["every", "geometric"] | list[int] = Field(
+        "every", description="epochs after which the rule decides: every epoch, the geometric "
+        "rungs 1, 2, 3, 4, 6, 8, 12, ..., or a list")
+    prior: PriorSettings | None = Field(None, description="a predictor of other tasks' curves "
+                                        "for the start of the study")
 
 
 class PredictiveFactory(SchedulerFactory):
@@ -108,10 +166,25 @@ def build_scheduler(settings: PredictiveSettings, *, metric: str | None, mode: s
                                            reduction_factor=settings.reduction_factor)
     elif settings.fallback == "median":
         fallback = MedianStoppingRule(time_attr=time_attr, grace_period=settings.grace_period)
+    rungs: list[int] | None = None
+    if settings.rungs == "geometric":
+        rungs = [r for r in GEOMETRIC_RUNGS if r < max_t]
+    elif isinstance(settings.rungs, list):
+        rungs = settings.rungs
+    prior = None
+    if settings.prior is not None:
+        prior = build_prior(settings.prior, metric=metric, max_t=max_t, tracking_uri=tracking_uri,
+                            regressor=settings.regressor, seed=settings.seed)
+    if settings.reference == "rank" and settings.min_seen < settings.rank:
+        raise ValueError(f"min_seen ({settings.min_seen}) must be at least rank ({settings.rank})")
     scheduler = PredictiveScheduler(predictor, delta=settings.delta,
                                     min_finished=settings.min_finished,
                                     min_epoch=settings.min_epoch, inner=inner, fallback=fallback,
-                                    time_attr=time_attr)
+                                    time_attr=time_attr, prior=prior,
+                                    takeover=settings.prior.takeover if settings.prior else 50,
+                                    calibration=settings.calibration,
+                                    reference=settings.reference, rank=settings.rank,
+                                    min_seen=settings.min_seen, rungs=rungs)
     if metric or mode:
         scheduler.set_search_properties(metric, mode)
     return scheduler
@@ -140,3 +213,34 @@ def _warm_curves(warm: WarmStart, metric: str | None, max_t: int, tracking_uri: 
             out += list(zip(configs, curves))
     logger.info("predictive: warm start with %d curves", len(out))
     return out
+
+
+def build_prior(settings: PriorSettings, *, metric: str | None, max_t: int,
+                tracking_uri: str | None = None, regressor: str = "svr", seed: int = 0) -> Any:
+    """The :class:`~searchlab.predictive.prior.PriorPredictor` of ``settings``' corpus."""
+    from searchlab.predictive.prior import PriorPredictor, TaskCurves, lcbench_corpus, mlflow_corpus
+
+    corpus = TaskCurves([], np.zeros((0, max_t)), [])
+    if settings.lcbench:
+        from searchlab.workloads.lcbench import MAX_EPOCHS, available, data_dir
+
+        if not available():
+            raise ValueError(f"prior.lcbench: the LCBench surrogate is not under {data_dir()}; "
+                             "set SEARCHLAB_YAHPO_DATA")
+        if max_t > MAX_EPOCHS:
+            raise ValueError(f"prior.lcbench: LCBench curves have {MAX_EPOCHS} epochs, the study "
+                             f"runs {max_t}")
+        corpus = corpus + lcbench_corpus(settings.per_task, max_t, exclude=settings.exclude,
+                                         prefix=settings.config_prefix)
+    if settings.file:
+        corpus = corpus + TaskCurves.load(settings.file)
+    if settings.mlflow_workloads:
+        if metric is None:
+            raise ValueError("prior.mlflow_workloads needs the study's metric")
+        corpus = corpus + mlflow_corpus(tracking_uri, settings.mlflow_workloads, metric, max_t)
+    if len(corpus.curves) < 10:
+        raise ValueError(f"prior: only {len(corpus.curves)} curves found; at least 10 are needed")
+    logger.info("predictive: prior from %d curves of %d tasks", len(corpus.curves),
+                len(set(corpus.tasks)))
+    return PriorPredictor(corpus, max_t, regressor=regressor, use_config=settings.use_config,
+                          normalized=settings.normalized, seed=seed)

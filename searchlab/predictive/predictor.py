@@ -69,6 +69,7 @@ class _Fitted:
     models: list[Any]  # one model (cv spread) or an ensemble
     std: float  # cv spread; unused for ensembles
     r2: float  # cross-validated R^2 on the training set
+    residuals: np.ndarray  # final - cross-validated prediction, per training curve
 
 
 class CurvePredictor:
@@ -144,7 +145,7 @@ class CurvePredictor:
             for k in range(self.ensemble_size):
                 idx = rng.integers(0, self.n, self.n)
                 models.append(make_regressor(self.regressor, width, self.seed + k).fit(X[idx], gain[idx]))
-        fitted = _Fitted(self.n, features, models, std, r2)
+        fitted = _Fitted(self.n, features, models, std, r2, residual)
         self._fitted[t] = fitted
         return fitted
 
@@ -166,6 +167,11 @@ class CurvePredictor:
         if self.spread == "cv":
             return Prediction(float(preds[0]), fitted.std)
         return Prediction(float(preds.mean()), float(preds.std(ddof=1)) if len(preds) > 1 else 0.0)
+
+    def residuals(self, t: int) -> np.ndarray:
+        """Cross-validated residuals (final minus prediction) of the model for ``t`` epochs seen,
+        for conformal probabilities (:mod:`searchlab.predictive.calibration`)."""
+        return self.model(t).residuals
 
     def r2_by_fraction(self, fractions: Sequence[float] = (0.1, 0.25, 0.5, 0.75)) -> dict[str, float]:
         """Cross-validated R^2 of the models after each fraction of the curve (fits them if due)."""

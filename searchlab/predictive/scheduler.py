@@ -10,6 +10,18 @@ best final value so far is below ``delta`` (:mod:`searchlab.predictive.rule`). U
 A trial counts as finished when it has reported ``max_t`` epochs; trials stopped early (by the
 rule, by Hyperband or by the fallback) never enter the training set. The curve of a trial is kept
 by epoch, so a paused trial that restarts from epoch 1 simply overwrites it.
+
+Beyond the paper (all off by default, which is the paper's rule):
+
+* ``prior``: a :class:`~searchlab.predictive.prior.PriorPredictor` trained on curves of other
+  tasks predicts until the study has ``takeover`` finished curves of its own, so the rule can act
+  from the first trials on;
+* ``calibration="conformal"``: the probability comes from held-out residuals
+  (:mod:`~searchlab.predictive.calibration`) instead of a Gaussian tail;
+* ``reference="rank"``: the value to beat is the ``rank``-th best of the other trials' estimated
+  finals (a finished trial's final value, else its latest prediction), so a decision needs
+  neither a finished trial nor the single best, which a noisy early estimate overstates;
+* ``rungs``: the rule is applied only after these epochs (fewer looks, fewer wrong stops).
 """
 
 from __future__ import annotations
@@ -17,20 +29,24 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from searchlab.predictive.calibration import conformal_probability
 from searchlab.predictive.predictor import CurvePredictor
-from searchlab.predictive.rule import probability_beats, should_stop
+from searchlab.predictive.rule import probability_beats, rank_reference, should_stop
 from searchlab.spec.space import flat_config
 from searchlab.tracking.annotations import annotate, annotate_study
 
 if TYPE_CHECKING:
     from ray.tune.execution.tune_controller import TuneController
+
+    from searchlab.predictive.prior import PriorPredictor
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +60,9 @@ class Decision:
     predicted_final: float
     std: float
     p_beat_best: float
-    best: float
+    best: float  # the value to beat: the best final so far, or the rank reference
     stop: bool
+    source: str = "own"  # which predictor: the study's own ("own") or the prior ("prior")
 
 
 class PredictiveScheduler(TrialScheduler):
@@ -62,14 +79,31 @@ class PredictiveScheduler(TrialScheduler):
         fallback: a scheduler that decides alone until the predictor is ready (ASHA, median).
         time_attr: the result key counting epochs.
         on_decision: called with every :class:`Decision` (for tests and benchmarks).
+        prior: a predictor trained on other tasks, used until ``takeover`` own curves exist.
+        takeover: own finished curves after which the study's predictor replaces the prior.
+        calibration: ``gaussian`` (the paper) or ``conformal`` (held-out residual quantiles).
+        reference: ``best`` (best final so far, the paper) or ``rank`` (the ``rank``-th best
+            estimated final of the other trials).
+        rank: which estimate is the reference when ``reference="rank"``.
+        min_seen: other trials with an estimate needed before the rank reference is used.
+        rungs: epochs after which the rule is applied (None: after every epoch).
     """
 
     def __init__(self, predictor: CurvePredictor, *, metric: str | None = None,
                  mode: str | None = None, delta: float = 0.05, min_finished: int = 10,
                  min_epoch: int = 2, inner: TrialScheduler | None = None,
                  fallback: TrialScheduler | None = None, time_attr: str = "training_iteration",
-                 on_decision: Callable[[Decision], None] | None = None) -> None:
+                 on_decision: Callable[[Decision], None] | None = None,
+                 prior: PriorPredictor | None = None, takeover: int = 50,
+                 calibration: str = "gaussian", reference: str = "best", rank: int = 1,
+                 min_seen: int = 10, rungs: Sequence[int] | None = None) -> None:
         super().__init__()
+        if calibration not in ("gaussian", "conformal"):
+            raise ValueError(f"calibration must be 'gaussian' or 'conformal', not {calibration!r}")
+        if reference not in ("best", "rank"):
+            raise ValueError(f"reference must be 'best' or 'rank', not {reference!r}")
+        if rank < 1 or min_seen < rank:
+            raise ValueError(f"need 1 <= rank <= min_seen, got rank {rank}, min_seen {min_seen}")
         if not 0 < delta < 1:
             raise ValueError(f"delta must be in (0, 1), not {delta}")
         if min_finished < 3:
@@ -89,6 +123,11 @@ class PredictiveScheduler(TrialScheduler):
         self._best: float | None = None  # best final value of this study's finished trials
         self._finished: set[str] = set()
         self.stopped_by_rule: set[str] = set()
+        self.prior, self.takeover = prior, takeover
+        self.calibration, self.reference, self.rank, self.min_seen = (
+            calibration, reference, rank, min_seen)
+        self.rungs = frozenset(rungs) if rungs is not None else None
+        self._estimates: dict[str, float] = {}  # trial -> final value, or its latest prediction
 
     # --- properties Tune passes in --------------------------------------------------------------
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
@@ -102,9 +141,27 @@ class PredictiveScheduler(TrialScheduler):
         return True
 
     @property
+    def own_ready(self) -> bool:
+        """Whether the study's own predictor has enough finished curves to predict."""
+        return self.predictor.n >= self.min_finished and (
+            self.prior is None or self.predictor.n >= self.takeover)
+
+    @property
     def ready(self) -> bool:
-        """Whether the predictor has enough finished curves and a best value to compare with."""
-        return self.predictor.n >= self.min_finished and self._best is not None
+        """Whether a predictor can predict and there is a value to compare with."""
+        if not (self.own_ready or self.prior is not None):
+            return False
+        if self.reference == "best":
+            return self._best is not None
+        return len(self._estimates) >= self.min_seen
+
+    def _reference(self, trial_id: str) -> float | None:
+        if self.reference == "best":
+            return self._best
+        others = [v for k, v in self._estimates.items() if k != trial_id]
+        if len(others) < self.min_seen:
+            return None
+        return rank_reference(others, self.rank, self._mode or "max")
 
     # --- the rule ---------------------------------------------------------------------------------
     def _record(self, trial: Trial, result: Mapping[str, Any]) -> int | None:
@@ -122,24 +179,48 @@ class PredictiveScheduler(TrialScheduler):
 
     def evaluate(self, trial: Trial, epoch: int) -> Decision | None:
         """Apply the rule to ``trial`` after ``epoch`` epochs (None: no decision possible)."""
-        if not self.ready or epoch < self.min_epoch or epoch >= self.max_t:
+        if epoch < self.min_epoch or epoch >= self.max_t:
+            return None
+        if self.rungs is not None and epoch not in self.rungs:
+            return None
+        if not (self.own_ready or self.prior is not None):
+            return None
+        if self.reference == "best" and self._best is None:
             return None
         curve = self._curve(trial.trial_id, epoch)
         if curve is None:
             return None
-        assert self._best is not None and self._mode is not None
-        prediction = self.predictor.predict(flat_config(trial.config), curve)
-        p = probability_beats(prediction.mean, prediction.std, self._best, self._mode)
-        decision = Decision(trial.trial_id, epoch, prediction.mean, prediction.std, p, self._best,
-                            should_stop(p, self.delta))
+        assert self._mode is not None
+        config = flat_config(trial.config)
+        source = "own" if self.own_ready else "prior"
+        if source == "prior":
+            assert self.prior is not None
+            mean, residuals = self.prior.distribution(config, curve)
+            std = float(np.sqrt(np.mean(residuals**2)))
+        else:
+            prediction = self.predictor.predict(config, curve)
+            mean, std = prediction.mean, prediction.std
+            residuals = self.predictor.residuals(epoch) if self.calibration == "conformal" else None
+        if trial.trial_id not in self._finished:
+            self._estimates[trial.trial_id] = mean  # before any reference: the rank needs it
+        reference = self._reference(trial.trial_id)
+        if reference is None:
+            return None
+        if self.calibration == "conformal":
+            p = conformal_probability(mean, residuals, reference, self._mode)
+        else:
+            p = probability_beats(mean, std, reference, self._mode)
+        decision = Decision(trial.trial_id, epoch, mean, std, p, reference,
+                            should_stop(p, self.delta), source)
         tags = {}
         if decision.stop:
+            what = (f"best {reference:.4g}" if self.reference == "best"
+                    else f"rank-{self.rank} estimate {reference:.4g}")
             tags["searchlab.stop_reason"] = (
-                f"predictive: P(final beats best {self._best:.4g}) = {p:.3g} < delta {self.delta:g}"
-                f" at epoch {epoch} (predicted {prediction.mean:.4g} +- {prediction.std:.3g})")
+                f"predictive: P(final beats {what}) = {p:.3g} < delta {self.delta:g}"
+                f" at epoch {epoch} (predicted {mean:.4g} +- {std:.3g}, {source} predictor)")
         annotate(trial.trial_id, step=epoch, tags=tags,
-                 metrics={"predicted_final": prediction.mean, "predicted_std": prediction.std,
-                          "p_beat_best": p})
+                 metrics={"predicted_final": mean, "predicted_std": std, "p_beat_best": p})
         if self.on_decision is not None:
             self.on_decision(decision)
         return decision
@@ -154,6 +235,7 @@ class PredictiveScheduler(TrialScheduler):
         self._finished.add(trial.trial_id)
         self.predictor.add(flat_config(trial.config), curve)
         final = curve[-1]
+        self._estimates[trial.trial_id] = final
         better = self._best is None or (final > self._best if self._mode == "max" else final < self._best)
         if better:
             self._best = final
@@ -226,7 +308,8 @@ class PredictiveScheduler(TrialScheduler):
         return self.inner.choose_trial_to_run(tune_controller)
 
     def debug_string(self) -> str:
-        state = "ready" if self.ready else f"warming up ({self.predictor.n}/{self.min_finished})"
+        state = ("ready" if self.ready
+                 else f"warming up ({self.predictor.n}/{self.min_finished})")
         return (f"Predictive stopping (delta={self.delta:g}, {state}, "
                 f"stopped {len(self.stopped_by_rule)}); {self.inner.debug_string()}")
 
@@ -248,10 +331,13 @@ class PredictiveScheduler(TrialScheduler):
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:
             pickle.dump({"curves": self._curves, "best": self._best, "finished": self._finished,
-                         "predictor": self.predictor, "stopped": self.stopped_by_rule}, f)
+                         "predictor": self.predictor, "stopped": self.stopped_by_rule,
+                         "prior": self.prior, "estimates": self._estimates}, f)
 
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:
             state = pickle.load(f)
         self._curves, self._best, self._finished = state["curves"], state["best"], state["finished"]
         self.predictor, self.stopped_by_rule = state["predictor"], state["stopped"]
+        self.prior = state.get("prior", self.prior)
+        self._estimates = state.get("estimates", {})

@@ -113,3 +113,48 @@ def test_shipped_study_file_through_the_cli(tmp_path):
     _, trials, _ = child_runs(env["MLFLOW_TRACKING_URI"], "lcbench-predictive")
     assert len(trials) == 20
     assert any("predictive:" in r.data.tags.get("searchlab.stop_reason", "") for r in trials)
+
+
+CALIBRATED = """\
+name: predictive-calibrated
+workload: {{function: replay, args: {{curves: "{curves}"}}}}
+metric: {{name: acc, mode: max}}
+space:
+  curve: {{grid: {grid}}}
+search: {{algorithm: grid}}
+stopping:
+  scheduler: predictive
+  calibration: conformal
+  reference: rank
+  rank: 2
+  min_seen: 3
+  rungs: geometric
+  delta: 0.1
+  prior: {{file: "{prior}", use_config: false, takeover: 1000}}
+budget: {{concurrency: 2, max_epochs: {epochs}}}
+"""
+
+
+def test_calibrated_rule_with_a_prior_through_the_cli(study_file, tmp_path):
+    """The calibrated rank rule with a prior of other tasks' curves, through `searchlab run`:
+    it stops trials before any trial of the study has finished."""
+    from searchlab_testing import child_runs
+
+    from searchlab.cli import main
+    from searchlab.predictive.prior import TaskCurves
+
+    from .synthetic import tasks
+
+    configs, curves = pool(24, EPOCHS, seed=2)
+    path = tmp_path / "curves.npz"
+    CurveSet([{"curve": i} for i in range(len(configs))], {"acc": curves}).save(path)
+    other_configs, other_curves, labels = tasks(4, 30, EPOCHS, seed=4)
+    prior = tmp_path / "prior.npz"
+    TaskCurves(other_configs, other_curves, labels).save(prior)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    text = CALIBRATED.format(curves=path, grid=list(range(24)), epochs=EPOCHS, prior=prior)
+    study = study_file(text + f"tracking: {{uri: \"{uri}\"}}\n")
+    main(["run", str(study), "--storage", str(tmp_path / "store")])
+    _, trials, _ = child_runs(uri, "predictive-calibrated")
+    reasons = [r.data.tags.get("searchlab.stop_reason", "") for r in trials]
+    assert any("rank-2 estimate" in r and "prior predictor" in r for r in reasons), reasons

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ray.tune.schedulers import TrialScheduler
 
-from searchlab.predictive.factory import PredictiveFactory, PredictiveSettings
+from searchlab.predictive.factory import PredictiveFactory, PredictiveSettings, build_scheduler
 from searchlab.predictive.predictor import CurvePredictor
 from searchlab.predictive.scheduler import PredictiveScheduler
 from searchlab.spec.space import flat_config
@@ -142,3 +142,93 @@ def test_settings_are_validated():
     with pytest.raises(ValueError, match="min_finished"):
         PredictiveScheduler(CurvePredictor(5), min_finished=1)
     assert np.isfinite(PredictiveSettings().delta)
+
+
+# --- beyond the paper: conformal probabilities, rank reference, prior ----------------------------
+def test_rank_reference():
+    from searchlab.predictive.rule import rank_reference
+
+    assert rank_reference([0.1, 0.9, 0.5, 0.7], 1) == 0.9
+    assert rank_reference([0.1, 0.9, 0.5, 0.7], 3) == 0.5
+    assert rank_reference([0.1, 0.9], 5) == 0.1  # fewer than k: the worst
+    assert rank_reference([0.1, 0.9, 0.5], 1, "min") == 0.1
+    with pytest.raises(ValueError, match="at least one"):
+        rank_reference([], 1)
+
+
+def prior_of_other_tasks():
+    from searchlab.predictive.prior import PriorPredictor, TaskCurves
+
+    from .synthetic import tasks
+
+    configs, curves, labels = tasks(5, 30, EPOCHS, seed=3)
+    return PriorPredictor(TaskCurves(configs, curves, labels), EPOCHS)
+
+
+def test_prior_and_rank_reference_stop_before_any_trial_finished():
+    """With a prior of other tasks and the rank reference, the rule acts as soon as `min_seen`
+    trials have an estimate: a bad trial is stopped although no trial of the study finished."""
+    decisions = []
+    s = PredictiveScheduler(CurvePredictor(EPOCHS), metric="acc", mode="max", min_finished=10,
+                            prior=prior_of_other_tasks(), takeover=10, calibration="conformal",
+                            reference="rank", rank=2, min_seen=4, rungs=[1, 2, 3, 4, 6, 8],
+                            on_decision=decisions.append)
+    good = [FakeTrial(f"g{i}", {"hp": {"a": 0.8 + 0.02 * i, "tau": 3.0, "opt": "adam"}})
+            for i in range(4)]
+    for i, trial in enumerate(good):  # four good trials reach epoch 3 and stay running
+        for e, v in enumerate(curve(0.8 + 0.02 * i, 3.0, 3), start=1):
+            assert s.on_trial_result(None, trial, {"training_iteration": e, "acc": v}) == "CONTINUE"
+    assert s.predictor.n == 0 and s.ready
+    bad = FakeTrial("bad", {"hp": {"a": 0.3, "tau": 3.0, "opt": "adam"}})
+    stopped_at = run_trial(s, bad, curve(0.3, 3.0, EPOCHS))
+    assert stopped_at <= 4 and s.stopped_by_rule == {"bad"}
+    last = decisions[-1]
+    assert last.source == "prior" and last.stop
+    estimates = sorted(v for k, v in s._estimates.items() if k.startswith("g"))
+    assert len(estimates) == 4 and last.best == pytest.approx(estimates[-2])  # rank 2
+    assert all(d.epoch in (1, 2, 3, 4, 6, 8) for d in decisions)
+
+
+def test_own_predictor_takes_over_from_the_prior_and_conformal_uses_its_residuals():
+    decisions = []
+    s = PredictiveScheduler(CurvePredictor(EPOCHS), metric="acc", mode="max", min_finished=5,
+                            takeover=12, calibration="conformal", on_decision=decisions.append)
+    warm_up(s, n=11)  # (without the prior, which would stop some of them)
+    s.prior = prior_of_other_tasks()
+    assert s.ready and not s.own_ready  # 11 own curves < takeover 12: still the prior
+    run_trial(s, FakeTrial("b1", {"hp": {"a": 0.2, "tau": 3.0, "opt": "sgd"}}), curve(0.2, 3.0, EPOCHS))
+    assert decisions[-1].source == "prior"
+    top = {"a": 0.99, "tau": 3.0, "opt": "adam"}  # a 12th own curve (the prior, which never saw
+    prior, s.prior = s.prior, None  # so high a final, would stop it)
+    assert run_trial(s, FakeTrial("top", {"hp": top}), curve(0.99, 3.0, EPOCHS)) == EPOCHS
+    s.prior = prior
+    assert s.own_ready
+    run_trial(s, FakeTrial("b2", {"hp": {"a": 0.2, "tau": 3.0, "opt": "sgd"}}), curve(0.2, 3.0, EPOCHS))
+    d = decisions[-1]
+    # the conformal p-value of the own predictor, (1 + #residuals above) / (n + 1), is at least
+    # 1 / 13 with 12 residuals: it cannot go below delta = 0.05 (that needs 19)
+    assert d.source == "own" and d.p_beat_best == pytest.approx(1 / 13) and not d.stop
+
+
+def test_factory_builds_a_prior_from_a_corpus_file(tmp_path):
+    from searchlab.predictive.prior import TaskCurves
+
+    from .synthetic import tasks
+
+    configs, curves, labels = tasks(4, 10, EPOCHS)
+    path = tmp_path / "prior.npz"
+    TaskCurves(configs, curves, labels).save(path)
+    settings = PredictiveSettings.model_validate(
+        {"calibration": "conformal", "reference": "rank", "rank": 2, "min_seen": 3,
+         "rungs": "geometric", "prior": {"file": str(path), "takeover": 20}})
+    s = build_scheduler(settings, metric="acc", mode="max", max_t=EPOCHS)
+    assert s.prior is not None and s.prior.n == 40 and s.takeover == 20
+    assert s.rungs == frozenset({1, 2, 3, 4, 6, 8})
+    with pytest.raises(ValueError, match="min_seen"):
+        build_scheduler(PredictiveSettings(reference="rank", rank=5, min_seen=3), metric="acc",
+                        mode="max", max_t=EPOCHS)
+    with pytest.raises(ValueError, match="at least 10"):
+        build_scheduler(PredictiveSettings(prior={"mlflow_workloads": []}), metric="acc",
+                        mode="max", max_t=EPOCHS)
+    with pytest.raises(Exception, match="calibration"):
+        PredictiveSettings.model_validate({"calibration": "isotonic"})

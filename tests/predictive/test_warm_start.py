@@ -36,3 +36,30 @@ def test_curves_of_the_same_workload_are_read_back(tmp_path):
     scheduler = build_scheduler(settings, metric="acc", mode="max", max_t=5, tracking_uri=uri,
                                 workload="lcbench")
     assert scheduler.predictor.n == 4
+
+
+def test_prior_from_earlier_studies_of_other_workloads(tmp_path):
+    """`prior.mlflow_workloads`: finished trials of other workloads, one task per workload."""
+    import numpy as np
+
+    from .synthetic import tasks
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow_client(uri)
+    exp = client.create_experiment("earlier")
+    configs, curves, labels = tasks(2, 6, 5)
+    for config, curve, label in zip(configs, curves, labels):
+        log_trial(client, exp, f"workload_{label}", config, list(curve))
+    log_trial(client, exp, "this_study", {"lr": 0.5}, [0.5] * 5)  # not asked for
+    settings = PredictiveSettings(calibration="conformal", prior={
+        "mlflow_workloads": ["workload_task0", "workload_task1"], "use_config": False})
+    scheduler = build_scheduler(settings, metric="acc", mode="max", max_t=5, tracking_uri=uri)
+    assert scheduler.prior.n == 12 and scheduler.prior.tasks == ["workload_task0", "workload_task1"]
+    mean, residuals = scheduler.prior.distribution({"other": 1}, list(curves[0][:2]))
+    assert np.isfinite(mean) and len(residuals) == 12
+
+
+def mlflow_client(uri):
+    import mlflow
+
+    return mlflow.MlflowClient(uri)

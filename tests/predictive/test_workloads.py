@@ -53,3 +53,24 @@ def test_replay_serves_recorded_curves_by_config_or_index(tmp_path):
         pytest.approx([0.1, 0.2])
     with pytest.raises(KeyError, match="no recorded curve"):
         list(replay({"lr": 0.5, "opt": "sgd"}, Context(), curves=str(path)))
+
+
+@pytest.mark.slow
+def test_record_fashion_curves(tmp_path):
+    """benchmarks/record_curves.py --workload fashion: real training curves in a curve file
+    (Fashion-MNIST when the Debian package is installed, else the digits fallback)."""
+    import importlib.util
+    from pathlib import Path
+
+    from searchlab.predictive.curves import CurveSet
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "record_curves.py"
+    spec = importlib.util.spec_from_file_location("record_curves", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "fashion.npz"
+    module.main(["--workload", "fashion", "--configs", "2", "--epochs", "2", "--train", "200",
+                 "--val", "100", "--out", str(out)])
+    curves = CurveSet.load(out)
+    assert curves.curves["val_accuracy"].shape == (2, 2) and curves.epochs == 2
+    assert (curves.curves["val_accuracy"] > 0.1).all()  # better than chance after an epoch

@@ -13,7 +13,14 @@ RAY_FREE = [
     "searchlab.methods.cdt.adapter", "searchlab.methods.cdt.tuners",
     "searchlab.methods.cdt.simulate", "searchlab.predictive.predictor",
     "searchlab.predictive.features", "searchlab.predictive.rule", "searchlab.predictive.curves",
+    "searchlab.predictive.calibration", "searchlab.predictive.prior", "searchlab.pareto",
     "searchlab.workloads", "searchlab.workloads.api", "searchlab.workloads.datasets",
+    "searchlab.methods.deep_ga.algorithm", "searchlab.methods.deep_ga.encoding",
+    "searchlab.methods.deep_ga.novelty", "searchlab.methods.deep_ga.policies",
+    "searchlab.methods.deep_ga.envs", "searchlab.methods.deep_ga.maze",
+    "searchlab.methods.deep_ga.method", "searchlab.methods.deep_ga.workload",
+    "searchlab.methods.lr_free.scoring", "searchlab.methods.lr_free.optimizers",
+    "searchlab.methods.lr_free.workloads", "searchlab.methods.lr_free.method",
 ]
 
 BLOCKER = """

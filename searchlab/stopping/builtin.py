@@ -87,7 +87,7 @@ class Median(SchedulerFactory):
             time_attr="training_iteration", metric=ctx.metric, mode=ctx.mode,
             grace_period=settings.grace_period, min_samples_required=settings.min_samples_required,
             hard_stop=settings.hard_stop,
-        ), pauses_trials=not settings.hard_stop)
+        ), pauses_trials=True)  # it pauses trials while it lacks samples
 
 
 class PBTSettings(StoppingSettings):

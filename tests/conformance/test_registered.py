@@ -21,10 +21,11 @@ metric: {{name: loss, mode: min}}
 search: {{algorithm: {name}, seed: 1}}
 budget: {{{trials}concurrency: 2, max_epochs: 3}}
 """
+# a workload that checkpoints, so paused trials continue where they stopped
 SCHEDULER_STUDY = """name: sch-{name}
-workload: sphere_curve
-metric: {{name: loss, mode: min}}
-space: {{x1: {{uniform: [-1.0, 1.0]}}, x2: {{uniform: [-1.0, 1.0]}}}}
+workload: {{function: "test_workloads_lib:curve", path: "{{TESTS}}"}}
+metric: {{name: score, mode: max}}
+space: {{q: {{uniform: [0.0, 1.0]}}}}
 stopping: {stopping}
 budget: {{trials: 6, concurrency: 2, max_epochs: 4}}
 """
@@ -91,7 +92,7 @@ def test_scheduler_through_tune_into_mlflow(name, study_file, run_in_process, ml
         name=name, stopping=SCHEDULER_SETTINGS[name])))
     assert len(result.rows) == 6
     assert {r.status for r in result.rows} <= {"completed", "early_stopped"}
-    _check(mlflow_uri, f"sch-{name}", "loss", 6)
+    _check(mlflow_uri, f"sch-{name}", "score", 6)
 
 
 @pytest.mark.slow

@@ -247,9 +247,10 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
     rows = []
     for res in results:
         m = res.metrics or {}
-        tid = str(m.get("trial_id", "?"))
+        tune_id = str(m.get("trial_id", "?"))
+        tid = status.tracking_key(res.config, tune_id)
         value = m.get(metric)
-        state = progress.statuses.get(tid) or status.of_result(res, max_epochs, str(study_dir))
+        state = progress.statuses.get(tune_id) or status.of_result(res, max_epochs, str(study_dir))
         rows.append(TrialRow(tid, state, None if state in status.UNSCORED else value,
                              int(m.get("training_iteration") or 0), flat_config(res.config or {}),
                              run_ids.get(tid, (None,))[0], _error_line(res.error)))

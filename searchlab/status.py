@@ -45,6 +45,15 @@ def length_of(config: dict[str, Any] | None, default: int) -> int:
     return default
 
 
+def tracking_key(config: dict[str, Any] | None, trial_id: str) -> str:
+    """The id a trial is recorded under in MLflow: its own, or, for a request handed out again
+    after a resume (Tune had lost the first trial), the id it was first asked under."""
+    meta = (config or {}).get(META)
+    if isinstance(meta, dict) and meta.get("request_id"):
+        return str(meta["request_id"])
+    return trial_id
+
+
 def decide(last: dict[str, Any] | None, length: int, errored: bool, files: str | None) -> str:
     """``files``: the trial's own directory (<study_dir>/<trial_id>), where markers are left."""
     last = last or {}

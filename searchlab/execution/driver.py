@@ -44,13 +44,17 @@ def metrics_of(result: dict[str, Any] | None) -> dict[str, float]:
     return out
 
 
-def request_config(request: TrialRequest, index: int = 0) -> dict[str, Any]:
+def request_config(request: TrialRequest, index: int = 0,
+                   request_id: str | None = None) -> dict[str, Any]:
     """The Tune config of a request: its own config plus searchlab's request data (``index``:
-    the request's position in the study, from which the trial's seed derives)."""
-    meta = {"length": request.length, "workload": request.workload, "args": request.args,
-            "index": index,
-            "tags": request.tags,
-            "resources": request.resources.as_dict() if request.resources else None}
+    the request's position in the study, from which the trial's seed derives; ``request_id``:
+    for a request handed out again, the trial id it was first asked under)."""
+    meta: dict[str, Any] = {
+        "length": request.length, "workload": request.workload, "args": request.args,
+        "index": index, "tags": request.tags,
+        "resources": request.resources.as_dict() if request.resources else None}
+    if request_id:
+        meta["request_id"] = request_id
     return {**request.config, status.META: meta}
 
 
@@ -154,7 +158,7 @@ class MethodSearcher(Searcher):
             old = self.reissue.pop(0)
             self.alias[trial_id] = old
             self._write({"kind": "alias", "new": trial_id, "old": old})
-            return request_config(self.requests[old], list(self.requests).index(old))
+            return request_config(self.requests[old], list(self.requests).index(old), old)
         request = self.run.ask(trial_id)
         if request is None:
             if self.run.done:

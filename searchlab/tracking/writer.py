@@ -73,7 +73,7 @@ class MLflowWriter(Callback):
     # ------------------------------------------------------------------ Tune hooks (driver)
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         with self._lock:
-            t = self._get(trial.trial_id)
+            t = self._get(status.tracking_key(trial.config, trial.trial_id))
             if not t.start_ms:
                 t.start_ms = _now_ms()
                 t.params.update(_params(flat_config(trial.config)))
@@ -84,7 +84,7 @@ class MLflowWriter(Callback):
         step = int(result.get("training_iteration") or 0)
         diverged = bool(result.get(DIVERGED))
         with self._lock:
-            t = self._get(trial.trial_id)
+            t = self._get(status.tracking_key(trial.config, trial.trial_id))
             if step <= t.max_step:
                 return
             new = self._measurements(result)
@@ -105,7 +105,7 @@ class MLflowWriter(Callback):
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         with self._lock:
-            t = self._get(trial.trial_id)
+            t = self._get(status.tracking_key(trial.config, trial.trial_id))
             t.tags["searchlab.retries"] = str(trial.num_failures)
             t.texts[f"attempt-{trial.num_failures}-error.txt"] = _read(trial.error_file) or "unknown error"
 
@@ -193,6 +193,7 @@ class MLflowWriter(Callback):
         for res in results:
             metrics = res.metrics or {}
             trial_id = metrics.get("trial_id")
+            trial_id = status.tracking_key(res.config, trial_id) if trial_id else None
             if not trial_id:
                 continue
             seen = self._trials.get(trial_id)
@@ -246,7 +247,7 @@ class MLflowWriter(Callback):
     def _finish(self, trial: Any, state: str) -> None:
         mlflow_status = status.MLFLOW_STATUS[state]
         with self._lock:
-            t = self._get(trial.trial_id)
+            t = self._get(status.tracking_key(trial.config, trial.trial_id))
             t.tags["searchlab.status"] = state
             t.end = (mlflow_status, _now_ms())
             t.finished = True

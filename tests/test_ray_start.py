@@ -34,10 +34,17 @@ def _run(tmp_path, *args, env_extra=None, name="rs"):
 def test_a_stale_ray_address_file_does_not_stop_a_local_run(tmp_path):
     """An earlier `ray start` that died leaves ray_current_cluster behind; plain ray.init(num_cpus=)
     then tries to join it and fails. searchlab starts its own cluster whatever is there."""
-    ray_tmp = tmp_path / "raytmp"
-    (ray_tmp / "ray").mkdir(parents=True)
-    (ray_tmp / "ray" / "ray_current_cluster").write_text("127.0.0.1:1")
-    r = _run(tmp_path, env_extra={"RAY_TMPDIR": str(ray_tmp)})
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    ray_tmp = Path(tempfile.mkdtemp(prefix="slr", dir="/tmp"))  # short: Ray's socket paths
+    try:
+        (ray_tmp / "ray").mkdir(parents=True)
+        (ray_tmp / "ray" / "ray_current_cluster").write_text("127.0.0.1:1")
+        r = _run(tmp_path, env_extra={"RAY_TMPDIR": str(ray_tmp)})
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "2 trials (2 completed)" in r.stdout
 

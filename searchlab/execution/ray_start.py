@@ -36,6 +36,9 @@ def start_ray(study: Any, address: str | None, gpus: float | None, out: Any) -> 
     target = address or env_address
     if target and target != "local":
         source = "--address" if address else "RAY_ADDRESS"
+        problem = unreachable(target)
+        if problem:
+            raise SearchlabError(f"cannot join the Ray cluster at {target} ({source}): {problem}")
         try:
             ray.init(address=target, **common)
         except (ConnectionError, ValueError, RuntimeError) as e:
@@ -56,6 +59,28 @@ def start_ray(study: Any, address: str | None, gpus: float | None, out: Any) -> 
     # address="local": a new cluster, even when an earlier `ray start` left its address behind
     ray.init(address="local", num_cpus=math.ceil(num_cpus), num_gpus=detected, **common)
     return True
+
+
+def unreachable(address: str, timeout: float = 5.0) -> str | None:
+    """Why ``host:port`` (or ``ray://host:port``) cannot be reached, or None. Ray itself retries
+    a dead address for minutes; a refused connection is known at once. ``auto`` is left to Ray."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if address == "auto":
+        return None
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "not an address of the form host:port"
+    if not host or not port:
+        return None
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as e:
+        return e.strerror or type(e).__name__
 
 
 def cuda_devices() -> int:

@@ -9,6 +9,7 @@ from searchlab.registry import load
 REGISTRY: dict[str, str] = {
     "search": "searchlab.methods.search:SearchMethod",
     "cdt": "searchlab.methods.cdt.adapter:CDTMethod",
+    "stn": "searchlab.methods.stn.method:STNMethod",
 }
 
 

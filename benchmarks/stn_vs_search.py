@@ -122,7 +122,7 @@ def reference(args: argparse.Namespace) -> dict[str, Any]:
           f"{s.epochs} epochs, threads {torch.get_num_threads()}, load before {load()}")
     schedules = {}
     for rep in range(args.repeats):
-        for kind in ["plain", "stn"] + (["delta_stn"] if args.delta and rep == 0 else []):
+        for kind in ["plain", "stn"] + (["delta_stn"] if args.delta and rep == args.repeats - 1 else []):
             before = load()
             if kind == "plain":
                 r = run_fixed(s, {h.name: 0.05 for h in DROPOUTS}, split, rep)

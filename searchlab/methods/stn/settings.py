@@ -28,6 +28,7 @@ class STNSettings(MethodSettings):
     batch_size: int = Field(128, ge=1, le=100_000)
     lr: float = Field(0.01, gt=0, description="SGD learning rate of the weights")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum of the weights")
+    clip: float | None = Field(None, gt=0, description="clip the weights' gradient norm (None: off)")
     hyper_lr: float = Field(0.01, gt=0, description="RMSprop learning rate of the hyperparameters")
     perturb_scale: float = Field(0.5, gt=0, description="initial perturbation scale (unconstrained units)")
     entropy_weight: float = Field(0.001, ge=0, description="tau: weight of the perturbation entropy")
@@ -40,6 +41,7 @@ class STNSettings(MethodSettings):
     train_size: int | None = Field(51_000, ge=10, description="training examples (None: all but "
                                                              "the validation set)")
     val_size: int = Field(9_000, ge=10, description="validation examples held out of training data")
+    test_size: int | None = Field(None, ge=10, description="test examples (None: the whole test set)")
     seq_len: int = Field(64, ge=4, description="lstm: characters per sequence")
     corpus_chars: int = Field(400_000, ge=1000, description="lstm: characters of the corpus")
     threads: int = Field(1, ge=1, le=256, description="torch CPU threads per trial")

@@ -82,7 +82,8 @@ def load_split(s: STNSettings) -> Split:
     n_val = min(s.val_size, len(x) // 5) if d.name == "digits" else s.val_size
     n_train = len(x) - n_val if s.train_size is None else min(s.train_size, len(x) - n_val)
     tr, va = idx[n_val:n_val + n_train], idx[:n_val]
-    return Split(d.name, x[tr], y[tr], x[va], y[va], xt, yt)
+    n_test = len(xt) if s.test_size is None else min(s.test_size, len(xt))
+    return Split(d.name, x[tr], y[tr], x[va], y[va], xt[:n_test], yt[:n_test])
 
 
 def _text_split(s: STNSettings) -> Split:
@@ -153,9 +154,9 @@ def hypertrain(s: STNSettings, specs: list[HyperSpec], *, delta: bool, seed: int
                split: Split | None = None, device: str = "cpu",
                trace: list[dict[str, float]] | None = None) -> Iterator[dict[str, float]]:
     """Run STN (or Delta-STN) hypertraining; yield metrics after every epoch: ``train_loss``
-    (perturbed, regularised), ``val_loss``/``val_accuracy``/``test_loss``/``test_accuracy`` of the
-    network at the current hyperparameters, every hyperparameter's value, ``sigma.<name>`` and
-    ``seconds`` since the start. ``trace`` (optional) receives the hyperparameters after every
+    (perturbed, regularised), ``val_loss``/``val_accuracy`` of the network at the current
+    hyperparameters, ``best_val_loss`` and ``test_loss``/``test_accuracy`` at that best epoch,
+    every hyperparameter's value, ``sigma.<name>`` and ``seconds`` since the start. ``trace`` (optional) receives the hyperparameters after every
     hyperparameter step."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -166,12 +167,12 @@ def hypertrain(s: STNSettings, specs: list[HyperSpec], *, delta: bool, seed: int
     opt_h = torch.optim.RMSprop(list(hyp.parameters()), lr=s.hyper_lr)
     train = _Batches(split.x_train, split.y_train, s.batch_size, gen)
     val = _Batches(split.x_val, split.y_val, s.batch_size, gen)
-    start, step = time.perf_counter(), 0
+    start, step, best = time.perf_counter(), 0, {}
     for epoch in range(1, s.epochs + 1):
         total = 0.0
         for _ in range(train.per_epoch):
             x, y = train.next()
-            total += (_delta_weight_step if delta else _weight_step)(model, hyp, opt_w, x, y)
+            total += (_delta_weight_step if delta else _weight_step)(model, hyp, opt_w, x, y, s.clip)
             step += 1
             if epoch > s.warmup_epochs and step % s.train_steps == 0:
                 for _ in range(s.valid_steps):
@@ -181,25 +182,31 @@ def hypertrain(s: STNSettings, specs: list[HyperSpec], *, delta: bool, seed: int
                                                                        train.per_epoch) / train.per_epoch,
                                   **hyp.current()})
         yield {"train_loss": total / train.per_epoch,
-               **_eval_metrics(model, hyp, split, delta), **hyp.current(),
+               **_eval_metrics(model, hyp, split, delta, best), **hyp.current(),
                **{f"sigma.{k}": v for k, v in hyp.scales().items()},
                "seconds": time.perf_counter() - start}
 
 
+def _clip(model: StnModel, clip: float | None) -> None:
+    if clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+
+
 def _weight_step(model: StnModel, hyp: Hyperparameters, opt: torch.optim.Optimizer,
-                 x: torch.Tensor, y: torch.Tensor) -> float:
+                 x: torch.Tensor, y: torch.Tensor, clip: float | None) -> float:
     with torch.no_grad():
         h = hyp.sample(len(x), perturb=True, centred=False)
     out, loss_fn = model.train_forward(x, y, h.values, model.embedding(h.net_input))
     loss = loss_fn(out).mean()
     opt.zero_grad(set_to_none=True)
     (loss + _weight_decay(model, h.values)).backward()
+    _clip(model, clip)
     opt.step()
     return float(loss.detach())
 
 
 def _delta_weight_step(model: StnModel, hyp: Hyperparameters, opt: torch.optim.Optimizer,
-                       x: torch.Tensor, y: torch.Tensor) -> float:
+                       x: torch.Tensor, y: torch.Tensor, clip: float | None) -> float:
     """Delta-STN: base weights on the unmodulated loss, the response on the linearised one."""
     with torch.no_grad():
         h = hyp.sample(len(x), perturb=True, centred=True)
@@ -218,6 +225,7 @@ def _delta_weight_step(model: StnModel, hyp: Hyperparameters, opt: torch.optim.O
         for p, g in zip(response, grads):
             if g is not None:
                 p.grad = g if p.grad is None else p.grad + g
+    _clip(model, clip)
     opt.step()
     return float(base_loss.detach())
 
@@ -234,15 +242,21 @@ def _hyper_step(model: StnModel, hyp: Hyperparameters, opt: torch.optim.Optimize
     opt.step()
 
 
-def _eval_metrics(model: StnModel, hyp: Hyperparameters | None, split: Split,
-                  delta: bool) -> dict[str, float]:
+def _eval_metrics(model: StnModel, hyp: Hyperparameters | None, split: Split, delta: bool,
+                  best: dict[str, float]) -> dict[str, float]:
+    """Validation metrics now; test metrics at the best validation loss so far (the test set is
+    evaluated only when the validation loss improves). ``best`` carries them between epochs."""
     e = None
     if hyp is not None and model.embed is not None:
         with torch.no_grad():
             e = model.embedding(hyp.sample(1, perturb=False, centred=delta).net_input)
     vl, va = evaluate(model, split.x_val, split.y_val, e)
-    tl, ta = evaluate(model, split.x_test, split.y_test, e)
-    return {"val_loss": vl, "val_accuracy": va, "test_loss": tl, "test_accuracy": ta}
+    if not best:
+        best.update(best_val_loss=math.nan, test_loss=math.nan, test_accuracy=math.nan)
+    if not vl >= best["best_val_loss"]:  # an improvement, or the first finite value
+        tl, ta = evaluate(model, split.x_test, split.y_test, e)
+        best.update(best_val_loss=vl, test_loss=tl, test_accuracy=ta)
+    return {"val_loss": vl, "val_accuracy": va, **best}
 
 
 def train_fixed(s: STNSettings, values: dict[str, float], *, seed: int,
@@ -255,7 +269,7 @@ def train_fixed(s: STNSettings, values: dict[str, float], *, seed: int,
     model = build_model(s, split, 0, hyper=False).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum)
     train = _Batches(split.x_train, split.y_train, s.batch_size, gen)
-    start = time.perf_counter()
+    start, best = time.perf_counter(), {}
     for _ in range(s.epochs):
         total = 0.0
         for _ in range(train.per_epoch):
@@ -266,9 +280,10 @@ def train_fixed(s: STNSettings, values: dict[str, float], *, seed: int,
             loss = loss_fn(out).mean()
             opt.zero_grad(set_to_none=True)
             (loss + _weight_decay(model, vals)).backward()
+            _clip(model, s.clip)
             opt.step()
             total += float(loss.detach())
-        yield {"train_loss": total / train.per_epoch, **_eval_metrics(model, None, split, False),
+        yield {"train_loss": total / train.per_epoch, **_eval_metrics(model, None, split, False, best),
                "seconds": time.perf_counter() - start}
 
 

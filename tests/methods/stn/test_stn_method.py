@@ -100,3 +100,13 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     client = mlflow.MlflowClient()
     hist = client.get_metric_history(children[0].info.run_id, "dropout1")
     assert len(hist) == 3  # the schedule, epoch by epoch
+
+
+def test_algorithm_modules_import_without_ray() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; import searchlab.methods.stn.method, searchlab.methods.stn.train, "
+            "searchlab.methods.stn.augment; print('ray' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

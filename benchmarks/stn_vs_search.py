@@ -93,8 +93,10 @@ def search(s: STNSettings, specs: list[HyperSpec], split: Split, seed: int, samp
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # TPE: a third of the budget random start-up (at least 2), from its own seed, so that it
+    # does not replay random search's first trials
     smp = (optuna.samplers.RandomSampler(seed=seed) if sampler == "random"
-           else optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(5, trials)))
+           else optuna.samplers.TPESampler(seed=seed + 7919, n_startup_trials=max(2, trials // 3)))
     study = optuna.create_study(direction="minimize", sampler=smp)
     seconds = 0.0
 

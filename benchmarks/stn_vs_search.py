@@ -15,7 +15,8 @@ has not landed in this tree). Reports best validation and test loss/accuracy and
 and plots the learned schedules (PNG). Nothing was tuned on these cases: every setting is the
 reference MLP's, except the reduced sizes and the LSTM's learning rate (chosen before any STN run).
 
-    nice -n 10 python benchmarks/stn_vs_search.py reference --repeats 1 --delta
+    nice -n 10 python benchmarks/stn_vs_search.py reference --epochs 3 --repeats 1
+    nice -n 10 python benchmarks/stn_vs_search.py reference --runs stn --delta
     nice -n 10 python benchmarks/stn_vs_search.py compare --workloads mlp,cnn,lstm --seeds 3
 
 The last line printed is one JSON object with the headline figures.
@@ -121,32 +122,44 @@ def search(s: STNSettings, specs: list[HyperSpec], split: Split, seed: int, samp
 
 
 def reference(args: argparse.Namespace) -> dict[str, Any]:
-    s = STNSettings(epochs=args.epochs, warmup_epochs=min(5, args.epochs - 1))
+    s = STNSettings(epochs=args.epochs, warmup_epochs=min(5, args.epochs // 3))
     split = load_split(s)
     rows: list[dict[str, Any]] = []
     print(f"reference MLP on {split.name}: {len(split.x_train)} train / {len(split.x_val)} val, "
-          f"{s.epochs} epochs, threads {torch.get_num_threads()}, load before {load()}")
+          f"{s.epochs} epochs ({s.warmup_epochs} warm-up), threads {torch.get_num_threads()}, "
+          f"load before {load()}")
     schedules = {}
+    kinds = args.runs.split(",")
     for rep in range(args.repeats):
-        for kind in ["plain", "stn"] + (["delta_stn"] if args.delta and rep == args.repeats - 1 else []):
-            before = load()
+        for kind in kinds + (["delta_stn"] if args.delta and rep == args.repeats - 1 else []):
+            before, cpu = load(), time.process_time()
             if kind == "plain":
                 r = run_fixed(s, {h.name: 0.05 for h in DROPOUTS}, split, rep)
             else:
                 r, hist, trace = run_stn(s, DROPOUTS, split, rep, delta=kind == "delta_stn")
-                schedules[kind] = (hist, trace)
+                schedules[kind] = trace
                 r.update({f"final.{h.name}": hist[-1][h.name] for h in DROPOUTS})
+            r["cpu_seconds"] = time.process_time() - cpu
             rows.append({"round": rep, "run": kind, **r, "load_before": before, "load_after": load()})
-            print(f"  round {rep} {kind:9s} {r['seconds']:7.1f} s  best val loss "
-                  f"{r['val_loss']:.4f}  val acc {r['val_accuracy']:.4f}  test loss "
-                  f"{r['test_loss']:.4f}  load {before} -> {load()}", flush=True)
-    ratios = [st["seconds"] / pl["seconds"] for pl, st in
-              zip([r for r in rows if r["run"] == "plain"], [r for r in rows if r["run"] == "stn"])]
-    plot_schedules({k: v[1] for k, v in schedules.items()}, [h.name for h in DROPOUTS],
-                   OUT / "stn_reference_schedules.png", "Reference MLP: learned dropout schedules")
-    out = {"part": "reference", "rows": rows, "stn_over_plain": ratios,
-           "stn_over_plain_median": statistics.median(ratios)}
-    print(f"STN / plain seconds, back to back: {', '.join(f'{x:.2f}' for x in ratios)}")
+            print(f"  round {rep} {kind:9s} {r['seconds']:7.1f} s ({r['cpu_seconds']:6.1f} s CPU)"
+                  f"  best val loss {r['val_loss']:.4f}  val acc {r['val_accuracy']:.4f}  test loss "
+                  f"{r['test_loss']:.4f}  load {before} -> {load()}  "
+                  + " ".join(f"{k}={v:.3f}" for k, v in r.items() if k.startswith("final.")),
+                  flush=True)
+            if schedules:
+                plot_schedules(schedules, [h.name for h in DROPOUTS],
+                               OUT / f"stn_reference_{s.epochs}ep_schedules.png",
+                               f"Reference MLP ({s.epochs} epochs): learned dropout schedules")
+                (OUT / f"stn_reference_{s.epochs}ep_trace.json").write_text(json.dumps(schedules))
+    plain = [r for r in rows if r["run"] == "plain"]
+    stn = [r for r in rows if r["run"] == "stn"]
+    wall = [b["seconds"] / a["seconds"] for a, b in zip(plain, stn)]
+    cpu = [b["cpu_seconds"] / a["cpu_seconds"] for a, b in zip(plain, stn)]
+    out = {"part": "reference", "epochs": s.epochs, "rows": rows, "stn_over_plain_wall": wall,
+           "stn_over_plain_cpu": cpu}
+    if wall:
+        print(f"STN / plain, back to back: wall {', '.join(f'{x:.2f}' for x in wall)}; "
+              f"CPU {', '.join(f'{x:.2f}' for x in cpu)}")
     return out
 
 
@@ -176,8 +189,9 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"  {seed:>4} {m:10s} {x['val_loss']:9.4f} {x['val_accuracy']:8.4f} "
                       f"{x['test_loss']:9.4f} {x['test_accuracy']:8.4f} {x['compute']:9.1f}",
                       flush=True)
-        plot_schedules(traces, [h.name for h in specs], OUT / f"stn_{name}_schedules.png",
-                       f"{name}: learned schedules (STN, {args.seeds} seeds)")
+            plot_schedules(traces, [h.name for h in specs], OUT / f"stn_{name}_schedules.png",
+                           f"{name}: learned schedules (STN, {seed + 1} seeds)")
+            (OUT / f"stn_{name}_partial.json").write_text(json.dumps(per, default=float))
         mean = {m: {k: statistics.mean(x[k] for x in rows) for k in rows[0]}
                 for m, rows in per.items()}
         stn_cost = mean["stn"]["compute"] / statistics.mean(single)
@@ -220,7 +234,8 @@ def main() -> None:
     p.add_argument("part", choices=["reference", "compare"])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--epochs", type=int, default=15, help="reference: epochs")
-    p.add_argument("--repeats", type=int, default=1, help="reference: plain/STN rounds")
+    p.add_argument("--repeats", type=int, default=1, help="reference: rounds of --runs")
+    p.add_argument("--runs", default="plain,stn", help="reference: what each round runs, in order")
     p.add_argument("--delta", action="store_true", help="reference: also one Delta-STN run")
     p.add_argument("--workloads", default="mlp,cnn,lstm")
     p.add_argument("--seeds", type=int, default=3)
@@ -231,7 +246,8 @@ def main() -> None:
     out = reference(args) if args.part == "reference" else compare(args)
     out.update({"wall_seconds": time.perf_counter() - start, "load_end": load(),
                 "threads": args.threads})
-    tag = args.part if args.part == "reference" else f"compare_{args.workloads.replace(',', '_')}"
+    tag = (f"reference_{args.epochs}ep" if args.part == "reference"
+           else f"compare_{args.workloads.replace(',', '_')}")
     (OUT / f"stn_{tag}.json").write_text(json.dumps(out, indent=1, default=float))
     print(json.dumps(out, default=float))
 

@@ -20,6 +20,7 @@ REGISTRY: dict[str, str] = {
     "cdt": "searchlab.methods.cdt.adapter:CDTMethod",
     "lr_free": "searchlab.methods.lr_free.method:LRFreeMethod",
     "deep_ga": "searchlab.methods.deep_ga.method:DeepGAMethod",
+    "stn": "searchlab.methods.stn.method:STNMethod",
 }
 
 

@@ -21,6 +21,8 @@ RAY_FREE = [
     "searchlab.methods.deep_ga.method", "searchlab.methods.deep_ga.workload",
     "searchlab.methods.lr_free.scoring", "searchlab.methods.lr_free.optimizers",
     "searchlab.methods.lr_free.workloads", "searchlab.methods.lr_free.method",
+    "searchlab.methods.stn.layers", "searchlab.methods.stn.hyper", "searchlab.methods.stn.train",
+    "searchlab.methods.stn.method",
 ]
 
 BLOCKER = """

@@ -42,6 +42,11 @@ def start_method_run(method_name: str, settings: Any, study: Any) -> MethodRun:
 
 def fit(plan: TunePlan, resuming: bool, restart_command: str) -> list[Any]:
     """Run the study; the list of Tune results (one per trial). Raises StudyInterrupted."""
+    # Tune's own console output and its default CSV/TensorBoard loggers: off, whoever started Ray
+    # (searchlab writes MLflow; Tune's JSON results stay for resume and reconciliation)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "100000")
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
 

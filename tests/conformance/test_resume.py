@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 CDT = """name: resume-cdt
 method:
   name: cdt
-  environments: [{kind: linear, arms: 30, dim: 8, horizon: 3000}]
+  environments: [{kind: linear, arms: 120, dim: 25, horizon: 14000}]  # about a second a trial
   bandits: [linucb]
   tuners: [cdt, theoretical, op]
   seeds: 4
@@ -46,7 +46,7 @@ def test_cdt_resumes_after_sigkill_with_every_trial_told_once(tmp_path):
     else:
         proc.kill()
         pytest.fail("the study never got going: " + proc.stdout.read().decode()[-2000:])
-    time.sleep(1.0)
+    time.sleep(0.3)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     told_before = journal.read_text().count('"kind": "tell"')

@@ -106,6 +106,8 @@ def test_settings_errors_are_one_line() -> None:
         LRFreeSettings(optimizers=["adam"])
     with pytest.raises(ValueError, match="unknown workload 'mnist'"):
         LRFreeSettings(workloads=["mnist"])
-    study = parse_text("name: t\nmethod: {name: lr_free}\nworkload: sphere\n").study
-    with pytest.raises(ValueError, match="names its own workloads"):
-        get_method("lr_free").check(study.method, study)
+    from searchlab.errors import SpecError
+
+    # the parser enforces what the method refuses, with the file's line
+    with pytest.raises(SpecError, match=r"<study>:3: .*does not use 'workload'"):
+        parse_text("name: t\nmethod: {name: lr_free}\nworkload: sphere\n")

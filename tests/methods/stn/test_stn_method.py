@@ -37,24 +37,34 @@ def _study(text: str = STUDY):
     return parse_text(text).study
 
 
+def _check_error(method, text: str) -> None:
+    from searchlab.errors import SpecError
+
+    try:
+        study = _study(text)
+    except SpecError as e:
+        raise ValueError(str(e).split(": ", 2)[-1]) from None
+    method.check(study.method, study)
+
+
 def test_check_names_the_parameter_it_cannot_tune() -> None:
     method = get_method("stn")
     assert method.needs == ("space",) and method.refuses == ("search",)
     bad = STUDY.replace("noise: {loguniform: [0.001, 1.0]}", "lr: {loguniform: [0.001, 1.0]}")
     with pytest.raises(ValueError, match="'lr'.*dropout1") as e:
-        method.check(_study(bad).method, _study(bad))
+        _check_error(method, bad)
     assert "\n" not in str(e.value)
     choice = STUDY.replace("noise: {loguniform: [0.001, 1.0]}", "noise: {choice: [0.1, 0.2]}")
     with pytest.raises(ValueError, match="'noise': must be"):
-        method.check(_study(choice).method, _study(choice))
+        _check_error(method, choice)
     cnn = STUDY.replace("model: mlp", "model: cnn").replace(
         "noise: {loguniform: [0.001, 1.0]}", "cutout_holes: {uniform: [0, 3]}").replace(
         "dropout1", "dropout_fc")
     with pytest.raises(ValueError, match="cutout_holes.*int"):
-        method.check(_study(cnn).method, _study(cnn))
+        _check_error(method, cnn)
     init = STUDY.replace("init: {dropout1: 0.1}", "init: {dropout1: 0.95}")
     with pytest.raises(ValueError, match="outside"):
-        method.check(_study(init).method, _study(init))
+        _check_error(method, init)
 
 
 def test_run_local_reports_schedules_and_summarizes() -> None:

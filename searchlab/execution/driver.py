@@ -69,14 +69,18 @@ def request_of(config: dict[str, Any], default_length: int) -> TrialRequest:
 
 
 def resources_of(default: TrialResources) -> Callable[[dict[str, Any]], Any]:
-    """Tune's per-trial resource function: the request's resources, else the study's."""
+    """Tune's per-trial resource function: the request's resources, else the study's (one
+    placement group factory per distinct shape, built once)."""
+    built: dict[TrialResources, Any] = {}
 
     def resources(config: dict[str, Any]) -> Any:
         from ray.tune import PlacementGroupFactory
 
         res = (config.get(status.META) or {}).get("resources")
         r = TrialResources(**res) if res else default
-        return PlacementGroupFactory(r.bundles(), strategy=r.strategy)
+        if r not in built:
+            built[r] = PlacementGroupFactory(r.bundles(), strategy=r.strategy)
+        return built[r]
 
     return resources
 
@@ -100,6 +104,7 @@ class MethodSearcher(Searcher):
         self._setup()
 
     def _setup(self) -> None:
+        self._journal: Any = None
         self.run = self.build_run()
         self.requests: dict[str, TrialRequest] = {}
         self.results: dict[str, TrialResult] = {}
@@ -237,8 +242,9 @@ class MethodSearcher(Searcher):
         self.run.tell(result.trial_id, result)
 
     def _write(self, entry: dict[str, Any]) -> None:
-        with open(self.journal_path, "a") as f:
-            f.write(json.dumps(entry, default=str) + "\n")
+        if self._journal is None:
+            self._journal = open(self.journal_path, "a", buffering=1)  # a line at a time
+        self._journal.write(json.dumps(entry, default=str) + "\n")
 
 
 class FixedTrialsCallback:

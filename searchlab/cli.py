@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"searchlab: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print("\nsearchlab: interrupted", file=sys.stderr)
+        again = f"; to resume it, run: {_resume_command(args)}" if args.command == "run" else ""
+        print(f"\nsearchlab: interrupted{again}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 1

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import sys
 import time
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from ray.tune import Callback
 
 from searchlab import status
+from searchlab.status import error_line
 from searchlab.trainable import DIVERGED
 
 
@@ -59,18 +59,6 @@ def quiet_ray_trial_errors() -> None:
 
 def _drop_incomplete_trials(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("Trials did not complete")
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def error_line(text: str | None) -> str | None:
-    """The last line of a trial's error text (the workload's own exception, not Ray's
-    wrapping), without terminal colour codes."""
-    if not text:
-        return None
-    lines = [line.strip() for line in _ANSI.sub("", text).splitlines() if line.strip()]
-    return lines[-1][:300] if lines else None
 
 
 class Progress(Callback):

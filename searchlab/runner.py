@@ -253,7 +253,9 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
         state = progress.statuses.get(tune_id) or status.of_result(res, max_epochs, str(study_dir))
         rows.append(TrialRow(tid, state, None if state in status.UNSCORED else value,
                              int(m.get("training_iteration") or 0), flat_config(res.config or {}),
-                             run_ids.get(tid, (None,))[0], _error_line(res.error)))
+                             run_ids.get(tid, (None,))[0],
+                             None if res.error is None
+                             else status.error_line(str(res.error)) or type(res.error).__name__))
     return StudyResult(study.name, metric, mode, rows, 0.0, tracker.uri if tracker else None,
                        tracker.experiment_id if tracker else None,
                        tracker.parent_run_id if tracker else None, study_dir, counts=count(rows),
@@ -273,14 +275,6 @@ def _run_factory(study: Any) -> Any:
 
 def _default_command(loaded: LoadedStudy) -> str:
     return f"searchlab run {shlex.quote(str(loaded.document.file))}"
-
-
-def _error_line(error: Any) -> str | None:
-    """The last line of a trial's error: the workload's own exception, not Ray's wrapping."""
-    if error is None:
-        return None
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[-1][:300] if lines else type(error).__name__
 
 
 class _Fanout:

@@ -11,6 +11,7 @@ interrupted    the study was stopped while it ran (Ctrl-C, SIGTERM); a resume co
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 #: the key of a Tune config that carries searchlab's own request data (never a parameter)
@@ -87,3 +88,15 @@ def of_result(result: Any, default_length: int, study_dir: str | None = None) ->
     tid = str((result.metrics or {}).get("trial_id", ""))
     return decide(result.metrics, length_of(result.config, default_length), result.error is not None,
                   (files_of(study_dir, tid) if tid else None) or result.path)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def error_line(text: str | None) -> str | None:
+    """The last line of a trial's error text (the workload's own exception, not Ray's
+    wrapping), without terminal colour codes."""
+    if not text:
+        return None
+    lines = [line.strip() for line in _ANSI.sub("", text).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else None

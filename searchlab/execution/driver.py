@@ -58,16 +58,6 @@ def request_config(request: TrialRequest, index: int = 0,
     return {**request.config, status.META: meta}
 
 
-def request_of(config: dict[str, Any], default_length: int) -> TrialRequest:
-    meta = config.get(status.META) or {}
-    res = meta.get("resources")
-    return TrialRequest(config={k: v for k, v in config.items() if k != status.META},
-                        length=int(meta.get("length") or default_length),
-                        workload=meta.get("workload"), args=dict(meta.get("args") or {}),
-                        resources=TrialResources(**res) if res else None,
-                        tags=dict(meta.get("tags") or {}))
-
-
 def resources_of(default: TrialResources) -> Callable[[dict[str, Any]], Any]:
     """Tune's per-trial resource function: the request's resources, else the study's (one
     placement group factory per distinct shape, built once)."""
@@ -310,11 +300,11 @@ def _read_error(files: str | None) -> str | None:
         return None
     for name in (status.TIMED_OUT_MARKER, "error.txt"):
         try:
-            text = Path(files, name).read_text(errors="replace").strip()
+            line = status.error_line(Path(files, name).read_text(errors="replace"))
         except OSError:
             continue
-        if text:
-            return text.splitlines()[-1][:300]
+        if line:
+            return line
     return None
 
 

@@ -20,6 +20,8 @@ class TrialRecord:
     artifacts: list[str] = field(default_factory=list)
     texts: dict[str, str] = field(default_factory=dict)
     max_step: int = 0  # highest step already in MLflow (resume: skip what is there)
+    seen_step: int = 0  # highest step this writer has taken, written or not
+    rewound: int = 0  # results dropped because the trial went back to an earlier step (PBT)
     finished: bool = False  # the trial's end was seen by this writer
 
     def pending(self) -> bool:

@@ -85,8 +85,15 @@ class MLflowWriter(Callback):
         diverged = bool(result.get(DIVERGED))
         with self._lock:
             t = self._get(status.tracking_key(trial.config, trial.trial_id))
-            if step <= t.max_step:
+            if step <= t.seen_step:
+                # the trial went back to an earlier step (a PBT exploit restores another trial's
+                # older checkpoint, or a retry restores its own): MLflow keeps the first value at each step, and says how often
+                t.rewound += 1
+                t.tags["searchlab.rewound"] = str(t.rewound)
                 return
+            if step <= t.max_step:  # in MLflow before this driver started (a resumed study)
+                return
+            t.seen_step = step
             new = self._measurements(result)
             t.metrics += new
             self._in_memory += len(new)

@@ -1,0 +1,37 @@
+"""The MLflow writer keeps one value per step of a trial: a trial sent back to an earlier step
+(a PBT exploit restores another trial's older checkpoint) adds no second value at a step it
+already reported, and the run says how many results were dropped that way."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from searchlab.tracking.writer import MLflowWriter
+
+
+def test_a_rewound_trial_keeps_one_value_per_step(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("steps")
+    parent = client.create_run(exp).info.run_id
+    writer = MLflowWriter(uri, exp, parent, metric="score", mode="max", max_epochs=4,
+                          base_tags={}, study_dir=str(tmp_path))
+    trial = SimpleNamespace(trial_id="t1", config={"q": 0.5}, last_result={}, error_file=None,
+                            path=str(tmp_path), num_failures=0)
+    writer.on_trial_start(0, [], trial)
+    for step, score in [(1, 0.1), (2, 0.2), (3, 0.3), (2, 0.9), (3, 0.95), (4, 0.99)]:
+        writer.on_trial_result(0, [], trial, {"training_iteration": step, "score": score})
+        if step == 2:
+            assert writer.flush()  # one step written before the rewind, the rest pending
+    trial.last_result = {"training_iteration": 4, "score": 0.99}
+    writer.on_trial_complete(0, [], trial)
+    assert writer.close()
+    child = [r for r in client.search_runs([exp]) if r.info.run_id != parent][0]
+    history = client.get_metric_history(child.info.run_id, "score")
+    assert sorted(m.step for m in history) == [1, 2, 3, 4]
+    assert {m.step: m.value for m in history}[4] == 0.99
+    assert child.data.tags["searchlab.rewound"] == "2"
+    mlflow.set_tracking_uri(None)

@@ -42,16 +42,32 @@ def _is_local_store(uri: str) -> bool:
 
 def plan_package(study_file: Path, workload_path: str | None,
                  working_dir: str | None) -> tuple[Path, str, list[str]]:
-    """The directory to package, the study file's path inside it, and warnings."""
+    """The directory to package, the study file's path inside it, and warnings.
+
+    A relative ``workload.path`` is found as ``searchlab run`` finds it (from the study file's
+    directory, else from the current one); the package is the smallest directory holding both
+    the study file and that code, so the job finds the code at the same place relative to the
+    study file."""
+    from searchlab.spec.parse import workload_dir
+
     warnings: list[str] = []
     study_file = study_file.resolve()
     relative_code = bool(workload_path) and not os.path.isabs(workload_path or "")
+    code: Path | None = None
+    if relative_code:
+        code = workload_dir(workload_path, str(study_file))  # type: ignore[arg-type]
+        if code is None:
+            raise SearchlabError(f"workload.path '{workload_path}' is not a directory (relative "
+                                 f"paths start at the study file's directory, {study_file.parent})")
     if working_dir:
         root = Path(working_dir).resolve()
         if not root.is_dir():
             raise SearchlabError(f"--working-dir {working_dir} is not a directory")
-    elif relative_code:
-        root = Path.cwd().resolve()  # relative paths resolve against the current directory
+    elif code is not None:
+        root = Path(os.path.commonpath([study_file.parent, code]))
+        if root == Path(root.anchor) or root == Path.home():
+            raise SearchlabError(f"the study file and workload.path '{workload_path}' share only "
+                                 f"{root}, too much to package; pass --working-dir")
     else:
         root = study_file.parent
     try:
@@ -59,16 +75,17 @@ def plan_package(study_file: Path, workload_path: str | None,
     except ValueError:
         raise SearchlabError(f"{study_file} is outside the packaged directory {root}; pass "
                              "--working-dir with a directory that contains it") from None
-    if relative_code:
-        code = (root / workload_path).resolve()  # type: ignore[operator]
-        if not code.is_dir():
-            raise SearchlabError(f"workload.path '{workload_path}' is not a directory under "
-                                 f"{root}, where the job runs; submit from the directory it is "
-                                 "relative to, or pass --working-dir")
-    elif workload_path:
-        code = Path(workload_path).resolve()
+    if code is not None:
         try:
             code.relative_to(root)
+        except ValueError:
+            raise SearchlabError(f"workload.path '{workload_path}' ({code}) is outside the "
+                                 f"packaged directory {root}; pass --working-dir with a "
+                                 "directory that contains both") from None
+    elif workload_path:
+        absolute = Path(workload_path).resolve()
+        try:
+            absolute.relative_to(root)
             warnings.append(f"workload.path '{workload_path}' is absolute: the job imports from "
                             "that path, which must exist on every node (a relative path is "
                             "packaged)")
@@ -126,7 +143,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if study.workload is not None:  # the workload imports here as it will there: fail early
         from searchlab.workloads import check_signature, resolve
 
-        code = wpath if not wpath or os.path.isabs(wpath) else str(root / wpath)
+        code = loaded.workload_path or wpath
         check_signature(resolve(study.workload.function, code), study.workload.function,
                         study.workload.args)
     uri, more = _tracking(args, study, address)

@@ -93,6 +93,13 @@ def test_package_root_follows_relative_workload_path(tmp_path, monkeypatch):
         plan_package(study, "nosuch", None)
     with pytest.raises(SearchlabError, match="outside"):
         plan_package(study, None, str(tmp_path / "src"))
+    # relative to the study file, as `searchlab run` reads it, from any current directory
+    monkeypatch.chdir(tmp_path / "src")
+    assert plan_package(study, "../src", None)[:2] == (tmp_path, "spaces/s.yaml")
+    (tmp_path / "spaces" / "code").mkdir()
+    assert plan_package(study, "code", None)[:2] == (tmp_path / "spaces", "s.yaml")
+    with pytest.raises(SearchlabError, match="outside the packaged"):
+        plan_package(study, "code", str(tmp_path / "src"))
     _, _, warnings = plan_package(study, "/opt/elsewhere", None)
     assert "must exist on every node" in warnings[0]
 

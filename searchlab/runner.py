@@ -233,8 +233,8 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
     finally:
         Forwarder.LIVE.pop(key, None)
 
-    # the method's view: every result it was told, replayed from the journal
-    told = MethodSearcher(_run_factory(study), study_dir, metric, mode, max_epochs)
+    # the method's view: every result it was told (the live searcher, or a journal replay)
+    told = MethodSearcher.after_fit(_run_factory(study), study_dir, metric, mode, max_epochs)
     if told.abort:
         if writer is not None:
             writer.close()

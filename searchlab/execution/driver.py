@@ -76,6 +76,9 @@ def resources_of(default: TrialResources) -> Callable[[dict[str, Any]], Any]:
 
 
 class MethodSearcher(Searcher):
+    # the newest searcher of each journal in this process (the one Tune drives), by journal path
+    LIVE: dict[str, MethodSearcher] = {}
+
     def __init__(self, build_run: Callable[[], MethodRun], journal_dir: str | os.PathLike,
                  metric: str, mode: str, default_length: int) -> None:
         super().__init__(metric=metric, mode=mode)
@@ -104,7 +107,10 @@ class MethodSearcher(Searcher):
         self.reissue: list[str] = []
         self.stalled = False
         self.abort: str | None = None  # an error that makes every further trial pointless
-        for entry in _read_journal(self.journal_path):
+        entries = _read_journal(self.journal_path)
+        self.lines = len(entries)  # journal lines this searcher has replayed or written
+        MethodSearcher.LIVE[self.journal_path] = self
+        for entry in entries:
             kind = entry.get("kind")
             if kind == "ask":
                 request = self.run.ask(entry["trial_id"])
@@ -119,6 +125,17 @@ class MethodSearcher(Searcher):
             elif kind == "abort":
                 self.abort = entry["error"]
         self._reissue_unsaved()
+
+    @classmethod
+    def after_fit(cls, build_run: Callable[[], MethodRun], journal_dir: str | os.PathLike,
+                  metric: str, mode: str, default_length: int) -> MethodSearcher:
+        """The method's view once Tune has ended: the searcher Tune drove, when it holds every
+        line of the journal (no replay), else a fresh one that replays the journal."""
+        path = str(Path(journal_dir) / JOURNAL)
+        live = cls.LIVE.pop(path, None)
+        if live is not None and live.lines == len(_read_journal(path)):
+            return live
+        return cls(build_run, journal_dir, metric, mode, default_length)
 
     def _reissue_unsaved(self) -> None:
         """After a restore: hand out again the requests that Tune never saved."""
@@ -235,6 +252,7 @@ class MethodSearcher(Searcher):
         if self._journal is None:
             self._journal = open(self.journal_path, "a", buffering=1)  # a line at a time
         self._journal.write(json.dumps(entry, default=str) + "\n")
+        self.lines += 1
 
 
 class FixedTrialsCallback:

@@ -278,17 +278,35 @@ def _stored_analysis(client: Any, run_id: str) -> StoredAnalysis:
             folder = Path(client.download_artifacts(run_id, ANALYSIS_DIR, tmp))
             names = [f.path.rsplit("/", 1)[-1] for f in listed]
             files = {n: (folder / n).read_text(encoding="utf-8") for n in names}
-    except Exception as e:  # noqa: BLE001 - any artifact store failure, said in one line
+    except Exception as e:  # noqa: BLE001 - any artifact store failure: said, the rest drawn
         reason = (str(e).splitlines() or [type(e).__name__])[0][:300]
-        raise DashboardError(f"cannot read the stored analysis of run {run_id}: {reason}") from None
+        return _unreadable(f"cannot read the stored analysis of run {run_id}: {reason}")
     tables: dict[str, Any] = {}
     figures: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
     for name in sorted(files):
-        if name.endswith(_FIGURE_SUFFIX):
-            figures[name[:-len(_FIGURE_SUFFIX)]] = _json_artifact(run_id, name, files[name])
-        elif name.endswith(_TABLE_SUFFIX):
-            tables[name[:-len(_TABLE_SUFFIX)]] = _json_artifact(run_id, name, files[name])
-    return StoredAnalysis(tables=tables, figures=figures, text=files.get(_SUMMARY, "").strip())
+        suffix = next((x for x in (_FIGURE_SUFFIX, _TABLE_SUFFIX) if name.endswith(x)), None)
+        if suffix is None:
+            continue
+        try:
+            value = json.loads(files[name])
+        except ValueError as e:
+            problems.append(f"run {run_id}: {ANALYSIS_DIR}/{name} is not valid JSON ({e})")
+            _warn(problems[-1])
+            continue
+        (figures if suffix == _FIGURE_SUFFIX else tables)[name[:-len(suffix)]] = value
+    text = "\n".join([files.get(_SUMMARY, "").strip(), *problems]).strip()
+    return StoredAnalysis(tables=tables, figures=figures, text=text)
+
+
+def _warn(problem: str) -> None:
+    print(f"searchlab: warning: {problem}", file=sys.stderr)
+
+
+def _unreadable(problem: str) -> StoredAnalysis:
+    """An analysis that could not be read: one warning, and the reason where it would be drawn."""
+    _warn(problem)
+    return StoredAnalysis(text=problem)
 
 
 @contextlib.contextmanager
@@ -304,13 +322,6 @@ def _quiet_downloads() -> Iterator[None]:
             del os.environ[name]
         else:
             os.environ[name] = before
-
-
-def _json_artifact(run_id: str, name: str, text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError as e:
-        raise DashboardError(f"run {run_id}: {ANALYSIS_DIR}/{name} is not valid JSON ({e})") from None
 
 
 def _value(v: float) -> float:

@@ -144,7 +144,8 @@ def test_stored_analysis_is_loaded_from_the_parent_run(fake_store) -> None:
     assert plain.latest.analysis == StoredAnalysis() and not plain.latest.analysis
 
 
-def test_a_stored_file_that_is_not_json_is_a_clear_error(tmp_path: Path) -> None:
+def test_an_analysis_that_cannot_be_read_is_said_and_the_rest_drawn(tmp_path: Path,
+                                                                     capsys) -> None:
     from mlflow import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -152,8 +153,20 @@ def test_a_stored_file_that_is_not_json_is_a_clear_error(tmp_path: Path) -> None
     exp = client.create_experiment("broken", artifact_location=(tmp_path / "a").as_uri())
     run = client.create_run(exp, tags={"searchlab.role": "study"}).info.run_id
     client.log_text(run, "{not json", "analysis/profile.plotly.json")
-    with pytest.raises(DashboardError, match=f"run {run}: analysis/profile.plotly.json is not valid"):
-        load_studies(["broken"], uri)
+    client.log_text(run, '{"data": []}', "analysis/fine.plotly.json")
+    client.log_text(run, "the summary", "analysis/summary.md")
+    (study,) = load_studies(["broken"], uri)
+    said = f"run {run}: analysis/profile.plotly.json is not valid JSON"
+    assert set(study.latest.analysis.figures) == {"fine"}
+    assert study.latest.analysis.text.splitlines()[0] == "the summary"
+    assert said in study.latest.analysis.text and said in capsys.readouterr().err
+    # an artifact store that cannot be read: the study is still shown, with the reason
+    stored = next((tmp_path / "a").rglob("fine.plotly.json"))
+    stored.unlink()
+    stored.symlink_to(tmp_path / "gone")  # listed, cannot be downloaded
+    (study,) = load_studies(["broken"], uri)
+    assert study.latest.analysis.text.startswith(f"cannot read the stored analysis of run {run}")
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
 def test_a_stored_figure_plotly_cannot_read_says_why(panels: dict) -> None:

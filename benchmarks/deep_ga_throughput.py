@@ -15,11 +15,20 @@ Measured in one run, on this machine, in this order:
 5. ``evotorch``: EvoTorch's ``GeneticAlgorithm`` on ``GymNE("CartPole-v1")``, linear policy,
    population 256, Gaussian mutation (stdev 0.1), one process, ``--evotorch-generations``
    generations; frames from its ``total_interaction_count``.
+6. ``cluster`` (``--cluster 2``): a real two-node Ray cluster on this machine: ``ray start --head
+   --num-cpus 2`` with the custom resource ``ga_head`` and ``ray start --address ... --num-cpus 1``
+   with ``ga_node``, each with a temp directory of its own. The GA runs as a trial does: in bundle 0
+   of a placement group ``[{CPU: 1, ga_head}, {CPU: 1, ga_head}, {CPU: 1, ga_node}]``, and its
+   ``RayPool`` puts worker i in bundle i + 1, so one worker runs on each node (printed with the
+   node each worker ran on). The nodes are stopped by process id (their process trees and every
+   process naming their temp directory), also on an error or Ctrl-C; never ``ray stop``, which
+   would stop every Ray process of the machine, other users' included.
 
 Targets (issue 11): GA >= 50 % of the vectorised limit; GA >= 10x EvoTorch's frames/s.
 Nothing here was tuned on the reported run; the machine's load (``uptime``) is printed with it.
 
     nice -n 10 python benchmarks/deep_ga_throughput.py [--generations 5] [--evotorch-generations 2]
+        [--workers 2] [--cluster 2]
 """
 
 from __future__ import annotations
@@ -27,7 +36,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -93,6 +109,187 @@ def ga_rate(generations: int, pool=None) -> dict:
             "frames": ga.frames - frames, "elite_score": ga.elite_score}
 
 
+# ------------------------------------------------------------------- a two-node local cluster
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _process_tree(roots: list[int], marker: str) -> set[int]:
+    """The processes under ``roots`` and every process whose command line names ``marker``."""
+    children: dict[int, list[int]] = {}
+    marked = set()
+    for d in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                if marker.encode() in f.read():
+                    marked.add(int(d))
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    seen, todo = set(), list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid not in seen:
+            seen.add(pid)
+            todo += children.get(pid, [])
+    return (seen | marked) - {os.getpid()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class LocalCluster:
+    """A Ray head and ``nodes - 1`` more nodes on 127.0.0.1 (``ray start --block`` each), with a
+    temp directory of their own; ``stop()`` ends exactly the processes they started."""
+
+    def __init__(self, cpus: list[int]) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="sga", dir="/tmp"))  # short: Ray's socket paths
+        self.procs: list[subprocess.Popen] = []
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
+        self.env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token")
+        # this tree's searchlab, importable by every worker of every node
+        root = str(Path(__file__).resolve().parents[1])
+        self.env["PYTHONPATH"] = os.pathsep.join(p for p in (root, self.env.get("PYTHONPATH")) if p)
+        gcs = _free_port()
+        self.address = f"127.0.0.1:{gcs}"
+        self.resources = ["ga_head"] + [f"ga_node{i}" if i > 1 else "ga_node"
+                                        for i in range(1, len(cpus))]
+        try:
+            self._start("head", cpus[0], self.resources[0],
+                        ["--head", "--port", str(gcs), "--include-dashboard=false",
+                         "--ray-client-server-port", str(_free_port())])
+            self._wait(lambda: _listening(gcs), 120)
+            for i in range(1, len(cpus)):
+                self._start(f"node{i}", cpus[i], self.resources[i], ["--address", self.address])
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, name: str, cpus: int, resource: str, args: list[str]) -> None:
+        log = open(self.tmp / f"{name}.log", "w")
+        ports = ("--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
+                 "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port")
+        cmd = [shutil.which("ray") or "ray", "start", "--block", "--node-ip-address", "127.0.0.1",
+               "--num-cpus", str(cpus), "--num-gpus", "0", "--disable-usage-stats",
+               "--resources", json.dumps({resource: 1}), "--min-worker-port", "0",
+               "--max-worker-port", "0", "--temp-dir", str(self.tmp / name), *args]
+        for flag in ports:
+            cmd += [flag, str(_free_port())]
+        self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                           env=self.env, start_new_session=True, cwd=self.tmp))
+
+    def _wait(self, check, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for p in self.procs:
+                if p.poll() is not None:
+                    raise RuntimeError(f"`ray start` exited with {p.returncode}; logs in {self.tmp}")
+            if check():
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"the Ray cluster was not up after {timeout:.0f} s; logs in {self.tmp}")
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL, to the processes this cluster started; then its temp dir."""
+        pids = _process_tree([p.pid for p in self.procs], str(self.tmp))
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+                for p in self.procs:
+                    p.poll()
+                time.sleep(0.2)
+            pids = {pid for pid in pids if _alive(pid)}
+            if not pids:
+                break
+        for p in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> LocalCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _ga_in_group(generations: int, workers: int) -> dict:
+    """Runs in bundle 0 of the placement group; the GA's RayPool takes bundles 1..workers."""
+    import ray
+
+    from searchlab.execution.pool import RayPool
+
+    with RayPool(workers) as pool:
+        out = ga_rate(generations, pool)
+        out["worker_nodes"] = pool.node_ids
+    out["driver_node"] = ray.get_runtime_context().get_node_id()
+    return out
+
+
+def cluster_rate(generations: int, nodes: int) -> dict:
+    """The GA on a ``nodes``-node local cluster, one pool worker per node (see the docstring).
+    The driver is a child process (this file with ``--driver``), so that it starts with the
+    cluster's environment (Ray reads ``RAY_AUTH_MODE`` when it is imported)."""
+    cpus = [2] + [1] * (nodes - 1)
+    with LocalCluster(cpus) as cluster:
+        r = subprocess.run([sys.executable, __file__, "--driver", cluster.address,
+                            "--generations", str(generations), "--cluster", str(nodes)],
+                           capture_output=True, text=True, env=cluster.env, timeout=1800)
+    if r.returncode != 0:
+        raise RuntimeError(f"the cluster driver failed:\n{r.stderr[-3000:]}")
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out["node_cpus"] = dict(zip(cluster.resources, cpus))
+    return out
+
+
+def cluster_driver(address: str, generations: int, nodes: int) -> None:
+    """Child process: join the cluster, reserve one bundle per node, run the GA in bundle 0."""
+    import ray
+    from ray.util.placement_group import placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+    deadline = time.monotonic() + 120
+    while len([n for n in ray.nodes() if n["Alive"]]) < nodes:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{nodes} Ray nodes not up after 120 s")
+        time.sleep(0.5)
+    names = {n["NodeID"]: next((r for r in n["Resources"] if r.startswith("ga_")), "?")
+             for n in ray.nodes() if n["Alive"]}
+    resources = sorted(set(names.values()))  # ga_head, ga_node, ...
+    bundles = [{"CPU": 1, "ga_head": 0.1}] + [{"CPU": 1, r: 0.1} for r in resources]
+    group = placement_group(bundles, strategy="SPREAD")
+    ray.get(group.ready(), timeout=120)
+    task = ray.remote(_ga_in_group).options(
+        num_cpus=1, scheduling_strategy=PlacementGroupSchedulingStrategy(
+            group, placement_group_bundle_index=0, placement_group_capture_child_tasks=True))
+    out = ray.get(task.remote(generations, len(resources)))
+    out["worker_nodes"] = [names[n] for n in out["worker_nodes"]]
+    out["driver_node"] = names[out["driver_node"]]
+    print(json.dumps(out))
+
+
 def evotorch_rate(generations: int) -> dict:
     import logging
 
@@ -122,7 +319,13 @@ def main() -> None:
     ap.add_argument("--evotorch-generations", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--cluster", type=int, default=0, metavar="NODES",
+                    help="also run the GA on a local Ray cluster of NODES nodes (0: skip)")
+    ap.add_argument("--driver", metavar="ADDRESS", help=argparse.SUPPRESS)  # see cluster_rate
     a = ap.parse_args()
+    if a.driver:
+        return cluster_driver(a.driver, a.generations, a.cluster)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the cluster is stopped
     load = os.getloadavg()
     out: dict = {"load_before": [round(x, 2) for x in load], "cores": os.cpu_count()}
     out["single_env_steps_per_s"] = single_env_rate(a.seconds)
@@ -140,6 +343,14 @@ def main() -> None:
     if RayPool is not None:
         pool = RayPool(workers=a.workers, worker_cpu=1)
         out[f"ga_frames_per_s_{a.workers}"] = ga_rate(a.generations, pool)["frames_per_s"]
+        pool.close()
+    if a.cluster > 1:
+        out["load_before_cluster"] = [round(x, 2) for x in os.getloadavg()]
+        cl = cluster_rate(a.generations, a.cluster)
+        out[f"ga_frames_per_s_cluster{a.cluster}"] = cl["frames_per_s"]
+        out["cluster_worker_nodes"] = cl["worker_nodes"]
+        out["cluster_driver_node"] = cl["driver_node"]
+        out["cluster_node_cpus"] = cl["node_cpus"]
     evo = evotorch_rate(a.evotorch_generations)
     out["evotorch_frames_per_s"] = evo["frames_per_s"]
     out["ga_vs_vector"] = out["ga_frames_per_s_1"] / out["vector256_steps_per_s"]
@@ -153,11 +364,18 @@ def main() -> None:
             ("EvoTorch GA, pop 256, 1 process", out["evotorch_frames_per_s"], "frames/s")]
     if out.get("ga_frames_per_s_2"):
         rows.insert(4, ("Deep GA, pop 256, 2 Ray workers", out["ga_frames_per_s_2"], "frames/s"))
+    if a.cluster > 1:
+        rows.insert(5, (f"Deep GA, pop 256, {a.cluster}-node cluster",
+                        out[f"ga_frames_per_s_cluster{a.cluster}"], "frames/s"))
     print(f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {out['cores']} cores")
     for name, value, unit in rows:
         print(f"{name:40} {value:14,.0f} {unit}")
     print(f"GA / vector limit: {out['ga_vs_vector']:.0%} (target >= 50%)   "
           f"GA / EvoTorch: {out['ga_vs_evotorch']:.1f}x (target >= 10x)")
+    if a.cluster > 1:
+        print(f"cluster: GA driver on {out['cluster_driver_node']}, pool workers on "
+              f"{', '.join(out['cluster_worker_nodes'])} (CPUs per node {out['cluster_node_cpus']}; "
+              f"{out['cores']} physical cores in all)")
     if out.get("note"):
         print(out["note"])
     print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in out.items()}))

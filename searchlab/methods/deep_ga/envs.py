@@ -13,6 +13,14 @@ An environment owns its time limit: ``done`` is true at termination or truncatio
 - ``minatar:<game>`` (breakout, asterix, freeway, seaquest, space_invaders): the ``minatar``
   package, one Python environment per row (MinAtar has no vector form), minimal action set,
   10x10xC boolean frames flattened.
+- ``atari:<game>`` (e.g. ``atari:breakout``, ``atari:pong``; :data:`ATARI_GAMES`): gymnasium's
+  ``ALE/<Game>-v5`` from the optional ``ale-py`` package (``pip install 'searchlab[atari]'``; the
+  ROMs ship in it), one emulator per row, minimal action set, frame skip 4. The observation is the
+  console's 128-byte RAM scaled to [-1, 1], not the screen: an MLP over 128 inputs keeps Atari
+  fast on CPU (no image preprocessing, no convolution). Randomness is Such et al.'s protocol
+  rather than v5's sticky actions: the emulator is deterministic (``repeat_action_probability=0``)
+  and each episode starts from the same reset state with 0-30 no-ops drawn from its seed, so an
+  episode costs no ROM reload and does not depend on what its emulator played before.
 - ``maze:hard``: :mod:`.maze`, a deceptive maze in the spirit of Such et al.'s Hard Maze.
 
 Every episode's randomness comes from its own seed, so a row's trajectory does not depend on
@@ -28,6 +36,10 @@ import numpy as np
 
 CLASSIC = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
 MINATAR_GAMES = ("breakout", "asterix", "freeway", "seaquest", "space_invaders")
+# Such et al.'s 13 games, and three classics
+ATARI_GAMES = ("amidar", "assault", "asterix", "asteroids", "atlantis", "enduro", "frostbite",
+               "gravitar", "kangaroo", "seaquest", "skiing", "venture", "zaxxon",
+               "breakout", "pong", "space_invaders")
 
 
 class BatchEnv(Protocol):
@@ -265,6 +277,82 @@ class MinAtar:
         return np.stack([self.returns, np.full(len(self.envs), self.t / self.max_steps)], axis=1)
 
 
+class Atari:
+    """An Atari game through ale-py, one emulator per row (see the module docstring); the episode
+    ends when the game does or after ``max_steps`` agent steps (default 2,000, i.e. 8,000
+    emulator frames)."""
+
+    act_dim, bc_dim, obs_dim = 1, 2, 128
+    frameskip, max_noops = 4, 30
+
+    def __init__(self, game: str, max_steps: int | None = None) -> None:
+        try:
+            import ale_py
+            import gymnasium as gym
+        except ImportError:
+            raise ValueError("Atari environments need the ale-py package: "
+                             "pip install 'searchlab[atari]'") from None
+        gym.register_envs(ale_py)
+        self.game = game
+        self.env_id = "ALE/" + "".join(w.capitalize() for w in game.split("_")) + "-v5"
+        self._make = lambda: gym.make(self.env_id, obs_type="ram", frameskip=self.frameskip,
+                                      repeat_action_probability=0.0).unwrapped
+        self.envs: list = []
+        self.starts: list = []
+        self._grow(1)
+        self.n_actions = int(self.envs[0].action_space.n)
+        self.max_steps = max_steps or 2000
+        self.returns = np.zeros(0)
+        self.t = 0
+        self.live = np.zeros(0, dtype=np.int64)  # the emulators of the live rows
+
+    def _grow(self, n: int) -> None:
+        while len(self.envs) < n:
+            env = self._make()
+            env.reset(seed=0)
+            self.envs.append(env)
+            self.starts.append(env.ale.cloneState())
+
+    def reset(self, seeds: np.ndarray) -> np.ndarray:
+        self._grow(len(seeds))
+        self.live = np.arange(len(seeds))
+        obs = np.zeros((len(seeds), self.obs_dim), dtype=np.float32)
+        for i, seed in enumerate(seeds):
+            env = self.envs[i]
+            env.ale.restoreState(self.starts[i])
+            for _ in range(np.random.default_rng(int(seed)).integers(self.max_noops + 1)):
+                env.step(0)  # NOOP: no reward, not counted as a frame of the episode
+            obs[i] = env.ale.getRAM()
+        self.returns = np.zeros(len(seeds))
+        self.t = 0
+        return obs / np.float32(127.5) - 1
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = len(self.live)
+        obs = np.zeros((n, self.obs_dim), dtype=np.float32)
+        reward = np.zeros(n)
+        done = np.zeros(n, dtype=bool)
+        for row, (i, a) in enumerate(zip(self.live, actions)):
+            obs[row], reward[row], term, trunc, _ = self.envs[i].step(int(a))
+            done[row] = term or trunc
+        self.returns += reward
+        self.t += 1
+        if self.t >= self.max_steps:
+            done[:] = True
+        return obs / np.float32(127.5) - 1, reward, done
+
+    def keep(self, mask: np.ndarray) -> None:
+        self.live = self.live[mask]
+        self.returns = self.returns[mask]
+
+    def behavior(self) -> np.ndarray:
+        return np.stack([self.returns, np.full(len(self.live), self.t / self.max_steps)], axis=1)
+
+    def screen(self, row: int) -> np.ndarray:
+        """The RGB screen of a live row (for drawing a replay)."""
+        return self.envs[self.live[row]].ale.getScreenRGB()
+
+
 def make_env(name: str, max_steps: int | None = None) -> BatchEnv:
     """The batch environment called ``name`` (see the module docstring for the names)."""
     if name == "CartPole-v1":
@@ -278,6 +366,11 @@ def make_env(name: str, max_steps: int | None = None) -> BatchEnv:
         if game not in MINATAR_GAMES:
             raise ValueError(f"unknown MinAtar game {game!r}; choose one of {', '.join(MINATAR_GAMES)}")
         return MinAtar(game, max_steps)
+    if name.startswith("atari:"):
+        game = name.split(":", 1)[1]
+        if game not in ATARI_GAMES:
+            raise ValueError(f"unknown Atari game {game!r}; choose one of {', '.join(ATARI_GAMES)}")
+        return Atari(game, max_steps)
     if name.startswith("maze:"):
         from searchlab.methods.deep_ga.maze import make_maze
 
@@ -285,4 +378,5 @@ def make_env(name: str, max_steps: int | None = None) -> BatchEnv:
     raise ValueError(f"unknown environment {name!r}; choose one of {', '.join(ENV_NAMES)}")
 
 
-ENV_NAMES = (*CLASSIC, *(f"minatar:{g}" for g in MINATAR_GAMES), "maze:hard")
+ENV_NAMES = (*CLASSIC, *(f"minatar:{g}" for g in MINATAR_GAMES),
+             *(f"atari:{g}" for g in ATARI_GAMES), "maze:hard")

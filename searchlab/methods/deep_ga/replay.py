@@ -4,7 +4,7 @@
 
 Prints each episode's return and writes a strip of ``--frames`` evenly spaced frames of the first
 episode (matplotlib; CartPole, Acrobot, MountainCar, MinAtar and the maze are drawn from their
-state, so nothing needs a display or pygame).
+state, Atari from the emulator's screen, so nothing needs a display or pygame).
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ def play(record: dict[str, Any], seed: int = 0) -> tuple[float, list[Any]]:
 
 
 def _snapshot(env: Any) -> Any:
+    if hasattr(env, "screen"):  # Atari
+        return env.screen(0)
     if hasattr(env, "envs"):  # MinAtar
         return env.envs[0].state().copy()
     if hasattr(env, "pos"):
@@ -107,6 +109,8 @@ def _draw(ax: Any, name: str, states: list[Any], t: int) -> None:
         ax.plot([0, p1[0], p2[0]], [0, p1[1], p2[1]], "o-", lw=3)
         ax.axhline(1.0, color="g", ls="--")
         ax.set(xlim=(-2.2, 2.2), ylim=(-2.2, 2.2))
+    elif name.startswith("atari:"):
+        ax.imshow(s)
     elif name.startswith("minatar:"):
         channels = np.asarray(s, dtype=float)
         image = (channels * (np.arange(channels.shape[2]) + 1)).max(axis=2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -40,6 +41,8 @@ class GAConfig(BaseModel):
     def _known_env(cls, v: str) -> str:
         if v not in ENV_NAMES:
             raise ValueError(f"unknown environment {v!r}; choose one of {', '.join(ENV_NAMES)}")
+        if v.startswith("atari:") and importlib.util.find_spec("ale_py") is None:
+            raise ValueError(f"{v} needs the ale-py package: pip install 'searchlab[atari]'")
         return v
 
     @model_validator(mode="after")

@@ -65,3 +65,29 @@ def test_deep_ga_study_through_ray_and_mlflow(tmp_path) -> None:
         assert "trial/elite.json" in artifacts, artifacts
         local = client.download_artifacts(r.info.run_id, "trial/elite.json", str(tmp_path))
         assert replay_main([local, "--frames", "2"]) == 0
+
+
+def test_same_run_on_one_and_two_ray_pool_workers(ray_cluster) -> None:
+    """Deterministic reproduction across real worker processes: the same seed gives the same
+    generations and the same elite in-process, on 1 Ray pool worker and on 2."""
+    from searchlab.execution.pool import RayPool
+    from searchlab.methods.deep_ga.algorithm import DeepGA
+    from searchlab.methods.deep_ga.settings import GAConfig
+    from searchlab.workloads.api import SerialPool
+
+    config = GAConfig(env="CartPole-v1", hidden=(4,), population=24, truncation=5, sigma=0.1,
+                      elite_candidates=3, elite_episodes=2, generations=3, max_steps=60)
+    runs, sizes = [], []
+    for pool in (SerialPool(), RayPool(1, worker_cpu=1), RayPool(2, worker_cpu=1)):
+        try:
+            ga = DeepGA(config, 11, pool)
+            history = ga.run()
+            sizes.append(pool.size)
+        finally:
+            if isinstance(pool, RayPool):
+                pool.close()
+        runs.append(([(g.best_score, g.mean_score, g.elite_score, g.frames) for g in history],
+                     ga.elite, ga.parents))
+    assert sizes == [1, 1, 2]
+    assert runs[0] == runs[1] == runs[2]
+    assert runs[0][0][-1][3] > 0 and len(runs[0][1]) >= 1

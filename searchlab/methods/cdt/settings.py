@@ -138,7 +138,7 @@ class ZoomingSettings(_Strict):
         "default: a hard restart")
     ranges: dict[str, RangeSettings] | None = Field(
         None, description="search interval per hyperparameter name (default: the bandit's, log scale: "
-        "alpha [0.01, 5], v [0.01, 4], lam [0.01, 10])")
+        "alpha [0.01, 5], v [0.001, 4] (LinTS; GLM-TS [0.01, 4]), lam [0.01, 10])")
 
 
 class CDTSettings(MethodSettings):

@@ -97,7 +97,9 @@ def make_tuner(name: str, bandit: Bandit, env: Environment, rng: np.random.Gener
         z = {**ZOOMING_VARIANTS[name], **{k: v for k, v in (zooming or {}).items() if v is not None}}
         if "ranges" in z:
             ranges = z.pop("ranges") or {}
-            space = tuple(HyperParam(hp.name, **ranges[hp.name]) if hp.name in ranges else hp for hp in space)
+            # a range without a scale is log, as in the study file's settings (RangeSettings)
+            space = tuple(HyperParam(hp.name, **{"scale": "log", **ranges[hp.name]}) if hp.name in ranges
+                          else hp for hp in space)
         periodic = z.pop("periodic")
         period = z.pop("restart_period", None)
         if name == "cdt_no_restart":

@@ -252,3 +252,21 @@ def test_authors_op_and_tl_are_built_on_the_same_candidates() -> None:
     s = CDTSettings.model_validate({"tuners": ["tl_authors"], "candidates": {"v": [0.1, 0.2]},
                                     "bandits": ["lints"]})
     assert make_tuner("tl_authors", b, env, rng, candidates=s.candidates).cands[:, 0].tolist() == [0.1, 0.2]
+
+
+def test_lints_searches_down_to_near_greedy_and_a_range_without_scale_is_log() -> None:
+    from searchlab.methods.cdt.bandits import BANDITS
+    from searchlab.methods.cdt.simulate import make_environment, make_tuner
+
+    rng = np.random.default_rng(0)
+    env = make_environment(SMALL, rng)
+    (v,) = make_tuner("cdt", BANDITS["lints"](env.d, 1.0), env, rng).space
+    assert (v.low, v.high, v.scale) == (0.001, 4.0, "log")
+    assert math.isclose(v.value(0.5), math.sqrt(0.004))  # half the search is on v < 0.063
+    # a range given as a plain dict (the Python API) means the same as in a study file: log scale
+    plain = make_tuner("cdt", BANDITS["lints"](env.d, 1.0), env, rng,
+                       zooming={"ranges": {"v": {"low": 0.01, "high": 1.0}}}).space[0]
+    study = CDTSettings.model_validate({"zooming": {"ranges": {"v": {"low": 0.01, "high": 1.0}}}})
+    from_file = make_tuner("cdt", BANDITS["lints"](env.d, 1.0), env, rng,
+                           zooming=study.zooming.model_dump(exclude_none=True)).space[0]
+    assert plain == from_file and plain.scale == "log"

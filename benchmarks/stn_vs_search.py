@@ -22,8 +22,8 @@ which the table marks with ``*`` and the summary reports apart from the held-out
     nice -n 10 python benchmarks/stn_vs_search.py compare --phase searches --workloads mlp --seeds 0,1,2
     nice -n 10 python benchmarks/stn_vs_search.py compare --phase stn --workloads mlp,lstm,cnn --seeds 0,1,2
 
-(searches of different workloads can run in parallel processes; ``--phase stn`` reads them from
-``results/stn_compare_searches_<workload>.json``).
+(phases and workloads can run in parallel processes; each saves to
+``results/stn_compare_{searches,stn}_<workload>.json``, and ``--phase table`` prints the table).
 
 The last line printed is one JSON object with the headline figures.
 """
@@ -258,9 +258,10 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
     for name in names:
         path = results_file(name)
         cache.update(json.loads(path.read_text()) if path.exists() else {})
-    ray.init(address="local", num_cpus=args.concurrency, include_dashboard=False,
-             log_to_driver=False, logging_level="ERROR")
-    _tpe_startup(args.tpe_startup)
+    if args.phase != "table":
+        ray.init(address="local", num_cpus=args.concurrency, include_dashboard=False,
+                 log_to_driver=False, logging_level="ERROR")
+        _tpe_startup(args.tpe_startup)
     seeds = [int(x) for x in args.seeds.split(",")]
     tuned = [int(x) for x in args.tune_seeds.split(",") if x]
     summary: dict[str, Any] = {"part": "compare", "seeds": seeds, "tuning_seeds": tuned,
@@ -288,16 +289,30 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
                       f"load {load()}", flush=True)
     for name in names:
         s, specs = WORKLOADS[name]
+        stn_file = OUT / f"stn_compare_stn_{name}.json"
+        if args.phase in ("stn", "all"):
+            print(f"\n{name}: STN, seeds {args.seeds}, load {load()}", flush=True)
+            stn_s = s.model_copy(update=STN_TUNED.get(name, {}))
+            stn, schedules = ray_stn(name, stn_s, specs, seeds, args.concurrency, root)
+            stn_file.write_text(json.dumps({"seeds": seeds, "stn": stn, "schedules": schedules,
+                                            "load_after": load()}, default=float))
         if args.phase == "searches":
             continue
-        print(f"\n{name}: STN, seeds {args.seeds}, load {load()}", flush=True)
-        stn_s = s.model_copy(update=STN_TUNED.get(name, {}))
-        stn, schedules = ray_stn(name, stn_s, specs, seeds, args.concurrency, root)
-        plot_schedules(schedules, [h.name for h in specs], OUT / f"stn_{name}_schedules.png",
+        saved = json.loads(stn_file.read_text())
+        plot_schedules(saved["schedules"], [h.name for h in specs],
+                       OUT / f"stn_{name}_schedules.png",
                        f"{name}: learned schedules (STN, seeds {args.seeds}; per epoch, MLflow)")
-        summary["workloads"][name] = table(name, seeds, tuned, stn, cache, args.trials)
+        missing = [f"{name}/{sd}/{m}/{args.trials}" for sd in seeds for m in ("random", "tpe")
+                   if f"{name}/{sd}/{m}/{args.trials}" not in cache]
+        if missing:
+            print(f"  {name}: searches not run yet: {', '.join(missing)}")
+            continue
+        by_seed = dict(zip(saved["seeds"], saved["stn"]))
+        summary["workloads"][name] = table(name, seeds, tuned, [by_seed[sd] for sd in seeds],
+                                           cache, args.trials)
         summary["workloads"][name]["stn_settings"] = STN_TUNED.get(name, {})
-    ray.shutdown()
+    if ray.is_initialized():
+        ray.shutdown()
     return summary
 
 
@@ -404,9 +419,9 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2,3", help="compare: seeds (comma-separated)")
     p.add_argument("--tune-seeds", default="0", help="compare: the seeds STN's settings were "
                                                      "tuned on (reported apart)")
-    p.add_argument("--phase", choices=["searches", "stn", "all"], default="all",
-                   help="compare: run the searches only (cached), STN only (searches from the "
-                        "cache), or both")
+    p.add_argument("--phase", choices=["searches", "stn", "table", "all"], default="all",
+                   help="compare: run the searches only, STN only, both, or neither (table: "
+                        "what earlier phases saved)")
     p.add_argument("--trials", type=int, default=10, help="full training runs per search")
     p.add_argument("--concurrency", type=int, default=2, help="compare: trials at a time")
     p.add_argument("--tpe-startup", type=int, default=4, help="compare: TPE's random start-up "

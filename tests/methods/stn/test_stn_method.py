@@ -125,3 +125,19 @@ def test_algorithm_modules_import_without_ray() -> None:
             "searchlab.methods.stn.augment; print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_fixed_workload_trains_the_plain_network_at_fixed_values() -> None:
+    from searchlab.methods.stn.method import fixed_workload
+    from searchlab.workloads.api import Context
+
+    settings = {"model": "mlp", "data": "digits", "epochs": 2, "warmup_epochs": 1,
+                "train_size": 100, "val_size": 100, "batch_size": 25}
+    rows = list(fixed_workload({"dropout1": 0.5, "noise": 0.1}, Context(), settings, seed=3))
+    assert len(rows) == 2
+    assert {"val_loss", "best_val_loss", "test_loss", "seconds", "cpu_seconds"} <= set(rows[-1])
+    assert rows[-1]["best_val_loss"] == min(r["val_loss"] for r in rows)
+    again = list(fixed_workload({"dropout1": 0.5, "noise": 0.1}, Context(), settings, seed=3))
+    assert again[-1]["val_loss"] == rows[-1]["val_loss"]  # the trial's seed: reruns agree
+    with pytest.raises(ValueError, match="'lr'.*takes"):
+        list(fixed_workload({"lr": 0.1}, Context(), settings))

@@ -144,7 +144,9 @@ def run_study(study: dict[str, Any], root: Path) -> tuple[Any, list[dict[str, An
     print(f"    study {study['name']}: {time.perf_counter() - t:.0f} s wall", flush=True)
     client = mlflow.MlflowClient(uri)
     trials = [{"trial_id": r.trial_id, "status": r.status, "config": r.config, "run_id": r.run_id,
-               **(tracked_best(client, r.run_id) if r.status == "completed" else {})}
+               **(tracked_best(client, r.run_id) if r.status == "completed" else
+                  {k: v for k, v in client.get_run(r.run_id).data.metrics.items()
+                   if k in ("seconds", "cpu_seconds")} if r.run_id else {})}
               for r in result.rows]
     return result, trials
 
@@ -172,8 +174,9 @@ def ray_search(name: str, s: STNSettings, specs: list[HyperSpec], split: Split, 
     values = {h.name: top["config"][h.name] for h in specs}
     retrain = run_fixed(s, values, split, seed + 1000)
     return {"search_best_val_loss": top["val_loss"], "best_params": values, "trials": rows,
-            "retrained": retrain, "seconds": sum(r["seconds"] for r in done) + retrain["seconds"],
-            "cpu_seconds": sum(r["cpu_seconds"] for r in done) + retrain["cpu_seconds"],
+            "retrained": retrain,  # compute: every trial's, diverged ones included
+            "seconds": sum(r.get("seconds", 0.0) for r in rows) + retrain["seconds"],
+            "cpu_seconds": sum(r.get("cpu_seconds", 0.0) for r in rows) + retrain["cpu_seconds"],
             "single_run_cpu_seconds": statistics.mean(r["cpu_seconds"] for r in done),
             "study_wall_seconds": result.elapsed_s, "completed": len(done)}
 
@@ -383,6 +386,18 @@ def _tpe_startup(n: int) -> None:
         return plain(name, seed)
 
     searchlab_optuna.sampler = sampler
+    # searchlab bug worked around here: a diverged trial's epoch (non-finite losses, dropped by
+    # the driver) reaches Ray's OptunaSearch.on_trial_result without the metric -> KeyError that
+    # ends the study. Those results only feed Optuna's pruning, which is off: skip them.
+    from searchlab.searchers.base import RaySearcherSuggester
+
+    report = RaySearcherSuggester.on_trial_result
+
+    def on_trial_result(self: Any, trial_id: str, metrics: dict[str, Any]) -> None:
+        if getattr(self.searcher, "metric", None) in metrics:
+            report(self, trial_id, metrics)
+
+    RaySearcherSuggester.on_trial_result = on_trial_result
 
 
 def plot_schedules(traces: dict[str, list[dict[str, float]]], names: list[str], path: Path,

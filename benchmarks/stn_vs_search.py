@@ -297,11 +297,19 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
             print(f"\n{name}: STN, seeds {args.seeds}, load {load()}", flush=True)
             stn_s = s.model_copy(update=STN_TUNED.get(name, {}))
             stn, schedules = ray_stn(name, stn_s, specs, seeds, args.concurrency, root)
-            stn_file.write_text(json.dumps({"seeds": seeds, "stn": stn, "schedules": schedules,
-                                            "load_after": load()}, default=float))
+            old = json.loads(stn_file.read_text()) if stn_file.exists() else {
+                "seeds": [], "stn": [], "schedules": {}}
+            keep = [(sd, r) for sd, r in zip(old["seeds"], old["stn"]) if sd not in seeds]
+            merged = sorted(keep + list(zip(seeds, stn)), key=lambda x: x[0])
+            stn_file.write_text(json.dumps({
+                "seeds": [sd for sd, _ in merged], "stn": [r for _, r in merged],
+                "schedules": {**old["schedules"], **schedules}, "load_after": load()},
+                default=float))
         if args.phase == "searches":
             continue
         saved = json.loads(stn_file.read_text())
+        saved["schedules"] = {k: saved["schedules"][k] for k in sorted(saved["schedules"])
+                              if int(k.split()[-1]) in seeds}
         plot_schedules(saved["schedules"], [h.name for h in specs],
                        OUT / f"stn_{name}_schedules.png",
                        f"{name}: learned schedules (STN, seeds {args.seeds}; per epoch, MLflow)")
@@ -311,6 +319,9 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
             print(f"  {name}: searches not run yet: {', '.join(missing)}")
             continue
         by_seed = dict(zip(saved["seeds"], saved["stn"]))
+        if any(sd not in by_seed for sd in seeds):
+            print(f"  {name}: STN not run yet for seeds {[sd for sd in seeds if sd not in by_seed]}")
+            continue
         summary["workloads"][name] = table(name, seeds, tuned, [by_seed[sd] for sd in seeds],
                                            cache, args.trials)
         summary["workloads"][name]["stn_settings"] = STN_TUNED.get(name, {})

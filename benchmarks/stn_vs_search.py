@@ -45,6 +45,7 @@ from searchlab.methods.stn.settings import STNSettings
 from searchlab.methods.stn.train import Split, hypertrain, load_split, train_fixed
 
 OUT = Path(__file__).resolve().parent / "results"
+FIXED = "searchlab.methods.stn.method:fixed_workload"  # what the searches train
 
 DROPOUTS = [HyperSpec(n, "uniform", 0.0, 0.95, 0.05) for n in ("dropout_in", "dropout1", "dropout2")]
 
@@ -101,15 +102,10 @@ def run_fixed(s: STNSettings, values: dict[str, float], split: Split, seed: int)
     return best(list(train_fixed(s, values, seed=seed, split=split)))
 
 
-
-
 def results_file(name: str) -> Path:
     """Search results of one workload per (seed, algorithm, trials): the searches and STN can
     run apart, and workloads in parallel processes."""
     return OUT / f"stn_compare_searches_{name}.json"
-
-
-FIXED = "searchlab.methods.stn.method:fixed_workload"
 
 
 def space_of(specs: list[HyperSpec]) -> dict[str, Any]:

@@ -465,7 +465,9 @@ def main() -> None:
     tag = (f"reference_{args.epochs}ep" if args.part == "reference"
            else f"compare_{args.workloads.replace(',', '_')}")
     (OUT / f"stn_{tag}.json").write_text(json.dumps(out, indent=1, default=float))
-    print(json.dumps(out, default=float))
+    headline = {**out, "workloads": {n: {k: v for k, v in w.items() if k != "per_seed"}
+                                     for n, w in out.get("workloads", {}).items()}}
+    print(json.dumps(headline, default=float))  # per-seed rows: the file above
 
 
 if __name__ == "__main__":

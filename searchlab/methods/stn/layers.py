@@ -109,10 +109,41 @@ class StnLSTMCell(_Modulated):
         g = self.ih(x) + self.hh(h)
         if self.hyper_ih is not None and e is not None:
             g = g + self.scale(e) * (self.hyper_ih(x) + self.hyper_hh(h))
-        i, f, gg, o = g.chunk(4, 1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(gg)
-        h = torch.sigmoid(o) * torch.tanh(c)
-        return h, c
+        return _gates(g, c)
+
+    def sequence(self, z: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor],
+                 e: torch.Tensor | None = None, mask: torch.Tensor | None = None
+                 ) -> torch.Tensor:
+        """The cell over a whole sequence ``z`` (B, T, in), the same function as ``forward`` step
+        by step, cheaper: the input projections of all steps at once, and one fused matmul per
+        step for both recurrent ones. ``mask`` (B, hidden) multiplies ``h`` between steps
+        (variational dropout). Returns the hidden states (B, T, hidden)."""
+        h, c = state
+        n = 4 * self.hidden_size
+        gx = self.ih(z)
+        modulated = self.hyper_ih is not None and self.hyper_hh is not None and e is not None
+        if modulated:
+            s = self.scale(e)
+            gx = gx + s[:, None, :] * self.hyper_ih(z)
+            w = torch.cat([self.hh.weight, self.hyper_hh.weight], 0)
+        outs = []
+        for i in range(z.shape[1]):
+            if modulated:
+                r = h @ w.t()
+                g = gx[:, i] + r[:, :n] + s * r[:, n:]
+            else:
+                g = gx[:, i] + self.hh(h)
+            h, c = _gates(g, c)
+            outs.append(h)
+            if mask is not None:
+                h = h * mask
+        return torch.stack(outs, 1)
+
+
+def _gates(g: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    i, f, gg, o = g.chunk(4, 1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(gg)
+    return torch.sigmoid(o) * torch.tanh(c), c
 
 
 def example_dropout(x: torch.Tensor, rate: torch.Tensor, *, shared_dims: tuple[int, ...] = ()

@@ -104,6 +104,32 @@ def stn_workload(config: dict[str, Any], ctx: Context) -> Iterator[dict[str, flo
                           device=ctx.device)
 
 
+def fixed_workload(config: dict[str, Any], ctx: Context, settings: dict[str, Any] | None = None,
+                   seed: int = 0) -> Iterator[dict[str, float]]:
+    """The baseline STN is compared with, as an ordinary searchlab workload: the plain network
+    (no modulation branch) trained at the fixed hyperparameters in ``config`` (the names STN
+    tunes), with STN's data, optimiser and evaluation (``settings``: an ``STNSettings`` mapping).
+    The trial's seed is ``seed`` plus a hash of its config, so trials differ but reruns agree.
+    Per epoch: ``train_loss``, ``val_loss``, ``best_val_loss``, test metrics at the best epoch,
+    ``seconds`` and ``cpu_seconds``."""
+    import zlib
+
+    import torch
+
+    from searchlab.methods.stn.train import train_fixed
+
+    s = STNSettings.model_validate(settings or {})
+    hypers, _ = _model_hypers(s.model)
+    unknown = sorted(set(config) - set(hypers))
+    if unknown:
+        raise ValueError(f"config names '{unknown[0]}', which model '{s.model}' does not take; "
+                         f"it takes {', '.join(sorted(hypers))}")
+    torch.set_num_threads(s.threads)
+    trial_seed = seed + zlib.crc32(json.dumps(config, sort_keys=True).encode()) % 100_000
+    yield from train_fixed(s, {k: float(v) for k, v in config.items()}, seed=trial_seed,
+                           device=ctx.device)
+
+
 class STNRun(MethodRun):
     def __init__(self, settings: STNSettings, specs: list[HyperSpec]) -> None:
         self.settings, self.specs = settings, specs

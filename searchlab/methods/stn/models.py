@@ -175,12 +175,7 @@ class CharLSTM(StnModel):
         mask = None
         if "dropout_hidden" in values:
             mask = example_dropout(z.new_ones(b, self.cell.hidden_size), values["dropout_hidden"])
-        outs = []
-        for i in range(t):
-            h, c = self.cell(z[:, i], hc, e)
-            outs.append(h)
-            hc = (h * mask if mask is not None else h, c)
-        hs = _drop(torch.stack(outs, 1), values, "dropout_out", shared_dims=(1,))
+        hs = _drop(self.cell.sequence(z, hc, e, mask), values, "dropout_out", shared_dims=(1,))
         return self.out(hs, e)
 
 

@@ -156,7 +156,8 @@ def hypertrain(s: STNSettings, specs: list[HyperSpec], *, delta: bool, seed: int
     """Run STN (or Delta-STN) hypertraining; yield metrics after every epoch: ``train_loss``
     (perturbed, regularised), ``val_loss``/``val_accuracy`` of the network at the current
     hyperparameters, ``best_val_loss`` and ``test_loss``/``test_accuracy`` at that best epoch,
-    every hyperparameter's value, ``sigma.<name>`` and ``seconds`` since the start. ``trace`` (optional) receives the hyperparameters after every
+    every hyperparameter's value, ``sigma.<name>``, and ``seconds`` (wall) and ``cpu_seconds`` (this
+    process) since the start. ``trace`` (optional) receives the hyperparameters after every
     hyperparameter step."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -167,7 +168,7 @@ def hypertrain(s: STNSettings, specs: list[HyperSpec], *, delta: bool, seed: int
     opt_h = torch.optim.RMSprop(list(hyp.parameters()), lr=s.hyper_lr)
     train = _Batches(split.x_train, split.y_train, s.batch_size, gen)
     val = _Batches(split.x_val, split.y_val, s.batch_size, gen)
-    start, step, best = time.perf_counter(), 0, {}
+    start, cpu, step, best = time.perf_counter(), time.process_time(), 0, {}
     for epoch in range(1, s.epochs + 1):
         total = 0.0
         for _ in range(train.per_epoch):
@@ -184,7 +185,7 @@ def hypertrain(s: STNSettings, specs: list[HyperSpec], *, delta: bool, seed: int
         yield {"train_loss": total / train.per_epoch,
                **_eval_metrics(model, hyp, split, delta, best), **hyp.current(),
                **{f"sigma.{k}": v for k, v in hyp.scales().items()},
-               "seconds": time.perf_counter() - start}
+               "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}
 
 
 def _clip(model: StnModel, clip: float | None) -> None:
@@ -269,7 +270,7 @@ def train_fixed(s: STNSettings, values: dict[str, float], *, seed: int,
     model = build_model(s, split, 0, hyper=False).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum)
     train = _Batches(split.x_train, split.y_train, s.batch_size, gen)
-    start, best = time.perf_counter(), {}
+    start, cpu, best = time.perf_counter(), time.process_time(), {}
     for _ in range(s.epochs):
         total = 0.0
         for _ in range(train.per_epoch):
@@ -284,7 +285,7 @@ def train_fixed(s: STNSettings, values: dict[str, float], *, seed: int,
             opt.step()
             total += float(loss.detach())
         yield {"train_loss": total / train.per_epoch, **_eval_metrics(model, None, split, False, best),
-               "seconds": time.perf_counter() - start}
+               "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}
 
 
 def finite(metrics: dict[str, Any]) -> bool:

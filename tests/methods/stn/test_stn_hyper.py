@@ -20,7 +20,7 @@ def test_transforms_hit_the_ranges_and_the_initial_values() -> None:
     big = torch.tensor([-50.0, 50.0])
     assert specs[1].to_value(big).tolist() == pytest.approx([1e-6, 1e-2], rel=1e-5)
     h = hyp.sample(1000, perturb=True, centred=False)
-    assert 0 <= float(h.values["d"].min()) and float(h.values["d"].max()) <= 0.8
+    assert 0 <= float(h.values["d"].detach().min()) and float(h.values["d"].detach().max()) <= 0.8
     assert set(h.values["holes"].unique().tolist()) <= {1.0, 2.0, 3.0, 4.0}
     assert h.net_input.shape == (1000, 3)
     c = hyp.sample(5, perturb=False, centred=True).net_input

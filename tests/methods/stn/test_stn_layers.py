@@ -85,3 +85,20 @@ def test_example_dropout_rate_per_example() -> None:
     zeros = (out == 0).float().mean(1)
     assert torch.allclose(zeros, torch.tensor([0.0, 0.5, 0.9]), atol=0.02)
     assert torch.allclose(out.mean(1), torch.ones(3), atol=0.06)  # inverted: mean kept
+
+
+def test_lstm_sequence_equals_the_cell_step_by_step() -> None:
+    torch.manual_seed(0)
+    cell = StnLSTMCell(3, 4, 2)
+    z, e = torch.randn(2, 5, 3), torch.randn(2, 2)
+    mask = (torch.rand(2, 4) > 0.3).float()
+    state = (torch.randn(2, 4), torch.randn(2, 4))
+    for emb in (e, None):
+        h, c = state
+        steps = []
+        for i in range(5):
+            h, c = cell(z[:, i], (h, c), emb)
+            steps.append(h)
+            h = h * mask
+        fused = cell.sequence(z, state, emb, mask)
+        assert torch.allclose(fused, torch.stack(steps, 1), atol=1e-6)

@@ -92,8 +92,8 @@ def test_run_local_reports_schedules_and_summarizes() -> None:
 
 @pytest.mark.slow
 def test_cli_end_to_end(tmp_path: Path) -> None:
-    """Through the CLI, Ray Tune and MLflow (SQLite). Before the ask/tell adapter lands this runs
-    through the transitional plan() path."""
+    """Through the CLI, Ray Tune and MLflow (SQLite): one MLflow run per (variant, seed), every
+    tuned hyperparameter a metric with one value per epoch (the schedule)."""
     from searchlab.cli import main
 
     db = tmp_path / "mlflow.db"
@@ -108,8 +108,13 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     children = [r for r in runs if "dropout1" in r.data.metrics]
     assert len(children) == 2
     client = mlflow.MlflowClient()
-    hist = client.get_metric_history(children[0].info.run_id, "dropout1")
-    assert len(hist) == 3  # the schedule, epoch by epoch
+    for child in children:
+        for name, low, high in (("dropout1", 0.0, 0.9), ("noise", 0.001, 1.0)):
+            hist = client.get_metric_history(child.info.run_id, name)
+            assert sorted(m.step for m in hist) == [1, 2, 3]  # the schedule, epoch by epoch
+            assert all(low <= m.value <= high for m in hist)
+        assert len(client.get_metric_history(child.info.run_id, "val_loss")) == 3
+    assert {c.data.tags.get("stn.variant") for c in children} == {"stn", "delta_stn"}
 
 
 def test_algorithm_modules_import_without_ray() -> None:
@@ -120,3 +125,19 @@ def test_algorithm_modules_import_without_ray() -> None:
             "searchlab.methods.stn.augment; print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_fixed_workload_trains_the_plain_network_at_fixed_values() -> None:
+    from searchlab.methods.stn.method import fixed_workload
+    from searchlab.workloads.api import Context
+
+    settings = {"model": "mlp", "data": "digits", "epochs": 2, "warmup_epochs": 1,
+                "train_size": 100, "val_size": 100, "batch_size": 25}
+    rows = list(fixed_workload({"dropout1": 0.5, "noise": 0.1}, Context(), settings, seed=3))
+    assert len(rows) == 2
+    assert {"val_loss", "best_val_loss", "test_loss", "seconds", "cpu_seconds"} <= set(rows[-1])
+    assert rows[-1]["best_val_loss"] == min(r["val_loss"] for r in rows)
+    again = list(fixed_workload({"dropout1": 0.5, "noise": 0.1}, Context(), settings, seed=3))
+    assert again[-1]["val_loss"] == rows[-1]["val_loss"]  # the trial's seed: reruns agree
+    with pytest.raises(ValueError, match="'lr'.*takes"):
+        list(fixed_workload({"lr": 0.1}, Context(), settings))

@@ -151,6 +151,16 @@ def test_nan_and_raising_trials_are_marked_and_the_study_goes_on(study_file, run
     status = {r.config["x1"]: r.status for r in result.rows}
     assert status == {0.2: "completed", 0.9: "diverged"}
     assert result.best.config["x1"] == 0.2
+    # a searcher that learns from every epoch (Optuna) is not told the diverged ones
+    result = run_in_process(study_file("""
+        name: faults-optuna
+        workload: {function: "test_workloads_lib:diverges", path: "{TESTS}"}
+        metric: {name: loss, mode: min}
+        space: {x1: {uniform: [0.0, 1.0]}}
+        search: {algorithm: optuna, seed: 3, points: [{x1: 0.9}]}
+        budget: {max_epochs: 4, trials: 3}
+    """, "optuna.yaml"))
+    assert len(result.rows) == 3 and "diverged" in {r.status for r in result.rows}
     result = run_in_process(study_file("""
         name: raises
         workload: {function: "test_workloads_lib:raises", path: "{TESTS}"}

@@ -110,6 +110,10 @@ class RaySearcherSuggester(Suggester):
         return self.space.flatten(config)
 
     def on_trial_result(self, trial_id: str, metrics: dict[str, Any]) -> None:
+        metric = getattr(self.searcher, "metric", None)
+        names = metric if isinstance(metric, list) else [metric] if metric else []
+        if any(n not in metrics for n in names):
+            return  # a diverged epoch: no finite value to learn from (the end is told anyway)
         epoch = int(metrics.get("epoch") or 0)
         self.searcher.on_trial_result(trial_id, {**metrics, "training_iteration": epoch})
 

@@ -48,6 +48,7 @@ def test_quickstart_parses_into_typed_models(tmp_path):
     (BASE + "stopping: {scheduler: ahsa}\n", 7, "stopping.scheduler", "did you mean 'asha'"),
     (BASE + "stopping: {scheduler: asha, grace: 2}\n", 7, "stopping.grace", "did you mean 'grace_period'"),
     (BASE + "search: {algorithm: optuna, sampler: tpee}\n", 7, "search", "use one of: tpe"),
+    (BASE + "search: {algorithm: random, startup: 3}\n", 7, "search", "tpe and gp samplers"),
     (BASE + "search: {algorithm: grid}\n", 7, "search.algorithm", "cannot enumerate the continuous"),
     (BASE + "method: {name: cdtt}\n", 7, "method.name", "did you mean 'cdt'"),
     (BASE.replace("x1: {uniform: [-1, 1]}", "x1: {choice: []}"), 5, "space.x1.choice", "non-empty list"),
@@ -138,3 +139,13 @@ def test_durations():
 def test_yaml_12_floats_are_numbers():
     s = parse_text(BASE.replace("uniform: [-1, 1]", "loguniform: [1e-4, 1E+2]"), "s").study
     assert s.space.params["x1"].low == 1e-4 and s.space.params["x1"].high == 100.0
+
+
+def test_tpe_models_from_a_third_of_the_budget_unless_told():
+    from searchlab.searchers.optuna import sampler, startup_trials
+
+    assert [startup_trials(None, n) for n in (None, 4, 10, 30, 300)] == [10, 2, 3, 10, 10]
+    assert startup_trials(5, 10) == 5
+    study = parse_text(BASE + "search: {algorithm: optuna, startup: 4}\n", "s.yaml").study
+    assert study.search.startup == 4
+    assert sampler("tpe", 0, 4)._n_startup_trials == 4

@@ -60,7 +60,8 @@ class OptunaFactory(SearcherFactory):
         if len(ctx.objectives) > 1:
             metric, mode = [m for m, _ in ctx.objectives], [d for _, d in ctx.objectives]
         searcher = OptunaSearch(space=functools.partial(suggest_optuna, space), metric=metric,
-                                mode=mode, sampler=sampler(search.sampler_name, search.seed),
+                                mode=mode, sampler=sampler(search.sampler_name, search.seed,
+                                                startup_trials(search.startup, ctx.trials)),
                                 points_to_evaluate=[_suggested(space, p) for p in ctx.points]
                                 or None)
         return RaySearcherSuggester(searcher, space, ctx.trials)
@@ -72,7 +73,15 @@ def _suggested(space: Space, point: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in point.items() if k not in constants}
 
 
-def sampler(name: str, seed: int | None) -> Any:
+def startup_trials(given: int | None, trials: int | None) -> int:
+    """Random trials before TPE or GP model: as given, else a third of the budget, 2 to 10
+    (Optuna's own default, 10, would leave a 10-trial study without a model at all)."""
+    if given is not None:
+        return given
+    return 10 if trials is None else max(2, min(10, trials // 3))
+
+
+def sampler(name: str, seed: int | None, startup: int = 10) -> Any:
     import warnings
 
     import optuna
@@ -80,11 +89,12 @@ def sampler(name: str, seed: int | None) -> Any:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                          n_startup_trials=startup)
     if name == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed)
     if name == "qmc":

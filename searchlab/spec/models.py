@@ -43,6 +43,9 @@ class SearchSpec(Strict):
         (), description="known configurations (flat names) to run first; they count toward "
                         "budget.trials")
     repeats: int = Field(1, ge=1, le=100_000, description="grid: samples per grid point")
+    startup: int | None = Field(
+        None, ge=1, description="optuna tpe/gp: random trials before the model takes over "
+                                "(default: a third of budget.trials, between 2 and 10)")
 
     @field_validator("algorithm")
     @classmethod
@@ -64,6 +67,9 @@ class SearchSpec(Strict):
                 raise ValueError(f"algorithm {self.algorithm} takes no sampler")
             raise ValueError(f"unknown sampler '{self.sampler}' for {self.algorithm}; "
                              f"use one of: {', '.join(valid)}")
+        if self.startup is not None and (self.algorithm, self.sampler_name) not in (
+                ("optuna", "tpe"), ("optuna", "gp")):
+            raise ValueError("search.startup applies to optuna's tpe and gp samplers only")
         return self
 
     @property

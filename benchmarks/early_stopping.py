@@ -591,6 +591,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 tasks, 40 configs, 16 epochs, 1 seed")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="orderings first-seed .. first-seed + seeds - 1")
     parser.add_argument("--configs", type=int, default=200)
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--methods", default=",".join(METHODS))
@@ -653,14 +655,15 @@ def main(argv: list[str] | None = None) -> None:
     methods = args.methods.split(",")
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"searchlab-bench-{os.getpid()}"
     seeds_done = 0
-    for seed in range(args.seeds):
-        if args.budget_min and seed > 0 and time.time() - t_start > 60 * args.budget_min:
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        if args.budget_min and seed > args.first_seed and time.time() - t_start > 60 * args.budget_min:
             break
         for name, (configs, curves) in pools.items():
             for method in methods:
-                if method == "fifo" and seed > 0:
+                if method == "fifo" and seed > args.first_seed:
                     continue  # full training is the same for every ordering: run it once
-                if method == "median" and args.median_seeds is not None and seed >= args.median_seeds:
+                if (method == "median" and args.median_seeds is not None
+                        and seed >= args.first_seed + args.median_seeds):
                     continue
                 if args.engine == "tune":
                     row = run_tune(method, name, configs, curves, seed, workdir)

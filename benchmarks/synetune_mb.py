@@ -13,7 +13,8 @@ epochs ASHA used on the same pool and ordering (taken from an ``early_stopping_r
 regret is that of the best last value reported by then.
 
 Syne Tune 0.14.2 wants numpy < 2, which must not be installed here: it runs from its own venv
-with ``--no-deps`` on the system numpy 2.4 (the GP code used here works with it)::
+with ``--no-deps`` on the system numpy 2.4 (the GP code used here works with it). The GP's hyperparameters are refitted every 10th
+decision (``opt_skip_period``; Syne Tune's DyHPO default is 3, MOBSTER's 1)::
 
     python -m venv /work/venvs/synetune014 --system-site-packages
     /work/venvs/synetune014/bin/pip install --no-deps "syne-tune==0.14.2" autograd dill "torch==2.13.0"
@@ -60,7 +61,10 @@ def make(method: str, configs: list[dict[str, Any]], epochs: int, seed: int) -> 
 
     common = {"metric": "acc", "resource_attr": "epoch", "max_t": epochs, "mode": "max",
               "random_seed": seed,
-              "search_options": {"restrict_configurations": configs, "debug_log": False}}
+              "search_options": {"restrict_configurations": configs, "debug_log": False,
+                                 # refit the GP's hyperparameters every 10th decision only (the
+                                 # default, every one, takes > 15 min per run on a shared core)
+                                 "opt_skip_period": 10}}
     if method == "st_mobster":  # ASHA's grace period and reduction factor, stopping type
         return MOBSTER(config_space(), grace_period=4, reduction_factor=3, type="stopping",
                        **common)
@@ -93,6 +97,9 @@ def run(method: str, pool: str, configs: list[dict[str, Any]], curves: np.ndarra
                 break
             if suggestion.spawn_new_trial_id:
                 tid = len(trials)
+                if tid % 25 == 0:
+                    print(f"  {method} {pool} seed {seed}: trial {tid}, {reports} epochs, "
+                          f"{time.time() - t0:.0f} s", file=sys.stderr, flush=True)
                 trials[tid] = Trial(trial_id=tid, config=suggestion.config,
                                     creation_time=datetime.now())
                 row[tid], done[tid] = rows[key(suggestion.config)], 0

@@ -91,7 +91,12 @@ def run(method: str, pool: str, configs: list[dict[str, Any]], curves: np.ndarra
     reports, exhausted = 0, False
     while cap is None or reports < cap:
         while not exhausted and len(running) < 2:
-            suggestion = scheduler.suggest(len(trials))
+            suggestion = None
+            if method != "st_mobster" or len(trials) < len(configs):
+                try:
+                    suggestion = scheduler.suggest(len(trials))
+                except ValueError:  # 0.14.2 fails instead of returning None once the
+                    suggestion = None  # restricted pool is used up
             if suggestion is None:
                 exhausted = True
                 break

@@ -119,6 +119,9 @@ class PredictiveSettings(StoppingSettings):
         "rungs 1, 2, 3, 4, 6, 8, 12, ..., or a list")
     prior: PriorSettings | None = Field(None, description="a predictor of other tasks' curves "
                                         "for the start of the study")
+    keep_top: float = Field(0.0, ge=0, lt=1, description="never stop a trial whose value at the "
+                            "epoch is in this best fraction of all trials' values at that epoch "
+                            "(the data must agree with the prediction; 0: off)")
 
 
 class PredictiveFactory(SchedulerFactory):
@@ -184,7 +187,8 @@ def build_scheduler(settings: PredictiveSettings, *, metric: str | None, mode: s
                                     takeover=settings.prior.takeover if settings.prior else 50,
                                     calibration=settings.calibration,
                                     reference=settings.reference, rank=settings.rank,
-                                    min_seen=settings.min_seen, rungs=rungs)
+                                    min_seen=settings.min_seen, rungs=rungs,
+                                    keep_top=settings.keep_top)
     if metric or mode:
         scheduler.set_search_properties(metric, mode)
     return scheduler

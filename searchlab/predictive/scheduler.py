@@ -21,7 +21,10 @@ Beyond the paper (all off by default, which is the paper's rule):
 * ``reference="rank"``: the value to beat is the ``rank``-th best of the other trials' estimated
   finals (a finished trial's final value, else its latest prediction), so a decision needs
   neither a finished trial nor the single best, which a noisy early estimate overstates;
-* ``rungs``: the rule is applied only after these epochs (fewer looks, fewer wrong stops).
+* ``rungs``: the rule is applied only after these epochs (fewer looks, fewer wrong stops);
+* ``keep_top``: a stop needs the trial's *observed* value to agree: a trial whose value at this
+  epoch is among the best ``keep_top`` fraction of all trials' values at the same epoch is never
+  stopped by the rule (the prediction alone does not stop a trial the data rank high).
 """
 
 from __future__ import annotations
@@ -87,6 +90,8 @@ class PredictiveScheduler(TrialScheduler):
         rank: which estimate is the reference when ``reference="rank"``.
         min_seen: other trials with an estimate needed before the rank reference is used.
         rungs: epochs after which the rule is applied (None: after every epoch).
+        keep_top: never stop a trial whose value at the epoch is in this best fraction of the
+            other trials' values at that epoch (0: no such guard).
     """
 
     def __init__(self, predictor: CurvePredictor, *, metric: str | None = None,
@@ -96,7 +101,8 @@ class PredictiveScheduler(TrialScheduler):
                  on_decision: Callable[[Decision], None] | None = None,
                  prior: PriorPredictor | None = None, takeover: int = 50,
                  calibration: str = "gaussian", reference: str = "best", rank: int = 1,
-                 min_seen: int = 10, rungs: Sequence[int] | None = None) -> None:
+                 min_seen: int = 10, rungs: Sequence[int] | None = None,
+                 keep_top: float = 0.0) -> None:
         super().__init__()
         if calibration not in ("gaussian", "conformal"):
             raise ValueError(f"calibration must be 'gaussian' or 'conformal', not {calibration!r}")
@@ -106,6 +112,8 @@ class PredictiveScheduler(TrialScheduler):
             raise ValueError(f"need 1 <= rank <= min_seen, got rank {rank}, min_seen {min_seen}")
         if not 0 < delta < 1:
             raise ValueError(f"delta must be in (0, 1), not {delta}")
+        if not 0 <= keep_top < 1:
+            raise ValueError(f"keep_top must be in [0, 1), not {keep_top}")
         if min_finished < 3:
             raise ValueError(f"min_finished must be at least 3, not {min_finished}")
         self.predictor = predictor
@@ -127,6 +135,7 @@ class PredictiveScheduler(TrialScheduler):
         self.calibration, self.reference, self.rank, self.min_seen = (
             calibration, reference, rank, min_seen)
         self.rungs = frozenset(rungs) if rungs is not None else None
+        self.keep_top = keep_top
         self._estimates: dict[str, float] = {}  # trial -> final value, or its latest prediction
 
     # --- properties Tune passes in --------------------------------------------------------------
@@ -210,8 +219,8 @@ class PredictiveScheduler(TrialScheduler):
             p = conformal_probability(mean, residuals, reference, self._mode)
         else:
             p = probability_beats(mean, std, reference, self._mode)
-        decision = Decision(trial.trial_id, epoch, mean, std, p, reference,
-                            should_stop(p, self.delta), source)
+        stop = should_stop(p, self.delta) and not self._ranked_high(trial.trial_id, epoch, curve[-1])
+        decision = Decision(trial.trial_id, epoch, mean, std, p, reference, stop, source)
         tags = {}
         if decision.stop:
             what = (f"best {reference:.4g}" if self.reference == "best"
@@ -224,6 +233,17 @@ class PredictiveScheduler(TrialScheduler):
         if self.on_decision is not None:
             self.on_decision(decision)
         return decision
+
+    def _ranked_high(self, trial_id: str, epoch: int, value: float) -> bool:
+        """Whether ``value`` is in the best ``keep_top`` fraction of the values other trials
+        reported at ``epoch`` (always False without the guard)."""
+        if self.keep_top <= 0:
+            return False
+        others = [c[epoch] for k, c in self._curves.items() if k != trial_id and epoch in c]
+        if not others:
+            return True  # nothing to rank against: the data cannot agree with a stop yet
+        better = sum(v > value if self._mode == "max" else v < value for v in others)
+        return better < self.keep_top * len(others)
 
     def _finish(self, trial: Trial) -> None:
         """Add a trial that reported all ``max_t`` epochs to the training set."""

@@ -232,3 +232,30 @@ def test_factory_builds_a_prior_from_a_corpus_file(tmp_path):
                         mode="max", max_t=EPOCHS)
     with pytest.raises(Exception, match="calibration"):
         PredictiveSettings.model_validate({"calibration": "isotonic"})
+
+
+def test_keep_top_a_stop_needs_the_observed_rank_to_agree():
+    """With ``keep_top`` the rule stops a trial only when its value at the epoch is outside the
+    best fraction of the other trials' values there; clear losers are still stopped."""
+    s = PredictiveScheduler(CurvePredictor(EPOCHS), metric="acc", mode="max", keep_top=0.5)
+    s._curves = {f"o{i}": {2: i / 10} for i in range(10)}
+    assert s._ranked_high("x", 2, 0.75)  # 2 of 10 better: in the best half
+    assert not s._ranked_high("x", 2, 0.35)  # 6 of 10 better
+    assert s._ranked_high("x", 3, 0.0)  # nobody to compare with at epoch 3: never stopped
+    s._mode = "min"
+    assert s._ranked_high("x", 2, 0.35) and not s._ranked_high("x", 2, 0.75)
+    s.keep_top = 0.0
+    assert not s._ranked_high("x", 2, 0.35)
+    with pytest.raises(ValueError, match="keep_top"):
+        PredictiveScheduler(CurvePredictor(EPOCHS), keep_top=1.0)
+
+    guarded = PredictiveScheduler(CurvePredictor(EPOCHS), metric="acc", mode="max",
+                                  min_finished=10, prior=prior_of_other_tasks(), takeover=10,
+                                  calibration="conformal", reference="rank", rank=2, min_seen=4,
+                                  rungs=[1, 2, 3], keep_top=0.5)
+    for i in range(4):
+        trial = FakeTrial(f"g{i}", {"hp": {"a": 0.8 + 0.02 * i, "tau": 3.0, "opt": "adam"}})
+        for e, v in enumerate(curve(0.8 + 0.02 * i, 3.0, 3), start=1):
+            guarded.on_trial_result(None, trial, {"training_iteration": e, "acc": v})
+    bad = FakeTrial("bad", {"hp": {"a": 0.3, "tau": 3.0, "opt": "adam"}})
+    assert run_trial(guarded, bad, curve(0.3, 3.0, EPOCHS)) <= 3  # last at every epoch: stopped

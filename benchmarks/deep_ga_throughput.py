@@ -47,6 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
+from searchlab.processes import stop_processes
+
 POP = 256
 
 
@@ -121,37 +123,6 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _process_tree(roots: list[int], marker: str) -> set[int]:
-    """The processes under ``roots`` and every process whose command line names ``marker``."""
-    children: dict[int, list[int]] = {}
-    marked = set()
-    for d in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                if marker.encode() in f.read():
-                    marked.add(int(d))
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(d))
-    seen, todo = set(), list(roots)
-    while todo:
-        pid = todo.pop()
-        if pid not in seen:
-            seen.add(pid)
-            todo += children.get(pid, [])
-    return (seen | marked) - {os.getpid()}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 class LocalCluster:
     """A Ray head and ``nodes - 1`` more nodes on 127.0.0.1 (``ray start --block`` each), with a
     temp directory of their own; ``stop()`` ends exactly the processes they started."""
@@ -205,26 +176,7 @@ class LocalCluster:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL, to the processes this cluster started; then its temp dir."""
-        pids = _process_tree([p.pid for p in self.procs], str(self.tmp))
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            for pid in pids:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
-                for p in self.procs:
-                    p.poll()
-                time.sleep(0.2)
-            pids = {pid for pid in pids if _alive(pid)}
-            if not pids:
-                break
-        for p in self.procs:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+        stop_processes(self.procs, str(self.tmp))
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self) -> LocalCluster:

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from searchlab.errors import SearchlabError
+from searchlab.processes import stop_processes
 
 PROBE = '''
 import time
@@ -185,75 +186,10 @@ def _wait(what: str, check, timeout: float, procs: list) -> None:
     raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
 
 
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        tree.setdefault(ppid, []).append(int(d))
-    return tree
-
-
-def _descendants(pids: list[int]) -> set[int]:
-    tree, seen, todo = _children(), set(), list(pids)
-    while todo:
-        pid = todo.pop()
-        if pid not in seen:
-            seen.add(pid)
-            todo += tree.get(pid, [])
-    return seen
-
-
-def _marked(marker: str) -> set[int]:
-    """Processes whose command line names our own temp directory (Ray's daemons)."""
-    found = set()
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/cmdline", "rb") as f:
-                    if marker.encode() in f.read():
-                        found.add(int(d))
-            except OSError:
-                pass
-    return found
-
-
 def _stop(procs: list[subprocess.Popen], marker: str) -> None:
-    """SIGTERM, then SIGKILL, to the processes we started and all their descendants."""
-    pids = _descendants([p.pid for p in procs]) | _marked(marker)
-    pids.discard(os.getpid())
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
-            for p in procs:
-                p.poll()
-            time.sleep(0.2)
-        pids = {pid for pid in pids if _alive(pid)}
-        if not pids:
-            break
-    for p in procs:
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    """SIGTERM, then SIGKILL, to the processes we started, their descendants and Ray's daemons
+    (named by our own temp directory)."""
+    stop_processes(procs, marker)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 from searchlab_testing import REPO, TESTS
 
+from searchlab.processes import alive, process_tree
 from searchlab.progress import Progress, error_line
 from searchlab.trainable import _Tee
 
@@ -182,30 +183,6 @@ def test_ui_without_port_takes_the_next_free_one_and_says_so(monkeypatch):
         assert cli._ui_port("127.0.0.1", None) > port
 
 
-def _descendants(pid: int) -> set[int]:
-    out: set[int] = set()
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    kids = [int(k) for k in f.read().split()]
-                out.update(kids)
-                todo += kids
-        except OSError:
-            pass
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.slow
 def test_ui_sigterm_stops_the_mlflow_server_and_the_console_is_quiet(tmp_path):
     import signal
@@ -235,14 +212,14 @@ def test_ui_sigterm_stops_the_mlflow_server_and_the_console_is_quiet(tmp_path):
             pytest.fail("the MLflow UI did not come up:\n" + log.read_text())
         urllib.request.urlopen(f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/"
                                "search?max_results=5", timeout=30).read()
-        children = _descendants(proc.pid)
+        children = process_tree([proc.pid]) - {proc.pid}
         assert children, "the UI runs as a child process"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         deadline = time.monotonic() + 15
-        while any(_alive(c) for c in children) and time.monotonic() < deadline:
+        while any(alive(c) for c in children) and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert not [c for c in children if _alive(c)], "MLflow server processes outlived the UI"
+        assert not [c for c in children if alive(c)], "MLflow server processes outlived the UI"
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, "something still serves the port"
     finally:

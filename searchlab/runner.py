@@ -218,8 +218,9 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
     try:
         try:
             results = fit(plan, resuming, opts.command or _default_command(loaded))
-        except StudyInterrupted:
-            if writer is not None:
+        except BaseException as e:
+            MethodSearcher.drop(study_dir)  # no summary follows: let go of the live searcher
+            if isinstance(e, StudyInterrupted) and writer is not None:
                 writer.close_interrupted()
             raise
         if writer is not None:

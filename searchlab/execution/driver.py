@@ -131,11 +131,18 @@ class MethodSearcher(Searcher):
                   metric: str, mode: str, default_length: int) -> MethodSearcher:
         """The method's view once Tune has ended: the searcher Tune drove, when it holds every
         line of the journal (no replay), else a fresh one that replays the journal."""
+        live = cls.drop(journal_dir)
         path = str(Path(journal_dir) / JOURNAL)
-        live = cls.LIVE.pop(path, None)
         if live is not None and live.lines == len(_read_journal(path)):
             return live
-        return cls(build_run, journal_dir, metric, mode, default_length)
+        replayed = cls(build_run, journal_dir, metric, mode, default_length)
+        cls.drop(journal_dir)  # it registered itself; the study has ended
+        return replayed
+
+    @classmethod
+    def drop(cls, journal_dir: str | os.PathLike) -> MethodSearcher | None:
+        """Forget (and return) the live searcher of a journal: the study it served has ended."""
+        return cls.LIVE.pop(str(Path(journal_dir) / JOURNAL), None)
 
     def _reissue_unsaved(self) -> None:
         """After a restore: hand out again the requests that Tune never saved."""

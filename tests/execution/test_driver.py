@@ -83,6 +83,7 @@ def test_journal_replay_resume_and_the_live_searcher_after_fit(tmp_path):
     MethodSearcher.LIVE[str(tmp_path / JOURNAL)] = back
     told = MethodSearcher.after_fit(functools.partial(Countdown, 3), tmp_path, "loss", "min", 2)
     assert told is not back and told.stalled and Countdown.builds == builds + 1
+    assert MethodSearcher.drop(tmp_path) is None  # the ended study's searchers let go
     assert [r.trial_id for r in told.all_results()] == ["t0", "t2", "t1"]
 
 

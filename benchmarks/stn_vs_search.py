@@ -148,7 +148,8 @@ def run_study(study: dict[str, Any], root: Path) -> tuple[Any, list[dict[str, An
 
 
 def ray_search(name: str, s: STNSettings, specs: list[HyperSpec], split: Split, seed: int,
-               algorithm: str, trials: int, concurrency: int, root: Path) -> dict[str, Any]:
+               algorithm: str, trials: int, concurrency: int, root: Path,
+               tpe_startup: int) -> dict[str, Any]:
     """``trials`` fixed-value training runs chosen by searchlab's random search or Optuna TPE,
     run as a study through Ray Tune (workload :func:`method.fixed_workload`, metric
     ``best_val_loss``); then the best configuration retrained here with a fresh seed."""
@@ -156,7 +157,8 @@ def ray_search(name: str, s: STNSettings, specs: list[HyperSpec], split: Split, 
     # Optuna's start-up sampling both draw numpy uniforms in order, so with one seed they would
     # sample the very same start-up configurations
     search = ({"algorithm": "random", "seed": seed} if algorithm == "random"
-              else {"algorithm": "optuna", "sampler": "tpe", "seed": seed + 7919})
+              else {"algorithm": "optuna", "sampler": "tpe", "seed": seed + 7919,
+                    "startup": tpe_startup})
     study = {"name": f"stn-vs-{algorithm}-{name}-s{seed}",
              "workload": {"function": FIXED,
                           "args": {"settings": s.model_dump(mode="json"), "seed": seed * 1000}},
@@ -260,7 +262,6 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
     if args.phase != "table":
         ray.init(address="local", num_cpus=args.concurrency, include_dashboard=False,
                  log_to_driver=False, logging_level="ERROR")
-        _tpe_startup(args.tpe_startup)
     seeds = [int(x) for x in args.seeds.split(",")]
     tuned = [int(x) for x in args.tune_seeds.split(",") if x]
     summary: dict[str, Any] = {"part": "compare", "seeds": seeds, "tuning_seeds": tuned,
@@ -278,7 +279,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
                 if key in cache:
                     continue
                 cache[key] = ray_search(name, s, specs, split, seed, algorithm, args.trials,
-                                        args.concurrency, root)
+                                        args.concurrency, root, args.tpe_startup)
                 results_file(name).write_text(json.dumps(
                     {k: v for k, v in cache.items() if k.startswith(f"{name}/")}, default=float))
                 r = cache[key]
@@ -378,41 +379,6 @@ def table(name: str, seeds: list[int], tuned: list[int], stn: list[dict[str, Any
               f"bests in {sum(wins_retrained)}/{len(idx)}); one STN run "
               f"costs {statistics.mean(cost):.2f}x a single training run (CPU s); load {load()}")
     return out
-
-
-def _tpe_startup(n: int) -> None:
-    """searchlab's optuna/tpe sampler keeps Optuna's default of 10 random start-up trials, which
-    makes a 10-trial TPE search a random one; give TPE ``n`` start-up trials instead (otherwise
-    searchlab's sampler: multivariate, grouped). The searcher runs in this process."""
-    import warnings
-
-    import optuna
-
-    from searchlab.searchers import optuna as searchlab_optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    plain = searchlab_optuna.sampler
-
-    def sampler(name: str, seed: int | None) -> Any:
-        if name == "tpe":
-            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
-                                              n_startup_trials=n)
-        return plain(name, seed)
-
-    searchlab_optuna.sampler = sampler
-    # searchlab bug worked around here: a diverged trial's epoch (non-finite losses, dropped by
-    # the driver) reaches Ray's OptunaSearch.on_trial_result without the metric -> KeyError that
-    # ends the study. Those results only feed Optuna's pruning, which is off: skip them.
-    from searchlab.searchers.base import RaySearcherSuggester
-
-    report = RaySearcherSuggester.on_trial_result
-
-    def on_trial_result(self: Any, trial_id: str, metrics: dict[str, Any]) -> None:
-        if getattr(self.searcher, "metric", None) in metrics:
-            report(self, trial_id, metrics)
-
-    RaySearcherSuggester.on_trial_result = on_trial_result
 
 
 def plot_schedules(traces: dict[str, list[dict[str, float]]], names: list[str], path: Path,

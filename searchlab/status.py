@@ -99,4 +99,9 @@ def error_line(text: str | None) -> str | None:
     if not text:
         return None
     lines = [line.strip() for line in _ANSI.sub("", text).splitlines() if line.strip()]
+    if len(lines) >= 3 and lines[-1].startswith("For further information visit"):
+        # pydantic ends with a link: "<field>", "<message> [type=...]", "For further ... <url>"
+        message = re.sub(r"\s*\[type=[^\]]*\]$", "", lines[-2])
+        field = "" if "validation error" in lines[-3] else f"{lines[-3]}: "
+        return f"{field}{message}"[:300]
     return lines[-1][:300] if lines else None

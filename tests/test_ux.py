@@ -64,6 +64,15 @@ def _trial(tmp_path, trial_id, status="RUNNING", last_result=None, error=None):
 def test_error_line_is_the_exception_without_colour_codes():
     assert error_line(ANSI_TRACEBACK) == "ValueError: x=2 must be negative"
     assert error_line("") is None
+    # pydantic's last line is a link: the field and the message instead
+    pydantic = ("Traceback (most recent call last):\n  File \"w.py\", line 3\n"
+                "pydantic_core._pydantic_core.ValidationError: 1 validation error for Settings\n"
+                "warmup\n  Value error, warmup must be below epochs [type=value_error, "
+                "input_value=5, input_type=int]\n"
+                "    For further information visit https://errors.pydantic.dev/2.13/v/value_error\n")
+    assert error_line(pydantic) == "warmup: Value error, warmup must be below epochs"
+    model_level = pydantic.replace("warmup\n", "")
+    assert error_line(model_level) == "Value error, warmup must be below epochs"
 
 
 def test_a_failed_trial_is_one_line_with_its_id_error_and_where_the_traceback_is(tmp_path):

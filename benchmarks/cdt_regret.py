@@ -30,6 +30,8 @@ tuners see the same contexts and reward noise, so the paired differences printed
 the unpaired intervals. Runs execute in-process (multiprocessing, --workers), not through Ray.
 
     nice -n 10 python benchmarks/cdt_regret.py --seeds 20 --workers 2
+    nice -n 15 python benchmarks/cdt_regret.py --only nonstationary --first-seed 20 --seeds 60 \
+        --workers 1 --out benchmarks/results/cdt_ns   # restarts on 60 more seeds
 
 Finished runs are appended to <out>/cdt_runs.jsonl and a rerun skips them (an interrupted
 benchmark resumes; --report-only tabulates what is there). Delete that file after changing the
@@ -65,26 +67,27 @@ VARIANTS = ["cdt_paper", "cdt_detect_only", "cdt_soft", "cdt_detect"]  # compare
 POINTS = 200  # points kept of each regret curve
 
 
-def jobs(seeds: int, extended: bool) -> list[tuple]:
-    """Most important first: the paper setting, then the non-stationary one, then extras."""
+def jobs(seeds: range, extended: bool, only: str | None = None) -> list[tuple]:
+    """Most important first: the paper setting, then the non-stationary one, then extras
+    (``only``: the runs of that setting alone)."""
     out = []
-    for seed in range(seeds):
+    for seed in seeds:
         for bandit in ("linucb", "lints"):
             out += [("paper", PAPER_ENV, bandit, t, None, seed) for t in CORE]
             out += [("paper", PAPER_ENV, bandit, "fixed", v, seed) for v in ORACLE_GRID[bandit]]
-    for seed in range(seeds):
+    for seed in seeds:
         for bandit in ("lints", "linucb"):
             out += [("nonstationary", NS_ENV, bandit, t, None, seed)
                     for t in ("cdt", "cdt_paper", "cdt_no_restart")]
-    for seed in range(seeds):
+    for seed in seeds:
         out += [("paper", PAPER_ENV, b, t, None, seed)
                 for b in ("linucb", "lints") for t in ("cdt_no_restart", "cdt_detect_only")]
-    for seed in range(seeds):
+    for seed in seeds:
         for name, env in (("paper", PAPER_ENV), ("nonstationary", NS_ENV)):
             for b in ("linucb", "lints"):
                 out += [(name, env, b, t, None, seed) for t in ("cdt_soft", "cdt_detect")]
         out += [("nonstationary", NS_ENV, b, "cdt_detect_only", None, seed) for b in ("linucb", "lints")]
-    if extended:
+    if extended and only is None:
         logistic = {**PAPER_ENV, "kind": "logistic"}
         digits = {"kind": "classification", "dataset": "digits", "pca_dim": 8, "horizon": 5000}
         for name, env, bandits in (("logistic", logistic, ("ucbglm", "glmts")),
@@ -92,8 +95,8 @@ def jobs(seeds: int, extended: bool) -> list[tuple]:
                                    ("digits", digits, ("linucb", "lints"))):
             for bandit in bandits:
                 for tuner in TUNERS:
-                    out += [(name, env, bandit, tuner, None, s) for s in range(seeds)]
-    return out
+                    out += [(name, env, bandit, tuner, None, s) for s in seeds]
+    return out if only is None else [j for j in out if j[0] == only]
 
 
 def key(job: tuple) -> str:
@@ -128,6 +131,8 @@ def ci(x: np.ndarray) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
+    ap.add_argument("--only", choices=["paper", "nonstationary"], help="run and report that setting alone")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--extended", action="store_true")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
@@ -143,7 +148,7 @@ def main() -> None:
             if line.strip():
                 r = json.loads(line)
                 done[r["key"]] = r
-    todo = jobs(args.seeds, args.extended)
+    todo = jobs(range(args.first_seed, args.first_seed + args.seeds), args.extended, args.only)
     missing = [j for j in todo if key(j) not in done]
     start = time.perf_counter()
     if missing and not args.report_only:
@@ -161,8 +166,8 @@ def main() -> None:
     for r in results:
         groups[(r["setting"], r["bandit"])][r["tuner"]].append(r)
 
-    headline: dict = {"seeds": args.seeds, "complete": len(results) == len(todo), "settings": {}}
-    print(f"final cumulative regret, mean ± 95% CI over {args.seeds} seeds (every seed); "
+    headline: dict = {"seeds": args.seeds, "first_seed": args.first_seed, "complete": len(results) == len(todo), "settings": {}}
+    print(f"final cumulative regret, mean ± 95% CI over {args.seeds} seeds from seed {args.first_seed} (every seed); "
           f"'CDT - x' is the paired difference (negative: CDT better); CDT is the default variant")
     for (setting, bandit), by_tuner in groups.items():
         by_seed = {t: {r["seed"]: r["final"] for r in rs} for t, rs in by_tuner.items()}
@@ -201,16 +206,18 @@ def main() -> None:
         headline["settings"][f"{setting}/{bandit}"] = summary
 
     paper_runs = [r for r in results if r["setting"] == "paper" and r["bandit"] in ("linucb", "lints")]
-    cpu = np.array([r["cpu"] for r in paper_runs] or [np.nan])
-    wall = np.array([r["wall"] for r in paper_runs] or [np.nan])
-    headline["seconds_per_run_cpu_median"] = round(float(np.median(cpu)), 3)
-    headline["seconds_per_run_cpu_p90"] = round(float(np.quantile(cpu, 0.9)), 3)
-    headline["seconds_per_run_wall_median"] = round(float(np.median(wall)), 3)
     headline["runs"] = len(results)
     headline["elapsed_s"] = round(elapsed, 1)
-    print(f"\nseconds per paper-setting run (T=14,000, K=120, d=25): CPU median {np.median(cpu):.3f}, "
-          f"p90 {np.quantile(cpu, 0.9):.3f}; wall median {np.median(wall):.3f} "
-          f"({args.workers} workers on a shared machine); {len(results)} runs in {elapsed:.0f} s")
+    if paper_runs:  # --only nonstationary has none
+        cpu = np.array([r["cpu"] for r in paper_runs])
+        wall = np.array([r["wall"] for r in paper_runs])
+        headline["seconds_per_run_cpu_median"] = round(float(np.median(cpu)), 3)
+        headline["seconds_per_run_cpu_p90"] = round(float(np.quantile(cpu, 0.9)), 3)
+        headline["seconds_per_run_wall_median"] = round(float(np.median(wall)), 3)
+        print(f"\nseconds per paper-setting run (T=14,000, K=120, d=25): CPU median "
+              f"{np.median(cpu):.3f}, p90 {np.quantile(cpu, 0.9):.3f}; wall median {np.median(wall):.3f} "
+              f"({args.workers} workers on a shared machine)")
+    print(f"{len(results)} runs in {elapsed:.0f} s")
 
     _plot(groups, out / "cdt_regret.png")
     print(f"plot: {out / 'cdt_regret.png'}")

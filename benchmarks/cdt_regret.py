@@ -67,9 +67,10 @@ VARIANTS = ["cdt_paper", "cdt_detect_only", "cdt_soft", "cdt_detect"]  # compare
 POINTS = 200  # points kept of each regret curve
 
 
-def jobs(seeds: range, extended: bool, only: str | None = None) -> list[tuple]:
+def jobs(seeds: range, extended: bool, only: str | None = None, bandits: str | None = None
+         ) -> list[tuple]:
     """Most important first: the paper setting, then the non-stationary one, then extras
-    (``only``: the runs of that setting alone)."""
+    (``only``: the runs of that setting alone; ``bandits``: comma-separated, those alone)."""
     out = []
     for seed in seeds:
         for bandit in ("linucb", "lints"):
@@ -96,7 +97,8 @@ def jobs(seeds: range, extended: bool, only: str | None = None) -> list[tuple]:
             for bandit in bandits:
                 for tuner in TUNERS:
                     out += [(name, env, bandit, tuner, None, s) for s in seeds]
-    return out if only is None else [j for j in out if j[0] == only]
+    keep = set(bandits.split(",")) if bandits else None
+    return [j for j in out if (only is None or j[0] == only) and (keep is None or j[2] in keep)]
 
 
 def key(job: tuple) -> str:
@@ -133,6 +135,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--only", choices=["paper", "nonstationary"], help="run and report that setting alone")
+    ap.add_argument("--bandits", help="comma-separated: run and report these bandits alone (e.g. lints)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--extended", action="store_true")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
@@ -148,7 +151,7 @@ def main() -> None:
             if line.strip():
                 r = json.loads(line)
                 done[r["key"]] = r
-    todo = jobs(range(args.first_seed, args.first_seed + args.seeds), args.extended, args.only)
+    todo = jobs(range(args.first_seed, args.first_seed + args.seeds), args.extended, args.only, args.bandits)
     missing = [j for j in todo if key(j) not in done]
     start = time.perf_counter()
     if missing and not args.report_only:

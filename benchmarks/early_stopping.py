@@ -567,7 +567,7 @@ def plot_pareto(rows: list[dict[str, Any]], fifo_epochs: dict[str, int], path: P
     table = summarise(rows, fifo_epochs)
     fig, ax = plt.subplots(figsize=(7, 4.8))
     for k, (method, s) in enumerate(table.items()):
-        ax.scatter([s["speedup"]], [s["mean_regret"]], s=70, color=f"C{k % 10}",
+        ax.scatter([s["speedup"]], [s["mean_regret"]], s=70, color=plt.cm.tab20((2 * k + k // 10) % 20),
                    marker="o" if is_predictive(method) else "s", label=method)
         ax.annotate(f"worst {s['worst_pool_regret']:.2f}", (s["speedup"], s["mean_regret"]),
                     fontsize=6, xytext=(4, 3), textcoords="offset points")
@@ -578,6 +578,10 @@ def plot_pareto(rows: list[dict[str, Any]], fifo_epochs: dict[str, int], path: P
         ax.text(1.5 * asha["speedup"], ax.get_ylim()[1] * 0.95, " target: 1.5x ASHA's speedup,"
                 "\n regret <= min(0.2, ASHA's)", fontsize=7, va="top")
     ax.set_xscale("log")
+    times = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x")
+    ax.xaxis.set_major_formatter(times)
+    ax.xaxis.set_minor_formatter(times)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("speedup over full training (mean over runs)")
     ax.set_ylabel("mean regret over tasks (accuracy points)")
     ax.set_title(title, fontsize=9)

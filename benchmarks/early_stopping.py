@@ -471,7 +471,6 @@ def paired_vs(rows: list[dict[str, Any]], fifo_epochs: dict[str, int], base: str
             (r["regret"], fifo_epochs[r["pool"]] / r["epochs"]))
     if base not in cells:
         return {}
-    rng = np.random.default_rng(0)
     out: dict[str, dict[str, Any]] = {}
     for method, mine in cells.items():
         cases = sorted(set(mine) & set(cells[base]), key=str)
@@ -480,7 +479,7 @@ def paired_vs(rows: list[dict[str, Any]], fifo_epochs: dict[str, int], base: str
         m = np.array([np.mean(mine[c], axis=0) for c in cases])  # columns: regret, speedup
         b = np.array([np.mean(cells[base][c], axis=0) for c in cases])
         diff = m[:, 0] - b[:, 0]
-        idx = rng.integers(0, len(cases), size=(n_boot, len(cases)))
+        idx = np.random.default_rng(0).integers(0, len(cases), size=(n_boot, len(cases)))
         ratio = m[idx, 1].mean(axis=1) / b[idx, 1].mean(axis=1)
         out[method] = {
             "regret_diff": float(diff.mean()),
@@ -642,8 +641,9 @@ def report_figures(rows: list[dict[str, Any]], fifo_epochs: dict[str, int], out:
     unseen = [r for r in rows if r["pool"].startswith("lcbench") and r["pool"] not in dev]
     subset, label = (unseen, "LCBench tasks not tuned on") if unseen else (rows, "all pools")
     n_pools = len({r["pool"] for r in subset})
+    n_orderings = len({r["seed"] for r in subset})
     plot_pareto(subset, fifo_epochs, out / "early_stopping_pareto.png",
-                f"Speedup vs regret, {label} ({n_pools} pools)")
+                f"Speedup vs regret, {label} ({n_pools} pools x {n_orderings} orderings)")
     ece = plot_reliability_of(subset, out / "early_stopping_reliability.png",
                               f"Stated P(final beats reference) vs observed, {label}")
     figures = dict(extra)

@@ -18,17 +18,20 @@ linear fit on the value at 25% alone. The last line printed is one JSON object o
     python benchmarks/early_stopping.py --summarise benchmarks/results/early_stopping_runs_sim.json
 
 Protocol for the calibrated settings (``VARIANTS``): they were developed and tuned on the five
-``TASKS`` only and are reported on the 29 other LCBench tasks (3 orderings each); each pool's
+``TASKS`` only and are reported on the 29 other LCBench tasks (3 orderings, then 10); each pool's
 prior is trained on curves of every *other* LCBench task (leave-one-task-out), fitted once and
 cached under ``benchmarks/results/priors/``. Tables per pool and per group (development /
 unseen), a Pareto PNG (speedup vs regret) and a reliability PNG (stated P(beats the reference)
-vs observed frequency) are written to ``--out``::
+vs observed frequency) are written to ``--out``. Under each table, every method against ASHA on
+the same pools (``paired_vs``): regret minus ASHA's and the ratio of speedups, with 95% bootstrap
+intervals over the pools (over the orderings when a group has fewer than five pools)::
 
     UNSEEN=$(python -c "from searchlab.workloads.lcbench import surrogate as s; print(','.join(
         t for t in s().tasks if t not in ('3945','7593','34539','126025','189909')))")
-    nice -n 10 python benchmarks/early_stopping.py --engine sim --seeds 3 --no-digits \
-        --tasks $UNSEEN --methods fifo,asha,hyperband,predictive,predictive_cal,predictive_cal_r3
-    nice -n 10 python benchmarks/early_stopping.py --engine sim --seeds 3 --tasks "" --fashion
+    nice -n 10 python benchmarks/early_stopping.py --engine sim --seeds 10 --no-digits \
+        --tasks $UNSEEN --methods fifo,asha,hyperband,r1_me3,predictive_cal,r1_d05,r1_kt33
+    nice -n 10 python benchmarks/early_stopping.py --engine sim --seeds 10 --tasks "" --fashion \
+        --methods fifo,asha,hyperband,predictive_cal,predictive_cal_r3,r1_me3,r1_d05,r1_kt33
 
 ``--engine sim`` drives the very same scheduler objects (Ray's and ours) with a small stand-in
 for Tune's controller (two slots, one epoch per trial in turn, Tune's CONTINUE/PAUSE/STOP
@@ -450,6 +453,59 @@ def summarise(rows: list[dict[str, Any]], fifo_epochs: dict[str, int]) -> dict[s
     return table
 
 
+def paired_vs(rows: list[dict[str, Any]], fifo_epochs: dict[str, int], base: str = "asha",
+              n_boot: int = 10_000) -> dict[str, dict[str, Any]]:
+    """Every method against ``base`` on the same cases, with 95% bootstrap intervals.
+
+    A case is a pool (its regret and speedup averaged over its orderings) when there are at least
+    five pools, else one (pool, ordering) run, paired by ordering (full training, run once per
+    pool, is then left out). Per method: the mean over cases
+    of (regret - base's regret), the ratio of mean speedups, each with the 2.5 / 97.5 percentiles
+    of 10,000 resamples of the cases, and the number of cases it does better / worse on regret.
+    """
+    by_pool = len({r["pool"] for r in rows}) >= 5
+    cells: dict[str, dict[Any, list[tuple[float, float]]]] = {}
+    for r in rows:
+        case = r["pool"] if by_pool else (r["pool"], r["seed"])
+        cells.setdefault(r["method"], {}).setdefault(case, []).append(
+            (r["regret"], fifo_epochs[r["pool"]] / r["epochs"]))
+    if base not in cells:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for method, mine in cells.items():
+        cases = sorted(set(mine) & set(cells[base]), key=str)
+        if method == base or len(cases) < 2 or (method == "fifo" and not by_pool):
+            continue
+        m = np.array([np.mean(mine[c], axis=0) for c in cases])  # columns: regret, speedup
+        b = np.array([np.mean(cells[base][c], axis=0) for c in cases])
+        diff = m[:, 0] - b[:, 0]
+        idx = np.random.default_rng(0).integers(0, len(cases), size=(n_boot, len(cases)))
+        ratio = m[idx, 1].mean(axis=1) / b[idx, 1].mean(axis=1)
+        out[method] = {
+            "regret_diff": float(diff.mean()),
+            "regret_diff_ci": [float(v) for v in np.percentile(diff[idx].mean(axis=1), [2.5, 97.5])],
+            "speedup_ratio": float(m[:, 1].mean() / b[:, 1].mean()),
+            "speedup_ratio_ci": [float(v) for v in np.percentile(ratio, [2.5, 97.5])],
+            "better": int(np.sum(diff < -1e-9)), "worse": int(np.sum(diff > 1e-9)),
+            "cases": len(cases), "case": "pool" if by_pool else "run",
+        }
+    return out
+
+
+def print_paired(rows: list[dict[str, Any]], fifo_epochs: dict[str, int]) -> None:
+    paired = paired_vs(rows, fifo_epochs)
+    if not paired:
+        return
+    case = next(iter(paired.values()))["case"]
+    print(f"  against ASHA, paired by {case} (95% bootstrap CI over {case}s):")
+    for method, p in paired.items():
+        lo, hi = p["regret_diff_ci"]
+        rlo, rhi = p["speedup_ratio_ci"]
+        print(f"  {method:<14} regret - ASHA's {p['regret_diff']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+              f"  speedup / ASHA's {p['speedup_ratio']:.2f}x [{rlo:.2f}, {rhi:.2f}]"
+              f"  better/worse on {p['better']}/{p['worse']} of {p['cases']}")
+
+
 def print_tables(rows: list[dict[str, Any]], fifo_epochs: dict[str, int]) -> dict[str, dict[str, float]]:
     """Print the table over all pools, LCBench only and own curves only; return the first."""
     dev = {f"lcbench-{t}" for t in TASKS}
@@ -473,6 +529,7 @@ def print_tables(rows: list[dict[str, Any]], fifo_epochs: dict[str, int]) -> dic
             print(f"{method:<16}{s['epochs']:>9.0f}{s['speedup']:>8.2f}x{s['mean_regret']:>9.3f}"
                   f"{s['worst_pool_regret']:>9.3f}{s['runs']:>6}  {s['worst_pool']}"
                   + (f"  (first stop after {first:.0f} epochs)" if first else ""))
+        print_paired(subset, fifo_epochs)
     print_per_pool(rows, fifo_epochs)
     return summarise(rows, fifo_epochs)
 
@@ -509,7 +566,7 @@ def plot_pareto(rows: list[dict[str, Any]], fifo_epochs: dict[str, int], path: P
     table = summarise(rows, fifo_epochs)
     fig, ax = plt.subplots(figsize=(7, 4.8))
     for k, (method, s) in enumerate(table.items()):
-        ax.scatter([s["speedup"]], [s["mean_regret"]], s=70, color=f"C{k % 10}",
+        ax.scatter([s["speedup"]], [s["mean_regret"]], s=70, color=plt.cm.tab20((2 * k + k // 10) % 20),
                    marker="o" if is_predictive(method) else "s", label=method)
         ax.annotate(f"worst {s['worst_pool_regret']:.2f}", (s["speedup"], s["mean_regret"]),
                     fontsize=6, xytext=(4, 3), textcoords="offset points")
@@ -520,6 +577,10 @@ def plot_pareto(rows: list[dict[str, Any]], fifo_epochs: dict[str, int], path: P
         ax.text(1.5 * asha["speedup"], ax.get_ylim()[1] * 0.95, " target: 1.5x ASHA's speedup,"
                 "\n regret <= min(0.2, ASHA's)", fontsize=7, va="top")
     ax.set_xscale("log")
+    times = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x")
+    ax.xaxis.set_major_formatter(times)
+    ax.xaxis.set_minor_formatter(times)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("speedup over full training (mean over runs)")
     ax.set_ylabel("mean regret over tasks (accuracy points)")
     ax.set_title(title, fontsize=9)
@@ -580,8 +641,9 @@ def report_figures(rows: list[dict[str, Any]], fifo_epochs: dict[str, int], out:
     unseen = [r for r in rows if r["pool"].startswith("lcbench") and r["pool"] not in dev]
     subset, label = (unseen, "LCBench tasks not tuned on") if unseen else (rows, "all pools")
     n_pools = len({r["pool"] for r in subset})
+    n_orderings = len({r["seed"] for r in subset})
     plot_pareto(subset, fifo_epochs, out / "early_stopping_pareto.png",
-                f"Speedup vs regret, {label} ({n_pools} pools)")
+                f"Speedup vs regret, {label} ({n_pools} pools x {n_orderings} orderings)")
     ece = plot_reliability_of(subset, out / "early_stopping_reliability.png",
                               f"Stated P(final beats reference) vs observed, {label}")
     figures = dict(extra)
@@ -593,6 +655,10 @@ def report_figures(rows: list[dict[str, Any]], fifo_epochs: dict[str, int], out:
                                  "mean_regret": round(v["mean_regret"], 3),
                                  "worst_regret": round(v["worst_pool_regret"], 3),
                                  "worst_pool": v["worst_pool"]} for m, v in s.items()}
+    figures["vs_asha"] = {m: {k: [round(x, 3) for x in v] if isinstance(v, list)
+                              else round(v, 3) if isinstance(v, float) else v
+                              for k, v in p.items()}
+                          for m, p in paired_vs(subset, fifo_epochs).items()}
     if extra:  # --summarise: print the headline here
         print(json.dumps(figures))
     return figures

@@ -8,11 +8,14 @@ import shlex
 import signal
 import subprocess
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from searchlab import __version__
 from searchlab.errors import SearchlabError, StudyInterrupted
 from searchlab.processes import stop_group
+
+if TYPE_CHECKING:
+    from searchlab.spec.models import Study
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,6 +96,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------------------- commands
+def _run_label(s: Study) -> str:
+    """What drives the study, for the line that starts it: the method, then the searcher and
+    the stopping rule where the method uses them (a method that refuses a search block has no
+    searcher to name: "stn", not "stn, random, fifo")."""
+    from searchlab.methods import get_method
+
+    refuses = get_method(s.method_name).refuses
+    parts = [s.method_name]
+    if s.space is not None and "search" not in refuses:
+        parts.append(s.searcher_label)
+    if "stopping" not in refuses and (len(parts) > 1 or s.stopping_name != "fifo"):
+        parts.append(s.stopping_name)
+    return ", ".join(parts)
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from searchlab.methods import get_method
     from searchlab.preflight import preflight_study
@@ -154,8 +172,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     def announce(resuming: bool) -> None:
         if not args.quiet:
             verb = "resuming" if resuming else "running"
-            print(f"searchlab: {verb} study '{s.name}' ({s.method_name}, {s.searcher_label}, "
-                  f"{s.stopping_name})", file=sys.stderr)
+            print(f"searchlab: {verb} study '{s.name}' ({_run_label(s)})", file=sys.stderr)
 
     result = run_study(loaded, opts, on_start=announce)
     _print_summary(result, loaded.study, args)

@@ -169,3 +169,15 @@ budget: {{trials: 8, concurrency: 2, max_epochs: 5}}
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert len(children) == 8 and all(c.info.status == "FINISHED" for c in children)
     assert len({c.data.tags["searchlab.trial_id"] for c in children}) == 8
+
+
+@pytest.mark.parametrize("file, label", [
+    ("quickstart.yaml", "search, optuna-tpe, asha"),
+    ("stn_mlp.yaml", "stn"),  # STN refuses a search block: no searcher to name
+    ("cdt.yaml", "cdt"),
+])
+def test_the_starting_line_names_what_drives_the_study(file, label):
+    from searchlab.cli import _run_label
+    from searchlab.spec.parse import load_study
+
+    assert _run_label(load_study(REPO / "spaces" / file).study) == label

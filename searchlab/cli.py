@@ -193,26 +193,12 @@ def _resume_command(args: argparse.Namespace) -> str:
 
 def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
     from rich.console import Console
-    from rich.table import Table
+
+    from searchlab.show import best_table
 
     console = Console(width=None if sys.stdout.isatty() else 140)
-    rows = [r for r in result.rows if r.value is not None]
-    rows.sort(key=lambda r: r.value, reverse=result.mode == "max")
-    table = Table(title=f"best trials of {result.name} ({result.metric}, {result.mode})",
-                  title_justify="left")
-    table.add_column("trial")
-    table.add_column(result.metric, justify="right")
-    table.add_column("epochs", justify="right")
-    table.add_column("status")
-    keys: list[str] = []
-    for r in rows[:5]:
-        keys += [k for k in r.config if k not in keys]
-    keys = keys[:5]
-    for k in keys:
-        table.add_column(k, overflow="fold")
-    for r in rows[:5]:
-        table.add_row(r.trial_id, f"{r.value:.4g}", str(r.epochs), r.status,
-                      *[_short(r.config.get(k, "")) for k in keys])
+    table = best_table(result.rows, result.metric, result.mode,
+                       f"best trials of {result.name} ({result.metric}, {result.mode})")
     console.print(table)
     if result.objectives:
         names = ", ".join(f"{m} {d}" for m, d in result.objectives)

@@ -93,15 +93,18 @@ def best_table(rows: list[Any], metric: str, mode: str, title: str, limit: int =
 
     best = ranked(rows, mode)[:limit]
     table = Table(title=title, title_justify="left")
-    for name, justify in (("trial", "left"), (metric, "right"), ("epochs", "right"),
-                          ("status", "left")):
+    fixed = ("trial", metric, "epochs", "status")
+    for name, justify in zip(fixed, ("left", "right", "right", "left")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    # the first five config values that read as one cell: a method's structured settings (a
+    # list of hyperparameter specs, say) would fill the table, and stay in MLflow's params
     keys: list[str] = []
     for r in best:
-        keys += [k for k in r.config if k not in keys]
+        keys += [k for k, v in r.config.items()
+                 if k not in keys and not isinstance(v, (list, tuple, dict))]
     keys = keys[:5]
     for k in keys:
-        table.add_column(k, overflow="fold")
+        table.add_column(f"{k} (config)" if k in fixed else k, overflow="fold")
     for r in best:
         table.add_row(r.trial_id, f"{r.value:.4g}", str(r.epochs), r.status,
                       *[_short(r.config.get(k, "")) for k in keys])

@@ -181,3 +181,18 @@ def test_the_starting_line_names_what_drives_the_study(file, label):
     from searchlab.spec.parse import load_study
 
     assert _run_label(load_study(REPO / "spaces" / file).study) == label
+
+
+def test_the_results_table_keeps_structured_settings_out_and_names_clashing_columns():
+    from types import SimpleNamespace
+
+    from searchlab.show import best_table
+
+    specs = [{"name": "dropout1", "kind": "uniform", "low": 0.0, "high": 0.95}]
+    rows = [SimpleNamespace(trial_id=f"t{i}", value=v, epochs=15, status="completed",
+                            config={"variant": name, "seed": 0, "epochs": 15, "hypers": specs})
+            for i, (name, v) in enumerate([("stn", 0.276), ("delta_stn", 0.2764)])]
+    table = best_table(rows, "val_loss", "min", "best")
+    headers = [c.header for c in table.columns]
+    assert headers == ["trial", "val_loss", "epochs", "status", "variant", "seed", "epochs (config)"]
+    assert list(table.columns[4].cells) == ["stn", "delta_stn"]  # best first

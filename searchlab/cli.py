@@ -229,12 +229,6 @@ def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
                       f"parent run {result.parent_run_id})", soft_wrap=True)
 
 
-def _short(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
-
 def _cmd_ui(args: argparse.Namespace) -> int:
     """The MLflow UI as a child process group: one quiet worker, stopped with us (Ctrl-C or
     SIGTERM), and a clear line when the port is taken."""

@@ -97,11 +97,12 @@ def best_table(rows: list[Any], metric: str, mode: str, title: str, limit: int =
     for name, justify in zip(fixed, ("left", "right", "right", "left")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     # the first five config values that read as one cell: a method's structured settings (a
-    # list of hyperparameter specs, say) would fill the table, and stay in MLflow's params
+    # list of hyperparameter specs, say, or its JSON text as a trial's config carries it) would
+    # fill the table, and stay in MLflow's params
     keys: list[str] = []
     for r in best:
-        keys += [k for k, v in r.config.items()
-                 if k not in keys and not isinstance(v, (list, tuple, dict))]
+        keys += [k for k, v in r.config.items() if k not in keys and not isinstance(
+            _param_value(v) if isinstance(v, str) else v, (list, tuple, dict))]
     keys = keys[:5]
     for k in keys:
         table.add_column(f"{k} (config)" if k in fixed else k, overflow="fold")

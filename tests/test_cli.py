@@ -189,9 +189,13 @@ def test_the_results_table_keeps_structured_settings_out_and_names_clashing_colu
     from searchlab.show import best_table
 
     specs = [{"name": "dropout1", "kind": "uniform", "low": 0.0, "high": 0.95}]
-    rows = [SimpleNamespace(trial_id=f"t{i}", value=v, epochs=15, status="completed",
-                            config={"variant": name, "seed": 0, "epochs": 15, "hypers": specs})
-            for i, (name, v) in enumerate([("stn", 0.276), ("delta_stn", 0.2764)])]
+    # as `searchlab run` holds STN's configs (JSON text) and as `show` reads them back (values)
+    configs = [{"variant": "stn", "seed": 0, "epochs": 15, "hypers": json.dumps(specs),
+                "settings": json.dumps({"model": "mlp"})},
+               {"variant": "delta_stn", "seed": 0, "epochs": 15, "hypers": specs,
+                "settings": {"model": "mlp"}}]
+    rows = [SimpleNamespace(trial_id=f"t{i}", value=v, epochs=15, status="completed", config=c)
+            for i, (c, v) in enumerate(zip(configs, [0.276, 0.2764]))]
     table = best_table(rows, "val_loss", "min", "best")
     headers = [c.header for c in table.columns]
     assert headers == ["trial", "val_loss", "epochs", "status", "variant", "seed", "epochs (config)"]

@@ -1,5 +1,10 @@
 """Live progress instead of Ray's log stream: trials done / running / total, best, elapsed.
 
+"best" is the best final value of the trials that have finished (completed or stopped early), so
+it only ever improves; a running trial's partial value (a cumulative regret after a few rounds, a
+loss after one epoch) would make it jump. Until a trial finishes, the line shows the best latest
+value of the running trials, marked "(running)".
+
 A failed trial gets one line (its id, the exception's type and message, and where the full
 traceback is) instead of Ray Tune's own multi-line traceback, which :func:`quiet_ray_trial_errors`
 turns off. After a resume, trials that finished in the earlier run count as done.
@@ -84,7 +89,9 @@ class Progress(Callback):
         self.running: set[str] = set()
         self.best: float | None = None
         self.best_trial: str | None = None
-        self._latest: dict[str, float] = {}  # each trial's latest value: what "best" ranks
+        self.best_running = False  # no trial has finished: best is a running trial's value
+        self._latest: dict[str, float] = {}  # each trial's latest value
+        self._finished: set[str] = set()  # trials whose latest value is final
         self._last_print = 0.0
         self._last_line = ""
 
@@ -99,11 +106,14 @@ class Progress(Callback):
         self._rank()
 
     def _rank(self) -> None:
-        if not self._latest:
+        final = [t for t in self._latest if t in self._finished]
+        candidates = final or list(self._latest)
+        self.best_running = not final
+        if not candidates:
             self.best = self.best_trial = None
             return
         pick = max if self.mode == "max" else min
-        self.best_trial = pick(self._latest, key=self._latest.__getitem__)
+        self.best_trial = pick(candidates, key=self._latest.__getitem__)
         self.best = self._latest[self.best_trial]
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -139,7 +149,9 @@ class Progress(Callback):
             self.failed += 1
         if state in ("failed", "timed_out", "diverged"):
             self._latest.pop(trial.trial_id, None)
-            self._rank()
+        else:
+            self._finished.add(trial.trial_id)
+        self._rank()
         return state
 
     def _count_earlier(self, trials: list) -> None:
@@ -170,6 +182,8 @@ class Progress(Callback):
     def line(self) -> str:
         total = self.total if self.total is not None else "?"
         best = "-" if self.best is None else f"{self.best:.6g}"
+        if self.best is not None and self.best_running:
+            best += " (running)"
         failed = f" · {self.failed} failed" if self.failed else ""
         resumed = " (resumed)" if self.resumed else ""
         return (f"trials {self.done}/{total} done · {len(self.running)} running{failed} · "

@@ -103,6 +103,25 @@ def test_ray_tune_is_told_not_to_print_trial_tracebacks():
     assert os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] == "0"
 
 
+def test_best_is_a_finished_trials_value_and_a_running_trials_partial_value_is_marked(tmp_path):
+    """A cumulative metric is low early in a run: a running trial's partial regret must not pass
+    for the best, and the best must not jump back up when that trial goes on."""
+    out = io.StringIO()
+    p = Progress(total=3, metric="regret", mode="min", max_epochs=3, stream=out)
+    a, b = (_trial(tmp_path, t) for t in ("a", "b"))
+    p.on_trial_start(0, [a], a)
+    p.on_trial_result(0, [a], a, {"regret": 5.0})
+    assert "best regret 5 (running)" in p.line()
+    p.on_trial_result(0, [a], a, {"regret": 40.0})
+    a.status = "TERMINATED"
+    a.last_result = {"regret": 40.0, "training_iteration": 3}
+    p.on_trial_complete(0, [a], a)
+    assert "best regret 40 ·" in p.line()
+    p.on_trial_start(0, [a, b], b)
+    p.on_trial_result(0, [a, b], b, {"regret": 2.0})  # b after one round: not a final value
+    assert "best regret 40 ·" in p.line() and p.best_trial == "a"
+
+
 # ------------------------------------------------------------------ progress after a resume
 def test_after_a_resume_trials_finished_earlier_count_and_the_line_says_resumed(tmp_path):
     out = io.StringIO()

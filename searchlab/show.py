@@ -96,14 +96,17 @@ def best_table(rows: list[Any], metric: str, mode: str, title: str, limit: int =
     fixed = ("trial", metric, "epochs", "status")
     for name, justify in zip(fixed, ("left", "right", "right", "left")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    # the first five config values that read as one cell: a method's structured settings (a
-    # list of hyperparameter specs, say, or its JSON text as a trial's config carries it) would
-    # fill the table, and stay in MLflow's params
+    # five config values that read as one cell: a method's structured settings (a list of
+    # hyperparameter specs, say, or its JSON text as a trial's config carries it) would fill
+    # the table, and stay in MLflow's params. Keys whose value differs between the study's
+    # trials come first: a setting every trial shares (a GA's population) tells trials apart
+    # less than the one they differ in (its seed).
     keys: list[str] = []
     for r in best:
         keys += [k for k, v in r.config.items() if k not in keys and not isinstance(
             _param_value(v) if isinstance(v, str) else v, (list, tuple, dict))]
-    keys = keys[:5]
+    shared = {k for k in keys if len({str(r.config.get(k)) for r in rows}) == 1}
+    keys = sorted(keys, key=lambda k: k in shared)[:5]
     for k in keys:
         table.add_column(f"{k} (config)" if k in fixed else k, overflow="fold")
     for r in best:

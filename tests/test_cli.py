@@ -200,3 +200,19 @@ def test_the_results_table_keeps_structured_settings_out_and_names_clashing_colu
     headers = [c.header for c in table.columns]
     assert headers == ["trial", "val_loss", "epochs", "status", "variant", "seed", "epochs (config)"]
     assert list(table.columns[4].cells) == ["stn", "delta_stn"]  # best first
+
+
+def test_the_results_table_shows_the_settings_trials_differ_in_before_shared_ones():
+    from types import SimpleNamespace
+
+    from searchlab.show import best_table
+
+    # a GA study: five runs that share every setting but the seed
+    shared = {"env": "CartPole-v1", "activation": "tanh", "population": 256, "truncation": 20,
+              "sigma": 0.05, "elite_episodes": 30}
+    rows = [SimpleNamespace(trial_id=f"t{i}", value=500.0 - i, epochs=3, status="completed",
+                            config={**shared, "seed": i}) for i in range(5)]
+    table = best_table(rows, "elite_score", "max", "best")
+    headers = [c.header for c in table.columns]
+    assert headers[4] == "seed" and len(headers) == 9
+    assert list(table.columns[4].cells) == ["0", "1", "2", "3", "4"]

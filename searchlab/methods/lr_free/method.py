@@ -382,10 +382,20 @@ def report(table: list[dict[str, Any]], ordering: dict[str, Any], held_out: list
         if held_out:
             line += f" {f(r.get('defaults_held_out'))} | {f(r.get('calibrated_held_out'))} |"
         lines.append(line)
-    lines += ["", f"defaults < calibrated (mean over lr-free): {ordering.get('defaults_below_calibrated')}"
-              f" ({f(ordering.get('mean_lr_free_defaults'))} vs {f(ordering.get('mean_lr_free_calibrated'))})",
-              f"best calibrated lr-free <= calibrated NadamW: {ordering.get('lr_free_at_most_nadamw')}"
-              f" ({f(ordering.get('best_lr_free_calibrated'))} vs {f(ordering.get('nadamw_calibrated'))})",
+
+    def yes(x: Any) -> str:
+        return "-" if x is None else ("yes" if x else "no")
+
+    lines += ["", "the paper's ordering (AlgoPerf scores, higher is better):",
+              f"  calibration raises the lr-free optimizers' mean score: "
+              f"{yes(ordering.get('defaults_below_calibrated'))} "
+              f"({f(ordering.get('mean_lr_free_defaults'))} defaults -> "
+              f"{f(ordering.get('mean_lr_free_calibrated'))} calibrated)",
+              f"  no calibrated lr-free optimizer beats calibrated NadamW: "
+              f"{yes(ordering.get('lr_free_at_most_nadamw'))} "
+              f"(best lr-free {f(ordering.get('best_lr_free_calibrated'))}, NadamW "
+              f"{f(ordering.get('nadamw_calibrated'))})",
+              "",
               f"compute: {metrics['compute.trials']:.0f} trials, {metrics['compute.steps']:.0f} steps, "
               f"{metrics['compute.train_seconds']:.0f} s of training"]
     return "\n".join(lines)

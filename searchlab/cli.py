@@ -84,8 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=_cmd_replay)
 
     d = sub.add_parser("dashboard", help="write a cross-study HTML report from MLflow")
-    d.add_argument("experiments", nargs="+", metavar="EXPERIMENT",
-                   help="MLflow experiments (study names) to compare")
+    d.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
+                   help="MLflow experiments (study names) to compare (default: every study in "
+                        "the store)")
     d.add_argument("-o", "--output", default="report.html",
                    help="the HTML file to write (default: report.html)")
     d.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else ./.searchlab/mlflow.db")
@@ -323,15 +324,22 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:
-    from searchlab.dashboard import DashboardError, build_report
+    from searchlab.dashboard import DashboardError, build_report, study_names
+    from searchlab.dashboard.data import shown_uri
+    from searchlab.show import require_store
     from searchlab.tracking.store import resolve_uri
 
-    uri = args.tracking_uri or resolve_uri(None)
+    uri = require_store(args.tracking_uri or resolve_uri(None))
     try:
-        path = build_report(args.experiments, args.output, uri)
+        names = args.experiments or study_names(uri)
+        if not names:
+            raise DashboardError(f"no searchlab studies at {shown_uri(uri)}; run one first, or "
+                                 "pass --tracking-uri")
+        path = build_report(names, args.output, uri)
     except DashboardError as e:
         raise SearchlabError(str(e)) from None
-    print(f"searchlab: wrote {path}")
+    print(f"searchlab: wrote {path} ({len(names)} {'study' if len(names) == 1 else 'studies'}: "
+          f"{', '.join(names)})")
     return 0
 
 

@@ -38,15 +38,23 @@ class StoredStudy:
         return counts
 
 
+def require_store(uri: str) -> str:
+    """``uri``, once it is known to hold a store: reading a SQLite file that is not there would
+    create an empty one (and print MLflow's migration log) where the user only meant to look."""
+    from searchlab.tracking.store import redact
+
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+        raise SearchlabError(f"no MLflow store at {redact(uri)}; pass --tracking-uri (or set "
+                             "MLFLOW_TRACKING_URI) to where the study was tracked")
+    return uri
+
+
 def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
     """The latest execution of study ``name`` (its MLflow experiment) with all its trials.
     Raises :class:`SearchlabError` (one line) when the store or the study is not there."""
     from searchlab.tracking.store import redact, resolve_uri
 
-    uri = tracking_uri or resolve_uri(None)
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
-        raise SearchlabError(f"no MLflow store at {redact(uri)}; pass --tracking-uri (or set "
-                             "MLFLOW_TRACKING_URI) to where the study was tracked")
+    uri = require_store(tracking_uri or resolve_uri(None))
     client = _client(uri)
     try:
         exp = client.get_experiment_by_name(name)

@@ -28,8 +28,10 @@ from searchlab.dashboard.data import (
     Trial,
     load_studies,
     statuses_of,
+    study_names,
 )
 from searchlab.dashboard.report import build_report, figures_in, load_panels
 
 __all__ = ["DashboardError", "Execution", "MetricPoint", "StoredAnalysis", "StudyData", "Trial",
-           "build_report", "figures_in", "load_panels", "load_studies", "statuses_of"]
+           "build_report", "figures_in", "load_panels", "load_studies", "statuses_of",
+           "study_names"]

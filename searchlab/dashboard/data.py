@@ -174,6 +174,20 @@ class StudyData:
 # --------------------------------------------------------------------------------------------
 
 
+def study_names(tracking_uri: str | None = None) -> list[str]:
+    """The active experiments that hold a searchlab study run, oldest first."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    names = []
+    for experiment in sorted(client.search_experiments(), key=lambda e: e.creation_time or 0):
+        runs = client.search_runs([experiment.experiment_id], max_results=1,
+                                  filter_string="tags.`searchlab.role` = 'study'")
+        if runs:
+            names.append(experiment.name)
+    return names
+
+
 def load_studies(experiments: Sequence[str], tracking_uri: str | None = None) -> list[StudyData]:
     """Read each named experiment's searchlab runs from MLflow, in the order given."""
     from mlflow import MlflowClient

@@ -174,3 +174,25 @@ def test_stored_analyses_are_drawn_as_stored(figs: dict, fake_store) -> None:
     assert "best fixed in hindsight, linear-d5/linucb: alpha=1" in " ".join(cdt)
     titles = list(figs)
     assert titles.index("lr-free-suite: summary") == titles.index("lr-free-suite: solved") + 1
+
+
+def test_the_dashboard_command_without_names_reports_every_study_in_the_store(fake_store, tmp_path,
+                                                                             capsys) -> None:
+    from searchlab.cli import main
+    from searchlab.dashboard import study_names
+
+    names = study_names(fake_store.uri)
+    assert sorted(names) == sorted(fake_store.studies)  # MLflow's Default experiment is not one
+    out = tmp_path / "all.html"
+    assert main(["dashboard", "-o", str(out), "--tracking-uri", fake_store.uri]) == 0
+    assert f"({len(names)} studies: " in capsys.readouterr().out
+    assert len(figures_in(out.read_text(encoding="utf-8"))) > len(names)
+
+
+def test_the_dashboard_command_does_not_create_a_store_where_there_is_none(tmp_path, capsys):
+    from searchlab.cli import main
+
+    missing = tmp_path / "nowhere" / "mlflow.db"
+    assert main(["dashboard", "--tracking-uri", f"sqlite:///{missing}"]) == 2
+    assert "no MLflow store at" in capsys.readouterr().err
+    assert not missing.exists()

@@ -99,17 +99,11 @@ def _parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------- commands
 def _run_label(s: Study) -> str:
     """What drives the study, for the line that starts it: the method, then the searcher and
-    the stopping rule where the method uses them (a method that refuses a search block has no
-    searcher to name: "stn", not "stn, random, fifo")."""
-    from searchlab.methods import get_method
+    the stopping rule where the method uses them (``methods.drivers``: "stn", not "stn, random,
+    fifo")."""
+    from searchlab.methods import drivers
 
-    refuses = get_method(s.method_name).refuses
-    parts = [s.method_name]
-    if s.space is not None and "search" not in refuses:
-        parts.append(s.searcher_label)
-    if "stopping" not in refuses and (len(parts) > 1 or s.stopping_name != "fifo"):
-        parts.append(s.stopping_name)
-    return ", ".join(parts)
+    return ", ".join([s.method_name] + [d for d in drivers(s) if d is not None])
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

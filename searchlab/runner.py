@@ -73,10 +73,12 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
         on_start(resuming)
 
     # ---- tracking: the experiment and the parent run
-    base_tags = {
-        "searchlab.method": study.method_name, "searchlab.searcher": study.searcher_label,
-        "searchlab.scheduler": study.stopping_name, "searchlab.workload": study.workload_name,
-    }
+    from searchlab.methods import drivers
+
+    searcher, scheduler = drivers(study)  # tagged only where the method uses them
+    base_tags = {"searchlab.method": study.method_name, "searchlab.workload": study.workload_name,
+                 "searchlab.searcher": searcher, "searchlab.scheduler": scheduler}
+    base_tags = {k: v for k, v in base_tags.items() if v is not None}
     # the MLflow store (imports, schema) and Ray start at the same time
     from concurrent.futures import ThreadPoolExecutor
 

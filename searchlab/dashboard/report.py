@@ -161,8 +161,8 @@ def _summary_table(studies: list[StudyData]) -> str:
             best = next((t for t in ex.trials if t.run_id == ex.best_run_id), None)
             best_value = best.final(ex.metric) if best is not None and ex.metric else None
             cells = [
-                study.name, ex.run_name, ex.method, ex.tags.get("searchlab.searcher", ""),
-                ex.tags.get("searchlab.scheduler", ""),
+                study.name, ex.run_name, ex.method, ex.tags.get("searchlab.searcher", "–"),
+                ex.tags.get("searchlab.scheduler", "–"),
                 f"{ex.metric or ''} ({ex.mode})" if ex.metric else "",
                 str(len(ex.trials)), by_status,
                 "" if best_value is None else f"{best_value:.6g}",

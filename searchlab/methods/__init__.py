@@ -43,4 +43,4 @@ def drivers(study: Any) -> tuple[str | None, str | None]:
 
 
 __all__ = ["REGISTRY", "Analysis", "Method", "MethodRun", "MethodSettings", "Objective",
-           "TrialRequest", "TrialResources", "TrialResult", "get_method"]
+           "TrialRequest", "TrialResources", "TrialResult", "drivers", "get_method"]

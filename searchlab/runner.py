@@ -225,8 +225,12 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
             if isinstance(e, StudyInterrupted) and writer is not None:
                 writer.close_interrupted()
             raise
+        # the method's view: every result it was told (the live searcher, or a journal replay)
+        told = MethodSearcher.after_fit(_run_factory(study), study_dir, metric, mode, max_epochs)
+        lost = _told_but_lost(told, results)
         if writer is not None:
             writer.reconcile(results, resumed=resuming)
+            writer.record_told(lost)
             if not writer.close():
                 out.write(f"warning: MLflow is unreachable; {writer.spilled()} tracking records are "
                           f"kept in {writer.spill_file} and will be delivered when this study "
@@ -236,8 +240,6 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
     finally:
         Forwarder.LIVE.pop(key, None)
 
-    # the method's view: every result it was told (the live searcher, or a journal replay)
-    told = MethodSearcher.after_fit(_run_factory(study), study_dir, metric, mode, max_epochs)
     if told.abort:
         if writer is not None:
             writer.close()
@@ -259,6 +261,13 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
                              run_ids.get(tid, (None,))[0],
                              None if res.error is None
                              else status.error_line(str(res.error)) or type(res.error).__name__))
+    for res in lost:  # ended before Tune's last checkpoint could record them: from the journal
+        value = res.metrics.get(metric)
+        rows.append(TrialRow(res.trial_id, res.status,
+                             None if res.status in status.UNSCORED else value,
+                             len(res.history) or int(res.metrics.get("epoch") or 0),
+                             flat_config(res.request.config or {}),
+                             run_ids.get(res.trial_id, (None,))[0], res.error))
     return StudyResult(study.name, metric, mode, rows, 0.0, tracker.uri if tracker else None,
                        tracker.experiment_id if tracker else None,
                        tracker.parent_run_id if tracker else None, study_dir, counts=count(rows),
@@ -266,6 +275,14 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
                        pareto=pareto_trials(told.all_results(), objective.all)
                        if objective.more else [],
                        objectives=objective.all if objective.more else ())
+
+
+def _told_but_lost(told: Any, results: Any) -> list[Any]:
+    """The results the method was told of whose trials Tune's record lacks: they ended between
+    Tune's last experiment checkpoint and a kill of the driver, so a resume never sees them."""
+    in_tune = {status.tracking_key(r.config, str((r.metrics or {}).get("trial_id", "")))
+               for r in results}
+    return [res for tid, res in told.results.items() if tid not in in_tune]
 
 
 def _run_factory(study: Any) -> Any:

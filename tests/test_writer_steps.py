@@ -35,3 +35,40 @@ def test_a_rewound_trial_keeps_one_value_per_step(tmp_path):
     assert {m.step: m.value for m in history}[4] == 0.99
     assert child.data.tags["searchlab.rewound"] == "2"
     mlflow.set_tracking_uri(None)
+
+
+def test_a_trial_tune_lost_after_a_kill_is_completed_from_the_methods_journal(tmp_path):
+    """A trial that ended after Tune's last experiment checkpoint, just before the driver was
+    killed: its child run exists (RUNNING, nothing logged yet) and Tune's record on resume lacks
+    it. The method's journal (a TrialResult) fills it in; a trial already complete is untouched."""
+    from searchlab.methods.base import TrialRequest, TrialResult
+    from searchlab.runner import _told_but_lost
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("lost")
+    parent = client.create_run(exp).info.run_id
+    orphan = client.create_run(exp, tags={"mlflow.parentRunId": parent,
+                                          "searchlab.trial_id": "lost1",
+                                          "searchlab.status": "running"}).info.run_id
+    history = [{"cum_regret": 10.0 * e, "round": 100.0 * e, "config/seed": 0.0, "epoch": float(e)}
+               for e in (1, 2, 3)]
+    lost = TrialResult("lost1", TrialRequest(config={"tuner": "cdt", "seed": 0}, length=3, tags={"k": "v"}),
+                       "completed", history[-1], history)
+    kept = TrialResult("kept", TrialRequest(config={"tuner": "op", "seed": 0}, length=3), "completed",
+                       history[-1], history)
+    in_tune = SimpleNamespace(config={"tuner": "op", "seed": 0}, metrics={"trial_id": "kept"})
+    told = SimpleNamespace(results={"lost1": lost, "kept": kept})
+    assert _told_but_lost(told, [in_tune]) == [lost]
+
+    writer = MLflowWriter(uri, exp, parent, metric="cum_regret", mode="min", max_epochs=3,
+                          base_tags={}, study_dir=str(tmp_path))
+    writer.record_told([lost])
+    assert writer.close()
+    run = client.get_run(orphan)
+    assert run.info.status == "FINISHED" and run.data.tags["searchlab.status"] == "completed"
+    steps = {m.step: m.value for m in client.get_metric_history(orphan, "cum_regret")}
+    assert steps == {1: 10.0, 2: 20.0, 3: 30.0}
+    assert "config/seed" not in run.data.metrics and "epoch" not in run.data.metrics
+    assert len(client.search_runs([exp])) == 2  # filled in, not a second child run
+    mlflow.set_tracking_uri(None)

@@ -234,6 +234,43 @@ class MLflowWriter(Callback):
                     t.finished = True
         self.flush()
 
+    def record_told(self, results: list[Any]) -> None:
+        """Complete the child runs of trials that the method was told of but Tune no longer
+        knows (``TrialResult`` s): a trial that ended after Tune's last experiment checkpoint,
+        just before the driver was killed, is missing from Tune's record on resume, and its
+        child run would stay RUNNING without data. The method's journal holds its config, every
+        report and its status; whatever MLflow lacks is filled in from there."""
+        if not results:
+            return
+        self.flush()
+        known = self.existing_runs()
+        for res in results:
+            run_id, run_status = known.get(res.trial_id, (None, None))
+            logged: set[int] = set()
+            if run_id is not None and self.metric:
+                logged = {m.step for m in self._client_().get_metric_history(run_id, self.metric)}
+            terminal = run_status in ("FINISHED", "FAILED", "KILLED")
+            rows = [{k: v for k, v in row.items() if not k.startswith("config/")}
+                    for row in res.history if int(row.get("epoch") or 0) not in logged]
+            if not rows and terminal:
+                continue
+            config = res.request.config or {}
+            with self._lock:
+                t = self._get(res.trial_id)
+                if run_id is None:
+                    t.params.update(_params(flat_config(config)))
+                    t.tags.update({str(k): str(v) for k, v in (res.request.tags or {}).items()})
+                    t.start_ms = t.start_ms or _now_ms()
+                for row in rows:
+                    epoch = int(row.pop("epoch", 0) or 0)
+                    t.metrics += self._measurements({**row, "training_iteration": epoch})
+                t.max_step = 0
+                if not terminal:
+                    t.tags["searchlab.status"] = res.status
+                    t.end = (status.MLFLOW_STATUS.get(res.status, "FINISHED"), _now_ms())
+                    t.finished = True
+        self.flush()
+
     # ------------------------------------------------------------------ internals
     def _measurements(self, result: dict[str, Any]) -> list[tuple[str, float, int, int]]:
         """The metrics of one Tune result, as (key, value, ms, step): finite numbers only, and

@@ -279,9 +279,15 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
 
 def _told_but_lost(told: Any, results: Any) -> list[Any]:
     """The results the method was told of whose trials Tune's record lacks: they ended between
-    Tune's last experiment checkpoint and a kill of the driver, so a resume never sees them."""
+    Tune's last experiment checkpoint and a kill of the driver, so a resume never sees them.
+    Only when Tune holds fewer trials than the method was told of: under PBT a result's
+    ``trial_id`` can name the trial whose checkpoint it cloned, so ids alone would mislead."""
+    if len(results) >= len(told.results):
+        return []
     in_tune = {status.tracking_key(r.config, str((r.metrics or {}).get("trial_id", "")))
                for r in results}
+    alias = getattr(told, "alias", {})  # Tune's trial id -> the request it runs (fixed lists: PBT)
+    in_tune |= {alias[t] for t in in_tune if t in alias}
     return [res for tid, res in told.results.items() if tid not in in_tune]
 
 

@@ -60,6 +60,13 @@ def test_a_trial_tune_lost_after_a_kill_is_completed_from_the_methods_journal(tm
     in_tune = SimpleNamespace(config={"tuner": "op", "seed": 0}, metrics={"trial_id": "kept"})
     told = SimpleNamespace(results={"lost1": lost, "kept": kept})
     assert _told_but_lost(told, [in_tune]) == [lost]
+    # a fixed list of trials (PBT): Tune's trial runs a request under another id, an alias
+    pbt = SimpleNamespace(config={"tuner": "op", "seed": 0}, metrics={"trial_id": "abc_00001"})
+    told_pbt = SimpleNamespace(results={"lost1": lost, "req00001": kept},
+                               alias={"abc_00001": "req00001"})
+    assert _told_but_lost(told_pbt, [pbt]) == [lost]
+    # as many trials in Tune as results told: none is lost, whatever their ids say
+    assert _told_but_lost(told, [in_tune, in_tune]) == []
 
     writer = MLflowWriter(uri, exp, parent, metric="cum_regret", mode="min", max_epochs=3,
                           base_tags={}, study_dir=str(tmp_path))

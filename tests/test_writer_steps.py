@@ -79,3 +79,33 @@ def test_a_trial_tune_lost_after_a_kill_is_completed_from_the_methods_journal(tm
     assert "config/seed" not in run.data.metrics and "epoch" not in run.data.metrics
     assert len(client.search_runs([exp])) == 2  # filled in, not a second child run
     mlflow.set_tracking_uri(None)
+
+
+def test_a_trial_rerun_from_epoch_one_after_a_resume_keeps_one_value_per_step(tmp_path):
+    """Tune reruns a trial that an earlier driver had logged up to epoch 3 from epoch 1 (no
+    checkpoint): the new driver's writer adds epochs 4-5 and no second value at epochs 1-3."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("rerun")
+    parent = client.create_run(exp).info.run_id
+    child = client.create_run(exp, tags={"mlflow.parentRunId": parent,
+                                         "searchlab.trial_id": "t1"}).info.run_id
+    for step in (1, 2, 3):
+        client.log_metric(child, "score", 0.1 * step, step=step)
+    writer = MLflowWriter(uri, exp, parent, metric="score", mode="max", max_epochs=5,
+                          base_tags={}, study_dir=str(tmp_path), flush_interval=60)
+    trial = SimpleNamespace(trial_id="t1", config={"q": 0.5}, last_result={}, error_file=None,
+                            path=str(tmp_path), num_failures=0)
+    writer.on_trial_start(0, [], trial)
+    for step in range(1, 6):  # all queued before the writer first opens the run
+        writer.on_trial_result(0, [], trial, {"training_iteration": step, "score": 0.5 + step})
+    trial.last_result = {"training_iteration": 5, "score": 5.5}
+    writer.on_trial_complete(0, [], trial)
+    assert writer.close()
+    history = client.get_metric_history(child, "score")
+    assert sorted(m.step for m in history) == [1, 2, 3, 4, 5]
+    values = {m.step: m.value for m in history}
+    assert values[1] == 0.1 and values[4] == 4.5 and values[5] == 5.5
+    assert client.get_run(child).info.status == "FINISHED"
+    assert len(client.search_runs([exp])) == 2
+    mlflow.set_tracking_uri(None)

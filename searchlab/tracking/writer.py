@@ -380,7 +380,9 @@ class MLflowWriter(Callback):
                 params, metrics, tags = taken["params"], taken["metrics"], taken["tags"]
                 end, artifacts, texts = taken["end"], taken["artifacts"], taken["texts"]
                 if t.run_id is None:
-                    self._open_run(t, params)
+                    logged = self._open_run(t, params)
+                    if logged:  # a resumed trial rerun from an earlier epoch: one value per step
+                        metrics = [m for m in metrics if m[3] not in logged]
                 batch_metrics = [Metric(k, v, ms, s) for k, v, ms, s in metrics]
                 batch_params = [Param(k, v) for k, v in params.items()]
                 batch_tags = [RunTag(k, v) for k, v in tags.items()]
@@ -406,7 +408,9 @@ class MLflowWriter(Callback):
             for n in notes:
                 annotations._QUEUE.put(n)
 
-    def _open_run(self, t: TrialRecord, params: dict[str, str]) -> None:
+    def _open_run(self, t: TrialRecord, params: dict[str, str]) -> set[int]:
+        """Create the trial's child run, or take up the one an earlier driver of a resumed study
+        made; returns the steps of the headline metric already logged there."""
         client = self._client_()
         known = self.existing_runs().get(t.trial_id)
         if known is not None:
@@ -415,10 +419,11 @@ class MLflowWriter(Callback):
                 client.update_run(t.run_id, status="RUNNING")
             for k in list(params):  # params are immutable in MLflow: keep what is there
                 params.pop(k)
+            hist = client.get_metric_history(t.run_id, self.metric) if self.metric else []
+            logged = {m.step for m in hist}
             if t.max_step == 0:
-                hist = client.get_metric_history(t.run_id, self.metric) if self.metric else []
-                t.max_step = max((m.step for m in hist), default=0)
-            return
+                t.max_step = max(logged, default=0)
+            return logged
         tags = {**self.base_tags, "mlflow.parentRunId": self.parent_run_id,
                 "searchlab.role": "trial", "searchlab.trial_id": t.trial_id,
                 "mlflow.runName": t.trial_id}
@@ -427,6 +432,7 @@ class MLflowWriter(Callback):
         t.run_id = run.info.run_id
         self.writes += 1
         self.existing_runs()[t.trial_id] = (t.run_id, "RUNNING")
+        return set()
 
     def _log_batch(self, run_id: str, metrics: list, params: list, tags: list) -> None:
         client = self._client_()

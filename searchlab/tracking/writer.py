@@ -67,6 +67,7 @@ class MLflowWriter(Callback):
         self._last_error: str | None = None
         self._thread = threading.Thread(target=self._loop, name="searchlab-mlflow", daemon=True)
         self._known_runs: dict[str, tuple[str, str]] | None = None  # trial_id -> (run_id, status)
+        self._steps: dict[str, set[int]] = {}  # run_id -> steps of the metric in MLflow
         self.writes = 0
         self._thread.start()
 
@@ -210,28 +211,15 @@ class MLflowWriter(Callback):
                 continue
             if not resumed and run_status in ("FINISHED", "FAILED", "KILLED"):
                 continue
-            logged: set[int] = set()
-            if run_id is not None and self.metric:
-                logged = {m.step for m in self._client_().get_metric_history(run_id, self.metric)}
+            logged = self._steps_in_mlflow(run_id)
             rows = res.metrics_dataframe.to_dict("records") if res.metrics_dataframe is not None else []
             missing = [r for r in rows if int(r.get("training_iteration") or 0) not in logged]
             terminal = writer_done or run_status in ("FINISHED", "FAILED", "KILLED")
             if not missing and terminal:
                 continue
-            with self._lock:
-                t = self._get(trial_id)
-                if run_id is None:
-                    t.params.update(_params(flat_config(res.config or {})))
-                    t.tags.update(_request_tags(res.config or {}))
-                    t.start_ms = t.start_ms or _now_ms()
-                for row in missing:
-                    t.metrics += self._measurements(row)
-                t.max_step = 0  # the rows above are exactly what is missing
-                if not terminal:
-                    state = status.of_result(res, self.max_epochs, self.study_dir)
-                    t.tags["searchlab.status"] = state
-                    t.end = (status.MLFLOW_STATUS[state], _now_ms())
-                    t.finished = True
+            self._fill_in(trial_id, None if run_id else res.config or {}, missing,
+                          None if terminal else status.of_result(res, self.max_epochs,
+                                                                 self.study_dir))
         self.flush()
 
     def record_told(self, results: list[Any]) -> None:
@@ -246,30 +234,46 @@ class MLflowWriter(Callback):
         known = self.existing_runs()
         for res in results:
             run_id, run_status = known.get(res.trial_id, (None, None))
-            logged: set[int] = set()
-            if run_id is not None and self.metric:
-                logged = {m.step for m in self._client_().get_metric_history(run_id, self.metric)}
+            logged = self._steps_in_mlflow(run_id)
             terminal = run_status in ("FINISHED", "FAILED", "KILLED")
-            rows = [{k: v for k, v in row.items() if not k.startswith("config/")}
+            rows = [{**{k: v for k, v in row.items() if k != "epoch" and not k.startswith("config/")},
+                     "training_iteration": int(row.get("epoch") or 0)}
                     for row in res.history if int(row.get("epoch") or 0) not in logged]
             if not rows and terminal:
                 continue
-            config = res.request.config or {}
-            with self._lock:
-                t = self._get(res.trial_id)
-                if run_id is None:
-                    t.params.update(_params(flat_config(config)))
-                    t.tags.update({str(k): str(v) for k, v in (res.request.tags or {}).items()})
-                    t.start_ms = t.start_ms or _now_ms()
-                for row in rows:
-                    epoch = int(row.pop("epoch", 0) or 0)
-                    t.metrics += self._measurements({**row, "training_iteration": epoch})
-                t.max_step = 0
-                if not terminal:
-                    t.tags["searchlab.status"] = res.status
-                    t.end = (status.MLFLOW_STATUS.get(res.status, "FINISHED"), _now_ms())
-                    t.finished = True
+            config = None if run_id else {**(res.request.config or {}),
+                                          META: {"tags": res.request.tags or {}}}
+            self._fill_in(res.trial_id, config, rows, None if terminal else res.status)
         self.flush()
+
+    def _fill_in(self, trial_id: str, config: dict[str, Any] | None, rows: list[dict[str, Any]],
+                 state: str | None) -> None:
+        """Queue what MLflow lacks of a trial that the hooks did not (fully) see: ``config``
+        (with its request's tags under META) when it has no child run yet, the report ``rows``
+        missing there, and its end in ``state`` unless the run has ended already (None)."""
+        with self._lock:
+            t = self._get(trial_id)
+            if config is not None:
+                t.params.update(_params(flat_config(config)))
+                t.tags.update(_request_tags(config))
+                t.start_ms = t.start_ms or _now_ms()
+            for row in rows:
+                t.metrics += self._measurements(row)
+            t.max_step = 0  # the rows above are exactly what is missing
+            if state is not None:
+                t.tags["searchlab.status"] = state
+                t.end = (status.MLFLOW_STATUS[state], _now_ms())
+                t.finished = True
+
+    def _steps_in_mlflow(self, run_id: str | None) -> set[int]:
+        """The steps at which ``run_id`` holds the headline metric: those MLflow had when this
+        writer first looked, and every step it has written since."""
+        if run_id is None:
+            return set()
+        if run_id not in self._steps:
+            hist = self._client_().get_metric_history(run_id, self.metric) if self.metric else []
+            self._steps[run_id] = {m.step for m in hist}
+        return self._steps[run_id]
 
     # ------------------------------------------------------------------ internals
     def _measurements(self, result: dict[str, Any]) -> list[tuple[str, float, int, int]]:
@@ -380,9 +384,11 @@ class MLflowWriter(Callback):
                 params, metrics, tags = taken["params"], taken["metrics"], taken["tags"]
                 end, artifacts, texts = taken["end"], taken["artifacts"], taken["texts"]
                 if t.run_id is None:
-                    logged = self._open_run(t, params)
-                    if logged:  # a resumed trial rerun from an earlier epoch: one value per step
-                        metrics = [m for m in metrics if m[3] not in logged]
+                    self._open_run(t, params)
+                # one value per step: a step already in MLflow (an earlier driver of a resumed
+                # study logged it, and Tune reran the trial from an earlier epoch) is skipped
+                steps = self._steps_in_mlflow(t.run_id)
+                metrics = [m for m in metrics if m[3] not in steps]
                 batch_metrics = [Metric(k, v, ms, s) for k, v, ms, s in metrics]
                 batch_params = [Param(k, v) for k, v in params.items()]
                 batch_tags = [RunTag(k, v) for k, v in tags.items()]
@@ -393,6 +399,7 @@ class MLflowWriter(Callback):
                     client.log_text(t.run_id, text, f"trial/{name}")
                 if metrics:
                     t.max_step = max(t.max_step, max(s for *_, s in metrics))
+                    steps.update(s for *_, s in metrics)
                 if end is not None:
                     client.set_terminated(t.run_id, end[0], end[1])
                 work[i] = None  # type: ignore[call-overload]
@@ -408,9 +415,9 @@ class MLflowWriter(Callback):
             for n in notes:
                 annotations._QUEUE.put(n)
 
-    def _open_run(self, t: TrialRecord, params: dict[str, str]) -> set[int]:
+    def _open_run(self, t: TrialRecord, params: dict[str, str]) -> None:
         """Create the trial's child run, or take up the one an earlier driver of a resumed study
-        made; returns the steps of the headline metric already logged there."""
+        made."""
         client = self._client_()
         known = self.existing_runs().get(t.trial_id)
         if known is not None:
@@ -419,11 +426,9 @@ class MLflowWriter(Callback):
                 client.update_run(t.run_id, status="RUNNING")
             for k in list(params):  # params are immutable in MLflow: keep what is there
                 params.pop(k)
-            hist = client.get_metric_history(t.run_id, self.metric) if self.metric else []
-            logged = {m.step for m in hist}
             if t.max_step == 0:
-                t.max_step = max(logged, default=0)
-            return logged
+                t.max_step = max(self._steps_in_mlflow(t.run_id), default=0)
+            return
         tags = {**self.base_tags, "mlflow.parentRunId": self.parent_run_id,
                 "searchlab.role": "trial", "searchlab.trial_id": t.trial_id,
                 "mlflow.runName": t.trial_id}
@@ -432,7 +437,7 @@ class MLflowWriter(Callback):
         t.run_id = run.info.run_id
         self.writes += 1
         self.existing_runs()[t.trial_id] = (t.run_id, "RUNNING")
-        return set()
+        self._steps[t.run_id] = set()
 
     def _log_batch(self, run_id: str, metrics: list, params: list, tags: list) -> None:
         client = self._client_()

@@ -28,12 +28,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
+from cdt_regret import PAPER_ENV  # noqa: E402  (the setting and interval of the CDT benchmark)
+from cdt_regret import ci as half_width  # noqa: E402
 
-from searchlab.methods.cdt.settings import SyntheticEnv  # noqa: E402
 from searchlab.methods.cdt.simulate import run  # noqa: E402
-
-PAPER_ENV = SyntheticEnv(kind="linear", arms=120, dim=25, horizon=14_000, noise=0.5).params()
 
 
 def one(job: tuple) -> tuple[str, int, float]:
@@ -43,10 +41,6 @@ def one(job: tuple) -> tuple[str, int, float]:
     else:
         res = run(PAPER_ENV, bandit, "cdt", seed, zooming=zooming)
     return name, seed, float(res.regret[-1])
-
-
-def half_width(x: np.ndarray) -> float:
-    return float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
 
 
 def main() -> None:

@@ -319,15 +319,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     from searchlab.dashboard import DashboardError, build_report, study_names
-    from searchlab.dashboard.data import shown_uri
     from searchlab.show import require_store
-    from searchlab.tracking.store import resolve_uri
+    from searchlab.tracking.store import redact, resolve_uri
 
     uri = require_store(args.tracking_uri or resolve_uri(None))
     try:
         names = args.experiments or study_names(uri)
         if not names:
-            raise DashboardError(f"no searchlab studies at {shown_uri(uri)}; run one first, or "
+            raise DashboardError(f"no searchlab studies at {redact(uri)}; run one first, or "
                                  "pass --tracking-uri")
         path = build_report(names, args.output, uri)
     except DashboardError as e:

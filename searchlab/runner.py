@@ -45,7 +45,19 @@ def storage_root(loaded: LoadedStudy, opts: RunOptions) -> Path:
 
 def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
               on_start: Any = None) -> StudyResult:
-    """Run (or resume) a study. ``on_start`` is called once every input check has passed."""
+    """Run (or resume) a study. ``on_start`` is called once every input check has passed.
+    One driver per study: a second one is refused (:mod:`searchlab.study_lock`)."""
+    from searchlab.study_lock import StudyLock
+
+    lock = StudyLock(storage_root(loaded, opts), loaded.study.name)
+    try:
+        return _run_study(loaded, opts, out, on_start, lock)
+    finally:
+        lock.release()
+
+
+def _run_study(loaded: LoadedStudy, opts: RunOptions, out: Any, on_start: Any,
+               lock: Any) -> StudyResult:
     out = out or sys.stderr
     study = loaded.study
     started = time.monotonic()
@@ -57,6 +69,7 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
     root = storage_root(loaded, opts)
     study_dir = root / study.name
     study_state.check_storage(root)
+    lock.acquire(out)  # before the state is read: it is this driver's from here on
     state = study_state.read_state(study_dir)
     if (opts.restart or state.get("status") == "failed") and study_dir.exists():
         shutil.rmtree(study_dir)
@@ -95,9 +108,14 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
                      "searchlab.metric": objective.metric, "searchlab.mode": objective.mode},
                resume_run_id=state.get("parent_run_id") if resuming else None,
                abandon_run_id=(state.get("parent_run_id") if not resuming
-                               and state.get("status") == "running" else None))
+                               and state.get("status") == "running" else None),
+               lock=lock, out=out)
         return t
 
+    if opts.tracking and study.tracking.enabled:  # a server that is down: one line, at once
+        from searchlab.tracking.store import check_reachable, resolve_uri
+
+        check_reachable(resolve_uri(study.tracking.uri))
     with ThreadPoolExecutor(1, thread_name_prefix="searchlab-tracking") as pool:
         opening = pool.submit(open_tracker)
         ray_started = False

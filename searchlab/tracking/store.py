@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from searchlab import __version__
+from searchlab.errors import SearchlabError
 
 DEFAULT_DIR = ".searchlab"
 _SECRET = re.compile(r"(?<=://)([^/@:\s]+)(:[^/@\s]*)?@")  # user[:password]@ in any URI
@@ -27,6 +28,134 @@ def resolve_uri(study_uri: str | None) -> str:
 def redact(text: str) -> str:
     """Hide credentials in URIs: ``http://user:pw@host`` -> ``http://***@host`` (any text)."""
     return _SECRET.sub("***@", text)
+
+
+def fail_fast() -> None:
+    """MLflow's HTTP client retries an unreachable server for minutes by default: here a
+    request fails after one retry and 15 s, and the caller (the writer) retries on its own."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Raise :class:`SearchlabError` (one line, credentials hidden) when the tracking server
+    or database of ``uri`` does not answer within ``timeout`` seconds: before any trial starts,
+    instead of MLflow's minutes of silent retries."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    scheme = parts.scheme.split("+")[0]
+    if scheme not in ("http", "https", "postgresql", "postgres", "mysql", "mssql"):
+        return
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if not host:
+        return
+    port = port or {"http": 80, "https": 443, "postgresql": 5432, "postgres": 5432,
+                    "mysql": 3306, "mssql": 1433}[scheme]
+    problem = None
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as e:
+        problem = "timed out" if isinstance(e, TimeoutError) else (e.strerror or type(e).__name__)
+    if problem is None and scheme in ("http", "https"):
+        problem = _http_problem(uri, timeout)
+    if problem:
+        what = "tracking server" if scheme.startswith("http") else "tracking database"
+        raise SearchlabError(
+            f"cannot reach the MLflow {what} at {redact(uri)} ({problem}); start it "
+            "(searchlab server), point tracking.uri or MLFLOW_TRACKING_URI at a running one, "
+            "or run with --no-tracking")
+
+
+def _http_problem(uri: str, timeout: float) -> str | None:
+    """Why an MLflow server at ``uri`` gives no answer (any HTTP answer counts), or None."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+            return None
+    except urllib.error.HTTPError:
+        return None  # it answered
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+            return f"no answer within {timeout:g} s"
+        return redact(str(reason))[:200]
+
+
+def login_problem(error: BaseException) -> bool:
+    """The server refused the request for want of (valid) credentials."""
+    text = str(error)
+    return any(s in text for s in ("401", "Unauthorized", "UNAUTHENTICATED",
+                                   "You are not authenticated"))
+
+
+def login_message(uri: str) -> str:
+    if os.environ.get("MLFLOW_TRACKING_USERNAME"):
+        return (f"the MLflow server at {redact(uri)} refused the login of user "
+                f"'{os.environ['MLFLOW_TRACKING_USERNAME']}'; check MLFLOW_TRACKING_USERNAME "
+                "and MLFLOW_TRACKING_PASSWORD")
+    return (f"the MLflow server at {redact(uri)} needs a login: set MLFLOW_TRACKING_USERNAME "
+            "and MLFLOW_TRACKING_PASSWORD (never put them on the command line)")
+
+
+def open_store(uri: str) -> Any:
+    """An ``MlflowClient`` on ``uri`` whose store exists. A fresh SQLite file or SQL database is
+    created and migrated by one process at a time (a file lock beside the SQLite file, a
+    PostgreSQL advisory lock): two drivers starting on a fresh store at once both work."""
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    import logging
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from mlflow.tracking import MlflowClient
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # after import: mlflow sets INFO
+    fail_fast()
+    prepare_local(uri)
+    # the client builds the store (and creates and migrates a fresh one) as it is made
+    if uri.startswith("sqlite:///"):
+        from filelock import FileLock
+
+        with FileLock(uri[len("sqlite:///"):] + ".lock"):
+            return MlflowClient(uri)
+    if uri.split(":", 1)[0].split("+")[0] in ("postgresql", "postgres"):
+        with _advisory_lock(uri):
+            return MlflowClient(uri)
+    return MlflowClient(uri)
+
+
+_CREATE_LOCK_KEY = 0x5EA4C41AB  # pg_advisory_lock key: "searchlab creates the MLflow schema"
+
+
+class _advisory_lock:
+    """A PostgreSQL session advisory lock, held on a connection of its own."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+
+    def __enter__(self) -> None:
+        import sqlalchemy
+
+        self.engine = sqlalchemy.create_engine(self.uri, poolclass=sqlalchemy.pool.NullPool)
+        self.conn = self.engine.connect()
+        self.conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": _CREATE_LOCK_KEY})
+
+    def __exit__(self, *exc: Any) -> None:
+        import sqlalchemy
+
+        try:
+            self.conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"),
+                              {"k": _CREATE_LOCK_KEY})
+        finally:
+            self.conn.close()
+            self.engine.dispose()
 
 
 def prepare_local(uri: str) -> None:

@@ -10,8 +10,6 @@ parent run behind.
 from __future__ import annotations
 
 import json
-import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -21,8 +19,10 @@ from searchlab.methods.base import Analysis
 from searchlab.tracking.store import (
     abandon_parent_run,
     ensure_experiment,
+    login_message,
+    login_problem,
     open_parent_run,
-    prepare_local,
+    open_store,
     redact,
     resolve_uri,
 )
@@ -30,31 +30,39 @@ from searchlab.tracking.store import (
 
 class Tracker:
     def __init__(self, uri: str | None) -> None:
-        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-        logging.getLogger("alembic").setLevel(logging.WARNING)
-        from mlflow.tracking import MlflowClient
-
-        logging.getLogger("mlflow").setLevel(logging.WARNING)  # after import: mlflow sets INFO
         self.uri = resolve_uri(uri)
-        prepare_local(self.uri)
-        self.client = MlflowClient(self.uri)
+        try:
+            self.client = open_store(self.uri)
+        except Exception as e:  # noqa: BLE001
+            raise SearchlabError(f"cannot open the MLflow store at {redact(self.uri)}: "
+                                 f"{redact(str(e).splitlines()[0][:300] if str(e) else repr(e))}"
+                                 ) from None
         self.experiment_id: str | None = None
         self.parent_run_id: str | None = None
         self.created = False  # this execution created the parent run
         self.writer: Any = None
 
     def open(self, experiment: str, *, study_name: str, study_text: str, tags: dict[str, str],
-             resume_run_id: str | None, abandon_run_id: str | None) -> None:
+             resume_run_id: str | None, abandon_run_id: str | None, lock: Any = None,
+             out: Any = None) -> None:
+        """``lock``: the study's :class:`~searchlab.study_lock.StudyLock`, which takes its lease
+        in the experiment before anything of an earlier driver is touched."""
         try:
             self.experiment_id = ensure_experiment(self.client, experiment, self.uri)
+            if lock is not None:
+                lock.lease(self.client, self.experiment_id, out)
             if abandon_run_id:
                 abandon_parent_run(self.client, abandon_run_id)
             self.parent_run_id, self.created = open_parent_run(
                 self.client, self.experiment_id, study_name=study_name,
                 study_text=redact(study_text), tags=tags, resume_run_id=resume_run_id)
+        except SearchlabError:
+            raise
         except Exception as e:  # noqa: BLE001
+            if login_problem(e):
+                raise SearchlabError(login_message(self.uri)) from None
             raise SearchlabError(f"cannot reach MLflow at {redact(self.uri)}: "
-                                 f"{str(e).splitlines()[0][:300]}") from None
+                                 f"{redact(str(e).splitlines()[0][:300])}") from None
 
     def make_writer(self, *, metric: str, mode: str, max_epochs: int, base_tags: dict[str, str],
                     spill_dir: Path) -> Any:

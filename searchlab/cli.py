@@ -331,6 +331,13 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
         path = build_report(names, args.output, uri)
     except DashboardError as e:
         raise SearchlabError(str(e)) from None
+    except Exception as e:  # noqa: BLE001 - MLflow refused or failed: one line
+        from searchlab.tracking.store import login_message, login_problem
+
+        if login_problem(e):
+            raise SearchlabError(login_message(uri)) from None
+        raise SearchlabError(f"cannot read MLflow at {redact(uri)}: "
+                             f"{redact(str(e).splitlines()[0][:200]) if str(e) else e!r}") from None
     print(f"searchlab: wrote {path} ({len(names)} {'study' if len(names) == 1 else 'studies'}: "
           f"{', '.join(names)})")
     return 0

@@ -82,6 +82,10 @@ def _run_study(loaded: LoadedStudy, opts: RunOptions, out: Any, on_start: Any,
         raise SearchlabError(f"study '{study.name}' already finished (results in {study_dir}); "
                              f"see it with: searchlab show {study.name}; "
                              "run with --restart to run it again")
+    if opts.tracking and study.tracking.enabled:  # a server that is down: one line, at once
+        from searchlab.tracking.store import check_reachable, resolve_uri
+
+        check_reachable(resolve_uri(study.tracking.uri))
     if on_start is not None:
         on_start(resuming)
 
@@ -112,10 +116,6 @@ def _run_study(loaded: LoadedStudy, opts: RunOptions, out: Any, on_start: Any,
                lock=lock, out=out)
         return t
 
-    if opts.tracking and study.tracking.enabled:  # a server that is down: one line, at once
-        from searchlab.tracking.store import check_reachable, resolve_uri
-
-        check_reachable(resolve_uri(study.tracking.uri))
     with ThreadPoolExecutor(1, thread_name_prefix="searchlab-tracking") as pool:
         opening = pool.submit(open_tracker)
         ray_started = False

@@ -41,24 +41,28 @@ class StoredStudy:
 def require_store(uri: str) -> str:
     """``uri``, once it is known to hold a store: reading a SQLite file that is not there would
     create an empty one (and print MLflow's migration log) where the user only meant to look."""
-    from searchlab.tracking.store import redact
+    from searchlab.tracking.store import READ_ADVICE, check_reachable, fail_fast, redact
 
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
         raise SearchlabError(f"no MLflow store at {redact(uri)}; pass --tracking-uri (or set "
                              "MLFLOW_TRACKING_URI) to where the study was tracked")
+    check_reachable(uri, advice=READ_ADVICE)  # a server that is down: one line, not minutes of retries
+    fail_fast()
     return uri
 
 
 def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
     """The latest execution of study ``name`` (its MLflow experiment) with all its trials.
     Raises :class:`SearchlabError` (one line) when the store or the study is not there."""
-    from searchlab.tracking.store import redact, resolve_uri
+    from searchlab.tracking.store import login_message, login_problem, redact, resolve_uri
 
     uri = require_store(tracking_uri or resolve_uri(None))
     client = _client(uri)
     try:
         exp = client.get_experiment_by_name(name)
     except Exception as e:  # noqa: BLE001 - an unreachable server or a broken store
+        if login_problem(e):
+            raise SearchlabError(login_message(uri)) from None
         raise SearchlabError(f"cannot read MLflow at {redact(uri)}: "
                              f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
     if exp is None or exp.lifecycle_stage == "deleted":

@@ -37,7 +37,12 @@ def fail_fast() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
 
 
-def check_reachable(uri: str, timeout: float = 5.0) -> None:
+RUN_ADVICE = ("start it (searchlab server), point tracking.uri or MLFLOW_TRACKING_URI at a "
+              "running one, or run with --no-tracking")
+READ_ADVICE = "start it (searchlab server), or pass --tracking-uri with a running one"
+
+
+def check_reachable(uri: str, timeout: float = 5.0, advice: str = RUN_ADVICE) -> None:
     """Raise :class:`SearchlabError` (one line, credentials hidden) when the tracking server
     or database of ``uri`` does not answer within ``timeout`` seconds: before any trial starts,
     instead of MLflow's minutes of silent retries."""
@@ -68,18 +73,20 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     if problem:
         what = "tracking server" if scheme.startswith("http") else "tracking database"
         raise SearchlabError(
-            f"cannot reach the MLflow {what} at {redact(uri)} ({problem}); start it "
-            "(searchlab server), point tracking.uri or MLFLOW_TRACKING_URI at a running one, "
-            "or run with --no-tracking")
+            f"cannot reach the MLflow {what} at {redact(uri)} ({problem}); {advice}")
 
 
 def _http_problem(uri: str, timeout: float) -> str | None:
     """Why an MLflow server at ``uri`` gives no answer (any HTTP answer counts), or None."""
     import urllib.error
     import urllib.request
+    from urllib.parse import urlsplit, urlunsplit
 
+    parts = urlsplit(uri)
+    bare = urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path.rstrip("/"),
+                       "", ""))  # credentials go in headers, and /health needs none
     try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+        with urllib.request.urlopen(bare + "/health", timeout=timeout):
             return None
     except urllib.error.HTTPError:
         return None  # it answered

@@ -230,6 +230,8 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     from searchlab.tracking.store import prepare_local, redact, resolve_uri
 
     uri = args.tracking_uri or resolve_uri(None)
+    if uri.startswith(("http://", "https://")):
+        return _server_ui(uri)
     prepare_local(uri)
     port = _ui_port(args.host, args.port)
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
@@ -259,6 +261,34 @@ def _cmd_ui(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     if rc:
         raise SearchlabError(f"the MLflow UI exited with status {rc} (see its output above)")
+    return 0
+
+
+def _server_ui(uri: str) -> int:
+    """A tracking server serves the MLflow UI itself (MLflow's UI cannot sit in front of
+    another server): check that it answers and that the login in MLFLOW_TRACKING_USERNAME /
+    MLFLOW_TRACKING_PASSWORD works, then say where to open it."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from searchlab.show import require_store
+    from searchlab.tracking.store import login_message, login_problem, redact
+
+    require_store(uri)  # answers, or one line
+    from mlflow.tracking import MlflowClient
+
+    try:
+        MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as e:  # noqa: BLE001
+        if login_problem(e):
+            raise SearchlabError(login_message(uri)) from None
+        raise SearchlabError(f"cannot read MLflow at {redact(uri)}: "
+                             f"{redact(str(e).splitlines()[0][:200]) if str(e) else e!r}") from None
+    parts = urlsplit(uri)
+    bare = urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    login = f"; log in as {user} when the browser asks" if user else ""
+    print(f"searchlab: the tracking server serves the MLflow UI: open {bare} in a browser"
+          f"{login}", file=sys.stderr)
     return 0
 
 

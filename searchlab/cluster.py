@@ -59,19 +59,9 @@ def register(subparsers: Any) -> None:
     sp.add_argument("--address", **addr)
     sp.set_defaults(func=cmd_stop)
 
-    sv = subparsers.add_parser("server", help="start a shared MLflow tracking server "
-                               "(SQLite + artifact root; 127.0.0.1 unless --host)")
-    sv.add_argument("--host", default="127.0.0.1",
-                    help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)")
-    sv.add_argument("--port", type=int, default=5000, help="port (default 5000)")
-    sv.add_argument("--backend-store-uri",
-                    help="default: sqlite:///<cwd>/.searchlab/server/mlflow.db")
-    sv.add_argument("--artifacts-destination",
-                    help="artifact root (default: <cwd>/.searchlab/server/artifacts)")
-    sv.add_argument("--workers", type=int, default=2, help="server processes (default 2)")
-    sv.add_argument("--allowed-hosts", help="Host headers MLflow accepts (MLflow's default: "
-                    "localhost and private IPs)")
-    sv.set_defaults(func=_lazy("searchlab.server:cmd_server"))
+    from searchlab.server import register as register_server
+
+    register_server(subparsers, _lazy)
 
 
 def _lazy(ref: str) -> Any:

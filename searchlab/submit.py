@@ -20,6 +20,9 @@ from urllib.parse import urlparse
 from searchlab.cluster import LOOPBACK, _address, _call, _client, _follow
 from searchlab.errors import SearchlabError
 
+#: the login to an MLflow server (`searchlab server --auth`): passed on to the job
+LOGIN_VARIABLES = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+
 #: never packaged: local results and stores, version control, caches
 EXCLUDES = [".searchlab", ".git", "results", "__pycache__", "*.pyc", ".venv", "venv",
             ".mypy_cache", ".pytest_cache", ".ruff_cache", "mlruns", "mlartifacts", "*.db"]
@@ -159,6 +162,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     env = {"PYTHONUNBUFFERED": "1", "RAY_CHDIR_TO_TRIAL_DIR": "0"}
     if uri:
         env["MLFLOW_TRACKING_URI"] = uri
+        if uri.startswith(("http://", "https://")):  # the server's login, as the job needs it
+            env.update({k: os.environ[k] for k in LOGIN_VARIABLES if os.environ.get(k)})
     runtime_env = {"working_dir": str(root), "excludes": EXCLUDES, "env_vars": env}
 
     client = _client(address)  # connection errors name the address

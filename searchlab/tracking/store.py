@@ -22,7 +22,19 @@ def default_uri(cwd: str | Path | None = None) -> str:
 
 def resolve_uri(study_uri: str | None) -> str:
     """The study file's URI, else MLFLOW_TRACKING_URI, else an SQLite file in ./.searchlab."""
-    return study_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_uri()
+    return sql_driver(study_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_uri())
+
+
+def sql_driver(uri: str) -> str:
+    """``postgresql://`` with the driver that is installed: SQLAlchemy 2.1 means psycopg 3 by
+    it, searchlab installs psycopg2 (``psycopg2-binary``)."""
+    import importlib.util
+
+    for plain in ("postgresql://", "postgres://"):
+        if uri.startswith(plain) and importlib.util.find_spec("psycopg") is None \
+                and importlib.util.find_spec("psycopg2") is not None:
+            return "postgresql+psycopg2://" + uri[len(plain):]
+    return uri
 
 
 def redact(text: str) -> str:
@@ -70,23 +82,58 @@ def check_reachable(uri: str, timeout: float = 5.0, advice: str = RUN_ADVICE) ->
         problem = "timed out" if isinstance(e, TimeoutError) else (e.strerror or type(e).__name__)
     if problem is None and scheme in ("http", "https"):
         problem = _http_problem(uri, timeout)
+        if problem is None and _login_refused(uri, timeout):
+            raise SearchlabError(login_message(uri))
     if problem:
         what = "tracking server" if scheme.startswith("http") else "tracking database"
         raise SearchlabError(
             f"cannot reach the MLflow {what} at {redact(uri)} ({problem}); {advice}")
 
 
+def _bare(uri: str) -> str:
+    """``uri`` without credentials and a trailing slash (credentials go in headers)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path.rstrip("/"),
+                       "", ""))
+
+
+def _login_refused(uri: str, timeout: float) -> bool:
+    """The server answers a request made with this process's login (MLflow's environment
+    variables, or the URI's user:password) with 401: no login, or a wrong one."""
+    import base64
+    import urllib.error
+    import urllib.request
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(uri)
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME") or unquote(parts.username or "")
+    password = os.environ.get("MLFLOW_TRACKING_PASSWORD") or unquote(parts.password or "")
+    headers = {}
+    if os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        headers["Authorization"] = f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}"
+    elif user:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    req = urllib.request.Request(_bare(uri) + "/api/2.0/mlflow/experiments/search?max_results=1",
+                                 headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout):
+            return False
+    except urllib.error.HTTPError as e:
+        return e.code == 401
+    except (urllib.error.URLError, OSError, ValueError):
+        return False  # the real requests will say what is wrong
+
+
 def _http_problem(uri: str, timeout: float) -> str | None:
     """Why an MLflow server at ``uri`` gives no answer (any HTTP answer counts), or None."""
     import urllib.error
     import urllib.request
-    from urllib.parse import urlsplit, urlunsplit
 
-    parts = urlsplit(uri)
-    bare = urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path.rstrip("/"),
-                       "", ""))  # credentials go in headers, and /health needs none
     try:
-        with urllib.request.urlopen(bare + "/health", timeout=timeout):
+        with urllib.request.urlopen(_bare(uri) + "/health", timeout=timeout):
             return None
     except urllib.error.HTTPError:
         return None  # it answered

@@ -49,7 +49,8 @@ def _free_port() -> int:
 
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
-        try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as PostgreSQL binds it: the
+        try:  # connections of a server that just stopped (TIME_WAIT) leave the port to it
             s.bind(("127.0.0.1", port))
         except OSError:
             return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,11 +50,15 @@ def _shared_tmp() -> Path:
 
 @pytest.fixture(scope="module")
 def pg():
-    server = LocalPostgres(_shared_tmp() / "postgres")
-    server.start()
-    yield server
-    server.stop()
-    assert not server.running()
+    tmp = _shared_tmp()
+    server = LocalPostgres(tmp / "postgres")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        assert not server.running()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -320,4 +325,8 @@ def test_searchlab_server_on_its_own_postgres_with_a_login(tmp_path, monkeypatch
     assert "Passw0rd" not in output  # nor in its output
     assert "login required" in output and "PostgreSQL stopped" in output
     managed = LocalPostgres(cwd / ".searchlab" / "server" / "postgres")
-    assert managed.initialized() and not managed.running()  # stopped with the server
+    try:
+        assert managed.initialized() and not managed.running()  # stopped with the server
+    finally:
+        managed.stop()
+        shutil.rmtree(cwd, ignore_errors=True)

@@ -1,22 +1,30 @@
-"""What tracking costs a user, timed as whole processes (start-up included).
+"""Throughput of searchlab against hand-written Ray Tune, as whole processes (start-up included).
 
-    python benchmarks/tracking_overhead.py [--trials 200] [--rounds 3]
+    python benchmarks/tracking_overhead.py [--trials 200] [--pairs 5]
 
-Back to back, alternating, `--rounds` times each:
-  tune      a hand-written Ray Tune script: random search, 2 trials at a time, actor reuse, no
-            loggers, no tracking (what a user would write without searchlab);
-  searchlab `searchlab run` of the same study with MLflow tracking into a fresh default SQLite
-            store (every metric of every trial, one child run per trial, statuses, logs);
-  plain     `searchlab run --no-tracking`.
-Each trial is one report of an analytic function (no compute). Prints the median wall time of
-each and, as the last line, a JSON object with the ratio tune/searchlab (1.0 = tracking for free).
+Each *pair* runs a hand-written Ray Tune script and then ``searchlab run`` of the same study,
+back to back; the pair's ratio is Tune's wall time over searchlab's (= searchlab's throughput
+over Tune's: 1.0 means as fast). ``--pairs`` pairs each way, alternating which runs first:
+
+  tracked    ``searchlab run`` with MLflow tracking into a fresh default SQLite store (every
+             metric of every trial, one child run per trial, statuses, logs);
+  untracked  ``searchlab run --no-tracking``.
+
+The Tune script: random search, 2 trials at a time, actor reuse, no loggers, no tracking (what a
+user would write without searchlab). Each trial is one report of an analytic function. Besides
+wall time, each run's CPU time is measured for its whole process tree (this script becomes the
+"subreaper" of what it starts, so Ray's daemons and searchlab's MLflow helper are counted when
+they end). The last line is a JSON object: the median ratio each way (target >= 1.0), the wall
+and CPU seconds of every run, and the machine's load when it ran.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -24,6 +32,8 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
 
 TUNE_SCRIPT = """
 import os, sys
@@ -35,7 +45,8 @@ from ray import tune
 def objective(config):
     tune.report({{"loss": config["x1"] ** 2 + config["x2"] ** 2}})
 
-ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+         logging_level="ERROR")
 tuner = tune.Tuner(
     objective,
     param_space={{"x1": tune.uniform(-5, 5), "x2": tune.uniform(-5, 5)}},
@@ -63,49 +74,98 @@ def study(trials: int) -> str:
         """)
 
 
-def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+def _subreaper() -> bool:
+    """Adopt every orphaned descendant (Linux), so that its CPU time reaches our children's."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def _reap_orphans(timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return  # none left
+        if pid == 0:
+            time.sleep(0.1)
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds, and CPU seconds of the process tree."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
     elapsed = time.perf_counter() - t0
+    _reap_orphans()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])} failed:\n{r.stderr[-3000:]}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=200)
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--pairs", type=int, default=5, help="pairs each way (tracked, untracked)")
+    p.add_argument("--rounds", type=int, help=argparse.SUPPRESS)  # the old name of --pairs
     args = p.parse_args()
-    times: dict[str, list[float]] = {"tune": [], "searchlab": [], "plain": []}
+    pairs = args.rounds or args.pairs
+    subreaper = _subreaper()
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
-    for i in range(args.rounds):
-        with tempfile.TemporaryDirectory() as d:
-            tmp = Path(d)
-            (tmp / "tune.py").write_text(TUNE_SCRIPT.format(trials=args.trials))
-            (tmp / "study.yaml").write_text(study(args.trials))
-            order = ["tune", "searchlab", "plain"] if i % 2 == 0 else ["plain", "searchlab", "tune"]
-            for way in order:
-                if way == "tune":
-                    cmd = [sys.executable, str(tmp / "tune.py"), str(tmp / "tune-results")]
-                else:
-                    cmd = [sys.executable, "-m", "searchlab", "run", "study.yaml", "--quiet",
-                           "--storage", str(tmp / f"store-{way}"), "--restart"]
-                    if way == "plain":
-                        cmd.append("--no-tracking")
-                times[way].append(timed(cmd, tmp, env))
-                print(f"round {i + 1}: {way:9s} {times[way][-1]:6.1f} s", flush=True)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"\nmedian over {args.rounds} rounds ({args.trials} trials, 1 report each, 2 at a time):")
-    for k, v in med.items():
-        print(f"  {k:9s} {v:6.1f} s")
-    ratio = med["tune"] / med["searchlab"]
-    print(f"  hand-written Ray Tune / searchlab with tracking = {ratio:.2f} (target >= 0.85)")
-    print(json.dumps({"trials": args.trials, "rounds": args.rounds,
-                      "median_s": {k: round(v, 2) for k, v in med.items()},
-                      "tune_over_searchlab_tracked": round(ratio, 3),
-                      "tune_over_searchlab_untracked": round(med["tune"] / med["plain"], 3),
-                      "load_1min": round(os.getloadavg()[0], 1)}))
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
+                                     else "")
+    runs: dict[str, list[dict]] = {"tracked": [], "untracked": []}
+    loads = []
+    for i in range(pairs):
+        for way in ("tracked", "untracked"):
+            with tempfile.TemporaryDirectory() as d:
+                tmp = Path(d)
+                (tmp / "tune.py").write_text(TUNE_SCRIPT.format(trials=args.trials))
+                (tmp / "study.yaml").write_text(study(args.trials))
+                tune_cmd = [sys.executable, str(tmp / "tune.py"), str(tmp / "tune-results")]
+                ours = [sys.executable, "-m", "searchlab", "run", "study.yaml", "--quiet",
+                        "--storage", str(tmp / "store")]
+                if way == "untracked":
+                    ours.append("--no-tracking")
+                order = [("tune", tune_cmd), ("searchlab", ours)]
+                if i % 2:
+                    order.reverse()  # drift in the machine's load hits both
+                loads.append(os.getloadavg()[0])
+                pair = {}
+                for who, cmd in order:
+                    wall, cpu = timed(cmd, tmp, env)
+                    pair[who] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2)}
+                pair["ratio"] = round(pair["tune"]["wall_s"] / pair["searchlab"]["wall_s"], 3)
+                runs[way].append(pair)
+                print(f"pair {i + 1} {way:9s}: tune {pair['tune']['wall_s']:6.1f} s "
+                      f"({pair['tune']['cpu_s']:5.1f} CPU), searchlab "
+                      f"{pair['searchlab']['wall_s']:6.1f} s ({pair['searchlab']['cpu_s']:5.1f} "
+                      f"CPU): ratio {pair['ratio']:.3f}", flush=True)
+
+    def med(way: str, key: str) -> float:
+        return round(statistics.median(r[key] for r in runs[way]), 3)
+
+    def cpu_ratio(way: str) -> float:
+        return round(statistics.median(r["searchlab"]["cpu_s"] / r["tune"]["cpu_s"]
+                                       for r in runs[way]), 3)
+
+    summary = {
+        "trials": args.trials, "pairs": pairs,
+        "tracked_ratio": med("tracked", "ratio"), "untracked_ratio": med("untracked", "ratio"),
+        "target": 1.0,
+        "tracked_cpu_over_tune": cpu_ratio("tracked"),
+        "untracked_cpu_over_tune": cpu_ratio("untracked"),
+        "cpu_counted_for_the_whole_tree": subreaper,
+        "runs": runs, "load_1min": [round(x, 1) for x in loads],
+        "cpus": os.cpu_count(),
+    }
+    print(f"median ratio (Tune's wall time / searchlab's): tracked {summary['tracked_ratio']}, "
+          f"untracked {summary['untracked_ratio']} (target >= 1.0)")
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

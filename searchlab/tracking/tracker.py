@@ -22,7 +22,6 @@ from searchlab.tracking.store import (
     login_message,
     login_problem,
     open_parent_run,
-    open_store,
     redact,
     resolve_uri,
 )
@@ -30,9 +29,11 @@ from searchlab.tracking.store import (
 
 class Tracker:
     def __init__(self, uri: str | None) -> None:
+        from searchlab.tracking.store_process import StoreClient
+
         self.uri = resolve_uri(uri)
         try:
-            self.client = open_store(self.uri)
+            self.client = StoreClient(self.uri)  # MLflow in a helper process: see its module
         except Exception as e:  # noqa: BLE001
             raise SearchlabError(f"cannot open the MLflow store at {redact(self.uri)}: "
                                  f"{redact(str(e).splitlines()[0][:300] if str(e) else repr(e))}"
@@ -71,7 +72,7 @@ class Tracker:
         assert self.experiment_id is not None and self.parent_run_id is not None
         self.writer = MLflowWriter(self.uri, self.experiment_id, self.parent_run_id, metric=metric,
                                    mode=mode, max_epochs=max_epochs, base_tags=base_tags,
-                                   spill_dir=spill_dir)
+                                   spill_dir=spill_dir, client=self.client)
         return self.writer
 
     def failed(self) -> None:
@@ -108,8 +109,6 @@ class Tracker:
         """Tables, figures, headline metrics, tags and the text report on the parent run."""
         if self.parent_run_id is None or not analysis:
             return
-        from mlflow.entities import Metric, RunTag
-
         run = self.parent_run_id
         for name, table in analysis.tables.items():
             self.client.log_text(run, json.dumps(table, indent=1, default=_json_default),
@@ -120,36 +119,38 @@ class Tracker:
         if analysis.text:
             self.client.log_text(run, analysis.text, "analysis/summary.md")
         ms = int(time.time() * 1000)
-        metrics = [Metric(k[:250], float(v), ms, 0) for k, v in analysis.metrics.items()]
-        tags = [RunTag(k[:250], str(v)[:5000]) for k, v in analysis.tags.items()]
+        metrics = [(k[:250], float(v), ms, 0) for k, v in analysis.metrics.items()]
+        tags = [(k[:250], str(v)[:5000]) for k, v in analysis.tags.items()]
         for i in range(0, max(len(metrics), len(tags)), 100):
             self.client.log_batch(run, metrics=metrics[i:i + 100], tags=tags[i:i + 100])
 
     def tag_trials(self, run_ids: list[str | None], tags: dict[str, str]) -> None:
         """Tags on trials' child runs after the study (the Pareto front, say)."""
-        from mlflow.entities import RunTag
-
         for run_id in run_ids:
             if run_id:
-                self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+                self.client.log_batch(run_id, tags=list(tags.items()))
 
     def close(self, result: Any) -> None:
-        from mlflow.entities import Metric, RunTag
-
         if self.parent_run_id is None:
             return
         best = result.best
         ms = int(time.time() * 1000)
-        tags = [RunTag(f"searchlab.trials.{k}", str(v)) for k, v in result.counts.items()]
-        metrics = [Metric("study_wall_time_s", result.elapsed_s, ms, 0),
-                   Metric("trials", float(len(result.rows)), ms, 0)]
+        tags = [(f"searchlab.trials.{k}", str(v)) for k, v in result.counts.items()]
+        metrics = [("study_wall_time_s", result.elapsed_s, ms, 0),
+                   ("trials", float(len(result.rows)), ms, 0)]
         if best is not None:
-            tags += [RunTag("searchlab.best_trial_id", best.trial_id)]
+            tags += [("searchlab.best_trial_id", best.trial_id)]
             if best.run_id:
-                tags.append(RunTag("searchlab.best_run_id", best.run_id))
-            metrics.append(Metric(f"best_{result.metric}", float(best.value), ms, 0))
+                tags.append(("searchlab.best_run_id", best.run_id))
+            metrics.append((f"best_{result.metric}", float(best.value), ms, 0))
         self.client.log_batch(self.parent_run_id, metrics=metrics, tags=tags)
         self.client.set_terminated(self.parent_run_id, "FINISHED")
+
+    def shutdown(self) -> None:
+        """End the MLflow helper process (after the writer is closed)."""
+        close = getattr(self.client, "close", None)
+        if close is not None:
+            close()
 
 
 def _json_default(obj: Any) -> Any:

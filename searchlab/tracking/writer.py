@@ -44,7 +44,9 @@ class MLflowWriter(Callback):
                  metric: str, mode: str, max_epochs: int, base_tags: dict[str, str],
                  flush_interval: float = 1.0, study_dir: str | None = None,
                  spill_dir: str | os.PathLike | None = None,
-                 max_in_memory: int = MAX_IN_MEMORY) -> None:
+                 max_in_memory: int = MAX_IN_MEMORY, client: Any = None) -> None:
+        """``client``: the study's MLflow client (a :class:`~searchlab.tracking.store_process.
+        StoreClient`, the Tracker's); without one the writer starts its own."""
         # fail fast on an unreachable server: the writer retries on its own schedule
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
@@ -63,7 +65,8 @@ class MLflowWriter(Callback):
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._client: Any = None
+        self._client: Any = client
+        self._own_client = client is None
         self._last_error: str | None = None
         self._thread = threading.Thread(target=self._loop, name="searchlab-mlflow", daemon=True)
         self._known_runs: dict[str, tuple[str, str]] | None = None  # trial_id -> (run_id, status)
@@ -343,9 +346,9 @@ class MLflowWriter(Callback):
 
     def _client_(self) -> Any:
         if self._client is None:
-            from mlflow.tracking import MlflowClient
+            from searchlab.tracking.store_process import StoreClient
 
-            self._client = MlflowClient(self.tracking_uri)
+            self._client = StoreClient(self.tracking_uri)
         return self._client
 
     def existing_runs(self) -> dict[str, tuple[str, str]]:
@@ -370,8 +373,6 @@ class MLflowWriter(Callback):
         return self._known_runs
 
     def _write_pending(self) -> None:
-        from mlflow.entities import Metric, Param, RunTag
-
         client = self._client_()
         if self._last_error is None:
             self._unspill()
@@ -389,10 +390,7 @@ class MLflowWriter(Callback):
                 # study logged it, and Tune reran the trial from an earlier epoch) is skipped
                 steps = self._steps_in_mlflow(t.run_id)
                 metrics = [m for m in metrics if m[3] not in steps]
-                batch_metrics = [Metric(k, v, ms, s) for k, v, ms, s in metrics]
-                batch_params = [Param(k, v) for k, v in params.items()]
-                batch_tags = [RunTag(k, v) for k, v in tags.items()]
-                self._log_batch(t.run_id, batch_metrics, batch_params, batch_tags)
+                self._log_batch(t.run_id, metrics, list(params.items()), list(tags.items()))
                 for path in artifacts:
                     client.log_artifact(t.run_id, path, "trial")
                 for name, text in texts.items():
@@ -448,8 +446,6 @@ class MLflowWriter(Callback):
             self.writes += 1
 
     def _write_notes(self, notes: list[annotations.Annotation]) -> None:
-        from mlflow.entities import Metric, RunTag
-
         client = self._client_()
         by_run: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
         for n in notes:
@@ -463,9 +459,9 @@ class MLflowWriter(Callback):
                 run_id = t.run_id
             ms = _now_ms()
             ms_list, tag_list = by_run[run_id]
-            ms_list.extend(Metric(k, float(v), ms, n.step or 0) for k, v in n.metrics.items()
+            ms_list.extend((k, float(v), ms, n.step or 0) for k, v in n.metrics.items()
                            if isinstance(v, (int, float)) and math.isfinite(v))
-            tag_list.extend(RunTag(k, str(v)[:5000]) for k, v in n.tags.items())
+            tag_list.extend((k, str(v)[:5000]) for k, v in n.tags.items())
             for name, text in n.texts.items():
                 client.log_text(run_id, text, name)
         for run_id, (ms_list, tag_list) in by_run.items():

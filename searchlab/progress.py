@@ -90,8 +90,9 @@ class Progress(Callback):
         self.best: float | None = None
         self.best_trial: str | None = None
         self.best_running = False  # no trial has finished: best is a running trial's value
-        self._latest: dict[str, float] = {}  # each trial's latest value
-        self._finished: set[str] = set()  # trials whose latest value is final
+        self._latest: dict[str, float] = {}  # each running trial's latest value
+        self._final: tuple[float, str] | None = None  # the best final value, and its trial
+        self._earlier_counted = False  # trials that finished before a resume: counted once
         self._last_print = 0.0
         self._last_line = ""
 
@@ -106,15 +107,23 @@ class Progress(Callback):
         self._rank()
 
     def _rank(self) -> None:
-        final = [t for t in self._latest if t in self._finished]
-        candidates = final or list(self._latest)
-        self.best_running = not final
-        if not candidates:
+        """The best final value; until a trial has one, the best value of the running trials
+        (a few: constant time per result however many trials the study has)."""
+        self.best_running = self._final is None
+        if self._final is not None:
+            self.best, self.best_trial = self._final
+            return
+        if not self._latest:
             self.best = self.best_trial = None
             return
         pick = max if self.mode == "max" else min
-        self.best_trial = pick(candidates, key=self._latest.__getitem__)
+        self.best_trial = pick(self._latest, key=self._latest.__getitem__)
         self.best = self._latest[self.best_trial]
+
+    def _final_value(self, trial_id: str, value: float) -> None:
+        if self._final is None or (value > self._final[0] if self.mode == "max"
+                                   else value < self._final[0]):
+            self._final = (value, trial_id)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._end(trial, errored=False)
@@ -147,28 +156,28 @@ class Progress(Callback):
                                                                        self.study_dir)
         if state in ("failed", "timed_out"):
             self.failed += 1
-        if state in ("failed", "timed_out", "diverged"):
-            self._latest.pop(trial.trial_id, None)
-        else:
-            self._finished.add(trial.trial_id)
+        value = self._latest.pop(trial.trial_id, None)
+        if value is not None and state not in ("failed", "timed_out", "diverged"):
+            self._final_value(trial.trial_id, value)
         self._rank()
         return state
 
     def _count_earlier(self, trials: list) -> None:
-        """Trials that finished before a resume never pass through the hooks: count them."""
+        """Trials that finished before a resume never pass through the hooks: count them. They
+        are all there at the first step of a restored study; looked for then, and at the end."""
         for trial in trials:
             if trial.trial_id in self.statuses or trial.status not in ("TERMINATED", "ERROR"):
                 continue
             self.resumed = True
-            state = self._end(trial, errored=trial.status == "ERROR")
             v = (trial.last_result or {}).get(self.metric)
-            if (state not in ("failed", "timed_out", "diverged") and isinstance(v, (int, float))
-                    and math.isfinite(v)):
+            if isinstance(v, (int, float)) and math.isfinite(v):
                 self._latest[trial.trial_id] = float(v)
-                self._rank()
+            self._end(trial, errored=trial.status == "ERROR")
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
-        self._count_earlier(trials)
+        if not self._earlier_counted:
+            self._earlier_counted = True
+            self._count_earlier(trials)
         now = time.monotonic()
         if not self.quiet and now - self._last_print >= self.interval:
             self._last_print = now

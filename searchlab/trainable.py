@@ -186,10 +186,7 @@ class _Tee:
 
     def __enter__(self) -> _Tee:
         if self.path:
-            try:
-                self.file = open(self.path, "a", buffering=1)
-            except OSError:
-                return self
+            self.file = _LazyFile(self.path)  # opened at the first write: most trials print nothing
             self.saved = sys.stdout, sys.stderr
             sys.stdout = _TeeStream(sys.stdout, self.file)
             sys.stderr = _TeeStream(sys.stderr, self.file)
@@ -234,6 +231,29 @@ def _normal_exit(exc: BaseException | None) -> bool:
     if isinstance(exc, GeneratorExit):
         return True
     return isinstance(exc, SystemExit) and exc.code in (0, None)
+
+
+class _LazyFile:
+    """A log file (append, line-buffered) that is opened at its first write."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.file: Any = None
+
+    def write(self, text: str) -> int:
+        if self.file is None:
+            if not text:
+                return 0
+            self.file = open(self.path, "a", buffering=1)
+        return self.file.write(text)
+
+    def flush(self) -> None:
+        if self.file is not None:
+            self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
 
 
 class _TeeStream:

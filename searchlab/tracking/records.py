@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass
+@dataclass(slots=True)  # one per trial, kept for the whole study: small
 class TrialRecord:
     trial_id: str
     run_id: str | None = None

@@ -62,6 +62,7 @@ class MLflowWriter(Callback):
         self.study_dir = study_dir or (str(spill_dir) if spill_dir else None)
         self.flush_interval = flush_interval
         self._trials: dict[str, TrialRecord] = {}
+        self._dirty: set[str] = set()  # trials with something to write (touched since the last)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -130,7 +131,7 @@ class MLflowWriter(Callback):
         while time.monotonic() < deadline:
             self._write_once()
             with self._lock:
-                if not any(t.pending() for t in self._trials.values()) and self._last_error is None:
+                if not self._pending_trials() and self._last_error is None:
                     return True
             time.sleep(0.5)
         return False
@@ -150,8 +151,9 @@ class MLflowWriter(Callback):
     def close_interrupted(self) -> bool:
         """The study was stopped: runs of unfinished trials end KILLED (a resume reopens them)."""
         with self._lock:
-            for t in self._trials.values():
+            for t in list(self._trials.values()):
                 if t.run_id is not None and not t.finished:
+                    t = self._get(t.trial_id)
                     t.tags["searchlab.status"] = "interrupted"
                     t.end = ("KILLED", _now_ms())
         return self.close(timeout=30)
@@ -187,6 +189,10 @@ class MLflowWriter(Callback):
                     continue
                 self._get(rec["trial_id"]).put_back(rec)
         log.warning("delivering %d spilled tracking records to MLflow", len(lines))
+
+    def _pending_trials(self) -> list[TrialRecord]:
+        """The records with something to write (caller holds the lock)."""
+        return [t for t in (self._trials[i] for i in self._dirty) if t.pending()]
 
     def pending_count(self) -> int:
         with self._lock:
@@ -290,9 +296,11 @@ class MLflowWriter(Callback):
                 and math.isfinite(v) and not (diverged and k == self.metric)]
 
     def _get(self, trial_id: str) -> TrialRecord:
+        """The trial's record, marked for the next write (every change goes through here)."""
         t = self._trials.get(trial_id)
         if t is None:
             t = self._trials[trial_id] = TrialRecord(trial_id)
+        self._dirty.add(trial_id)
         return t
 
     def _finish(self, trial: Any, state: str) -> None:
@@ -378,7 +386,8 @@ class MLflowWriter(Callback):
             self._unspill()
         with self._lock:
             self._in_memory = 0
-            work: list[Any] = [(t, t.take_pending()) for t in self._trials.values() if t.pending()]
+            work: list[Any] = [(t, t.take_pending()) for t in self._pending_trials()]
+            self._dirty.clear()
         notes = annotations.drain()
         try:
             for i, (t, taken) in enumerate(work):
@@ -400,6 +409,8 @@ class MLflowWriter(Callback):
                     steps.update(s for *_, s in metrics)
                 if end is not None:
                     client.set_terminated(t.run_id, end[0], end[1])
+                    if t.finished:  # nothing more comes: its steps need not be kept
+                        self._steps.pop(t.run_id, None)
                 work[i] = None  # type: ignore[call-overload]
             self._write_notes(notes)
             notes = []
@@ -409,6 +420,7 @@ class MLflowWriter(Callback):
                 for item in work:
                     if item is not None:
                         item[0].put_back(item[1])
+                        self._dirty.add(item[0].trial_id)
                         self._in_memory += len(item[1]["metrics"])
             for n in notes:
                 annotations._QUEUE.put(n)

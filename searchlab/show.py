@@ -57,6 +57,17 @@ def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
     from searchlab.tracking.store import login_message, login_problem, redact, resolve_uri
 
     uri = require_store(tracking_uri or resolve_uri(None))
+    from searchlab.tracking import sql_read
+
+    if sql_read.supported(uri):
+        try:
+            return _read_sql(name, uri)
+        except SearchlabError:
+            raise
+        except Exception as e:  # noqa: BLE001 - an unreadable database: said in one line
+            raise SearchlabError(f"cannot read MLflow at {redact(uri)}: "
+                                 f"{redact(str(e).splitlines()[0][:200]) if str(e) else e!r}"
+                                 ) from None
     client = _client(uri)
     try:
         exp = client.get_experiment_by_name(name)
@@ -74,20 +85,48 @@ def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
                                  order_by=["attributes.start_time DESC"], max_results=1)
     if not parents:
         raise SearchlabError(f"experiment '{name}' in {redact(uri)} holds no searchlab study run")
-    parent = parents[0]
+    def last_step(run: Any, metric: str) -> int:
+        return max((m.step for m in getattr(run.data, "_metric_objs", []) if m.key == metric),
+                   default=0)
+
+    return _stored(name, uri, parents[0], _children(client, exp.experiment_id,
+                                                    parents[0].info.run_id), last_step)
+
+
+def _read_sql(name: str, uri: str) -> StoredStudy:
+    """:func:`read_study` on a SQL store, in a few queries (:mod:`searchlab.tracking.sql_read`)."""
+    from searchlab.tracking.sql_read import StudyTables
+    from searchlab.tracking.store import redact
+
+    with StudyTables(uri) as db:
+        exp = db.experiment(name)
+        if exp is None or exp.lifecycle_stage == "deleted":
+            known = [n for n in db.experiment_names() if n != "Default"]
+            hint = _suggest(name, known) or (f"; studies there: {', '.join(known[:10])}" if known
+                                             else "; it has no studies")
+            raise SearchlabError(f"no study '{name}' in {redact(uri)}{hint}")
+        parent = db.latest_study_run(exp.experiment_id)
+        if parent is None:
+            raise SearchlabError(f"experiment '{name}' in {redact(uri)} holds no searchlab study "
+                                 "run")
+        children = db.runs(exp.experiment_id, parent=parent.info.run_id, role="trial")
+    return _stored(name, uri, parent, children,
+                   lambda run, metric: run.data.steps.get(metric, 0))
+
+
+def _stored(name: str, uri: str, parent: Any, children: list[Any], last_step: Any) -> StoredStudy:
     tags = parent.data.tags
     study = StoredStudy(name, tags.get("searchlab.metric", "?"), tags.get("searchlab.mode", "max"),
                         parent.info.run_id, parent.info.status, uri)
-    for run in _children(client, exp.experiment_id, parent.info.run_id):
+    for run in children:
         t = run.data.tags
         status = t.get("searchlab.status", "unknown")
         value = run.data.metrics.get(study.metric)
         if status in UNSCORED or value is None or not math.isfinite(value):
             value = None
-        steps = [m.step for m in getattr(run.data, "_metric_objs", []) if m.key == study.metric]
         study.rows.append(TrialRow(
             t.get("searchlab.trial_id", run.info.run_name or run.info.run_id), status, value,
-            max(steps, default=0), {k: _param_value(v) for k, v in run.data.params.items()},
+            last_step(run, study.metric), {k: _param_value(v) for k, v in run.data.params.items()},
             run.info.run_id, t.get("searchlab.error") or None))
     study.rows.sort(key=lambda r: r.trial_id)
     return study

@@ -176,6 +176,11 @@ class StudyData:
 
 def study_names(tracking_uri: str | None = None) -> list[str]:
     """The active experiments that hold a searchlab study run, oldest first."""
+    from searchlab.tracking import sql_read
+
+    if tracking_uri and sql_read.supported(tracking_uri):
+        with sql_read.StudyTables(tracking_uri) as db:
+            return db.study_experiments()
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
@@ -190,11 +195,15 @@ def study_names(tracking_uri: str | None = None) -> list[str]:
 
 def load_studies(experiments: Sequence[str], tracking_uri: str | None = None) -> list[StudyData]:
     """Read each named experiment's searchlab runs from MLflow, in the order given."""
-    from mlflow import MlflowClient
-
     names = list(dict.fromkeys(experiments))
     if not names:
         raise DashboardError("name at least one MLflow experiment (a study name)")
+    from searchlab.tracking import sql_read
+
+    if tracking_uri and sql_read.supported(tracking_uri):
+        return _load_sql(names, tracking_uri)
+    from mlflow import MlflowClient
+
     client = MlflowClient(tracking_uri=tracking_uri)
     studies = []
     for name in names:
@@ -210,8 +219,54 @@ def load_studies(experiments: Sequence[str], tracking_uri: str | None = None) ->
     return studies
 
 
-def _load_study(client: Any, name: str, experiment_id: str) -> StudyData:
-    runs = _all_runs(client, experiment_id)
+def _load_sql(names: list[str], uri: str) -> list[StudyData]:
+    """:func:`load_studies` on a SQL store: each study's runs, tags, params and every metric
+    history in a few queries (:mod:`searchlab.tracking.sql_read`), not a call per trial."""
+    from searchlab.tracking.sql_read import StudyTables
+
+    client = _LazyClient(uri)  # only for stored analyses that are not local files
+    studies = []
+    with StudyTables(uri) as db:
+        for name in names:
+            experiment = db.experiment(name)
+            if experiment is None or experiment.lifecycle_stage != "active":
+                known = db.experiment_names()
+                listed = ", ".join(known[:15]) + (f" and {len(known) - 15} more"
+                                                  if len(known) > 15 else "")
+                raise DashboardError(
+                    f"no MLflow experiment named {name!r} at {shown_uri(uri)}; "
+                    f"experiments there: {listed or '(none)'}")
+            runs = db.runs(experiment.experiment_id)
+            histories = db.histories(experiment.experiment_id)
+
+            def history(run_id: str, key: str, h: Any = histories) -> list[MetricPoint]:
+                return [MetricPoint(*p) for p in h.get(run_id, {}).get(key, ())]
+
+            studies.append(_load_study(client, experiment.name, experiment.experiment_id, runs,
+                                       history))
+    return studies
+
+
+class _LazyClient:
+    """An ``MlflowClient``, made (and MLflow imported) only if something asks for it."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri, self.client = uri, None
+
+    def __getattr__(self, name: str) -> Any:
+        if self.client is None:
+            from mlflow import MlflowClient
+
+            self.client = MlflowClient(tracking_uri=self.uri)
+        return getattr(self.client, name)
+
+
+def _load_study(client: Any, name: str, experiment_id: str, runs: list[Any] | None = None,
+                history: Any = None) -> StudyData:
+    """``runs``: the experiment's runs, when read already; ``history(run_id, key)``: a metric's
+    points, when read already (else one MLflow call per trial and metric)."""
+    if runs is None:
+        runs = _all_runs(client, experiment_id)
     parents = [r for r in runs if r.data.tags.get("searchlab.role") == "study"]
     if not parents:
         raise DashboardError(
@@ -232,11 +287,12 @@ def _load_study(client: Any, name: str, experiment_id: str) -> StudyData:
             start_time_ms=p.info.start_time or 0,
             end_time_ms=p.info.end_time,
             trials=tuple(
-                sorted((_trial(client, r) for r in children.get(p.info.run_id, [])),
+                sorted((_trial(client, r, history) for r in children.get(p.info.run_id, [])),
                        key=lambda t: (t.start_time_ms, t.trial_id))
             ),
             metrics={k: _value(v) for k, v in p.data.metrics.items()},
-            analysis=_stored_analysis(client, p.info.run_id),
+            analysis=_stored_analysis(client, p.info.run_id,
+                                      getattr(p.info, "artifact_uri", None)),
         )
         for p in parents
     )
@@ -254,11 +310,14 @@ def _all_runs(client: Any, experiment_id: str) -> list[Any]:
             return runs
 
 
-def _trial(client: Any, run: Any) -> Trial:
+def _trial(client: Any, run: Any, read: Any = None) -> Trial:
     tags = dict(run.data.tags)
     status = tags.get("searchlab.status") or _MLFLOW_STATUS.get(run.info.status, "running")
     history = {}
     for key in run.data.metrics:
+        if read is not None:
+            history[key] = tuple(read(run.info.run_id, key))  # in step order, values as logged
+            continue
         points = client.get_metric_history(run.info.run_id, key)
         history[key] = tuple(
             MetricPoint(int(m.step), int(m.timestamp), _value(m.value))
@@ -282,8 +341,13 @@ ANALYSIS_DIR = "analysis"
 _FIGURE_SUFFIX, _TABLE_SUFFIX, _SUMMARY = ".plotly.json", ".json", "summary.md"
 
 
-def _stored_analysis(client: Any, run_id: str) -> StoredAnalysis:
-    """The ``analysis/`` artifacts of a parent run: one listing, then one download if any."""
+def _stored_analysis(client: Any, run_id: str, artifact_uri: str | None = None) -> StoredAnalysis:
+    """The ``analysis/`` artifacts of a parent run: one listing, then one download if any.
+    Artifacts in a local directory (``artifact_uri``) that has no ``analysis/`` are known to be
+    absent without asking MLflow."""
+    local = _local_dir(artifact_uri)
+    if local is not None and not (local / ANALYSIS_DIR).is_dir():
+        return StoredAnalysis()
     try:
         listed = [f for f in client.list_artifacts(run_id, ANALYSIS_DIR) if not f.is_dir]
         if not listed:
@@ -311,6 +375,19 @@ def _stored_analysis(client: Any, run_id: str) -> StoredAnalysis:
         (figures if suffix == _FIGURE_SUFFIX else tables)[name[:-len(suffix)]] = value
     text = "\n".join([files.get(_SUMMARY, "").strip(), *problems]).strip()
     return StoredAnalysis(tables=tables, figures=figures, text=text)
+
+
+def _local_dir(artifact_uri: str | None) -> Path | None:
+    """The directory of a local artifact URI (``file:///...`` or a path), else None."""
+    if not artifact_uri:
+        return None
+    if artifact_uri.startswith("file://"):
+        from urllib.parse import unquote
+
+        return Path(unquote(urlsplit(artifact_uri).path))
+    if "://" not in artifact_uri and ":" not in artifact_uri.split("/")[0]:
+        return Path(artifact_uri)
+    return None
 
 
 def _warn(problem: str) -> None:
@@ -352,9 +429,12 @@ def _value(v: float) -> float:
 
 def shown_uri(tracking_uri: str | None) -> str:
     """The tracking URI for the page, without any user name or password in it."""
-    import mlflow
+    if tracking_uri:
+        uri = tracking_uri
+    else:
+        import mlflow
 
-    uri = tracking_uri or mlflow.get_tracking_uri()
+        uri = mlflow.get_tracking_uri()
     parts = urlsplit(uri)
     if not (parts.username or parts.password):
         return uri

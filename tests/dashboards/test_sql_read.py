@@ -1,0 +1,66 @@
+"""The SQL reader of ``show`` and the dashboard (searchlab.tracking.sql_read) gives what MLflow's
+own client gives, on a real SQLite store with five kinds of studies (failed, diverged, running
+trials, several executions, stored analyses)."""
+
+from __future__ import annotations
+
+import math
+
+from mlflow.tracking import MlflowClient
+
+from searchlab import show
+from searchlab.dashboard import data
+
+
+def _nan(obj):
+    """NaN as a string (a NaN is equal to nothing, itself included)."""
+    if isinstance(obj, float) and math.isnan(obj):
+        return "nan"
+    if isinstance(obj, dict):
+        return {k: _nan(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nan(v) for v in obj]
+    if isinstance(obj, data.MetricPoint):
+        return (obj.step, obj.timestamp_ms, _nan(obj.value))
+    return obj
+
+
+def _plain(study: data.StudyData) -> list:
+    return _nan([(e.run_id, e.run_name, e.tags, e.start_time_ms, e.end_time_ms, e.metrics,
+                  e.analysis, [(t.run_id, t.parent_run_id, t.trial_id, t.status, t.params,
+                                t.tags, t.metrics, t.history, t.start_time_ms, t.end_time_ms)
+                               for t in e.trials]) for e in study.executions])
+
+
+def test_dashboard_data_read_in_bulk_equals_mlflows_client(fake_store) -> None:
+    client = MlflowClient(fake_store.uri)
+    fast = data.load_studies(list(fake_store.studies), fake_store.uri)
+    assert [s.name for s in fast] == list(fake_store.studies)
+    for study in fast:
+        exp = client.get_experiment_by_name(study.name)
+        slow = data._load_study(client, study.name, exp.experiment_id)  # one call per trial
+        for a, b in zip(_plain(study), _plain(slow), strict=True):
+            for i, (x, y) in enumerate(zip(a[:-1], b[:-1], strict=True)):
+                assert x == y, (study.name, i)
+            for t, u in zip(a[-1], b[-1], strict=True):
+                for i, (x, y) in enumerate(zip(t, u, strict=True)):
+                    assert x == y, (study.name, t[2], i)
+    assert data.study_names(fake_store.uri) == sorted(
+        fake_store.studies, key=lambda n: client.get_experiment_by_name(n).creation_time)
+
+
+def test_show_read_in_bulk_equals_mlflows_client(fake_store) -> None:
+    client = MlflowClient(fake_store.uri)
+    for name in ("mnist-asha", "mnist-random"):
+        fast = show.read_study(name, fake_store.uri)
+        exp = client.get_experiment_by_name(name)
+        parent = client.search_runs([exp.experiment_id], "tags.`searchlab.role` = 'study'",
+                                    order_by=["attributes.start_time DESC"], max_results=1)[0]
+        slow = show._stored(name, fake_store.uri, parent,
+                            show._children(client, exp.experiment_id, parent.info.run_id),
+                            lambda run, m: max((x.step for x in run.data._metric_objs
+                                                if x.key == m), default=0))
+        assert fast.rows == slow.rows and fast.rows, name
+        assert (fast.metric, fast.mode, fast.parent_run_id, fast.run_status) == \
+            (slow.metric, slow.mode, slow.parent_run_id, slow.run_status)
+        assert {r.status for r in fast.rows} >= {"completed", "failed"}

@@ -28,6 +28,9 @@ ORDER = 40
 
 MIN_TRIALS = 4
 SEED = 0
+#: fANOVA's cost grows with the trials (its trees with them): a larger study is assessed on this
+#: many of its completed trials, drawn at random (seeded), and the title says so
+MAX_TRIALS = 200
 
 
 def applies(studies: list[StudyData]) -> bool:
@@ -78,6 +81,12 @@ def render(studies: list[StudyData]) -> list[go.Figure]:
             continue
         metric = study.metric
         assert metric is not None
+        shown = f"{len(trials)} completed trials"
+        if len(trials) > MAX_TRIALS:
+            import random
+
+            shown = f"a random {MAX_TRIALS} of its {len(trials)} completed trials"
+            trials = random.Random(SEED).sample(trials, MAX_TRIALS)
         scores = importances(trials, metric, study.mode)
         names = sorted(scores, key=scores.get)  # type: ignore[arg-type]
         fig = go.Figure(go.Bar(
@@ -86,7 +95,7 @@ def render(studies: list[StudyData]) -> list[go.Figure]:
             textposition="outside", hovertemplate="%{y}: %{x:.3f}<extra></extra>",
         ))
         fig.update_layout(
-            title=f"{study.name}: fANOVA importance for {metric} ({len(trials)} completed trials)",
+            title=f"{study.name}: fANOVA importance for {metric} ({shown})",
             height=max(260, 90 + 36 * len(names)), template="plotly_white",
             xaxis={"title": "share of explained variance", "range": [0, 1.1]},
             margin={"l": 160},

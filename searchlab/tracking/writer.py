@@ -37,6 +37,7 @@ log = logging.getLogger("searchlab.tracking")
 
 MAX_PARAM_LEN = 6000
 MAX_IN_MEMORY = 200_000  # metric records held while MLflow is unreachable; the rest go to disk
+YOUNG_MS = 1000  # a running trial's child run is created once it is this old (or has ended)
 
 
 class MLflowWriter(Callback):
@@ -129,7 +130,7 @@ class MLflowWriter(Callback):
         """Write everything queued now; True when nothing is left pending."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._write_once()
+            self._write_once(everything=True)
             with self._lock:
                 if not self._pending_trials() and self._last_error is None:
                     return True
@@ -337,10 +338,10 @@ class MLflowWriter(Callback):
 
     _write_lock = threading.Lock()
 
-    def _write_once(self) -> None:
+    def _write_once(self, everything: bool = False) -> None:
         with self._write_lock:
             try:
-                self._write_pending()
+                self._write_pending(everything)
                 if self._last_error is not None:
                     log.warning("MLflow reachable again; pending records delivered")
                 self._last_error = None
@@ -380,14 +381,24 @@ class MLflowWriter(Callback):
             self._known_runs = found
         return self._known_runs
 
-    def _write_pending(self) -> None:
+    def _write_pending(self, everything: bool = False) -> None:
+        """Write what is pending. A trial that started less than :data:`YOUNG_MS` ago and has
+        not ended waits for the next pass (unless ``everything``): a short trial then costs one
+        ``create_run``, one ``log_batch`` and one ``set_terminated``, not a second batch."""
         client = self._client_()
         if self._last_error is None:
             self._unspill()
+        young = _now_ms() - YOUNG_MS
         with self._lock:
-            self._in_memory = 0
-            work: list[Any] = [(t, t.take_pending()) for t in self._pending_trials()]
-            self._dirty.clear()
+            pending = self._pending_trials()
+            later = [] if everything else [t for t in pending if t.run_id is None and
+                                           t.end is None and t.start_ms > young]
+            if later:
+                waiting = {t.trial_id for t in later}
+                pending = [t for t in pending if t.trial_id not in waiting]
+            work: list[Any] = [(t, t.take_pending()) for t in pending]
+            self._dirty = {t.trial_id for t in later}
+            self._in_memory = sum(len(t.metrics) for t in later)
         notes = annotations.drain()
         try:
             for i, (t, taken) in enumerate(work):

@@ -207,6 +207,13 @@ class _Handler:
 
 
 def main() -> None:
+    import signal
+
+    # Ctrl-C and SIGTERM reach the driver's whole process group: the driver decides what is
+    # still written (an interrupted study marks its runs KILLED), and this helper ends when the
+    # driver closes its stdin (or dies: a kill -9 of the group ends it too)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     # the protocol owns stdout: whatever MLflow prints goes to stderr
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)

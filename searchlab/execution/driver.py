@@ -52,10 +52,11 @@ def request_config(request: TrialRequest, index: int = 0,
     meta: dict[str, Any] = {
         "length": request.length, "workload": request.workload, "args": request.args,
         "index": index, "tags": request.tags,
-        "resources": request.resources.as_dict() if request.resources else None}
-    if request_id:
-        meta["request_id"] = request_id
-    return {**request.config, status.META: meta}
+        "resources": request.resources.as_dict() if request.resources else None,
+        "request_id": request_id}
+    # what is unset stays out: Tune keeps several copies of every trial's config (readers .get)
+    return {**request.config, status.META: {k: v for k, v in meta.items()
+                                            if v is not None and v != {}}}
 
 
 def resources_of(default: TrialResources) -> Callable[[dict[str, Any]], Any]:

@@ -116,12 +116,23 @@ def axis_title(metric: str, mode: str) -> str:
     return f"{metric} ({'lower' if mode == 'min' else 'higher'} is better)"
 
 
+#: above this many points a trace is drawn with WebGL (``Scattergl``): thousands of SVG markers
+#: make a page with a 10,000-trial study take many seconds to open
+WEBGL_POINTS = 2000
+
+
+def scatter(points: int) -> Any:
+    """``go.Scattergl`` for a trace of more than :data:`WEBGL_POINTS` points, else
+    ``go.Scatter`` (the same arguments)."""
+    import plotly.graph_objects as go
+
+    return go.Scattergl if points > WEBGL_POINTS else go.Scatter
+
+
 def curves_by_status(trials: Sequence[Any], key: str, text: Callable[[Any], str],
                      hovertemplate: str, **style: Any) -> list[Any]:
     """One line trace per trial status, each trial's ``key`` history separated by gaps
     (a trace per status rather than per trial keeps the page light)."""
-    import plotly.graph_objects as go
-
     traces = []
     for status in statuses_of(trials):
         group = [t for t in trials if t.status == status]
@@ -135,7 +146,7 @@ def curves_by_status(trials: Sequence[Any], key: str, text: Callable[[Any], str]
             xs += [*steps, None]
             ys += [*values, None]
             texts += [text(t)] * len(steps) + [None]
-        traces.append(go.Scatter(
+        traces.append(scatter(len(xs))(
             x=xs, y=ys, text=texts, mode="lines+markers", connectgaps=False,
             name=f"{status} ({len(group)})",
             line={"color": STATUS_COLORS.get(status, "#333333"), "width": 1.5},

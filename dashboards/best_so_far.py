@@ -12,7 +12,15 @@ from plotly.subplots import make_subplots
 
 from searchlab.dashboard import Execution, StudyData
 
-from ._common import FIGURE_HEIGHT, axis_title, best_so_far, color, time_unit, trial_studies
+from ._common import (
+    FIGURE_HEIGHT,
+    axis_title,
+    best_so_far,
+    color,
+    scatter,
+    time_unit,
+    trial_studies,
+)
 
 TITLE = "Best so far"
 ORDER = 10
@@ -49,13 +57,14 @@ def render(studies: list[StudyData]) -> list[go.Figure]:
             times = [s / scale for s in seconds]
             n = list(range(1, len(values) + 1))
             c = color(i)
+            trace = scatter(len(values))
             for col, x in ((1, times), (2, n)):
-                fig.add_trace(go.Scatter(
+                fig.add_trace(trace(
                     x=x, y=best, mode="lines", line={"color": c, "width": 2.5, "shape": "hv"},
                     name=label, legendgroup=label, showlegend=col == 1,
                     hovertemplate=f"{label}<br>best %{{y:.4g}}<extra></extra>",
                 ), row=1, col=col)
-                fig.add_trace(go.Scatter(
+                fig.add_trace(trace(
                     x=x, y=values, mode="markers", marker={"color": c, "size": 5, "opacity": 0.35},
                     name=f"{label} trials", legendgroup=label, showlegend=False, text=ids,
                     hovertemplate="%{text}: %{y:.4g}<extra></extra>",

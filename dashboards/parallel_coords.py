@@ -19,6 +19,10 @@ TITLE = "Parallel coordinates"
 ORDER = 30
 
 MAX_DIMENSIONS = 12
+#: lines drawn at most: the best half of them and a seeded random draw of the other trials (ten
+#: thousand lines take seconds to draw and cannot be told apart; the title says what is shown)
+MAX_LINES = 1000
+SEED = 0
 
 
 def applies(studies: list[StudyData]) -> bool:
@@ -80,6 +84,11 @@ def render(studies: list[StudyData]) -> list[go.Figure]:
             continue
         metric = study.metric
         assert metric is not None
+        shown = f"{len(trials)} trials with a {metric}"
+        if len(trials) > MAX_LINES:
+            trials, shown = _sample(trials, metric, study.mode), (
+                f"the best {MAX_LINES // 2} and a random {MAX_LINES - MAX_LINES // 2} of "
+                f"{len(trials)} trials with a {metric}")
         dims = [d for n in names if (d := dimension(n, [t.param(n) for t in trials])) is not None]
         dims = dims[:MAX_DIMENSIONS]
         scores = [t.final(metric) for t in trials]
@@ -92,11 +101,22 @@ def render(studies: list[StudyData]) -> list[go.Figure]:
                   "colorbar": {"title": {"text": metric}}},
             labelangle=-20,
         ))
-        fig.update_layout(title=f"{study.name}: {len(trials)} trials with a {metric}",
+        fig.update_layout(title=f"{study.name}: {shown}",
                           height=FIGURE_HEIGHT + 40, template="plotly_white",
                           margin={"l": 70, "r": 40, "t": 110, "b": 40})
         figures.append(fig)
     return figures
+
+
+def _sample(trials: list[Trial], metric: str, mode: str) -> list[Trial]:
+    """The best ``MAX_LINES // 2`` trials and a seeded random draw of the rest, in study order."""
+    import random
+
+    order = sorted(range(len(trials)), key=lambda i: trials[i].final(metric),  # type: ignore[arg-type,return-value]
+                   reverse=mode != "min")
+    best = order[:MAX_LINES // 2]
+    rest = random.Random(SEED).sample(order[MAX_LINES // 2:], MAX_LINES - len(best))
+    return [trials[i] for i in sorted(best + rest)]
 
 
 def _scored(study: StudyData) -> list[Trial]:

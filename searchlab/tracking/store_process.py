@@ -183,7 +183,11 @@ class _Handler:
                 for m in self.client.get_metric_history(run_id, key)]
 
     def create_run(self, *args: Any, **kwargs: Any) -> SimpleNamespace:
-        return _run(self.client.create_run(*args, **kwargs))
+        """Only ``info`` (what it was given is known to the caller): a small answer, as the
+        writer makes one per trial."""
+        run = _run(self.client.create_run(*args, **kwargs))
+        run.data = SimpleNamespace(tags={}, params={}, metrics={})
+        return run
 
     def get_run(self, run_id: str) -> SimpleNamespace:
         return _run(self.client.get_run(run_id))

@@ -289,6 +289,14 @@ def test_searchlab_server_on_its_own_postgres_with_a_login(tmp_path, monkeypatch
         r = subprocess.run(run, cwd=cwd, env=_env(MLFLOW_TRACKING_URI=url, **alice),
                            capture_output=True, text=True, timeout=600)
         assert r.returncode == 0 and "4 trials (4 completed)" in r.stdout, r.stderr[-3000:]
+        assert "Passw0rd" not in r.stdout + r.stderr
+        # nor in any file the study wrote (its logs, results, journal) or the server's artifacts
+        # (the logs uploaded with each run)
+        written = [f for d in (cwd / "store", cwd / ".searchlab" / "server" / "artifacts")
+                   for f in d.rglob("*") if f.is_file()]
+        assert len(written) > 10, written
+        leaked = [f for f in written if b"Passw0rd" in f.read_bytes()]
+        assert not leaked, leaked
         r = subprocess.run([sys.executable, "-m", "searchlab", "show", "served", "--tracking-uri",
                             url], cwd=cwd, env=_env(**alice), capture_output=True, text=True,
                            timeout=120)
@@ -304,6 +312,9 @@ def test_searchlab_server_on_its_own_postgres_with_a_login(tmp_path, monkeypatch
         for k, v in alice.items():
             monkeypatch.setenv(k, v)
         _assert_complete(url, "served", 4, 3)
+        client, children, parents = child_runs(url, "served")
+        for run_ in children + parents:  # nor in MLflow's tags and params
+            assert "Passw0rd" not in repr((run_.data.tags, run_.data.params))
         # passwords appear on no command line of the server's processes
         from searchlab.processes import process_tree
 

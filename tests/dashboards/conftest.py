@@ -335,11 +335,11 @@ def fake_store(tmp_path_factory: pytest.TempPathFactory) -> FakeStore:
     return write_fake_store(tmp_path_factory.mktemp("mlflow"))
 
 
-def write_fake_store(root: Path) -> FakeStore:
-    """Five studies in one SQLite store: two plain searches on the same metric (one with two
-    executions), CDT (with its stored analysis), the predictive scheduler, and a method known
-    only by its stored analysis (learning-rate-free optimizers)."""
-    uri = f"sqlite:///{root / 'mlflow.db'}"
+def write_fake_store(root: Path, uri: str | None = None) -> FakeStore:
+    """Five studies in one SQLite store (or the store at ``uri``): two plain searches on the
+    same metric (one with two executions), CDT (with its stored analysis), the predictive
+    scheduler, and a method known only by its stored analysis (learning-rate-free optimizers)."""
+    uri = uri or f"sqlite:///{root / 'mlflow.db'}"
     w = _Writer(uri, root / "artifacts")
     tmp = root / "staging"
     store = FakeStore(uri=uri, path=root / "mlflow.db")

@@ -1,12 +1,22 @@
 """The SQL reader of ``show`` and the dashboard (searchlab.tracking.sql_read) gives what MLflow's
 own client gives, on a real SQLite store with five kinds of studies (failed, diverged, running
-trials, several executions, stored analyses)."""
+trials, several executions, stored analyses), and on the same studies in a real PostgreSQL (the
+Debian package's, started here; skipped where PostgreSQL is not installed)."""
 
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
+import pytest
+from conftest import write_fake_store
 from mlflow.tracking import MlflowClient
+from searchlab_testing import REPO
 
 from searchlab import show
 from searchlab.dashboard import data
@@ -33,6 +43,10 @@ def _plain(study: data.StudyData) -> list:
 
 
 def test_dashboard_data_read_in_bulk_equals_mlflows_client(fake_store) -> None:
+    _dashboard_equal(fake_store)
+
+
+def _dashboard_equal(fake_store) -> None:
     client = MlflowClient(fake_store.uri)
     fast = data.load_studies(list(fake_store.studies), fake_store.uri)
     assert [s.name for s in fast] == list(fake_store.studies)
@@ -50,6 +64,10 @@ def test_dashboard_data_read_in_bulk_equals_mlflows_client(fake_store) -> None:
 
 
 def test_show_read_in_bulk_equals_mlflows_client(fake_store) -> None:
+    _show_equal(fake_store)
+
+
+def _show_equal(fake_store) -> None:
     client = MlflowClient(fake_store.uri)
     for name in ("mnist-asha", "mnist-random"):
         fast = show.read_study(name, fake_store.uri)
@@ -64,3 +82,44 @@ def test_show_read_in_bulk_equals_mlflows_client(fake_store) -> None:
         assert (fast.metric, fast.mode, fast.parent_run_id, fast.run_status) == \
             (slow.metric, slow.mode, slow.parent_run_id, slow.run_status)
         assert {r.status for r in fast.rows} >= {"completed", "failed"}
+
+
+@pytest.mark.slow
+def test_show_and_dashboard_read_postgres(tmp_path) -> None:
+    """The five studies written through MLflow into a real PostgreSQL: the bulk reads equal
+    MLflow's client there too, and ``searchlab show`` / ``searchlab dashboard`` on the
+    ``postgresql://`` URI (password from a pgpass file, never in the URI) read them."""
+    from searchlab.postgres import LocalPostgres, binaries
+
+    if binaries() is None:
+        pytest.skip("PostgreSQL is not installed")
+    pytest.importorskip("psycopg2")
+    shared = Path(tempfile.mkdtemp(prefix="slpg", dir="/tmp"))  # reachable by `postgres`
+    shared.chmod(0o755)
+    pg = LocalPostgres(shared / "postgres")
+    try:
+        pg.start()
+        pg.create_database("fake")
+        os.environ.update(pg.env())  # libpq finds the password file
+        store = write_fake_store(tmp_path, pg.uri("fake"))
+        assert ":" not in store.uri.split("@")[0].split("//")[1]  # no password in it
+        _dashboard_equal(store)
+        _show_equal(store)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+        env["PYTHONPATH"] = str(REPO)
+        r = subprocess.run([sys.executable, "-m", "searchlab", "show", "mnist-random",
+                            "--tracking-uri", store.uri], env=env, capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0 and "16 trials" in r.stdout, r.stdout + r.stderr
+        page = tmp_path / "report.html"
+        r = subprocess.run([sys.executable, "-m", "searchlab", "dashboard", "--tracking-uri",
+                            store.uri, "-o", str(page)], env=env, capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0 and "5 studies" in r.stdout, r.stdout + r.stderr
+        html = page.read_text()
+        assert all(name in html for name in store.studies)
+    finally:
+        for k in pg.env():
+            os.environ.pop(k, None)
+        pg.stop()
+        shutil.rmtree(shared, ignore_errors=True)

@@ -99,26 +99,21 @@ def _parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------- commands
 def _run_label(s: Study) -> str:
     """What drives the study, for the line that starts it: the method, then the searcher and
-    the stopping rule where the method uses them (``methods.drivers``: "stn", not "stn, random,
+    the stopping rule where the method uses them (``Study.drivers``: "stn", not "stn, random,
     fifo")."""
-    from searchlab.methods import drivers
-
-    return ", ".join([s.method_name] + [d for d in drivers(s) if d is not None])
+    return ", ".join([s.method.name] + [d for d in s.drivers if d is not None])
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from searchlab.methods import get_method
     from searchlab.preflight import preflight_study
     from searchlab.spec.parse import load_study
 
     loaded = load_study(args.file)
     preflight_study(loaded)  # the workload imports and is ready here: checked before "valid"
     s = loaded.study
-    method = get_method(s.method_name)
-    objective = method.objective(s.method, s)
-    lines = method.describe(s.method, s)
+    objective = s.method.objective(s)
     print(f"{args.file}: valid study '{s.name}' (spec {loaded.hash})")
-    print(f"  method     {s.method_name}")
+    print(f"  method     {s.method.name}")
     if s.workload is not None:
         print(f"  workload   {s.workload.function}" +
               (f" {s.workload.args}" if s.workload.args else ""))
@@ -129,17 +124,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print("  space")
         for line in s.space.describe("    "):
             print(line)
-    if s.space is not None and "search" not in method.refuses:
-        print(f"  search     {s.searcher_label} (seed {s.search.seed})"
-              + (f", {len(s.search.points)} known point(s) first" if s.search.points else ""))
-    print(f"  stopping   {s.stopping_name} {_settings(s.stopping)}")
-    for line in lines:
+    if s.searched:
+        points = s.search.settings.points
+        print(f"  search     {s.search.label} (seed {s.search.settings.seed})"
+              + (f", {len(points)} known point(s) first" if points else ""))
+    print(f"  stopping   {s.stopping.name} {_settings(s.stopping.settings)}")
+    for line in s.method.describe(s):
         print(f"  {line}")
     b = s.budget
     if b.time_limit:
         print(f"  time limit {b.time_limit:g} s")
     r = s.resources
-    pool = f", {r.workers} pool workers x {r.worker_cpu:g} CPU {r.worker_gpu:g} GPU" if r.workers else ""
+    pool = (f", {r.workers} pool workers x {r.worker_cpu:g} CPU {r.worker_gpu:g} GPU"
+            if r.workers else "")
     print(f"  resources  {r.cpu:g} CPU, {r.gpu:g} GPU per trial{pool}")
     from searchlab.tracking.store import redact, resolve_uri
 

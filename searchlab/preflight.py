@@ -26,7 +26,7 @@ def preflight_study(loaded: LoadedStudy) -> None:
     from searchlab.workloads import check_signature, resolve
 
     try:
-        fn = resolve(workload.function, loaded.workload_path)
+        fn = resolve(workload.ref, loaded.workload_path, workload.function)
         check_signature(fn, workload.function, workload.args)
         reason = check_ready(fn, workload.args)
     except WorkloadError as e:

@@ -26,33 +26,6 @@ from searchlab.status import error_line
 from searchlab.trainable import DIVERGED
 
 
-class Forwarder(Callback):
-    """A picklable stand-in that Tune stores in its state; forwards hooks to the live callback.
-
-    Tune pickles its RunConfig (callbacks included) for resumption. Our callbacks hold threads
-    and clients, so Tune gets this forwarder; a resumed study registers fresh live callbacks
-    under the same key and the restored forwarder reaches them.
-    """
-
-    LIVE: dict[str, Callback] = {}
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-    def _call(self, name: str, *args: Any, **kwargs: Any) -> None:
-        target = Forwarder.LIVE.get(self.key)
-        if target is not None:
-            getattr(target, name)(*args, **kwargs)
-
-    def on_step_end(self, *a: Any, **k: Any) -> None: self._call("on_step_end", *a, **k)
-    def on_trial_start(self, *a: Any, **k: Any) -> None: self._call("on_trial_start", *a, **k)
-    def on_trial_result(self, *a: Any, **k: Any) -> None: self._call("on_trial_result", *a, **k)
-    def on_trial_complete(self, *a: Any, **k: Any) -> None: self._call("on_trial_complete", *a, **k)
-    def on_trial_error(self, *a: Any, **k: Any) -> None: self._call("on_trial_error", *a, **k)
-    def on_trial_recover(self, *a: Any, **k: Any) -> None: self._call("on_trial_recover", *a, **k)
-    def on_experiment_end(self, *a: Any, **k: Any) -> None: self._call("on_experiment_end", *a, **k)
-
-
 def quiet_ray_trial_errors() -> None:
     """Stop Ray Tune from logging each failed trial's traceback (and the closing list of
     incomplete trials) on the console: :class:`Progress` prints one line per failed trial, and the

@@ -144,8 +144,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         from searchlab.workloads import check_signature, resolve
 
         code = loaded.workload_path or wpath
-        check_signature(resolve(study.workload.function, code), study.workload.function,
-                        study.workload.args)
+        check_signature(resolve(study.workload.ref, code, study.workload.function),
+                        study.workload.function, study.workload.args)
     uri, more = _tracking(args, study, address)
     warnings += more
 

@@ -131,6 +131,12 @@ class Execution:
     def best_run_id(self) -> str | None:
         return self.tags.get("searchlab.best_run_id")
 
+    @property
+    def trial_panels(self) -> bool:
+        """False when the method's stored analysis replaces the generic trial panels (its
+        analysis sets the parent-run tag ``searchlab.trial_panels: false``)."""
+        return self.tags.get("searchlab.trial_panels") != "false"
+
 
 @dataclass(frozen=True)
 class StudyData:
@@ -155,10 +161,6 @@ class StudyData:
     @property
     def mode(self) -> str:
         return self.latest.mode
-
-    @property
-    def methods(self) -> set[str]:
-        return {e.method for e in self.executions}
 
     def has_metric(self, key: str) -> bool:
         return any(key in t.history for t in self.trials)

@@ -8,10 +8,11 @@ as a :class:`~searchlab.methods.base.TrialResult` when the trial ends, with its 
 everywhere else (:mod:`searchlab.status`). Schedulers work on these trials as on any others.
 
 Resume: every ask and tell is appended to a journal beside the study's Tune state. Whenever this
-searcher is built or unpickled (Tune pickles it into its experiment state and unpickles it on
-``Tuner.restore``), a fresh run is started and the journal replayed into it, so a run needs no
-pickling of its own. Requests that were asked but that Tune never saved (the driver died in
-between) are handed out again, first, under new trial ids.
+searcher is built (a resumed study builds a fresh one) or unpickled, a fresh run is started and
+the journal replayed into it, so a run needs no pickling of its own. Requests that were asked but
+that Tune never saved (the driver died in between) are handed out again, first, under new trial
+ids. The runner builds the searcher, hands it to Tune and reads the method's view from the same
+object once Tune has ended.
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ def resources_of(default: TrialResources) -> Callable[[dict[str, Any]], Any]:
 
 
 class MethodSearcher(Searcher):
-    # the newest searcher of each journal in this process (the one Tune drives), by journal path
-    LIVE: dict[str, MethodSearcher] = {}
+    """A method run as a Tune ``Searcher``. ``build_run`` starts a fresh run (picklable, e.g.
+    ``functools.partial(study.method.start, study)``)."""
 
     def __init__(self, build_run: Callable[[], MethodRun], journal_dir: str | os.PathLike,
                  metric: str, mode: str, default_length: int) -> None:
@@ -108,8 +109,6 @@ class MethodSearcher(Searcher):
         self.stalled = False
         self.abort: str | None = None  # an error that makes every further trial pointless
         entries = _read_journal(self.journal_path)
-        self.lines = len(entries)  # journal lines this searcher has replayed or written
-        MethodSearcher.LIVE[self.journal_path] = self
         for entry in entries:
             kind = entry.get("kind")
             if kind == "ask":
@@ -125,24 +124,6 @@ class MethodSearcher(Searcher):
             elif kind == "abort":
                 self.abort = entry["error"]
         self._reissue_unsaved()
-
-    @classmethod
-    def after_fit(cls, build_run: Callable[[], MethodRun], journal_dir: str | os.PathLike,
-                  metric: str, mode: str, default_length: int) -> MethodSearcher:
-        """The method's view once Tune has ended: the searcher Tune drove, when it holds every
-        line of the journal (no replay), else a fresh one that replays the journal."""
-        live = cls.drop(journal_dir)
-        path = str(Path(journal_dir) / JOURNAL)
-        if live is not None and live.lines == len(_read_journal(path)):
-            return live
-        replayed = cls(build_run, journal_dir, metric, mode, default_length)
-        cls.drop(journal_dir)  # it registered itself; the study has ended
-        return replayed
-
-    @classmethod
-    def drop(cls, journal_dir: str | os.PathLike) -> MethodSearcher | None:
-        """Forget (and return) the live searcher of a journal: the study it served has ended."""
-        return cls.LIVE.pop(str(Path(journal_dir) / JOURNAL), None)
 
     def _reissue_unsaved(self) -> None:
         """After a restore: hand out again the requests that Tune never saved."""
@@ -259,7 +240,6 @@ class MethodSearcher(Searcher):
         if self._journal is None:
             self._journal = open(self.journal_path, "a", buffering=1)  # a line at a time
         self._journal.write(json.dumps(entry, default=str) + "\n")
-        self.lines += 1
 
 
 class FixedTrialsCallback:

@@ -187,6 +187,7 @@ def _write_cdt(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
     parent = w.parent(exp, f"{name}-1", start_ms, {
         "searchlab.method": "cdt", "searchlab.searcher": "grid", "searchlab.scheduler": "fifo",
         "searchlab.spec_hash": "cdt00001", "searchlab.workload": "cdt",
+        "searchlab.trial_panels": "false",
         "searchlab.metric": "cum_regret", "searchlab.mode": "min"},
         "name: bandit-cdt\nmethod: cdt\n", tmp)
     slope = {("cdt", "-"): 0.7, ("theoretical", "-"): 2.2, ("op", "-"): 1.0,
@@ -299,6 +300,7 @@ def _write_lr_free(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
     parent = w.parent(exp, f"{name}-1", start_ms, {
         "searchlab.method": "lr_free", "searchlab.searcher": "grid", "searchlab.scheduler": "fifo",
         "searchlab.spec_hash": "lrf00001", "searchlab.workload": "suite",
+        "searchlab.trial_panels": "false",
         "searchlab.metric": "time_to_target", "searchlab.mode": "min"}, "name: lr-free\n", tmp)
     rows, k, best = [], 0, (math.inf, "", "")
     for opt, per_workload in LR_FREE_TIMES.items():

@@ -1,4 +1,8 @@
-"""The Ray-facing part of CDT: settings -> one trial per (environment, bandit, tuner, seed).
+"""CDT as a searchlab method: settings -> one trial per (environment, bandit, tuner, seed).
+
+This module is the method's glue (Ray-free, like the rest of the package; the one Tune adapter
+in ``searchlab.execution`` drives it): the :class:`CDTMethod` binding, the fixed list of trials,
+the trial's workload and the study's analysis.
 
 The 'oracle' tuner expands into one 'fixed' trial per grid value; the best fixed value in
 hindsight is the grid value with the lowest mean final regret, read off afterwards.
@@ -18,9 +22,10 @@ import numpy as np
 
 from searchlab.methods.base import (
     Analysis,
+    FixedTrials,
     Method,
-    MethodRun,
     MethodSettings,
+    MethodTraits,
     Objective,
     TrialRequest,
     TrialResult,
@@ -95,30 +100,14 @@ def cdt_workload(config: dict[str, Any], ctx: Context) -> Iterator[dict[str, flo
         yield metrics
 
 
-class CDTRun(MethodRun):
+class CDTRun(FixedTrials):
     """Every (environment, bandit, tuner, seed) trial, asked in a fixed order."""
 
     def __init__(self, settings: CDTSettings) -> None:
-        self.settings = settings
-        self.requests = [
+        super().__init__([
             TrialRequest(config=c, length=_chunks(settings, c), workload=WORKLOAD,
                          tags={"method": "cdt"})
-            for c in trial_configs(settings)]
-        self.asked = 0
-
-    @property
-    def total(self) -> int:
-        return len(self.requests)
-
-    @property
-    def done(self) -> bool:
-        return self.asked >= len(self.requests)
-
-    def ask(self, trial_id: str) -> TrialRequest | None:
-        if self.done:
-            return None
-        self.asked += 1
-        return self.requests[self.asked - 1]
+            for c in trial_configs(settings)])
 
     def summarize(self, results: list[TrialResult]) -> Analysis:
         return summarize(results)
@@ -172,24 +161,17 @@ def summarize(results: list[TrialResult]) -> Analysis:
                     text="\n".join(lines))
 
 
-class CDTMethod(Method):
+class CDTMethod(Method[CDTSettings]):
     name: ClassVar[str] = "cdt"
     settings_model: ClassVar[type[MethodSettings]] = CDTSettings
-    refuses: ClassVar[tuple[str, ...]] = ("space", "search", "workload", "metric")
+    TRAITS: ClassVar[MethodTraits] = MethodTraits(draws_own_analysis=True)
 
-    def objective(self, settings: MethodSettings, study: Study) -> Objective:
+    def objective(self, study: Study) -> Objective:
         return Objective("cum_regret", "min")
 
-    def start(self, settings: MethodSettings, study: Study) -> MethodRun:
-        return CDTRun(_settings(settings))
+    def start(self, study: Study) -> CDTRun:
+        return CDTRun(self.settings)
 
-    def describe(self, settings: MethodSettings, study: Study) -> list[str]:
-        s = _settings(settings)
-        return [f"trials     {len(trial_configs(s))} (environments x bandits x tuners x seeds), "
-                f"{study.budget.concurrency} at a time"]
-
-
-def _settings(settings: MethodSettings) -> CDTSettings:
-    if not isinstance(settings, CDTSettings):
-        raise TypeError(f"expected CDTSettings, got {type(settings).__name__}")
-    return settings
+    def describe(self, study: Study) -> list[str]:
+        return [f"trials     {len(trial_configs(self.settings))} (environments x bandits x "
+                f"tuners x seeds), {study.budget.concurrency} at a time"]

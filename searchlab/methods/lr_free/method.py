@@ -39,14 +39,16 @@ from searchlab.methods.base import (
     Method,
     MethodRun,
     MethodSettings,
+    MethodTraits,
     Objective,
     TrialRequest,
     TrialResult,
 )
 from searchlab.methods.lr_free import scoring
-from searchlab.methods.lr_free.optimizers import BASELINES, OPTIMIZERS, hyperparameters, spec
-from searchlab.methods.lr_free.settings import LRFreeSettings
-from searchlab.methods.lr_free.workloads import WORKLOADS, evaluations
+from searchlab.methods.lr_free.settings import BASELINES, WORKLOADS, LRFreeSettings
+
+# The optimizers and workloads import torch: the run imports them (``searchlab validate`` reads
+# only this module's Method class, which must not).
 
 if TYPE_CHECKING:
     from searchlab.spec.models import Study
@@ -148,6 +150,8 @@ class LRFreeRun(MethodRun):
                  seed: int, phase: str, extra: dict[str, Any] | None = None) -> TrialRequest:
         config = {"optimizer": optimizer, "setting": setting, "workload": label(workload),
                   "seed": seed, **hparams, **(extra or {})}
+        from searchlab.methods.lr_free.workloads import evaluations
+
         length = (evaluations(workload, self.s.size) if workload in WORKLOADS
                   else self.s.max_evaluations)
         return TrialRequest(config=config, length=length, workload=reference(workload),
@@ -156,6 +160,8 @@ class LRFreeRun(MethodRun):
                                   "lr_free.setting": setting, "lr_free.workload": label(workload)})
 
     def _sensitivity_requests(self) -> list[TrialRequest]:
+        from searchlab.methods.lr_free.optimizers import hyperparameters
+
         w = self.s.sensitivity_workload
         if w is None:
             return []
@@ -167,6 +173,8 @@ class LRFreeRun(MethodRun):
         return out
 
     def _new_proposal(self) -> _Proposal | None:
+        from searchlab.methods.lr_free.optimizers import hyperparameters, spec
+
         for o in self.s.optimizers:
             running = sum(p.optimizer == o for p in self.open)
             if self.proposed[o] < self.s.calibration_trials and running < self.s.calibration_parallel:
@@ -210,6 +218,8 @@ class LRFreeRun(MethodRun):
         proposal.results[label(str(result.request.config["workload"]))] = result
         if len(proposal.results) < len(self.s.calibration_workloads):
             return
+        from searchlab.methods.lr_free.workloads import evaluations
+
         results = [proposal.results[label(w)] for w in self.s.calibration_workloads]
         budgets = [evaluations(w, self.s.size) if w in WORKLOADS else None
                    for w in self.s.calibration_workloads]
@@ -226,6 +236,8 @@ class LRFreeRun(MethodRun):
             self._finish_calibration()
 
     def _finish_calibration(self) -> None:
+        from searchlab.methods.lr_free.optimizers import hyperparameters
+
         self.calibrated = {o: self.best[o][1] for o in self.s.optimizers}
         for r in range(self.s.repeats):
             for w in self.s.workloads:
@@ -262,6 +274,7 @@ def summarize(s: LRFreeSettings, results: list[TrialResult], calibration: list[d
               calibrated: dict[str, dict[str, Any]]) -> Analysis:
     """Score table, profiles, time to target and sensitivity from every trial's result."""
     from searchlab.methods.lr_free import figures
+    from searchlab.methods.lr_free.optimizers import OPTIMIZERS
 
     scored = [r for r in results if r.request.tags.get("lr_free.phase") == "scoring"]
     workloads = [label(w) for w in s.workloads]
@@ -339,7 +352,7 @@ def summarize(s: LRFreeSettings, results: list[TrialResult], calibration: list[d
                 "ordering": ordering},
         figures=figs,
         tags={"lr_free.size": s.size},
-        text=report(table, ordering, held_out, metrics),
+        text=report(table, ordering, held_out, metrics, s.max_tau),
     )
 
 
@@ -366,7 +379,7 @@ def ordering_check(table: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def report(table: list[dict[str, Any]], ordering: dict[str, Any], held_out: list[str],
-           metrics: dict[str, float]) -> str:
+           metrics: dict[str, float], max_tau: float = 4.0) -> str:
     def f(x: Any) -> str:
         return "-" if x is None else f"{x:.3f}"
 
@@ -375,7 +388,8 @@ def report(table: list[dict[str, Any]], ordering: dict[str, Any], held_out: list
     if held_out:
         head += " defaults (held-out) | calibrated (held-out) |"
         sep += "---|---|"
-    lines = ["AlgoPerf scores (area under the performance profile, tau in [1, 4]; 1 = best)", "",
+    lines = [f"AlgoPerf scores (area under the performance profile, tau in [1, {max_tau:g}]; "
+             "1 = best)", "",
              head, sep]
     for r in table:
         line = f"| {r['label']} | {'yes' if r['lr_free'] else 'no'} | {f(r['defaults'])} | {f(r['calibrated'])} |"
@@ -401,20 +415,15 @@ def report(table: list[dict[str, Any]], ordering: dict[str, Any], held_out: list
     return "\n".join(lines)
 
 
-class LRFreeMethod(Method):
+class LRFreeMethod(Method[LRFreeSettings]):
     name: ClassVar[str] = "lr_free"
     settings_model: ClassVar[type[MethodSettings]] = LRFreeSettings
-    refuses: ClassVar[tuple[str, ...]] = ("space", "search", "workload")
+    #: calibration waits on results before scoring is asked for
+    TRAITS: ClassVar[MethodTraits] = MethodTraits(enumerates_trials=False,
+                                                  draws_own_analysis=True)
 
-    def check(self, settings: MethodSettings, study: Study) -> None:
-        if study.space is not None or study.workload is not None:
-            raise ValueError("lr_free names its own workloads and hyperparameters: remove "
-                             "'workload' and 'space' (use method.workloads / method.optimizers)")
-
-    def objective(self, settings: MethodSettings, study: Study) -> Objective:
+    def objective(self, study: Study) -> Objective:
         return Objective(METRIC, "min")
 
-    def start(self, settings: MethodSettings, study: Study) -> MethodRun:
-        if not isinstance(settings, LRFreeSettings):
-            raise TypeError(f"expected LRFreeSettings, got {type(settings).__name__}")
-        return LRFreeRun(settings)
+    def start(self, study: Study) -> LRFreeRun:
+        return LRFreeRun(self.settings)

@@ -38,8 +38,8 @@ from typing import Any
 
 import torch
 
-#: the optimizers whose learning-rate sensitivity is measured (they have a learning rate)
-BASELINES = ("adamw", "nadamw")
+# the optimizers whose learning-rate sensitivity is measured (they have a learning rate)
+from searchlab.methods.lr_free.settings import BASELINES as BASELINES
 
 
 @dataclass(frozen=True)

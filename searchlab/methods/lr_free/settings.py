@@ -7,8 +7,17 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from searchlab.methods.base import MethodSettings
-from searchlab.methods.lr_free.optimizers import OPTIMIZERS
-from searchlab.methods.lr_free.workloads import WORKLOADS
+
+# Names only (this module imports no torch); ``optimizers.OPTIMIZERS`` and
+# ``workloads.WORKLOADS`` hold the same names (a test keeps them in step).
+#: the optimizers, in the order the tables list them
+OPTIMIZERS = ("dog", "dadapt_adam", "prodigy", "mechanic", "schedulefree_adamw", "lion", "adamw",
+              "nadamw")
+#: the baselines with a learning rate to tune (the rest are learning-rate-free or calibrated)
+BASELINES = ("adamw", "nadamw")
+#: built-in workload name -> its function's reference
+WORKLOADS: dict[str, str] = {name: f"searchlab.methods.lr_free.workloads:{name}" for name in (
+    "fashion_mlp", "fashion_cnn", "char_lm", "tabular", "forecast")}
 
 
 class LRFreeSettings(MethodSettings):

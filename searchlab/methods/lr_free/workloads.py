@@ -39,6 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from searchlab.methods.lr_free.optimizers import build, spec
+from searchlab.methods.lr_free.settings import WORKLOADS as WORKLOADS  # name -> reference
 from searchlab.workloads.api import Context
 from searchlab.workloads.datasets import image_classification, text_corpus
 
@@ -383,8 +384,3 @@ def forecast(config: dict[str, Any], ctx: Context, size: str = "small") -> Itera
     problem = Problem("forecast", "generated", size, lambda: _GRURegressor(hidden),
                       _sampler(xt, yt, 64), _mse, evaluate)
     yield from train(problem, config, ctx)
-
-
-#: workload name -> its function's reference
-WORKLOADS: dict[str, str] = {name: f"{MODULE}:{name}"
-                             for name in ("fashion_mlp", "fashion_cnn", "char_lm", "tabular", "forecast")}

@@ -90,11 +90,14 @@ class MethodSearcher(Searcher):
 
     # ------------------------------------------------------------------ pickling = replay
     def __getstate__(self) -> dict[str, Any]:
-        keep = ("build_run", "journal_path", "default_length", "_metric", "_mode")
-        return {k: v for k, v in self.__dict__.items() if k in keep}
+        return {"build_run": self.build_run, "journal_path": self.journal_path,
+                "default_length": self.default_length, "metric": self.metric,
+                "mode": self.mode}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        Searcher.__init__(self, metric=state["metric"], mode=state["mode"])
+        self.build_run = state["build_run"]
+        self.journal_path, self.default_length = state["journal_path"], state["default_length"]
         self._setup()
 
     def _setup(self) -> None:

@@ -44,7 +44,7 @@ class Binding(Generic[S]):
         self.settings: S = settings
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.settings == self.settings  # type: ignore[attr-defined]
+        return type(other) is type(self) and other.settings == self.settings
 
     __hash__ = None  # type: ignore[assignment]  # settings may hold lists
 
@@ -87,7 +87,7 @@ class Registry(Generic[T]):
     def load(self, name: str) -> T:
         """The attribute registered under ``name``, imported now. Raises UnknownName, or
         ImportError when its module cannot be imported here."""
-        return load(self.ref(name))  # type: ignore[no-any-return]
+        return load(self.ref(name))  # type: ignore[no-any-return]  # T: what was registered
 
 
 def load(ref: str) -> Any:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ray.tune import Callback
 from ray.tune.search import Searcher
 
 from searchlab import status
@@ -80,7 +81,7 @@ class MethodSearcher(Searcher):
     """A method run as a Tune ``Searcher``. ``build_run`` starts a fresh run (picklable, e.g.
     ``functools.partial(study.method.start, study)``)."""
 
-    def __init__(self, build_run: Callable[[], MethodRun], journal_dir: str | os.PathLike,
+    def __init__(self, build_run: Callable[[], MethodRun], journal_dir: str | os.PathLike[str],
                  metric: str, mode: str, default_length: int) -> None:
         super().__init__(metric=metric, mode=mode)
         self.build_run = build_run
@@ -150,11 +151,12 @@ class MethodSearcher(Searcher):
     def restore_from_dir(self, checkpoint_dir: str) -> None:
         """Nothing to restore: Tune unpickled this searcher, which replayed the journal."""
 
-    def set_search_properties(self, metric: str | None, mode: str | None, config: dict,
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any],
                               **spec: Any) -> bool:
         return True
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    def suggest(  # type: ignore[override]  # Tune's own FINISHED is a str; it types Dict | None
+            self, trial_id: str) -> dict[str, Any] | str | None:
         if self.abort:
             return Searcher.FINISHED
         if self.reissue:
@@ -245,31 +247,26 @@ class MethodSearcher(Searcher):
         self._journal.write(json.dumps(entry, default=str) + "\n")
 
 
-class FixedTrialsCallback:
+class FixedTrialsCallback(Callback):
     """For fixed trial lists: feeds a MethodSearcher from Tune's callback hooks (the searcher
     slot holds Tune's own variant generator)."""
 
     def __init__(self, searcher: MethodSearcher) -> None:
         self.searcher = searcher
 
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.searcher.started(trial.trial_id, trial.config)
 
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
                         **info: Any) -> None:
         self.searcher.started(trial.trial_id, trial.config)
         self.searcher.on_trial_result(trial.trial_id, result)
 
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.searcher.on_trial_complete(trial.trial_id, trial.last_result, False)
 
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.searcher.on_trial_complete(trial.trial_id, trial.last_result, True)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("on_") or name in ("setup",):
-            return lambda *a, **k: None
-        raise AttributeError(name)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -328,7 +325,7 @@ def _missing_metric(files: str | None) -> str | None:
     return None
 
 
-def known_trials(study_dir: str | os.PathLike) -> set[str]:
+def known_trials(study_dir: str | os.PathLike[str]) -> set[str]:
     """The trial ids in Tune's newest saved experiment state (empty when unreadable)."""
     states = sorted(Path(study_dir).glob("experiment_state-*.json"))
     if not states:

@@ -54,7 +54,9 @@ def start_ray(study: Any, address: str | None, gpus: float | None, out: Any) -> 
     if per_trial_gpu > 0:  # concurrency is then bounded by GPUs; keep CPUs from binding first
         num_cpus = max(num_cpus, per_trial * math.floor(detected / per_trial_gpu))
     # address="local": a new cluster, even when an earlier `ray start` left its address behind
-    ray.init(address="local", num_cpus=math.ceil(num_cpus), num_gpus=detected, **common)
+    # (logical GPUs may be fractional, --gpus 0.5: Ray takes them, though it types an int)
+    logical_gpus: Any = detected
+    ray.init(address="local", num_cpus=math.ceil(num_cpus), num_gpus=logical_gpus, **common)
     return True
 
 

@@ -100,7 +100,7 @@ def fit(plan: TunePlan, searcher: MethodSearcher, callbacks: list[Callback], res
 
 
 def _trial_name(trial: Any) -> str:
-    return trial.trial_id
+    return str(trial.trial_id)
 
 
 def _catch_interrupts(flag: threading.Event) -> Any:

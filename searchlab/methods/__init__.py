@@ -4,6 +4,8 @@ that imports nothing heavy; the parser binds it to its settings (``study.method`
 
 from __future__ import annotations
 
+from typing import Any
+
 from searchlab.methods.base import (
     Analysis,
     FixedTrials,
@@ -19,7 +21,7 @@ from searchlab.methods.base import (
 from searchlab.registry import Registry
 
 #: method name -> "module:Class" of its Method subclass, imported only when a study names it.
-REGISTRY: Registry[type[Method]] = Registry("method", {
+REGISTRY: Registry[type[Method[Any]]] = Registry("method", {
     "search": "searchlab.methods.search:SearchMethod",
     "cdt": "searchlab.methods.cdt.adapter:CDTMethod",
     "lr_free": "searchlab.methods.lr_free.method:LRFreeMethod",

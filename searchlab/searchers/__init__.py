@@ -8,11 +8,13 @@ generation, ``OptunaSearch``, ``NevergradSearch``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from searchlab.registry import Registry
 from searchlab.searchers.base import SearchContext, Searcher, SearchSettings, Suggester
 
 #: algorithm name -> "module:Class" of its Searcher, imported only when a study names it.
-REGISTRY: Registry[type[Searcher]] = Registry("search algorithm", {
+REGISTRY: Registry[type[Searcher[Any]]] = Registry("search algorithm", {
     "random": "searchlab.searchers.variants:RandomSearch",
     "grid": "searchlab.searchers.variants:GridSearch",
     "optuna": "searchlab.searchers.optuna:OptunaSearch",

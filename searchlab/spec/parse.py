@@ -250,7 +250,8 @@ def _method_keys(doc: Document, study: Study) -> Iterator[SpecError]:
     needs and which it would ignore: a key it would ignore is an error, never dropped."""
     method, traits = study.method, study.method.traits
     written = set(study.written)
-    budget = doc.data.get("budget") if isinstance(doc.data.get("budget"), dict) else {}
+    raw_budget = doc.data.get("budget")
+    budget: dict[str, Any] = raw_budget if isinstance(raw_budget, dict) else {}
 
     def missing(key: str) -> SpecError:
         hint = f" ({_NEEDS_HINT[key]})" if key in _NEEDS_HINT else ""

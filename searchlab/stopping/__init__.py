@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from searchlab.registry import Registry
 from searchlab.stopping.base import (
     Scheduler,
@@ -11,7 +13,7 @@ from searchlab.stopping.base import (
 )
 
 #: scheduler name -> "module:Class" of its Scheduler, imported only when a study names it.
-REGISTRY: Registry[type[Scheduler]] = Registry("stopping", {
+REGISTRY: Registry[type[Scheduler[Any]]] = Registry("stopping", {
     "fifo": "searchlab.stopping.builtin:FIFO",
     "asha": "searchlab.stopping.builtin:ASHA",
     "hyperband": "searchlab.stopping.builtin:Hyperband",

@@ -38,7 +38,7 @@ class RuleScheduler(TrialScheduler):
     def __init__(self, rule: TrialRule, *, metric: str | None = None, mode: str | None = None,
                  inner: TrialScheduler | None = None, fallback: TrialScheduler | None = None,
                  time_attr: str = "training_iteration") -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.rule = rule
         self.inner = inner or FIFOScheduler()
         self.fallback = fallback

@@ -158,7 +158,7 @@ class PredictiveRule(TrialRule):
                  else f"warming up ({self.predictor.n}/{self.settings.min_finished})")
         return f"Predictive stopping (delta={self.settings.delta:g}, {state})"
 
-    # --- TrialRule ----------------------------------------------------------------------------------
+    # --- TrialRule --------------------------------------------------------------------------------
     def on_result(self, trial_id: str, config: Mapping[str, Any], epoch: int,
                   value: float) -> bool:
         self.curves.setdefault(trial_id, {})[epoch] = value

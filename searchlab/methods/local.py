@@ -2,9 +2,10 @@
 
 ``run_local(study)`` asks the study's method (``study.method``) for trials, calls each workload
 directly (serially, with the in-process pool), tells the run every result and returns the run's
-analysis with every result. It honours each request's ``length`` and workload, and decides statuses the way
-the Ray adapter does (completed, diverged, failed); there is no scheduler, so nothing is stopped
-early. Use it to test a method end to end in a second; the Ray adapter is tested separately.
+analysis with every result. It honours each request's ``length`` and workload, and decides
+statuses the way the Ray adapter does (completed, diverged, failed); there is no scheduler, so
+nothing is stopped early. Use it to test a method end to end in a second; the Ray adapter is
+tested separately.
 """
 
 from __future__ import annotations

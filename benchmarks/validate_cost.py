@@ -27,12 +27,13 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("ray", "torch", "sklearn", "optuna", "mlflow", "nevergrad", "pandas", "scipy")
 PROBE = """
 import runpy, sys
+heavy = set(sys.argv[2:])
 sys.argv = ["searchlab", "validate", sys.argv[1]]
 try:
     runpy.run_module("searchlab", run_name="__main__")
 except SystemExit:
     pass
-print("HEAVY", *sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[2:])), file=sys.stderr)
+print("HEAVY", *sorted({m.split(".")[0] for m in sys.modules} & heavy), file=sys.stderr)
 """
 
 

@@ -37,7 +37,7 @@ class RunOptions:
     quiet: bool = False
     tracking: bool = True
     gpus: float | None = None  # logical GPUs to declare on a local cluster
-    address: str | None = None  # an existing Ray cluster ("auto", "ray://...")
+    address: str | None = None  # an existing Ray cluster ("auto", "host:port")
     command: str | None = None  # the command line that runs this study (for resume advice)
 
 

@@ -33,6 +33,10 @@ def start_ray(study: Any, address: str | None, gpus: float | None, out: Any) -> 
     target = address or env_address
     if target and target != "local":
         source = "--address" if address else "RAY_ADDRESS"
+        if target.startswith("ray://"):  # Ray Client: Tune would run elsewhere, not with us
+            raise SearchlabError(f"cannot drive a study through Ray Client ({target}, {source}): "
+                                 "give the cluster's host:port (ray start --head prints it), "
+                                 "or send the study there with searchlab submit")
         problem = unreachable(target)
         if problem:
             raise SearchlabError(f"cannot join the Ray cluster at {target} ({source}): {problem}")

@@ -109,7 +109,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from searchlab.spec.parse import load_study
 
     loaded = load_study(args.file)
-    preflight_study(loaded)  # the workload imports and is ready here: checked before "valid"
+    preflight_study(loaded)  # its packages, workload and data are here: checked before "valid"
     s = loaded.study
     objective = s.method.objective(s)
     print(f"{args.file}: valid study '{s.name}' (spec {loaded.hash})")

@@ -10,16 +10,42 @@ here, or None.
 
 from __future__ import annotations
 
-from typing import Any
+import importlib.util
+from typing import TYPE_CHECKING, Any
 
-from searchlab.errors import WorkloadError
-from searchlab.spec.parse import LoadedStudy
+from searchlab.errors import SearchlabError, WorkloadError
+
+if TYPE_CHECKING:
+    from searchlab.spec.parse import LoadedStudy
+
+#: import name -> the package to install, where they differ
+PACKAGES = {"sklearn": "scikit-learn", "ale_py": "ale-py"}
+
+
+def missing(*modules: str) -> str | None:
+    """Why something that imports ``modules`` cannot run here (the first one that is not
+    installed, and how to install it), or None. Nothing is imported."""
+    for module in modules:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            package = PACKAGES.get(module, module)
+            return f"it needs {package}, which is not installed (pip install {package})"
+    return None
 
 
 def preflight_study(loaded: LoadedStudy) -> None:
-    """Raise :class:`WorkloadError` (one line, with file:line) when the study's workload cannot
-    run here. Studies whose method brings its own workloads have nothing to check here."""
+    """Raise a one-line error (with file:line) when the study cannot run here: its method's own
+    check (:meth:`Method.preflight`: the packages and data it needs), then the workload's."""
     study = loaded.study
+    try:
+        study.method.preflight(study)
+    except ValueError as e:
+        loc = ("method",) if "method" in study.written else ()
+        raise SearchlabError(str(loaded.document.error(
+            f"method '{study.method.name}' cannot run here: {e}", loc))) from None
     workload = study.workload
     if workload is None:
         return

@@ -29,7 +29,7 @@ from searchlab.trainable import DIVERGED
 def quiet_ray_trial_errors() -> None:
     """Stop Ray Tune from logging each failed trial's traceback (and the closing list of
     incomplete trials) on the console: :class:`Progress` prints one line per failed trial, and the
-    traceback stays in the trial's ``error.txt``. Call before the Tuner starts (Tune reads the
+    traceback stays in the trial's ``error.txt``. Call before Tune starts (Tune reads the
     variable when its controller is built)."""
     os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] = "0"
     logging.getLogger("ray.tune.tune").addFilter(_drop_incomplete_trials)

@@ -163,16 +163,11 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
 
 
 def _preflight(loaded: LoadedStudy) -> None:
-    """What the study needs on this machine (the workload, its data), before anything starts."""
-    study = loaded.study
-    try:
-        study.method.preflight(study)
-    except ValueError as e:
-        raise SearchlabError(f"{loaded.document.file}: {e}") from None
-    if study.workload is not None:
-        from searchlab.preflight import preflight_study
+    """What the study needs on this machine (packages, the workload, its data), before anything
+    starts."""
+    from searchlab.preflight import preflight_study
 
-        preflight_study(loaded)
+    preflight_study(loaded)
 
 
 def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir: Path,

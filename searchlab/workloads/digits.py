@@ -13,7 +13,6 @@ reads only this module and :func:`_ready`, which names the package that is missi
 from __future__ import annotations
 
 import functools
-import importlib.util
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -109,17 +108,9 @@ def digits_mlp(config: dict[str, Any], ctx: Context) -> Iterator[dict[str, float
 
 def _ready(**_: Any) -> str | None:
     """Why ``digits_mlp`` cannot run here (a package it needs is not installed), or None."""
-    for module, package in (("torch", "torch"), ("sklearn", "scikit-learn")):
-        if not _installed(module):
-            return f"it needs {package}, which is not installed (pip install {package})"
-    return None
+    from searchlab.preflight import missing
 
-
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
+    return missing("torch", "sklearn")
 
 
 digits_mlp.preflight = _ready  # type: ignore[attr-defined]

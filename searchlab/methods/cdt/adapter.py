@@ -172,6 +172,14 @@ class CDTMethod(Method[CDTSettings]):
     def start(self, study: Study) -> CDTRun:
         return CDTRun(self.settings)
 
+    def preflight(self, study: Study) -> None:
+        from searchlab.preflight import missing
+
+        data_sets = any(env.kind == "classification" for env in self.settings.environments)
+        why = missing("sklearn") if data_sets else None
+        if why:
+            raise ValueError(f"classification environments: {why}")
+
     def describe(self, study: Study) -> list[str]:
         return [f"trials     {len(trial_configs(self.settings))} (environments x bandits x "
                 f"tuners x seeds), {study.budget.concurrency} at a time"]

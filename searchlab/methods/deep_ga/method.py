@@ -55,6 +55,16 @@ class DeepGAMethod(Method[DeepGASettings]):
     def objective(self, study: Study) -> Objective:
         return Objective(METRIC, "max")
 
+    def preflight(self, study: Study) -> None:
+        from searchlab.preflight import missing
+
+        s = self.settings
+        why = ((missing("minatar") if s.env.startswith("minatar:") else None)
+               or (missing("gymnasium", "ale_py") if s.env.startswith("atari:") else None)
+               or (missing("torch") if s.backend == "torch" else None))
+        if why:
+            raise ValueError(f"{s.env} ({s.backend} backend): {why}")
+
     def describe(self, study: Study) -> list[str]:
         s = self.settings
         runs = ("GA runs sampled from the space" if study.space

@@ -427,3 +427,10 @@ class LRFreeMethod(Method[LRFreeSettings]):
 
     def start(self, study: Study) -> LRFreeRun:
         return LRFreeRun(self.settings)
+
+    def preflight(self, study: Study) -> None:
+        from searchlab.preflight import missing
+
+        why = missing("torch", "optuna")
+        if why:
+            raise ValueError(why)

@@ -224,6 +224,13 @@ class STNMethod(Method[STNSettings]):
     def start(self, study: Study) -> STNRun:
         return STNRun(self.settings, spec_fields(self.settings, study))
 
+    def preflight(self, study: Study) -> None:
+        from searchlab.preflight import missing
+
+        why = missing("torch")
+        if why:
+            raise ValueError(why)
+
     def describe(self, study: Study) -> list[str]:
         s = self.settings
         return [f"trials     {len(s.variants) * s.seeds} ({', '.join(s.variants)} x {s.seeds} "

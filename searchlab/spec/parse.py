@@ -279,8 +279,8 @@ def _method_keys(doc: Document, study: Study) -> Iterator[SpecError]:
     elif traits.space == "refused" and "space" in written:
         yield unused("space", "it has no parameters to search")
     if "search" in written and not study.searched:
-        yield unused("search", "it samples no space" if traits.takes_searcher and
-                     traits.space == "optional" else "it tunes no space with a searcher")
+        yield unused("search", "without a space there is nothing to search"
+                     if traits.takes_searcher else "it tunes no space with a searcher")
     if study.searched and not study.search.enumerates:
         if study.budget.trials is None:
             yield doc.error("missing budget.trials (how many configurations to sample from the "

@@ -81,7 +81,7 @@ def test_restored_workload_continues_from_its_checkpoint(tmp_path) -> None:
     ("metric: {name: accuracy, mode: max}", "does not use 'metric'", 15),
     ("space: {seeds: {choice: [1, 2]}}\nbudget: {trials: 2}", "deep_ga can search", 15),
     ("space: {sigma: {loguniform: [0.01, 0.1]}}", "missing budget.trials", None),
-    ("search: {algorithm: random}", "does not use 'search' \\(it samples no space\\)", 15),
+    ("search: {algorithm: random}", "does not use 'search' \\(without a space", 15),
     ("budget: {trials: 3}", "lists its own trials", 15),
 ])
 def test_the_parser_refuses_what_it_cannot_honour(extra: str, message: str, line: int) -> None:

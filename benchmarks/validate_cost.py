@@ -37,8 +37,9 @@ print("HEAVY", *sorted({m.split(".")[0] for m in sys.modules} & heavy), file=sys
 """
 
 
-def one_run(file: str, env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one ``searchlab validate`` process."""
+def one_run(file: str, env: dict[str, str]) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MB) and CPU seconds (user + system; on a loaded machine close to
+    what the wall time would be on a quiet one) of one ``searchlab validate`` process."""
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "searchlab", "validate", file], env=env,
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -48,7 +49,7 @@ def one_run(file: str, env: dict[str, str]) -> tuple[float, float]:
     err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode != 0:
         raise SystemExit(f"searchlab validate {file} failed ({proc.returncode}): {err.strip()}")
-    return wall, usage.ru_maxrss / 1024  # KB on Linux
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime  # maxrss: KB (Linux)
 
 
 def main() -> None:
@@ -63,16 +64,18 @@ def main() -> None:
                            capture_output=True, text=True)
     heavy = next((line.split()[1:] for line in probe.stderr.splitlines()
                   if line.startswith("HEAVY")), ["?"])
-    walls, rss = [w for w, _ in runs], [m for _, m in runs]
-    for i, (w, m) in enumerate(runs, 1):
-        print(f"run {i}: {w:.3f} s, {m:.0f} MB")
+    walls, rss, cpu = ([r[k] for r in runs] for k in range(3))
+    for i, (w, m, c) in enumerate(runs, 1):
+        print(f"run {i}: {w:.3f} s wall, {c:.3f} s CPU, {m:.0f} MB")
     result = {"file": args.file, "runs": args.runs,
               "median_s": round(statistics.median(walls), 3),
+              "median_cpu_s": round(statistics.median(cpu), 3),
               "median_rss_mb": round(statistics.median(rss), 1),
               "heavy_imports": heavy, "target_s": 0.5, "target_mb": 100,
               "load_1min": round(os.getloadavg()[0], 2)}
     result["within_target"] = result["median_s"] < 0.5 and result["median_rss_mb"] < 100
-    print(f"median {result['median_s']} s, {result['median_rss_mb']} MB; heavy packages "
+    print(f"median {result['median_s']} s ({result['median_cpu_s']} s CPU), "
+          f"{result['median_rss_mb']} MB; heavy packages "
           f"imported: {', '.join(heavy) or 'none'} (load {result['load_1min']})")
     print(json.dumps(result))
 

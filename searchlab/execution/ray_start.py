@@ -60,7 +60,11 @@ def start_ray(study: Any, address: str | None, gpus: float | None, out: Any) -> 
     # address="local": a new cluster, even when an earlier `ray start` left its address behind
     # (logical GPUs may be fractional, --gpus 0.5: Ray takes them, though it types an int)
     logical_gpus: Any = detected
-    ray.init(address="local", num_cpus=math.ceil(num_cpus), num_gpus=logical_gpus, **common)
+    try:
+        ray.init(address="local", num_cpus=math.ceil(num_cpus), num_gpus=logical_gpus, **common)
+    except Exception as e:  # noqa: BLE001 - Ray raises a bare Exception when its node times out
+        raise SearchlabError(f"could not start a local Ray cluster: "
+                             f"{(str(e).splitlines() or [type(e).__name__])[0][:200]}") from None
     return True
 
 

@@ -124,3 +124,24 @@ def test_echoed_values_are_cut_to_a_readable_length():
         assert len(msg) < 300, msg[:300]
         assert "a" * (ECHO_LIMIT + 1) not in msg
         assert "500,000 characters" in msg, msg
+
+
+@pytest.mark.parametrize("experiment, words", [
+    ("../../x", "names directories"),
+    ("/abs/x", "names directories"),
+    (".hidden", "names directories"),
+    ("e" * 10_000, "1 to 200 characters"),  # MLflow refuses more than 500, at run time
+])
+def test_experiment_names_follow_the_rules_of_study_names(tmp_path, experiment, words):
+    p = tmp_path / "s.yaml"
+    p.write_text(HEAD + f"budget: {{trials: 2}}\ntracking:\n  experiment: '{experiment}'\n")
+    r = subprocess.run([sys.executable, "-m", "searchlab", "validate", str(p)],
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"{p}:7: tracking.experiment: " in r.stderr and words in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and len(r.stderr) < 300, r.stderr
+
+
+def test_a_plain_experiment_name_is_kept():
+    study = parse_text(HEAD + "budget: {trials: 2}\ntracking: {experiment: team-a.v2_1}\n").study
+    assert study.experiment_name == "team-a.v2_1"

@@ -8,9 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from searchlab import searchers
 from searchlab.methods.base import MethodSettings, TrialResources
@@ -18,6 +18,22 @@ from searchlab.spec.space import Space
 from searchlab.stopping.base import StoppingSettings
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+NAME_MAX = 200
+
+
+def _name(v: str) -> str:
+    """Study and experiment names name directories (results, MLflow artifacts): no path
+    separators, no leading dot, and short (MLflow takes 500 characters at most)."""
+    if not 1 <= len(v) <= NAME_MAX:
+        raise ValueError(f"a name of 1 to {NAME_MAX} characters (this one has {len(v):,})")
+    if not _NAME.match(v):
+        raise ValueError("use letters, digits, _ . and -, starting with a letter or digit "
+                         f"(it names directories; got {v!r})")
+    return v
+
+
+Name = Annotated[str, AfterValidator(_name)]
 
 
 class Strict(BaseModel):
@@ -123,13 +139,15 @@ class ResourcesSpec(Strict):
 class TrackingSpec(Strict):
     uri: str | None = Field(None, description="MLflow tracking URI; else MLFLOW_TRACKING_URI; else local SQLite")
     enabled: bool = True
-    experiment: str | None = Field(None, description="MLflow experiment name (default: the study name)")
+    experiment: Name | None = Field(
+        None, description="MLflow experiment name (default: the study name); the rules of study names, "
+                    "as it names the experiment's artifact directory")
 
 
 class Study(Strict):
     """One study: the workload, the space, the method, stopping, resources and budget."""
 
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    name: Name
     description: str | None = None
     workload: WorkloadSpec | None = None
     objectives: tuple[MetricSpec, ...] = Field(

@@ -406,3 +406,36 @@ def test_removing_a_worker_node_moves_its_trials_and_the_study_finishes(cluster,
     head = {int(n[:12], 16) for n in cluster.live_nodes()}
     moved = [t for t in trials if t["tags"].get("searchlab.retries")]
     assert {int(t["metrics"]["node"]) for t in moved} <= head
+
+
+def test_packaging_refuses_the_filesystem_root_the_home_directory_and_large_directories(tmp_path):
+    """Before anything is packaged or sent (port 9: nothing listens there), one line."""
+    home = tmp_path / "home"
+    (home / "proj").mkdir(parents=True)
+    study = home / "proj" / "s.yaml"
+    study.write_text("name: s\nworkload: sphere\nmetric: {name: loss, mode: min}\n"
+                     "space: {x1: {uniform: [0, 1]}}\nbudget: {trials: 2}\n"
+                     "tracking: {enabled: false}\n")
+    env = {"HOME": str(home)}
+    for working_dir, words in [("/", "refusing to package / (the filesystem root)"),
+                               (str(home), "(the home directory)")]:
+        t0 = time.monotonic()
+        line = one_error_line(searchlab("submit", str(study), "--working-dir", working_dir,
+                                        "--address", "http://127.0.0.1:9", env=env))
+        assert words in line, line
+        assert time.monotonic() - t0 < 60
+    # a study file in the home directory itself: its directory is the package, refused too
+    (home / "s.yaml").write_text(study.read_text())
+    line = one_error_line(searchlab("submit", str(home / "s.yaml"), "--address",
+                                    "http://127.0.0.1:9", env=env))
+    assert "(the home directory)" in line, line
+    # more than the bound (a sparse file: no disk used), unless a .gitignore leaves it out
+    with open(home / "proj" / "big.bin", "wb") as f:
+        f.truncate(300 * 1024 * 1024)
+    line = one_error_line(searchlab("submit", str(study), "--address", "http://127.0.0.1:9",
+                                    env=env))
+    assert "holds more than 256 MiB" in line and str(home / "proj") in line, line
+    (home / "proj" / ".gitignore").write_text("big.bin\n")
+    line = one_error_line(searchlab("submit", str(study), "--address", "http://127.0.0.1:9",
+                                    env=env))
+    assert "cannot reach the Ray cluster" in line, line  # packaged: it got as far as sending

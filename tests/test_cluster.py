@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 import urllib.error
@@ -24,9 +21,9 @@ from argparse import Namespace
 from pathlib import Path
 
 import pytest
+from searchlab_testing import free_port
 
 from searchlab.errors import SearchlabError
-from searchlab.processes import stop_processes
 
 PROBE = '''
 import time
@@ -71,7 +68,7 @@ def test_unreachable_cluster_is_one_line_naming_the_address(tmp_path):
     good = tmp_path / "s.yaml"
     good.write_text("name: s\nworkload: sphere\nmetric: {name: loss, mode: min}\n"
                     "space: {x1: {uniform: [0, 1]}}\nbudget: {trials: 2}\ntracking: {enabled: false}\n")
-    port = _free_port()
+    port = free_port()
     line = one_error_line(searchlab("submit", str(good), "--address", f"http://127.0.0.1:{port}"))
     assert f"cannot reach the Ray cluster at http://127.0.0.1:{port}" in line
     line = one_error_line(searchlab("jobs", "--address", f"http://u:secret@127.0.0.1:{port}"))
@@ -143,12 +140,6 @@ def test_tracking_uri_for_the_job(monkeypatch):
 
 
 # ---------------------------------------------------------------------------- the real thing
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ray_token() -> dict[str, str]:
     """Ray (>= 2.5x) starts clusters with token authentication; its REST API wants the token."""
     token = os.environ.get("RAY_AUTH_TOKEN")
@@ -186,85 +177,42 @@ def _wait(what: str, check, timeout: float, procs: list) -> None:
     raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
 
 
-def _stop(procs: list[subprocess.Popen], marker: str) -> None:
-    """SIGTERM, then SIGKILL, to the processes we started, their descendants and Ray's daemons
-    (named by our own temp directory)."""
-    stop_processes(procs, marker)
-
-
 @pytest.fixture(scope="module")
 def cluster():
-    """A two-node Ray cluster and an MLflow tracking server, all on 127.0.0.1."""
-    # short: Ray's socket paths live under it and must stay under 108 characters
-    tmp = Path(tempfile.mkdtemp(prefix="slc", dir="/tmp"))
-    marker = str(tmp)
-    procs: list[subprocess.Popen] = []
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "MLFLOW_"))}
-    env["RAY_USAGE_STATS_ENABLED"] = "0"
-    # Ray's default token authentication, stated so that the second node joins with the token
-    # (~/.ray/auth_token, made by the head if missing); `searchlab` finds the token by itself
-    env["RAY_AUTH_MODE"] = "token"
+    """A two-node Ray cluster (the head with Ray's Jobs API) and an MLflow tracking server, all
+    on 127.0.0.1, stopped by process id (see LocalCluster)."""
+    from searchlab.execution.ray_start import LocalCluster
 
-    def start(name: str, cmd: list[str]) -> subprocess.Popen:
-        log = open(tmp / f"{name}.log", "w")
-        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                             start_new_session=True, cwd=tmp)
-        procs.append(p)
-        return p
-
-    def node_ports() -> list[str]:
-        return ["--node-manager-port", str(_free_port()), "--object-manager-port", str(_free_port()),
-                "--dashboard-agent-listen-port", str(_free_port()),
-                "--dashboard-agent-grpc-port", str(_free_port()),
-                "--runtime-env-agent-port", str(_free_port()),
-                "--metrics-export-port", str(_free_port()),
-                "--min-worker-port", "0", "--max-worker-port", "0"]
-
-    ray = shutil.which("ray") or "ray"
-    gcs, dash, mlflow_port = _free_port(), _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    ray = LocalCluster([2, 2], dashboard=True, env=env)
     try:
-        start("mlflow", [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
-                         "--port", str(mlflow_port), "--workers", "1",
-                         "--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}",
-                         "--artifacts-destination", str(tmp / "artifacts")])
-        head = start("head", [ray, "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
-                              "--port", str(gcs), "--num-cpus", "2", "--num-gpus", "0",
-                              "--include-dashboard=true", "--dashboard-host", "127.0.0.1",
-                              "--dashboard-port", str(dash),
-                              "--ray-client-server-port", str(_free_port()),
-                              "--temp-dir", str(tmp / "ray"), "--disable-usage-stats",
-                              *node_ports()])
-        jobs_api = f"http://127.0.0.1:{dash}"
-        _wait("Ray head", lambda: _get(f"{jobs_api}/api/version").get("ray_version"), 180, [head])
-        worker = start("worker", [ray, "start", "--block", "--address", f"127.0.0.1:{gcs}",
-                                  "--node-ip-address", "127.0.0.1", "--num-cpus", "2",
-                                  "--num-gpus", "0", "--disable-usage-stats", *node_ports(),
-                                  # a temp dir of its own, as on a machine of its own: two nodes
-                                  # sharing one would unpack (and delete) each other's packages
-                                  "--temp-dir", str(tmp / "ray2")])
+        jobs_api = ray.jobs_api
+        ray.wait("Ray head", lambda: _get(f"{jobs_api}/api/version").get("ray_version"), 180)
 
         def nodes() -> list[str]:
             data = _get(f"{jobs_api}/api/v0/nodes?limit=10")["data"]["result"]["result"]
             return [n["node_id"] for n in data if n["state"] == "ALIVE"]
 
-        _wait("second Ray node", lambda: len(nodes()) == 2, 180, [head, worker])
+        ray.wait("second Ray node", lambda: len(nodes()) == 2, 180)
+        mlflow_port = free_port()
+        ray.spawn("mlflow", [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
+                             "--port", str(mlflow_port), "--workers", "1",
+                             "--backend-store-uri", f"sqlite:///{ray.tmp / 'mlflow.db'}",
+                             "--artifacts-destination", str(ray.tmp / "artifacts")])
         mlflow_url = f"http://127.0.0.1:{mlflow_port}"
-        _wait("MLflow server", lambda: urllib.request.urlopen(f"{mlflow_url}/health", timeout=2)
-              .status == 200, 120, procs[:1])
+        ray.wait("MLflow server", lambda: urllib.request.urlopen(f"{mlflow_url}/health",
+                                                                  timeout=2).status == 200, 120)
     except Exception:
-        for log in sorted(tmp.glob("*.log")):
-            print(f"---- {log.name}\n" + log.read_text()[-3000:], file=sys.stderr)
-        _stop(procs, marker)
-        shutil.rmtree(tmp, ignore_errors=True)
+        print(ray.logs(), file=sys.stderr)
+        ray.stop()
         raise
     try:
-        yield Namespace(jobs_api=jobs_api, mlflow=mlflow_url, nodes=nodes(), tmp=tmp,
-                        worker=worker, live_nodes=nodes)
+        yield Namespace(jobs_api=jobs_api, mlflow=mlflow_url, nodes=nodes(), tmp=ray.tmp,
+                        worker=ray.procs[1], live_nodes=nodes)
     finally:
-        _stop(procs, marker)
-        for p in procs:
+        ray.stop()
+        for p in ray.procs:
             assert p.poll() is not None, f"{p.args[:3]} still running"
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _project(tmp_path: Path, name: str, trials: int, sleep: float, retries: int = 0) -> Path:

@@ -23,6 +23,8 @@ from searchlab.errors import SearchlabError
 #: never packaged: local results and stores, version control, caches
 EXCLUDES = [".searchlab", ".git", "results", "__pycache__", "*.pyc", ".venv", "venv",
             ".mypy_cache", ".pytest_cache", ".ruff_cache", "mlruns", "mlartifacts", "*.db"]
+#: seconds a submission waits for a cluster that is still starting (its job agent not up)
+SUBMIT_PATIENCE = 60.0
 #: the most a package may hold (the files Ray would send, after EXCLUDES and .gitignore): half
 #: of what Ray uploads at most (512 MiB), where Ray starts warning that the upload may fail
 MAX_PACKAGE_BYTES = 256 * 1024 * 1024
@@ -213,7 +215,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {"entrypoint": shlex.join(entry), "runtime_env": runtime_env}
     if args.job_id:
         kwargs["submission_id"] = args.job_id
-    job = _call(address, "job submission", client.submit_job, **kwargs)
+    job = _call(address, "job submission", client.submit_job, patience=SUBMIT_PATIENCE, **kwargs)
     where = redact(address)
     if args.no_wait:
         print(job)

@@ -387,3 +387,44 @@ def test_packaging_refuses_the_filesystem_root_the_home_directory_and_large_dire
     line = one_error_line(searchlab("submit", str(study), "--address", "http://127.0.0.1:9",
                                     env=env))
     assert "cannot reach the Ray cluster" in line, line  # packaged: it got as far as sending
+
+
+def test_a_cluster_still_starting_is_asked_again_then_one_line(capsys):
+    """Ray's Jobs API on a freshly started head answers 500 "No available agent to submit job,
+    please try again later" until its agent is up: the submission waits and tries again, with
+    backoff, for a bounded time."""
+    from searchlab.cluster import _call
+
+    busy = RuntimeError("Request failed with status code 500: No available agent to submit job, "
+                        "please try again later.")
+    calls: list[float] = []
+
+    def submit_job(**kw):
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            raise busy
+        return "raysubmit_1"
+
+    assert _call("http://h:8265", "job submission", submit_job, patience=10, pause=0.1,
+                 entrypoint="x") == "raysubmit_1"
+    assert len(calls) == 3 and calls[2] - calls[1] > calls[1] - calls[0]  # backoff
+    assert capsys.readouterr().err.count("still starting") == 1
+
+    def never_ready(**kw):
+        raise busy
+
+    t0 = time.monotonic()
+    with pytest.raises(SearchlabError) as e:
+        _call("http://h:8265", "job submission", never_ready, patience=1.0, pause=0.1)
+    assert time.monotonic() - t0 < 3
+    assert "no job agent ready after 1 s" in str(e.value) and "\n" not in str(e.value)
+    # other errors are not retried
+    calls.clear()
+
+    def broken(**kw):
+        calls.append(1)
+        raise RuntimeError("Request failed with status code 400: bad runtime_env")
+
+    with pytest.raises(SearchlabError, match="bad runtime_env"):
+        _call("http://h:8265", "job submission", broken, patience=10, pause=0.1)
+    assert calls == [1]

@@ -6,13 +6,12 @@ import argparse
 import os
 import shlex
 import signal
-import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
 from searchlab import __version__
 from searchlab.errors import SearchlabError, StudyInterrupted
-from searchlab.processes import stop_group
+from searchlab.processes import spawn_tied, stop_group
 
 if TYPE_CHECKING:
     from searchlab.spec.models import Study
@@ -225,8 +224,8 @@ def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    """The MLflow UI as a child process group: one quiet worker, stopped with us (Ctrl-C or
-    SIGTERM), and a clear line when the port is taken."""
+    """The MLflow UI as a child process group: one quiet worker, stopped with us (Ctrl-C,
+    SIGTERM, or SIGKILL: see spawn_tied), and a clear line when the port is taken."""
     from searchlab.tracking.store import prepare_local, redact, resolve_uri
 
     uri = args.tracking_uri or resolve_uri(None)
@@ -242,7 +241,9 @@ def _cmd_ui(args: argparse.Namespace) -> int:
            "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_LOGGING_LEVEL": "WARNING",
            "PYTHONWARNINGS": "ignore::DeprecationWarning,"
                              "ignore:starlette.middleware.wsgi is deprecated"}
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True)  # its own group: we stop it all
+    # its own group, which we stop; tied to this process, so that it ends with it even when this
+    # process is killed with SIGKILL
+    proc = spawn_tied(cmd, env=env)
 
     def stop(sig: int, frame: Any) -> None:
         raise _Stop

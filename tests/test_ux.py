@@ -256,3 +256,48 @@ def test_ui_sigterm_stops_the_mlflow_server_and_the_console_is_quiet(tmp_path):
     console = log.read_text()
     assert "Warning" not in console and "INFO" not in console, console
     assert len(console.strip().splitlines()) <= 4, console
+
+
+@pytest.mark.slow
+def test_ui_killed_with_sigkill_takes_its_mlflow_server_with_it(tmp_path):
+    """SIGKILL cannot be caught: the MLflow server's guard sees this process's pipe close."""
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    from searchlab_testing import free_port
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    log = tmp_path / "ui.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "searchlab", "ui", "--tracking-uri",
+                                 f"sqlite:///{tmp_path / 'm.db'}", "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    children: set[int] = set()
+    try:
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
+                break
+            except OSError:
+                assert proc.poll() is None, log.read_text()
+                time.sleep(1)
+        else:
+            pytest.fail("the MLflow UI did not come up:\n" + log.read_text())
+        children = process_tree([proc.pid]) - {proc.pid}
+        assert len(children) >= 2, "a guard and the MLflow server, at least"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while any(alive(c) for c in children) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not [c for c in children if alive(c)], "MLflow server processes outlived the UI"
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, "something still serves the port"
+    finally:
+        for pid in children:  # only on a failure: what this test started
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

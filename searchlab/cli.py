@@ -206,8 +206,10 @@ def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
         console.print(result.analysis.text, soft_wrap=True, markup=False)
     failed = [r for r in result.rows if r.status in ("failed", "timed_out")]
     if failed:
-        console.print(f"[yellow]{len(failed)} trial(s) failed; their errors are in MLflow "
-                      f"(artifact trial/error.txt) and under {result.study_dir}[/yellow]")
+        where = ("in MLflow (artifact trial/error.txt) and " if result.tracking_uri else "") + \
+            f"under {result.study_dir}"
+        console.print(f"[yellow]{len(failed)} trial(s) failed; their errors are {where}"
+                      "[/yellow]")
         errors: dict[str, int] = {}
         for r in failed:
             errors[r.error or r.status] = errors.get(r.error or r.status, 0) + 1

@@ -22,7 +22,6 @@ from typing import Any
 from ray.tune import Callback
 
 from searchlab import status
-from searchlab.status import error_line
 from searchlab.trainable import DIVERGED
 
 
@@ -59,11 +58,25 @@ def quiet_ray_trial_errors() -> None:
     traceback stays in the trial's ``error.txt``. Call before the Tuner starts (Tune reads the
     variable when its controller is built)."""
     os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] = "0"
-    logging.getLogger("ray.tune.tune").addFilter(_drop_incomplete_trials)
+    for name, drop in (("ray.tune.tune", _drop_incomplete_trials),
+                       ("ray.tune.execution.tune_controller", _drop_gone_checkpoint)):
+        log = logging.getLogger(name)
+        if drop not in log.filters:
+            log.addFilter(drop)
 
 
 def _drop_incomplete_trials(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("Trials did not complete")
+
+
+def _drop_gone_checkpoint(record: logging.LogRecord) -> bool:
+    """Tune's experiment state lags its trials' checkpoints: after a driver was killed, the
+    restored state still lists a checkpoint the trial had already deleted (it keeps the newest
+    two), and deleting it again fails with FileNotFoundError, logged with a traceback as
+    "Error handling checkpoint" though nothing is lost and the trial goes on."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not (isinstance(exc, FileNotFoundError)
+                and "Error handling checkpoint" in record.getMessage())
 
 
 class Progress(Callback):
@@ -129,16 +142,18 @@ class Progress(Callback):
                   f"(attempt {trial.num_failures + 1}): {self._error(trial)}")
 
     def _error(self, trial: Any) -> str:
-        """The error's last line, and where its full text is."""
+        """The error in one line of words (see :func:`status.trial_error`), and where its full
+        text is."""
         path = getattr(trial, "error_file", None)
         try:
             with open(path or "", errors="replace") as f:
-                message = error_line(f.read())
+                text: str | None = f.read()
         except OSError:
-            message = None
-        where = (f"MLflow run '{trial.trial_id}', artifact trial/error.txt" if self.tracked
+            text = None
+        message = status.trial_error(text, status.files_of(self.study_dir, trial.trial_id))
+        where = (f"artifact trial/error.txt of trial {trial.trial_id} in MLflow" if self.tracked
                  else path or "the trial's directory")
-        return f"{message or 'unknown error'} (full traceback: {where})"
+        return f"{message or 'unknown error'} (details: {where})"
 
     def _end(self, trial: Any, errored: bool) -> str:
         self.running.discard(trial.trial_id)

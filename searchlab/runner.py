@@ -260,7 +260,9 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
                              int(m.get("training_iteration") or 0), flat_config(res.config or {}),
                              run_ids.get(tid, (None,))[0],
                              None if res.error is None
-                             else status.error_line(str(res.error)) or type(res.error).__name__))
+                             else status.trial_error(str(res.error),
+                                                     status.files_of(str(study_dir), tune_id))
+                             or type(res.error).__name__))
     for res in lost:  # ended before Tune's last checkpoint could record them: from the journal
         value = res.metrics.get(metric)
         rows.append(TrialRow(res.trial_id, res.status,

@@ -13,7 +13,8 @@ import pytest
 from searchlab_testing import REPO, TESTS
 
 from searchlab.processes import alive, process_tree
-from searchlab.progress import Progress, error_line
+from searchlab.progress import Progress
+from searchlab.status import error_line, trial_error
 from searchlab.trainable import _Tee
 
 ANSI_TRACEBACK = (
@@ -174,6 +175,130 @@ def test_half_failing_study_console_and_trial_logs(tmp_path):
     for text in completed:
         assert text.count("epoch") == 3, text
         assert "Checkpoint successfully created" not in text and "Traceback" not in text, text
+
+
+# ------------------------------------------------------------------ a trial's process dies
+OOM_TEXT = (  # Ray 2.5x's error for a trial its memory monitor ended (cut)
+    "Failure # 1 (occurred at 2026-12-06_01-23-50)\n"
+    "1 worker(s) were killed due to the node running low on memory. Memory on the node (IP: "
+    "192.0.2.2, ID: fc944ebd) was 7.87GB used / 23.54GB limit (0.334404)\n"
+    "OOM kill reason: Memory usage 8442183680B exceeded threshold of 1263810176B\n"
+    "Top 10 memory users: PID\tMEM(GB)\tCOMMAND\n"
+    "Refer to the documentation on how to address the out of memory issue: https://docs.ray.io/x\n")
+DIED_TEXT = (
+    "Failure # 1 (occurred at 2026-12-06_01-19-39)\n"
+    "ray.exceptions.ActorDiedError: The actor died unexpectedly before finishing this task.\n"
+    "\tclass_name: ImplicitFunc\n"
+    "The actor is dead because its worker process has died. Worker exit type: SYSTEM_ERROR "
+    "Worker exit detail: Worker unexpectedly exits with a connection error code 2. End of file."
+    " Some common causes include: (1) the process was killed by the OOM killer ...\n")
+
+
+def test_a_dead_trial_process_is_said_in_words(tmp_path):
+    assert trial_error(OOM_TEXT) == ("out of memory: its node was using 7.9 GB of 23.5 GB and "
+                                     "Ray's memory monitor ended the trial's process")
+    assert trial_error(DIED_TEXT).startswith("its process died without an exit status")
+    (tmp_path / "searchlab-exited").write_text("3\n")
+    assert trial_error(DIED_TEXT, str(tmp_path)) == "its process exited with code 3"
+    assert trial_error("ValueError: bad lr\n", str(tmp_path)) == "ValueError: bad lr"
+    # a torch OutOfMemoryError raised by the workload is the workload's own exception
+    assert trial_error("torch.OutOfMemoryError: CUDA out of memory.\n") == \
+        "torch.OutOfMemoryError: CUDA out of memory."
+
+
+EXITS = """\
+name: exits
+workload: {function: "ux_workloads:%s", path: "%s"}
+metric: {name: loss, mode: min}
+space:
+  x: {grid: [-1, 1]}
+search: {algorithm: grid, seed: 0}
+budget: {concurrency: 1, max_epochs: 3}
+"""
+
+
+def _run_console(tmp_path, workload: str, env_extra: dict | None = None) -> str:
+    study = tmp_path / f"{workload}.yaml"
+    study.write_text(EXITS % (workload, TESTS))
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           **(env_extra or {})}
+    proc = subprocess.run([sys.executable, "-m", "searchlab", "run", str(study), "--no-tracking",
+                           "--storage", str(tmp_path / "store")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    console = proc.stdout + proc.stderr
+    assert proc.returncode in (0, 1), console  # 1: no trial completed
+    assert "their errors are under " in console, console  # not tracked: not "in MLflow"
+    for noise in ("(raylet)", "actor is dead", "Worker exit", "Traceback", "OOM killer",
+                  "memory monitor", "docs.ray.io"):
+        if noise == "memory monitor" and workload == "holds":
+            continue
+        assert noise not in console, console
+    return console
+
+
+@pytest.mark.slow
+def test_a_trial_that_exits_is_one_line_with_its_exit_code(tmp_path):
+    console = _run_console(tmp_path, "exits")
+    failed = [line for line in console.splitlines() if " failed: " in line]
+    assert len(failed) == 1, console
+    assert "its process exited with code 3 (details: " in failed[0], console
+    assert "2 trials (1 completed, 1 failed)" in console
+
+
+@pytest.mark.slow
+def test_a_trial_ended_for_memory_is_one_line_saying_so(tmp_path):
+    """Ray's memory monitor ends the newest worker once the node uses more than the threshold:
+    5 % is always passed here, so the trial is ended as on a node out of memory."""
+    console = _run_console(tmp_path, "holds", {"RAY_memory_usage_threshold": "0.05"})
+    failed = [line for line in console.splitlines() if " failed: " in line]
+    assert failed, console
+    assert all("out of memory: its node was using " in line for line in failed), console
+
+
+GA = """\
+name: ga-resume
+method: {name: deep_ga, env: CartPole-v1, hidden: [], population: 32, truncation: 4,
+         elite_candidates: 2, elite_episodes: 2, generations: 400, max_steps: 100,
+         final_episodes: 2, seeds: 2}
+budget: {concurrency: 2}
+"""
+
+
+@pytest.mark.slow
+def test_resuming_a_killed_deep_ga_study_prints_no_ray_traceback(tmp_path):
+    """Tune's saved state lags the checkpoints its trials delete (it keeps the newest two): on
+    resume it deleted one again and logged "ERROR tune_controller ... Error handling
+    checkpoint" with a FileNotFoundError traceback, though the study then finished fine."""
+    import signal
+    import time
+
+    study = tmp_path / "ga.yaml"
+    study.write_text(GA)
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "searchlab", "run", str(study), "--no-tracking",
+           "--storage", str(tmp_path / "store")]
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                             cwd=tmp_path, start_new_session=True)
+    store = tmp_path / "store" / "ga-resume"
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:  # well into the runs, with Tune's state saved
+            steps = [int(p.name.split("_")[1]) for p in store.glob("*/checkpoint_*")]
+            if list(store.glob("experiment_state-*.json")) and steps and min(steps) >= 300:
+                break
+            assert first.poll() is None, "the first run ended before it could be killed"
+            time.sleep(0.2)
+        else:
+            pytest.fail("the runs did not get far enough")
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    console = r.stdout + r.stderr
+    assert r.returncode == 0, console
+    assert "resuming study 'ga-resume'" in console and "2 trials (2 completed)" in console
+    assert "Traceback" not in console and "ERROR" not in console, console
 
 
 # ------------------------------------------------------------------ searchlab ui

@@ -46,6 +46,7 @@ def start_ray(study: Any, address: str | None, gpus: float | None, out: Any) -> 
     """True when this call started (or connected) Ray and must shut it down."""
     import ray
 
+    quiet_worker_deaths()
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
@@ -79,6 +80,39 @@ def start_ray(study: Any, address: str | None, gpus: float | None, out: Any) -> 
         num_cpus = max(num_cpus, per_trial * math.floor(detected / per_trial_gpu))
     init_local(num_cpus, detected)
     return True
+
+
+#: what the raylet pushes to the driver when a trial's process dies: the trial's error says it
+#: too, and the progress display gives it one line (see searchlab.status.trial_error)
+_DEATHS = ("A worker died or was killed while executing a task",
+           "killed due to the node running low on memory", "(raylet) OOM", "OOM killer")
+
+
+def quiet_worker_deaths() -> None:
+    """Keep the raylet's reports of dead workers off the console. Ray's driver prints what the
+    raylet pushes ("(raylet) A worker died or was killed ...", the memory monitor's report)
+    straight to stdout, whatever ``log_to_driver`` says; a trial whose process died gets one
+    line from the progress display instead, and its full error (Ray's report included) stays in
+    the trial's error.txt. Other raylet messages still print. Idempotent."""
+    try:
+        import ray._private.worker as worker
+    except ImportError:
+        return
+    original = worker.print_to_stdstream
+    if getattr(original, "searchlab_quiet", False):
+        return
+
+    def print_to_stdstream(data: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if data.get("pid") == "raylet":
+            lines = [line for line in data.get("lines", [])
+                     if not any(d in str(line) for d in _DEATHS)]
+            if not lines:
+                return None
+            data = {**data, "lines": lines}
+        return original(data, *args, **kwargs)
+
+    print_to_stdstream.searchlab_quiet = True  # type: ignore[attr-defined]
+    worker.print_to_stdstream = print_to_stdstream
 
 
 def unreachable(address: str, timeout: float = 5.0) -> str | None:

@@ -207,6 +207,8 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
                         quiet=opts.quiet, stream=out, started=started,
                         tracked=tracker is not None)
     progress.study_dir = str(study_dir)
+    if resuming:
+        progress.resuming(str(study_dir))
     live: list[Any] = [progress]
     writer = None
     if tracker is not None:
@@ -239,6 +241,7 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
         pending = writer.spilled() if writer is not None else 0
     finally:
         Forwarder.LIVE.pop(key, None)
+        progress.close()
 
     if told.abort:
         if writer is not None:

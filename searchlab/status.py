@@ -119,7 +119,9 @@ def trial_error(text: str | None, files: str | None = None) -> str | None:
             return f"its process exited with code {code}"
         return ("its process died without an exit status (killed by a signal, such as the "
                 "kernel's out-of-memory killer's, or crashed)")
-    return error_line(text)
+    line = error_line(text)
+    # the trial adapter's own error says it all in words (the metric it never saw)
+    return line.split("MissingMetricError: ", 1)[-1] if line else line
 
 
 def _read_marker(files: str | None, name: str) -> str | None:

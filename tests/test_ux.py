@@ -90,6 +90,21 @@ def test_a_failed_trial_is_one_line_with_its_id_error_and_where_the_traceback_is
     assert p.failed == 1 and p.done == 1
 
 
+def test_a_metric_never_reported_is_said_in_words_and_names_the_trial(tmp_path):
+    out = io.StringIO()
+    p = Progress(total=20, metric="accuracy_", mode="max", max_epochs=1, stream=out)
+    t = _trial(tmp_path, "1cc273af", error=(
+        "Traceback (most recent call last):\n  File \"trainable.py\", line 140, in _run\n"
+        "searchlab.trainable.MissingMetricError: the workload reported ['accuracy'] but never "
+        "'accuracy_', the study's metric; did you mean 'accuracy'?\n"))
+    p.on_trial_error(0, [t], t)
+    line = out.getvalue().strip()
+    assert line == ("trial 1cc273af failed: the workload reported ['accuracy'] but never "
+                    "'accuracy_', the study's metric; did you mean 'accuracy'? (details: "
+                    "artifact trial/error.txt of trial 1cc273af in MLflow)"), line
+    assert "MLflow run" not in line
+
+
 def test_untracked_failed_trial_points_at_the_error_file(tmp_path):
     out = io.StringIO()
     p = Progress(total=1, metric="loss", mode="min", max_epochs=3, stream=out, tracked=False)
@@ -128,6 +143,7 @@ def test_after_a_resume_trials_finished_earlier_count_and_the_line_says_resumed(
     out = io.StringIO()
     started = __import__("time").monotonic() - 45  # the study started 45 s ago
     p = Progress(total=4, metric="loss", mode="min", max_epochs=3, stream=out, started=started)
+    p.resuming(str(tmp_path))  # no journal there: Tune's restored trials are all there is
     earlier = [_trial(tmp_path, f"t{i}", "TERMINATED", {"loss": float(i), "training_iteration": 3})
                for i in range(1, 4)]
     failed = _trial(tmp_path, "t4", "ERROR", error="ValueError: x\n")
@@ -136,6 +152,167 @@ def test_after_a_resume_trials_finished_earlier_count_and_the_line_says_resumed(
     assert last.startswith("trials 4/4 done · 0 running · 1 failed · best loss 1 ")
     assert "0:45" in last and "(resumed)" in last
     assert p.statuses == {"t1": "completed", "t2": "completed", "t3": "completed", "t4": "failed"}
+
+
+def test_an_interrupted_first_run_is_not_resumed_and_counts_only_ended_trials(tmp_path):
+    """Ctrl-C: Tune ends the running trials without the hooks; they are interrupted, not done,
+    and the first run's last line must not say "(resumed)"."""
+    out = io.StringIO()
+    p = Progress(total=24, metric="loss", mode="min", max_epochs=3, stream=out)
+    ended = [_trial(tmp_path, f"t{i}", "TERMINATED", {"loss": float(i), "training_iteration": 3})
+             for i in range(5)]
+    for t in ended:
+        p.on_trial_start(0, ended, t)
+        p.on_trial_complete(0, ended, t)
+    cut = [_trial(tmp_path, f"r{i}", "TERMINATED", {"loss": 0.5, "training_iteration": 1})
+           for i in range(2)]
+    p.on_experiment_end(ended + cut)
+    last = out.getvalue().splitlines()[-1]
+    assert last.startswith("trials 5/24 done") and "(resumed)" not in last, last
+
+
+def _journal(study_dir, told):
+    import json
+
+    with open(study_dir / "method-journal.jsonl", "w") as f:
+        for tid, state, loss in told:
+            f.write(json.dumps({"kind": "ask", "trial_id": tid, "request": {}}) + "\n")
+            f.write(json.dumps({"kind": "tell", "result": {
+                "trial_id": tid, "status": state, "metrics": {"loss": loss, "epoch": 3.0}}})
+                + "\n")
+
+
+def test_a_resume_never_shows_fewer_trials_done_than_the_interrupted_run(tmp_path):
+    """7 trials had ended when the driver was killed; Tune's saved state holds 5 of them (it is
+    saved now and then): the resumed count starts at 7, from the method's journal, and a
+    trial Tune reruns is not counted twice."""
+    _journal(tmp_path, [(f"t{i}", "completed", float(i)) for i in range(6)]
+             + [("t6", "failed", None)])
+    out = io.StringIO()
+    p = Progress(total=24, metric="loss", mode="min", max_epochs=3, stream=out, interval=0)
+    p.study_dir = str(tmp_path)
+    p.resuming(str(tmp_path))
+    restored = [_trial(tmp_path, f"t{i}", "TERMINATED", {"loss": float(i), "training_iteration": 3})
+                for i in range(5)]
+    rerun = _trial(tmp_path, "t5", "RUNNING")  # ended after Tune's last save: run again
+    p.on_step_end(0, restored + [rerun])
+    first = out.getvalue().splitlines()[0]
+    assert first.startswith("trials 7/24 done · 0 running · 1 failed · best loss 0 "), first
+    assert "(resumed)" in first
+    p.on_trial_start(0, restored + [rerun], rerun)
+    rerun.status, rerun.last_result = "TERMINATED", {"loss": 5.0, "training_iteration": 3}
+    p.on_trial_complete(0, restored + [rerun], rerun)
+    assert p.done == 7
+    fresh = _trial(tmp_path, "t7", "TERMINATED", {"loss": 0.25, "training_iteration": 3})
+    p.on_trial_start(0, [fresh], fresh)
+    p.on_trial_result(0, [fresh], fresh, {"loss": 0.25})
+    p.on_trial_complete(0, [fresh], fresh)
+    assert p.done == 8 and p.best == 0.0
+
+
+def test_the_progress_line_shows_four_significant_digits_as_the_table_does(tmp_path):
+    p = Progress(total=1, metric="acc", mode="max", max_epochs=1, stream=io.StringIO())
+    t = _trial(tmp_path, "a", "TERMINATED", {"acc": 0.98333333, "training_iteration": 1})
+    p.on_trial_start(0, [t], t)
+    p.on_trial_result(0, [t], t, {"acc": 0.98333333})
+    p.on_trial_complete(0, [t], t)
+    assert "best acc 0.9833 ·" in p.line(), p.line()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_a_terminal_gets_a_live_bar_and_pipes_and_ci_get_plain_lines(tmp_path, monkeypatch):
+    def run(stream):
+        p = Progress(total=4, metric="loss", mode="min", max_epochs=3, stream=stream, interval=0)
+        trials = [_trial(tmp_path, f"t{i}", "TERMINATED", {"loss": float(i),
+                                                            "training_iteration": 3})
+                  for i in range(3)]
+        for t in trials:
+            p.on_trial_start(0, trials, t)
+            p.on_trial_complete(0, trials, t)
+            p.on_step_end(0, trials)
+        failed = _trial(tmp_path, "t9", error="ValueError: no\n")
+        p.on_trial_error(0, trials, failed)
+        p.on_experiment_end(trials + [failed])
+        return stream.getvalue()
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    live = run(_Terminal())
+    assert "━" in live and "3/4" in live, live  # rich's bar and its count
+    assert "trial t9 failed: ValueError: no" in live
+    import re
+
+    last = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", live.rstrip("\n").splitlines()[-1])
+    assert last.startswith("trials 4/4 done · 0 running · 1 failed · best loss 0 "), repr(last)
+    piped = run(io.StringIO())
+    assert "━" not in piped and "\x1b" not in piped
+    assert piped.splitlines()[0].startswith("trials 1/4 done"), piped
+    monkeypatch.setenv("CI", "true")
+    ci = run(_Terminal())
+    assert "━" not in ci and ci.splitlines()[0].startswith("trials 1/4 done"), ci
+
+
+SLOW = """\
+name: ctrl-c
+workload: {function: "ux_workloads:slow_square", path: "%s"}
+metric: {name: loss, mode: min}
+space: {x: {uniform: [-1, 1]}}
+search: {algorithm: random, seed: 0}
+budget: {trials: 12, concurrency: 2, max_epochs: 3}
+"""
+
+
+def _counts(console: str) -> list[int]:
+    return [int(line.split()[1].split("/")[0]) for line in console.splitlines()
+            if line.startswith("trials ") and " done · " in line]
+
+
+@pytest.mark.slow
+def test_progress_after_ctrl_c_never_drops_and_says_resumed_only_when_resumed(tmp_path):
+    import json
+    import signal
+    import time
+
+    study = tmp_path / "s.yaml"
+    study.write_text(SLOW % TESTS)
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    cmd = [sys.executable, "-m", "searchlab", "run", str(study), "--no-tracking",
+           "--storage", str(tmp_path / "store")]
+    log = tmp_path / "first.log"
+    journal = tmp_path / "store" / "ctrl-c" / "method-journal.jsonl"
+    with log.open("w") as out:
+        first = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+        try:
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline:
+                told = [line for line in (journal.read_text().splitlines()
+                                          if journal.exists() else [])
+                        if json.loads(line).get("kind") == "tell"]
+                if len(told) >= 3:
+                    break
+                assert first.poll() is None, log.read_text()
+                time.sleep(0.2)
+            first.send_signal(signal.SIGINT)
+            assert first.wait(timeout=120) == 130, log.read_text()
+        finally:
+            if first.poll() is None:
+                first.kill()
+    console = log.read_text()
+    assert "(resumed)" not in console, console
+    at_interrupt = _counts(console)[-1]
+    assert 3 <= at_interrupt < 12, console
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    second = r.stdout + r.stderr
+    assert r.returncode == 0, second
+    counts = _counts(second)
+    assert counts and min(counts) >= at_interrupt, (at_interrupt, second)
+    lines = [line for line in second.splitlines() if line.startswith("trials ")]
+    assert all(line.endswith("(resumed)") for line in lines), second
+    assert counts[-1] == 12 and "12 trials (12 completed)" in second, second
 
 
 # ------------------------------------------------------------------ end to end: half the trials fail

@@ -34,3 +34,12 @@ def holds(config, ctx):
     for _ in range(ctx.max_epochs):
         time.sleep(1.0)
         yield {"loss": config["x"] + len(held) * 0}
+
+
+def slow_square(config, ctx):
+    """x**2 for each epoch, 0.5 s apiece."""
+    import time
+
+    for _ in range(ctx.max_epochs):
+        time.sleep(0.5)
+        yield {"loss": config["x"] ** 2}

@@ -26,6 +26,8 @@ MAX_VALUES = 20_000
 """The most values (scalars, lists, mappings) a document holds once its aliases are expanded."""
 MAX_ITEMS = 10_000
 """The most items in one list or mapping."""
+MAX_DEPTH = 64
+"""The most levels of nesting."""
 
 
 class _TooLarge(Exception):
@@ -109,6 +111,14 @@ class _Loader(yaml.SafeLoader):
                             parent.start_mark.line + 1)
         return super().compose_node(parent, index)
 
+    def fetch_flow_collection_start(self, token_class: Any) -> None:
+        # PyYAML's scanner looks ahead over every open bracket (quadratic in the depth): stop
+        # at the depth _build refuses anyway
+        if self.flow_level >= MAX_DEPTH:
+            raise _TooLarge(f"the document is nested too deeply (more than {MAX_DEPTH} levels)",
+                            self.get_mark().line + 1)
+        super().fetch_flow_collection_start(token_class)
+
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
         super().flatten_mapping(node)  # its merges (<<: *x) come through this method too
         if len(node.value) > MAX_ITEMS:
@@ -169,9 +179,9 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, lines: dict[Loc, 
                         f"{MAX_VALUES:,} values through YAML aliases (*name); a study file is a "
                         "few dozen", lines.get(top))
     lines.setdefault(loc, node.start_mark.line + 1)
-    if len(loc) > 64:
-        raise SpecError("the document is nested too deeply (more than 64 levels)", file=file,
-                        line=node.start_mark.line + 1)
+    if len(loc) > MAX_DEPTH:
+        raise SpecError(f"the document is nested too deeply (more than {MAX_DEPTH} levels)",
+                        file=file, line=node.start_mark.line + 1)
     if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
         raise SpecError(f"invalid YAML: tag {node.tag!r} is not allowed (plain data only)", file=file,
                         line=node.start_mark.line + 1)

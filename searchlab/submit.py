@@ -44,9 +44,9 @@ def check_package(root: Path, limit: int = MAX_PACKAGE_BYTES) -> int:
     from ray._private.runtime_env.packaging import _dir_travel, _get_excludes
 
     if root == Path(root.anchor) or root == Path.home().resolve():
-        raise SearchlabError(f"refusing to package {root} (the "
-                             f"{'filesystem root' if root == Path(root.anchor) else 'home directory'}"
-                             "): pass --working-dir with your project's directory")
+        what = "filesystem root" if root == Path(root.anchor) else "home directory"
+        raise SearchlabError(f"refusing to package {root} (the {what}): pass --working-dir with "
+                             "your project's directory")
     total = 0
 
     def add(path: Path) -> None:

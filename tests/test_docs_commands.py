@@ -184,8 +184,8 @@ def test_sample_outputs_agree_with_themselves():
             assert all(len(v.replace(".", "").lstrip("0")) <= 4 for v in values), block.where
             done = [int(m.group(1)) for m in progress]
             assert done == sorted(done), f"{block.where}: the done-count never drops"
-            mode = next((m.group(1) for m in map(re.compile(r"^best trials of .* \(\S+, (min|max)\)")
-                                                 .match, output) if m), None)
+            title = re.compile(r"^best trials of .* \(\S+, (min|max)\)")
+            mode = next((m.group(1) for m in map(title.match, output) if m), None)
             bests = [float(v) for v in values]
             if mode is not None:  # finished trials' best only ever improves
                 assert bests == sorted(bests, reverse=mode == "min"), (

@@ -474,7 +474,8 @@ def test_resuming_a_killed_deep_ga_study_prints_no_ray_traceback(tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     console = r.stdout + r.stderr
     assert r.returncode == 0, console
-    assert "resuming study 'ga-resume'" in console and "2 trials (2 completed)" in console
+    assert "resuming study 'ga-resume'" in console and "2 trials (2 completed)" in console, \
+        console + "".join(p.read_text() for p in store.glob("*/error.txt"))
     assert "Traceback" not in console and "ERROR" not in console, console
 
 

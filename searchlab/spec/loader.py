@@ -197,7 +197,8 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, lines: dict[Loc, 
                 raise SpecError("keys must be plain names", file=file, line=key_node.start_mark.line + 1)
             key = str(key) if not isinstance(key, str) else key
             if key in out:
-                raise SpecError(f"duplicate key '{clip(key)}'", file=file, line=key_node.start_mark.line + 1)
+                raise SpecError(f"duplicate key '{clip(key)}'", file=file,
+                                line=key_node.start_mark.line + 1)
             lines[loc + (key,)] = key_node.start_mark.line + 1
             out[key] = _build(loader, value_node, loc + (key,), lines, file, built)
         return out

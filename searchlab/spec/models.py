@@ -140,8 +140,8 @@ class TrackingSpec(Strict):
     uri: str | None = Field(None, description="MLflow tracking URI; else MLFLOW_TRACKING_URI; else local SQLite")
     enabled: bool = True
     experiment: Name | None = Field(
-        None, description="MLflow experiment name (default: the study name); the rules of study names, "
-                    "as it names the experiment's artifact directory")
+        None, description="MLflow experiment name (default: the study name); the rules of study "
+                    "names, as it names the experiment's artifact directory")
 
 
 class Study(Strict):

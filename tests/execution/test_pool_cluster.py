@@ -2,8 +2,9 @@
 
 A Ray head (``ray start --head``) and a second node (``ray start --address``) run on 127.0.0.1,
 each with a temp directory of its own (``searchlab.execution.ray_start.LocalCluster``, as in
-``tests/test_cluster.py``: everything started is stopped by process id, never by ``ray stop``). The nodes are
-told apart by a custom resource each (``node_a`` on the head, ``node_b`` on the second node), and
+``tests/test_cluster.py``: everything started is stopped by process id, never by ``ray stop``).
+The nodes are told apart by a custom resource each (``node_a`` on the head, ``node_b`` on the
+second node), and
 the trial's placement group puts one worker bundle on each, so a pool that ignored the trial's
 bundles could not pass by luck. The trial runs in a driver process of its own, so this test
 leaves the test session's own Ray cluster alone.

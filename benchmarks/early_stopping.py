@@ -727,7 +727,9 @@ def main(argv: list[str] | None = None) -> None:
     t_start = time.time()
     r2 = {name: r2_at_quarter(*pool) for name, pool in pools.items()}
     if args.engine == "tune":
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        from searchlab.execution.ray_start import init_local
+
+        init_local(2)
     rows: list[dict[str, Any]] = []
     methods = args.methods.split(",")
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"searchlab-bench-{os.getpid()}"

@@ -6,13 +6,12 @@ import argparse
 import os
 import shlex
 import signal
-import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
 from searchlab import __version__
 from searchlab.errors import SearchlabError, StudyInterrupted
-from searchlab.processes import stop_group
+from searchlab.processes import spawn_tied, stop_group
 
 if TYPE_CHECKING:
     from searchlab.spec.models import Study
@@ -204,8 +203,10 @@ def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
         console.print(result.analysis.text, soft_wrap=True, markup=False)
     failed = [r for r in result.rows if r.status in ("failed", "timed_out")]
     if failed:
-        console.print(f"[yellow]{len(failed)} trial(s) failed; their errors are in MLflow "
-                      f"(artifact trial/error.txt) and under {result.study_dir}[/yellow]")
+        where = ("in MLflow (artifact trial/error.txt) and " if result.tracking_uri else "") + \
+            f"under {result.study_dir}"
+        console.print(f"[yellow]{len(failed)} trial(s) failed; their errors are {where}"
+                      "[/yellow]")
         errors: dict[str, int] = {}
         for r in failed:
             errors[r.error or r.status] = errors.get(r.error or r.status, 0) + 1
@@ -222,8 +223,8 @@ def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    """The MLflow UI as a child process group: one quiet worker, stopped with us (Ctrl-C or
-    SIGTERM), and a clear line when the port is taken."""
+    """The MLflow UI as a child process group: one quiet worker, stopped with us (Ctrl-C,
+    SIGTERM, or SIGKILL: see spawn_tied), and a clear line when the port is taken."""
     from searchlab.tracking.store import prepare_local, redact, resolve_uri
 
     uri = args.tracking_uri or resolve_uri(None)
@@ -239,7 +240,9 @@ def _cmd_ui(args: argparse.Namespace) -> int:
            "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_LOGGING_LEVEL": "WARNING",
            "PYTHONWARNINGS": "ignore::DeprecationWarning,"
                              "ignore:starlette.middleware.wsgi is deprecated"}
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True)  # its own group: we stop it all
+    # its own group, which we stop; tied to this process, so that it ends with it even when this
+    # process is killed with SIGKILL
+    proc = spawn_tied(cmd, env=env)
 
     def stop(sig: int, frame: Any) -> None:
         raise _Stop

@@ -204,6 +204,8 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
                         quiet=opts.quiet, stream=out, started=started,
                         tracked=tracker is not None)
     progress.study_dir = str(study_dir)
+    if resuming:
+        progress.resuming(str(study_dir))
     callbacks: list[Any] = [progress]
     writer = None
     if tracker is not None:
@@ -219,6 +221,8 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
         if isinstance(e, StudyInterrupted) and writer is not None:
             writer.close_interrupted()
         raise
+    finally:
+        progress.close()
     lost = _told_but_lost(told, results)
     if writer is not None:
         writer.reconcile(results, resumed=resuming)
@@ -252,7 +256,9 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
                              int(m.get("training_iteration") or 0), flat_config(res.config or {}),
                              run_ids.get(tid, (None,))[0],
                              None if res.error is None
-                             else status.error_line(str(res.error)) or type(res.error).__name__))
+                             else status.trial_error(str(res.error),
+                                                     status.files_of(str(study_dir), tune_id))
+                             or type(res.error).__name__))
     for res in lost:  # ended before Tune's last checkpoint could record them: from the journal
         value = res.metrics.get(metric)
         rows.append(TrialRow(res.trial_id, res.status,

@@ -90,9 +90,11 @@ def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
 
 
 def ranked(rows: list[Any], mode: str) -> list[Any]:
-    """Trials with a value, best first."""
-    scored = [r for r in rows if r.value is not None]
-    return sorted(scored, key=lambda r: r.value, reverse=mode == "max")
+    """Trials with a value, best first, ties by fewer epochs then trial id (the one order of
+    :func:`searchlab.results.best_first`)."""
+    from searchlab.results import rank_rows
+
+    return rank_rows(rows, mode)
 
 
 def best_table(rows: list[Any], metric: str, mode: str, title: str, limit: int = 5) -> Any:

@@ -197,13 +197,65 @@ table.summary th { background: #f4f6f8; }
 .sl-figure { width: 100%; margin: 8px 0 16px; }
 """
 
+#: WebGL figures (parcoords takes three contexts) drawn at once: a browser keeps about 16 WebGL
+#: contexts and loses the oldest past that, which left a page of several studies with blank plots
+MAX_LIVE_WEBGL = 4
+
 _BOOT = """
-document.querySelectorAll("script.sl-figure-json").forEach(function (node) {
-  var fig = JSON.parse(node.textContent);
+(function () {
   var config = {responsive: true, displaylogo: false};
-  Plotly.newPlot(node.dataset.target, fig.data, fig.layout, config);
-});
-"""
+  // trace types plotly draws with WebGL
+  var GL = new RegExp("^(parcoords|splom|scattergl|scatterpolargl|heatmapgl|pointcloud|" +
+    "scatter3d|surface|mesh3d|cone|streamtube|volume|isosurface|scattermap|choroplethmap|" +
+    "densitymap|scattermapbox|choroplethmapbox|densitymapbox)$");
+  var MAX_LIVE = MAX_LIVE_WEBGL;
+  var live = [];  // drawn WebGL figures, least recently drawn first
+  function usesGL(fig) {
+    return fig.data.some(function (t) { return GL.test(t.type || "scatter"); });
+  }
+  function release(el) {  // free its contexts now, not at the next garbage collection
+    el.querySelectorAll("canvas").forEach(function (c) {
+      var gl = c.getContext("webgl") || c.getContext("experimental-webgl");
+      var lose = gl && gl.getExtension("WEBGL_lose_context");
+      if (lose) lose.loseContext();
+    });
+    Plotly.purge(el);
+    el.dataset.drawn = "no";
+  }
+  function draw(el) {
+    var at = live.indexOf(el);
+    if (at >= 0) { live.splice(at, 1); live.push(el); return; }
+    while (live.length >= MAX_LIVE) {  // an off-screen one first, else the oldest
+      var off = live.filter(function (f) { return f.dataset.visible !== "yes"; });
+      var old = off.length ? off[0] : live[0];
+      live.splice(live.indexOf(old), 1);
+      release(old);
+    }
+    live.push(el);
+    Plotly.newPlot(el, el.slFigure.data, el.slFigure.layout, config);
+    el.dataset.drawn = "yes";
+  }
+  var seen = new IntersectionObserver(function (entries) {
+    entries.forEach(function (e) {
+      e.target.dataset.visible = e.isIntersecting ? "yes" : "no";
+      if (e.isIntersecting) draw(e.target);
+    });
+  }, {rootMargin: "100px 0px"});
+  document.querySelectorAll("script.sl-figure-json").forEach(function (node) {
+    var fig = JSON.parse(node.textContent);
+    var el = document.getElementById(node.dataset.target);
+    if (usesGL(fig)) {  // drawn while on screen (see MAX_LIVE)
+      el.slFigure = fig;
+      el.dataset.webgl = "yes";
+      el.dataset.drawn = "no";
+      el.style.minHeight = ((fig.layout && fig.layout.height) || 450) + "px";
+      seen.observe(el);
+    } else {
+      Plotly.newPlot(el, fig.data, fig.layout, config);
+    }
+  });
+})();
+""".replace("MAX_LIVE_WEBGL", str(MAX_LIVE_WEBGL))
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en">

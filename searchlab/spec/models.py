@@ -8,9 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from searchlab.methods.base import Method, TrialResources
 from searchlab.searchers.base import Searcher
@@ -18,6 +18,22 @@ from searchlab.spec.space import Space
 from searchlab.stopping.base import Scheduler
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+NAME_MAX = 200
+
+
+def _name(v: str) -> str:
+    """Study and experiment names name directories (results, MLflow artifacts): no path
+    separators, no leading dot, and short (MLflow takes 500 characters at most)."""
+    if not 1 <= len(v) <= NAME_MAX:
+        raise ValueError(f"a name of 1 to {NAME_MAX} characters (this one has {len(v):,})")
+    if not _NAME.match(v):
+        raise ValueError("use letters, digits, _ . and -, starting with a letter or digit "
+                         f"(it names directories; got {v!r})")
+    return v
+
+
+Name = Annotated[str, AfterValidator(_name)]
 
 
 class Strict(BaseModel):
@@ -85,7 +101,9 @@ class ResourcesSpec(Strict):
 class TrackingSpec(Strict):
     uri: str | None = Field(None, description="MLflow tracking URI; else MLFLOW_TRACKING_URI; else local SQLite")
     enabled: bool = True
-    experiment: str | None = Field(None, description="MLflow experiment name (default: the study name)")
+    experiment: Name | None = Field(
+        None, description="MLflow experiment name (default: the study name); the rules of study "
+                    "names, as it names the experiment's artifact directory")
 
 
 class Study(Strict):
@@ -94,7 +112,7 @@ class Study(Strict):
     ``method``, ``search`` and ``stopping`` are bindings: the registered extension each block
     names, holding its validated settings (``study.method.settings``)."""
 
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    name: Name
     description: str | None = None
     workload: WorkloadSpec | None = None
     objectives: tuple[MetricSpec, ...] = Field(

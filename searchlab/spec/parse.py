@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from searchlab import methods, searchers, stopping, workloads
-from searchlab.errors import SpecError
+from searchlab.errors import SpecError, clip_quoted
 from searchlab.registry import Binding, Registry, UnknownName
 from searchlab.spec.loader import Document, Loc, load_file, load_text
 from searchlab.spec.models import MetricSpec, Study, spec_hash
@@ -192,7 +192,7 @@ def _validate(doc: Document, model: type[BaseModel], data: dict[str, Any], prefi
         msg = err["msg"].removeprefix("Value error, ")
         got = err.get("input")
         if err["type"] not in ("value_error",) and not isinstance(got, (dict, list)) and got is not None:
-            msg += f" (got {got!r})"
+            msg += f" (got {clip_quoted(repr(got))})"
         raise doc.error(msg, loc) from None
 
 

@@ -368,6 +368,22 @@ def report(fake_store: FakeStore, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 @pytest.fixture(scope="session")
+def twelve_studies(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A report over 12 searched studies: 12 parallel-coordinates figures, 3 WebGL contexts each,
+    twice what a browser keeps alive (about 16)."""
+    from searchlab.dashboard import build_report
+
+    root = tmp_path_factory.mktemp("twelve")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    writer = _Writer(uri, root / "artifacts")
+    names = [f"study-{i:02d}" for i in range(12)]
+    for i, name in enumerate(names):
+        _write_search(writer, root / "staging", name, scheduler="fifo", searcher="random",
+                      executions=[8], seed=i + 1, start_ms=T0_MS + i * 3_600_000)
+    return build_report(names, str(root / "report.html"), uri)
+
+
+@pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     """Headless Debian Chromium driven by Playwright (never a downloaded browser)."""
     if not CHROMIUM.exists():

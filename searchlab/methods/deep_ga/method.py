@@ -26,6 +26,7 @@ from searchlab.methods.base import (
 )
 from searchlab.methods.deep_ga.settings import DeepGASettings
 from searchlab.methods.deep_ga.workload import REFERENCE
+from searchlab.results import best_first
 
 if TYPE_CHECKING:
     from searchlab.spec.models import Study
@@ -144,7 +145,11 @@ def summarize(results: list[TrialResult]) -> Analysis:
     analysis = Analysis(tables={"ga_runs": rows}, tags={"method": "deep_ga"})
     scored = [row for row in rows if row["elite_score"] is not None]
     if scored:
-        best = max(scored, key=lambda row: row["elite_score"])
+        # the order of the results table and `searchlab show`: ties by fewer epochs, then id
+        epochs = {r.trial_id: r.metrics.get("epoch", len(r.history)) for r in results}
+        best = best_first(scored, "max", value=lambda row: row["elite_score"],
+                          epochs=lambda row: epochs[row["trial_id"]],
+                          trial_id=lambda row: row["trial_id"])[0]
         analysis.metrics["best_elite_score"] = float(best["elite_score"])
         finals = [row["final_score"] for row in rows if row["final_score"] is not None]
         if finals:

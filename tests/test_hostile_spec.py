@@ -18,7 +18,7 @@ from searchlab.errors import ECHO_LIMIT
 from searchlab.spec.loader import MAX_BYTES, MAX_ITEMS, MAX_VALUES
 from searchlab.spec.parse import parse_text
 
-HEAD = "name: bomb\nworkload: quadratic\nmetric: {name: loss, mode: min}\n" \
+HEAD = "name: bomb\nworkload: sphere\nmetric: {name: loss, mode: min}\n" \
        "space: {x: {uniform: [0, 1]}}\n"
 
 
@@ -45,19 +45,19 @@ def _files(tmp: Path) -> dict[str, tuple[Path, int | None, str]]:
         "top-level alias bomb": (HEAD + "\n".join(_laughs("", "x")) + "\n", None, "aliases"),
         "merge-key bomb": (_merge_bomb(), 5, "more than"),
         "13-million-item list, 50 MB": (
-            "name: big\nworkload: quadratic\nspace: {x: {choice: ["
+            "name: big\nworkload: sphere\nspace: {x: {choice: ["
             + ", ".join(["1"] * 13_000_000) + "]}}\n", 3, "larger than 1 MiB"),
         "50 MB optimizer name": (
             HEAD + "method: {name: lr_free, optimizers: [" + "a" * 50_000_000 + "]}\n", 5,
             "larger than 1 MiB"),
         "list longer than the bound": (
-            "name: x\nworkload: quadratic\nspace:\n  x: {choice: ["
+            "name: x\nworkload: sphere\nspace:\n  x: {choice: ["
             + ", ".join(map(str, range(MAX_ITEMS + 5))) + "]}\n", 4, "a list of more than"),
         "more values than the bound": (
-            "name: x\nworkload: quadratic\nspace:\n"
+            "name: x\nworkload: sphere\nspace:\n"
             + "".join(f"  x{i}: {{choice: [1, 2, 3]}}\n" for i in range(MAX_VALUES // 3)), None,
             "more than"),
-        "integer of 5000 digits": ("name: x\nworkload: quadratic\nbudget: {trials: " + "1" * 5000
+        "integer of 5000 digits": ("name: x\nworkload: sphere\nbudget: {trials: " + "1" * 5000
                                    + "}\n", 3, "too long"),
         "nested 100,000 deep": ("name: " + "[" * 100_000 + "]" * 100_000 + "\n", 1,
                                 "nested too deeply"),

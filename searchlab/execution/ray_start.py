@@ -38,7 +38,9 @@ def init_local(num_cpus: float, num_gpus: float = 0, **options: Any) -> None:
     connecting to an existing cluster, num_cpus and num_gpus must not be provided")."""
     import ray
 
-    ray.init(address="local", num_cpus=math.ceil(num_cpus), num_gpus=num_gpus,
+    # logical GPUs may be fractional (--gpus 0.5): Ray takes them, though it types an int
+    gpus: Any = num_gpus
+    ray.init(address="local", num_cpus=math.ceil(num_cpus), num_gpus=gpus,
              **{**QUIET, **options})
 
 
@@ -160,7 +162,13 @@ def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
+
+
+def _command(p: subprocess.Popen[bytes]) -> str:
+    """The start of a process's command line, for an error message."""
+    args = p.args
+    return " ".join(map(str, args[:3])) if isinstance(args, (list, tuple)) else str(args)
 
 
 def _listening(port: int) -> bool:
@@ -185,7 +193,7 @@ class LocalCluster:
                  prefix: str = "slc", timeout: float = 180) -> None:
         # short: Ray's socket paths live under it and must stay under 108 characters
         self.tmp = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-        self.procs: list[subprocess.Popen] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
         base = os.environ if env is None else env
         self.env = {k: v for k, v in base.items() if not k.startswith("RAY_ADDRESS")}
         # Ray's default token authentication, stated so that the other nodes and drivers join
@@ -226,7 +234,7 @@ class LocalCluster:
             cmd += [flag, str(free_port())]
         self.spawn(name, cmd)
 
-    def spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
+    def spawn(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
         """Start ``cmd`` in a session of its own, with the cluster's environment, logging to
         ``tmp/<name>.log``; :meth:`stop` ends it."""
         with open(self.tmp / f"{name}.log", "w") as log:
@@ -242,7 +250,7 @@ class LocalCluster:
         while time.monotonic() < deadline:
             for p in self.procs:
                 if p.poll() is not None:
-                    raise RuntimeError(f"{what}: {' '.join(map(str, p.args[:3]))} exited with "
+                    raise RuntimeError(f"{what}: {_command(p)} exited with "
                                        f"{p.returncode}; logs in {self.tmp}\n{self.logs()}")
             try:
                 if check():

@@ -17,9 +17,10 @@ from searchlab.spec.parse import LoadedStudy
 
 
 def preflight_study(loaded: LoadedStudy) -> None:
-    """Raise :class:`WorkloadError` (one line, with file:line) when the study's workload cannot
-    run here. Studies whose method brings its own workloads have nothing to check here."""
+    """Raise :class:`WorkloadError` (one line, with file:line) when the study's workload, or a
+    ``"module:name"`` reference its method's settings name, cannot be used here."""
     study = loaded.study
+    method_references(loaded)
     workload = study.workload
     if workload is None:
         return
@@ -33,6 +34,27 @@ def preflight_study(loaded: LoadedStudy) -> None:
         raise _located(loaded, str(e), "function") from None
     if reason:
         raise _located(loaded, f"workload '{workload.function}' cannot run here: {reason}", "args")
+
+
+def method_references(loaded: LoadedStudy) -> None:
+    """Resolve every reference the method's settings list (``settings.references()``, see
+    :class:`searchlab.refs.Reference`) from the study's code directory and run its check; the
+    first that fails is one line with the study file, the line and the key."""
+    from searchlab.refs import study_code_dir
+
+    references = getattr(loaded.study.method, "references", None)
+    if references is None:
+        return
+    settings_path = getattr(loaded.study.method, "path", None)
+    directory = study_code_dir(loaded)
+    if settings_path and directory is None:
+        raise WorkloadError(str(loaded.document.error(
+            f"path '{settings_path}' is not a directory (relative paths start at the study "
+            "file's directory)", ("method", "path"))))
+    for ref in references():
+        problem = ref.problem(directory)
+        if problem:
+            raise WorkloadError(str(loaded.document.error(problem, ("method", *ref.loc))))
 
 
 def check_ready(fn: Any, args: dict[str, Any]) -> str | None:

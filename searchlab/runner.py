@@ -170,10 +170,9 @@ def _preflight(loaded: LoadedStudy, method: Any) -> None:
         method.preflight(study.method, study)
     except ValueError as e:
         raise SearchlabError(f"{loaded.document.file}: {e}") from None
-    if study.workload is not None:
-        from searchlab.preflight import preflight_study
+    from searchlab.preflight import preflight_study
 
-        preflight_study(loaded)
+    preflight_study(loaded)  # the workload, and the references the method's settings name
 
 
 def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir: Path,
@@ -183,6 +182,7 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
     from searchlab.execution.tune_run import TunePlan, fit, start_method_run
     from searchlab.pareto import pareto_trials
     from searchlab.progress import Forwarder, Progress
+    from searchlab.refs import study_code_dir
     from searchlab.spec.space import flat_config
     from searchlab.trainable import TrialSpec
 
@@ -199,7 +199,7 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
     workload = study.workload
     spec = TrialSpec(workload.function if workload else None,
                      dict(workload.args) if workload else {},
-                     loaded.workload_path, metric, mode, max_epochs,
+                     study_code_dir(loaded), metric, mode, max_epochs,
                      study.search.seed or 0, study.budget.trial_timeout, study_dir=str(study_dir),
                      resources=study.resources.trial(),
                      more_metrics=tuple(m for m, _ in objective.more))

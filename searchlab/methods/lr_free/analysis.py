@@ -80,12 +80,12 @@ def summarize(s: LRFreeSettings, results: list[TrialResult], calibration: list[d
     table = []
     for o in names:
         sp = specs[o]
-        row: dict[str, Any] = {"optimizer": o, "label": sp.label, "lr_free": sp.lr_free,
-                               "user": sp.user}
+        row: dict[str, Any] = {"label": sp.label, "lr_free": sp.lr_free, "yours": sp.user}
         for st in SETTINGS:
             row[st] = scores.get(submission(o, st))
-            if held_out:
-                row[f"{st}_held_out"] = scores_held.get(submission(o, st))
+        for st in SETTINGS if held_out else ():
+            row[f"{st}_held_out"] = scores_held.get(submission(o, st))
+        row["optimizer"] = o
         table.append(row)
     order = {o: i for i, o in enumerate(names)}
     ttt_rows = [{"optimizer": o, "setting": st, "workload": w,
@@ -165,7 +165,7 @@ def _rho(ratios: dict[str, float], workloads: list[str], tau: float) -> float:
 def ordering_check(table: list[dict[str, Any]]) -> dict[str, Any]:
     """The paper's ordering: defaults < calibrated (mean over the built-in learning-rate-free
     optimizers; yours are left out), and the best calibrated one <= calibrated NadamW."""
-    lr_free = [r for r in table if r["lr_free"] and not r.get("user")
+    lr_free = [r for r in table if r["lr_free"] and not r.get("yours")
                and r["defaults"] is not None and r["calibrated"] is not None]
     nadamw = next((r for r in table if r["optimizer"] == "nadamw"), None)
     out: dict[str, Any] = {"mean_lr_free_defaults": None, "mean_lr_free_calibrated": None,

@@ -187,7 +187,7 @@ def test_a_user_optimizer_is_calibrated_and_scored_beside_the_builtins() -> None
     assert len([r for r in out.analysis.tables["calibration"]
                 if r["optimizer"] == "torch.optim:Adagrad"]) == 1
     table = {r["optimizer"]: r for r in out.analysis.tables["scores"]}
-    assert table["torch.optim:SGD"]["label"] == "SGD" and table["torch.optim:SGD"]["user"]
+    assert table["torch.optim:SGD"]["label"] == "SGD" and table["torch.optim:SGD"]["yours"]
     assert table["torch.optim:SGD"]["lr_free"] is False  # it has an lr
     assert table["torch.optim:Adagrad"]["lr_free"] is True  # nothing says lr: taken as lr-free
     # the synthetic optimum is lr 3e-3: calibration moves SGD from lr 1e-3 towards it

@@ -261,7 +261,8 @@ class LRFreeSettings(MethodSettings):
         out: list[Reference] = []
         seen: set[str] = set()
         named = [(("workloads", i), w) for i, w in enumerate(self.workloads)]
-        named += [(("calibration_workloads", i), w) for i, w in enumerate(self.calibration_workloads)]
+        named += [(("calibration_workloads", i), w)
+                  for i, w in enumerate(self.calibration_workloads)]
         if self.sensitivity_workload is not None:
             named.append((("sensitivity_workload",), self.sensitivity_workload))
         for loc, w in named:

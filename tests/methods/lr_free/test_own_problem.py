@@ -109,7 +109,8 @@ def test_user_references_resolve_next_to_the_study_file_from_any_directory(tmp_p
     assert "bad.yaml:6: method.optimizers[1].ref: optimizer 'my_opt_x1:not_an_optimizer': " \
            "fails to build and step with its defaults: TypeError" in proc.stderr
     assert "not a torch.optim.Optimizer" in proc.stderr
-    typo = (code / "study.yaml").read_text().replace("momentum: 0.9}", "momentum: 0.9, nesterof: 1}")
+    typo = (code / "study.yaml").read_text().replace("momentum: 0.9}",
+                                                     "momentum: 0.9, nesterof: 1}")
     (code / "typo.yaml").write_text(typo)
     proc = _cli("validate", str(code / "typo.yaml"), cwd=elsewhere)
     assert proc.returncode == 2 and "unexpected keyword argument 'nesterof'" in proc.stderr
@@ -120,7 +121,8 @@ def test_user_references_resolve_next_to_the_study_file_from_any_directory(tmp_p
     assert _cli("validate", str(tmp_path / "conf" / "study.yaml"), cwd=elsewhere).returncode == 0
     (tmp_path / "conf" / "nopath.yaml").write_text(moved.replace("../project", "../nowhere"))
     proc = _cli("validate", str(tmp_path / "conf" / "nopath.yaml"), cwd=elsewhere)
-    assert proc.returncode == 2 and "method.path: path '../nowhere' is not a directory" in proc.stderr
+    assert proc.returncode == 2
+    assert "method.path: path '../nowhere' is not a directory" in proc.stderr
 
 
 # -- the user's optimizer in the registry and the method ---------------------------------------

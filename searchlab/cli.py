@@ -59,10 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("file", help="the study file (YAML)")
     v.set_defaults(func=_cmd_validate)
 
-    sh = sub.add_parser("show", help="the best trials of a study, read back from MLflow")
+    sh = sub.add_parser("show", help="a study's result (its best trials, or the method's "
+                                     "analysis where that leads), read back from MLflow")
     sh.add_argument("name", help="the study's name (its MLflow experiment)")
     sh.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else ./.searchlab/mlflow.db")
     sh.add_argument("--top", type=int, default=10, help="how many trials to list (default: 10)")
+    sh.add_argument("--trials", action="store_true",
+                    help="list the best trials even where the method's analysis leads (lr_free)")
     sh.set_defaults(func=_cmd_show)
 
     u = sub.add_parser("ui", help="open the MLflow UI on the study store (127.0.0.1)")
@@ -188,9 +191,14 @@ def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
     from searchlab.show import best_table
 
     console = Console(width=None if sys.stdout.isatty() else 140)
-    table = best_table(result.rows, result.metric, result.mode,
-                       f"best trials of {result.name} ({result.metric}, {result.mode})")
-    console.print(table)
+    # a method whose analysis is the study's result (tag searchlab.lead=analysis, e.g. lr_free's
+    # AlgoPerf table: its trials' values are on different workloads' scales) leads with it
+    leads = result.analysis.tags.get("searchlab.lead") == "analysis" and result.analysis.text
+    if leads:
+        console.print(result.analysis.text, soft_wrap=True, markup=False)
+    else:
+        console.print(best_table(result.rows, result.metric, result.mode,
+                                 f"best trials of {result.name} ({result.metric}, {result.mode})"))
     if result.objectives:
         names = ", ".join(f"{m} {d}" for m, d in result.objectives)
         console.print(f"Pareto front: {len(result.pareto)} trials ({names}): "
@@ -199,7 +207,7 @@ def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
     counts = ", ".join(f"{v} {k}" for k, v in sorted(result.counts.items()))
     console.print(f"{len(result.rows)} trials ({counts}) in {result.elapsed_s:.1f} s"
                   + (" (resumed)" if result.resumed else ""))
-    if result.analysis.text:
+    if result.analysis.text and not leads:
         console.print(result.analysis.text, soft_wrap=True, markup=False)
     failed = [r for r in result.rows if r.status in ("failed", "timed_out")]
     if failed:

@@ -38,7 +38,8 @@ def missing(*modules: str) -> str | None:
 
 def preflight_study(loaded: LoadedStudy) -> None:
     """Raise a one-line error (with file:line) when the study cannot run here: its method's own
-    check (:meth:`Method.preflight`: the packages and data it needs), then the workload's."""
+    check (:meth:`Method.preflight`: the packages and data it needs), the ``"module:name"``
+    references its settings name, then the workload's."""
     study = loaded.study
     try:
         study.method.preflight(study)
@@ -46,6 +47,7 @@ def preflight_study(loaded: LoadedStudy) -> None:
         loc = ("method",) if "method" in study.written else ()
         raise SearchlabError(str(loaded.document.error(
             f"method '{study.method.name}' cannot run here: {e}", loc))) from None
+    method_references(loaded)
     workload = study.workload
     if workload is None:
         return
@@ -59,6 +61,28 @@ def preflight_study(loaded: LoadedStudy) -> None:
         raise _located(loaded, str(e), "function") from None
     if reason:
         raise _located(loaded, f"workload '{workload.function}' cannot run here: {reason}", "args")
+
+
+def method_references(loaded: LoadedStudy) -> None:
+    """Resolve every reference the method's settings list (``settings.references()``, see
+    :class:`searchlab.refs.Reference`) from the study's code directory and run its check; the
+    first that fails is one line with the study file, the line and the key."""
+    from searchlab.refs import study_code_dir
+
+    settings = loaded.study.method.settings
+    references = settings.references()
+    if not references:
+        return
+    settings_path = settings.code_path()
+    directory = study_code_dir(loaded)
+    if settings_path and directory is None:
+        raise WorkloadError(str(loaded.document.error(
+            f"path '{settings_path}' is not a directory (relative paths start at the study "
+            "file's directory)", ("method", "path"))))
+    for ref in references:
+        problem = ref.problem(directory)
+        if problem:
+            raise WorkloadError(str(loaded.document.error(problem, ("method", *ref.loc))))
 
 
 def check_ready(fn: Any, args: dict[str, Any]) -> str | None:

@@ -179,6 +179,7 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
     from searchlab.execution.tune_run import TunePlan, fit
     from searchlab.pareto import pareto_trials
     from searchlab.progress import Progress
+    from searchlab.refs import study_code_dir
     from searchlab.spec.space import flat_config
     from searchlab.trainable import TrialSpec
 
@@ -196,7 +197,7 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
     workload = study.workload
     spec = TrialSpec(workload.ref if workload else None,
                      dict(workload.args) if workload else {},
-                     loaded.workload_path, metric, mode, max_epochs,
+                     study_code_dir(loaded), metric, mode, max_epochs,
                      study.search.settings.seed or 0, study.budget.trial_timeout,
                      study_dir=str(study_dir), resources=study.resources.trial(),
                      more_metrics=tuple(m for m, _ in objective.more))

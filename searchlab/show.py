@@ -29,6 +29,8 @@ class StoredStudy:
     run_status: str  # the parent run's MLflow status: FINISHED, RUNNING, KILLED, ...
     tracking_uri: str
     rows: list[TrialRow] = field(default_factory=list)
+    #: the method's analysis leads (parent tag searchlab.lead=analysis): its summary.md
+    lead: str | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -74,6 +76,8 @@ def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
     tags = parent.data.tags
     study = StoredStudy(name, tags.get("searchlab.metric", "?"), tags.get("searchlab.mode", "max"),
                         parent.info.run_id, parent.info.status, uri)
+    if tags.get("searchlab.lead") == "analysis":
+        study.lead = _summary(client, parent.info.run_id)
     for run in _children(client, exp.experiment_id, parent.info.run_id):
         t = run.data.tags
         status = t.get("searchlab.status", "unknown")
@@ -138,9 +142,14 @@ def cmd_show(args: Any) -> int:
         console.print(f"study '{study.name}' has no trials in MLflow (parent run "
                       f"{study.parent_run_id}, {study.run_status})")
         return 0
-    console.print(best_table(study.rows, study.metric, study.mode,
-                             f"best trials of {study.name} ({study.metric}, {study.mode})",
-                             limit=args.top))
+    if study.lead and not getattr(args, "trials", False):
+        console.print(study.lead, soft_wrap=True, markup=False)
+        console.print("(the method's analysis leads: its trials report values on different "
+                      "scales; list them with --trials)", soft_wrap=True, markup=False)
+    else:
+        console.print(best_table(study.rows, study.metric, study.mode,
+                                 f"best trials of {study.name} ({study.metric}, {study.mode})",
+                                 limit=args.top))
     counts = ", ".join(f"{v} {k}" for k, v in sorted(study.counts.items()))
     state = "" if study.run_status == "FINISHED" else \
         f"; the study is not finished (its run is {study.run_status})"
@@ -148,6 +157,20 @@ def cmd_show(args: Any) -> int:
     console.print(f"MLflow: {redact(study.tracking_uri)}, experiment '{study.name}', parent run "
                   f"{study.parent_run_id}", soft_wrap=True)
     return 0
+
+
+def _summary(client: Any, run_id: str) -> str | None:
+    """The parent run's ``analysis/summary.md`` (None when it cannot be read)."""
+    import os
+    import tempfile
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bar on stderr
+    try:
+        with tempfile.TemporaryDirectory(prefix="searchlab-show-") as tmp:
+            path = client.download_artifacts(run_id, "analysis/summary.md", tmp)
+            return Path(path).read_text(encoding="utf-8").strip() or None
+    except Exception:  # noqa: BLE001 - no summary stored, or unreadable: show the trials
+        return None
 
 
 def _children(client: Any, experiment_id: str, parent_run_id: str) -> list[Any]:

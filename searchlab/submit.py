@@ -194,6 +194,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
         code = loaded.workload_path or wpath
         check_signature(resolve(study.workload.ref, code, study.workload.function),
                         study.workload.function, study.workload.args)
+    from searchlab.preflight import method_references
+
+    method_references(loaded)  # the "module:name" references the method's settings name, too
     uri, more = _tracking(args, study, address)
     warnings += more
 

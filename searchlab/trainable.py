@@ -39,7 +39,7 @@ class TrialSpec:
 
     function: str | None  # the study's workload (requests may name their own)
     args: dict[str, Any]
-    path: str | None
+    path: str | None  # the study's code directory (searchlab.refs.study_code_dir), on sys.path
     metric: str
     mode: str
     max_epochs: int  # the default length
@@ -65,7 +65,9 @@ def run_trial(spec: TrialSpec, config: dict[str, Any]) -> None:
 
     meta = config.get(META) or {}
     if meta.get("workload"):
-        fn, args = resolve(meta["workload"]), dict(meta.get("args") or {})
+        # a method's workload: from the study's code directory (the study file's, see
+        # searchlab.refs), where the references its settings name were found at the preflight
+        fn, args = resolve(meta["workload"], spec.path), dict(meta.get("args") or {})
     else:
         if not spec.function:
             raise ValueError("this trial names no workload and the study has none")

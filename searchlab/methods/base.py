@@ -47,11 +47,23 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from searchlab.registry import Binding, Settings
 
 if TYPE_CHECKING:
+    from searchlab.refs import Reference
     from searchlab.spec.models import Study
 
 
 class MethodSettings(Settings):
     """Base for a method's settings block; unknown keys are errors."""
+
+    def code_path(self) -> str | None:
+        """The directory the settings' ``"module:name"`` references resolve from (its ``path``
+        key, relative to the study file), for methods that take one; None: the study file's
+        directory (see :mod:`searchlab.refs`)."""
+        return None
+
+    def references(self) -> list[Reference]:
+        """Every ``"module:name"`` reference these settings name (the user's code), for the
+        preflight: each is imported and checked before anything starts."""
+        return []
 
 
 S = TypeVar("S", bound=MethodSettings)

@@ -301,7 +301,10 @@ def _write_lr_free(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
         "searchlab.method": "lr_free", "searchlab.searcher": "grid", "searchlab.scheduler": "fifo",
         "searchlab.spec_hash": "lrf00001", "searchlab.workload": "suite",
         "searchlab.trial_panels": "false",
-        "searchlab.metric": "time_to_target", "searchlab.mode": "min"}, "name: lr-free\n", tmp)
+        "searchlab.metric": "time_to_target", "searchlab.mode": "min",
+        # its analysis is the result: the "Result" panel draws this table and figure first
+        "searchlab.lead": "analysis", "searchlab.lead_table": "time_to_target",
+        "searchlab.lead_figures": "performance_profile"}, "name: lr-free\n", tmp)
     rows, k, best = [], 0, (math.inf, "", "")
     for opt, per_workload in LR_FREE_TIMES.items():
         for workload, t in per_workload.items():

@@ -196,3 +196,23 @@ def test_the_dashboard_command_does_not_create_a_store_where_there_is_none(tmp_p
     assert main(["dashboard", "--tracking-uri", f"sqlite:///{missing}"]) == 2
     assert "no MLflow store at" in capsys.readouterr().err
     assert not missing.exists()
+
+
+def test_a_method_whose_analysis_leads_is_drawn_first(figs: dict, page: str, fake_store) -> None:
+    # lr-free-suite tags its parent run searchlab.lead=analysis: its lead table and figure open
+    # the page ("Result"), the figure is not drawn again under "Stored analyses", and the
+    # overview names no best trial (its trials' values are on different workloads' scales)
+    facts = fake_store.studies["lr-free-suite"]
+    titles = list(figs)
+    assert titles[:2] == ["lr-free-suite: time_to_target (analysis/time_to_target.json)",
+                          "lr-free-suite: performance profile of time to target"]
+    (table,) = figs[titles[0]]["data"]
+    assert values(table["header"]["values"]) == ["optimizer", "workload", "time to target"]
+    cells = [values(c) for c in table["cells"]["values"]]
+    assert len(cells[0]) == len(facts["rows"])
+    assert cells[2] == ["-" if r["time_to_target"] is None else f"{r['time_to_target']:.3f}"
+                        if isinstance(r["time_to_target"], float) else str(r["time_to_target"])
+                        for r in facts["rows"]]
+    assert page.index('<section id="lead">') < page.index('<section id="best_so_far">')
+    row = re.search(r"<tr><td>lr-free-suite</td>.*?</tr>", page).group(0)
+    assert "<td>see Result</td>" in row

@@ -83,7 +83,8 @@ def test_tiny_suite_through_run_local() -> None:
     assert max(max(r["defaults"], r["calibrated"]) for r in table.values()) == pytest.approx(1.0)
     assert a.tables["workloads"] == {"calibration": ["synthetic"], "scored": ["synthetic", "tabular"],
                                      "held_out": ["tabular"]}
-    assert set(a.figures) == {"performance_profiles", "time_to_target", "lr_sensitivity", "calibration"}
+    assert set(a.figures) == {"performance_profiles", "performance_profiles_held_out",
+                              "time_to_target", "lr_sensitivity", "calibration"}
     sweep = [r for r in a.tables["sensitivity"] if r["setting"] == "sensitivity"]
     assert sorted(r["lr"] for r in sweep) == [1e-4, 1e-2, 1.0]
     assert {r["optimizer"] for r in a.tables["sensitivity"] if r["setting"] == "defaults"} == {"prodigy"}

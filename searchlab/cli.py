@@ -10,7 +10,7 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
-from searchlab import __version__
+from searchlab import __version__, refs
 from searchlab.errors import SearchlabError, StudyInterrupted
 from searchlab.processes import stop_group
 
@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        # references in the study file (CDT's bandit class, data files) resolve from its directory
+        with refs.reading(getattr(args, "file", None)):
+            return int(args.func(args) or 0)
     except StudyInterrupted as e:
         print(f"\nsearchlab: {e}", file=sys.stderr)
         return e.exit_code

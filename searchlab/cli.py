@@ -191,12 +191,16 @@ def _resume_command(args: argparse.Namespace) -> str:
 def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
     from rich.console import Console
 
+    from searchlab.methods.base import HEADLINE_TAG
     from searchlab.show import best_table
 
     console = Console(width=None if sys.stdout.isatty() else 140)
-    table = best_table(result.rows, result.metric, result.mode,
-                       f"best trials of {result.name} ({result.metric}, {result.mode})")
-    console.print(table)
+    leads = bool(result.analysis.tags.get(HEADLINE_TAG) and result.analysis.text)
+    if leads:  # the method's own result (CDT's regret table) in place of a best-trial table
+        console.print(result.analysis.text, soft_wrap=True, markup=False)
+    else:
+        console.print(best_table(result.rows, result.metric, result.mode,
+                                 f"best trials of {result.name} ({result.metric}, {result.mode})"))
     if result.objectives:
         names = ", ".join(f"{m} {d}" for m, d in result.objectives)
         console.print(f"Pareto front: {len(result.pareto)} trials ({names}): "
@@ -205,7 +209,7 @@ def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
     counts = ", ".join(f"{v} {k}" for k, v in sorted(result.counts.items()))
     console.print(f"{len(result.rows)} trials ({counts}) in {result.elapsed_s:.1f} s"
                   + (" (resumed)" if result.resumed else ""))
-    if result.analysis.text:
+    if result.analysis.text and not leads:
         console.print(result.analysis.text, soft_wrap=True, markup=False)
     failed = [r for r in result.rows if r.status in ("failed", "timed_out")]
     if failed:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from searchlab.errors import SearchlabError
+from searchlab.methods.base import HEADLINE_TAG
 from searchlab.results import TrialRow
 from searchlab.status import UNSCORED
 
@@ -29,6 +30,7 @@ class StoredStudy:
     run_status: str  # the parent run's MLflow status: FINISHED, RUNNING, KILLED, ...
     tracking_uri: str
     rows: list[TrialRow] = field(default_factory=list)
+    summary: str | None = None  # the method's own result (analysis/summary.md), when it leads
 
     @property
     def counts(self) -> dict[str, int]:
@@ -74,6 +76,8 @@ def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
     tags = parent.data.tags
     study = StoredStudy(name, tags.get("searchlab.metric", "?"), tags.get("searchlab.mode", "max"),
                         parent.info.run_id, parent.info.status, uri)
+    if tags.get(HEADLINE_TAG):
+        study.summary = _summary_text(client, parent.info.run_id)
     for run in _children(client, exp.experiment_id, parent.info.run_id):
         t = run.data.tags
         status = t.get("searchlab.status", "unknown")
@@ -136,9 +140,12 @@ def cmd_show(args: Any) -> int:
         console.print(f"study '{study.name}' has no trials in MLflow (parent run "
                       f"{study.parent_run_id}, {study.run_status})")
         return 0
-    console.print(best_table(study.rows, study.metric, study.mode,
-                             f"best trials of {study.name} ({study.metric}, {study.mode})",
-                             limit=args.top))
+    if study.summary:  # the method's own result leads (CDT: its regret table), not single runs
+        console.print(study.summary, soft_wrap=True, markup=False)
+    else:
+        console.print(best_table(study.rows, study.metric, study.mode,
+                                 f"best trials of {study.name} ({study.metric}, {study.mode})",
+                                 limit=args.top))
     counts = ", ".join(f"{v} {k}" for k, v in sorted(study.counts.items()))
     state = "" if study.run_status == "FINISHED" else \
         f"; the study is not finished (its run is {study.run_status})"
@@ -146,6 +153,18 @@ def cmd_show(args: Any) -> int:
     console.print(f"MLflow: {redact(study.tracking_uri)}, experiment '{study.name}', parent run "
                   f"{study.parent_run_id}", soft_wrap=True)
     return 0
+
+
+def _summary_text(client: Any, run_id: str) -> str | None:
+    """The method's ``analysis/summary.md`` on the parent run (None when it cannot be read)."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="searchlab-show-") as tmp:
+            path = client.download_artifacts(run_id, "analysis/summary.md", tmp)
+            return Path(path).read_text(encoding="utf-8").strip() or None
+    except Exception:  # noqa: BLE001 - no stored summary: show the best-trial table instead
+        return None
 
 
 def _children(client: Any, experiment_id: str, parent_run_id: str) -> list[Any]:

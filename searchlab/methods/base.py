@@ -123,6 +123,10 @@ class TrialResult:
     error: str | None = None
 
 
+#: the parent-run tag whose one line (the method's headline result) replaces the best trial
+HEADLINE_TAG = "searchlab.headline"
+
+
 @dataclass
 class Analysis:
     """A method's summary of the whole study, stored on the study's parent MLflow run.
@@ -131,6 +135,10 @@ class Analysis:
     data (``analysis/<name>.json``). ``figures``: name -> a Plotly figure as a dict (``fig.to_dict()``,
     ``analysis/<name>.plotly.json``), which the dashboard draws. ``tags``: parent-run tags.
     ``text``: a short human-readable report (``analysis/summary.md``), printed after the study.
+    A ``tags[HEADLINE_TAG]`` line says that the method's own result leads: the closing summary
+    and ``searchlab show`` print ``text`` in place of the best-trial table, and the dashboard's
+    study table shows the line in place of a best trial (for methods whose trials are not
+    comparable one by one: CDT's runs differ in environment, bandit, tuner and seed).
     """
 
     metrics: dict[str, float] = field(default_factory=dict)

@@ -18,11 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from searchlab.methods.base import Analysis, TrialResult
+from searchlab.methods.base import HEADLINE_TAG, Analysis, TrialResult
 
 LEAD = "cdt"  # the tuner the paired differences are taken against
 FINISHED = ("completed", "early_stopped")
-HEADLINE_TAG = "searchlab.headline"
 
 
 def interval(values: np.ndarray) -> float:

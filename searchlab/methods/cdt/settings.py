@@ -264,7 +264,8 @@ class UserBanditSettings(_Strict):
         None, validate_default=True, description="the directory to import the class from, relative to the study file "
         "(default: the study file's directory)")
     cls: str = Field(alias="class", description="'package.module:Class'")
-    args: dict[str, Any] = Field({}, description="keyword arguments of the class (not tuned)")
+    args: dict[str, Any] = Field({}, validate_default=True,
+                                 description="keyword arguments of the class (not tuned)")
     hyperparameters: dict[Annotated[str, Field(pattern=HYPER_NAME)], RangeSettings] = Field(
         min_length=1, description="name -> {low, high, scale}: the box CDT searches (scale log "
         "unless given); select() gets a value for each, every round")
@@ -280,19 +281,25 @@ class UserBanditSettings(_Strict):
     def _importable(cls, v: str, info: ValidationInfo) -> str:
         from searchlab.methods.cdt.user import check_class
 
-        if "path" not in info.data:
-            return v  # the path was refused: that error is reported
-        check_class(refs.import_from(v, info.data["path"]), v, {})
+        if "path" in info.data:  # else the path was refused: that error is reported
+            check_class(refs.import_from(v, info.data["path"]), v, None)
         return v
 
-    @model_validator(mode="after")
-    def _args_and_name(self) -> UserBanditSettings:
-        from searchlab.methods.cdt.user import check_class
+    @field_validator("args")
+    @classmethod
+    def _arguments(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from searchlab.methods.cdt.user import check_init
 
-        if self.name in BANDITS:
-            raise ValueError(f"name '{self.name}' is a built-in bandit; choose another")
-        check_class(self.bandit_class(), self.cls, self.args)  # with the args written
-        return self
+        if "path" in info.data and "cls" in info.data:
+            check_init(refs.import_from(info.data["cls"], info.data["path"]), info.data["cls"], v)
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _not_builtin(cls, v: str) -> str:
+        if v in BANDITS:
+            raise ValueError(f"'{v}' is a built-in bandit; choose another name")
+        return v
 
     def bandit_class(self) -> type:
         return refs.import_from(self.cls, self.path)

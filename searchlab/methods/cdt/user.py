@@ -80,8 +80,9 @@ class UserBandit(Bandit):
         return np.array([float(values[n]) for n in self.names])
 
 
-def check_class(cls: Any, ref: str, args: Mapping[str, Any]) -> None:
-    """Raise ValueError (one line) unless ``cls`` follows the protocol above."""
+def check_class(cls: Any, ref: str, args: Mapping[str, Any] | None = None) -> None:
+    """Raise ValueError (one line) unless ``cls`` follows the protocol above (its constructor
+    too, with ``args``, unless that is None)."""
     if not inspect.isclass(cls):
         raise ValueError(f"'{ref}' is a {type(cls).__name__}, not a class")
     for method, params in (("select", "contexts, hyper"), ("update", "arm, context, reward")):
@@ -89,6 +90,12 @@ def check_class(cls: Any, ref: str, args: Mapping[str, Any]) -> None:
         if not callable(fn):
             raise ValueError(f"'{ref}' has no method {method}(self, {params}) (docs/cdt.md)")
         _bindable(fn, ref, f"{method}(self, {params})", [None] * (params.count(",") + 2))
+    if args is not None:
+        check_init(cls, ref, args)
+
+
+def check_init(cls: Any, ref: str, args: Mapping[str, Any]) -> None:
+    """Raise ValueError unless ``cls(dim=, arms=, rng=, **args)`` can be called."""
     _bindable(cls, ref, "__init__(self, dim, arms, rng" + "".join(f", {k}" for k in args) + ")",
               [], {"dim": 1, "arms": 2, "rng": None, **args})
 

@@ -159,8 +159,10 @@ def _summary_text(client: Any, run_id: str) -> str | None:
     """The method's ``analysis/summary.md`` on the parent run (None when it cannot be read)."""
     import tempfile
 
+    from searchlab.dashboard.data import _quiet_downloads  # no MLflow progress bar
+
     try:
-        with tempfile.TemporaryDirectory(prefix="searchlab-show-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="searchlab-show-") as tmp, _quiet_downloads():
             path = client.download_artifacts(run_id, "analysis/summary.md", tmp)
             return Path(path).read_text(encoding="utf-8").strip() or None
     except Exception:  # noqa: BLE001 - no stored summary: show the best-trial table instead

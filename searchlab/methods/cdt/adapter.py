@@ -26,7 +26,7 @@ from searchlab.methods.base import (
     TrialResult,
 )
 from searchlab.methods.cdt.analysis import summarize
-from searchlab.methods.cdt.settings import CDTSettings, check_bandits_play
+from searchlab.methods.cdt.settings import CDTSettings, check_bandits_play, plan
 from searchlab.methods.cdt.simulate import run
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ class CDTMethod(Method):
     def describe(self, settings: MethodSettings, study: Study) -> list[str]:
         s = _settings(settings)
         return [f"trials     {len(trial_configs(s))} (environments x bandits x tuners x seeds), "
-                f"{study.budget.concurrency} at a time"]
+                f"{study.budget.concurrency} at a time", *plan(s)]
 
 
 def _settings(settings: MethodSettings) -> CDTSettings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -443,3 +444,21 @@ def check_bandits_play(s: CDTSettings) -> None:
             except ValueError as e:
                 raise invalid(f"bandit '{b.name}' ({b.cls}) on environment '{env.label}': {e}",
                               "method", "bandits", i) from None
+
+
+def plan(s: CDTSettings) -> list[str]:
+    """What ``searchlab validate`` says about the environments and bandits of a study."""
+    lines = []
+    for env in s.environments:
+        where = f", {env.file}" if getattr(env, "file", None) else ""
+        lines.append(f"env        {env.label}: {env.kind}, {env.rounds} rounds{where}")
+    ranges = s.zooming.ranges or {}
+    for b in s.bandits:
+        space = ", ".join(f"{h.name} [{r.low:g}, {r.high:g}] {r.scale}" for h in s.bandit_space(b)
+                          for r in [ranges.get(h.name, h)])
+        grid = s.oracle_values(b)
+        size = math.prod(len(v) for v in grid.values()) if "oracle" in s.tuners else 0
+        what = "built-in" if isinstance(b, str) else f"{b.cls} from {b.path}"
+        lines.append(f"bandit     {s.bandit_label(b)}: {what}; CDT searches {space}"
+                     + (f"; oracle: {size} fixed values" if size else ""))
+    return lines

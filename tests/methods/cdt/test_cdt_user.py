@@ -240,6 +240,10 @@ def test_a_user_study_resolves_from_its_directory_and_runs(tmp_path, monkeypatch
     assert math.isfinite(chunks[-1]["cum_regret"]) and chunks[-1]["round"] == 200
     run_ = CDTMethod().start(s, study)
     assert run_.total == len(configs)
+    plan = CDTMethod().describe(s, study)  # what `searchlab validate` prints
+    assert any(line.startswith("bandit     greedy: ") and "eps [0.001, 0.5] log, lam [0.1, 10] "
+               "log; oracle: 10 fixed values" in line for line in plan), plan
+    assert f"env        logged: data, 200 rounds, {tmp_path / 'logged.csv'}" in plan
 
 
 def _error(tmp_path: Path, study: str, module: str = GREEDY) -> SpecError:

@@ -4,7 +4,8 @@ over seeds with a 95% confidence band, by tuner.
 The table is CDT's own summary as it stored it (its ``final_regret`` table on the study's parent
 run): per tuner the mean final regret over seeds with its 95 % interval, the excess over the best
 fixed value in hindsight and the paired difference from CDT, then the best and the worst fixed
-value of the oracle's grid. The curves are read from the child runs' ``cum_regret`` (step = chunk index) and their ``environment``,
+value of the oracle's grid. The curves are read from the child runs' ``cum_regret`` (step =
+chunk index) and their ``environment``,
 ``bandit``, ``tuner``, ``seed`` and ``fixed`` params; one figure per execution, environment and
 bandit. Of the oracle's fixed-value runs only the best fixed value in hindsight is drawn, as CDT
 stored it (its ``best_fixed`` table on the study's parent run); without that table no best-fixed

@@ -22,7 +22,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 
-def clicks(path: Path, rows: int = 5_000, offers: int = 6, features: int = 8, seed: int = 0) -> None:
+def clicks(path: Path, rows: int = 5_000, offers: int = 6, features: int = 8,
+           seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     w = rng.normal(0.0, 1.0, (offers, features))
     x = rng.normal(0.0, 1.0, (rows, features)) / np.sqrt(features)

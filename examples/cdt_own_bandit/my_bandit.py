@@ -39,7 +39,8 @@ class RidgeUCB:
         self.G += np.outer(context, context)
         self.b += reward * context
 
-    def theoretical(self, t: int, sigma: float, delta: float, theta_norm: float) -> dict[str, float]:
+    def theoretical(self, t: int, sigma: float, delta: float,
+                    theta_norm: float) -> dict[str, float]:
         """Abbasi-Yadkori et al. (2011) with lam = 1 and ||x|| <= 1: the radius of the
         confidence ellipsoid at round t."""
         d = len(self.b)

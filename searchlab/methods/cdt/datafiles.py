@@ -89,7 +89,8 @@ def _load_contextual(path: str, arms: int | None, _stamp: tuple[int, int]) -> Co
                              f"least 2), found {len(reward_cols)} among {_names(cols)}")
         if mean_cols and len(mean_cols) != len(reward_cols):
             raise ValueError(f"{path}: {len(mean_cols)} '{MEAN_PREFIX}' columns for "
-                             f"{len(reward_cols)} '{REWARD_PREFIX}' columns; give one per arm or none")
+                             f"{len(reward_cols)} '{REWARD_PREFIX}' columns; give one per arm "
+                             "or none")
         if not feature_cols:
             raise ValueError(f"{path}: no feature columns (every column is a reward or a mean)")
         contexts = _numeric(frame, feature_cols, path)

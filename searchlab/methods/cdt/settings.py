@@ -262,7 +262,8 @@ class UserBanditSettings(_Strict):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
                       description="its label in the results")
     path: str | None = Field(
-        None, validate_default=True, description="the directory to import the class from, relative to the study file "
+        None, validate_default=True,
+        description="the directory to import the class from, relative to the study file "
         "(default: the study file's directory)")
     cls: str = Field(alias="class", description="'package.module:Class'")
     args: dict[str, Any] = Field({}, validate_default=True,
@@ -412,7 +413,8 @@ class CDTSettings(MethodSettings):
                 table = self._values(block, b)
                 missing = [n for n in names if n not in table]
                 if tuners & set(self.tuners) and missing:
-                    raise ValueError(f"{block} has no values for {', '.join(missing)} (bandit {label})")
+                    raise ValueError(f"{block} has no values for {', '.join(missing)} "
+                                     f"(bandit {label})")
             if "theoretical" in self.tuners and not isinstance(b, str):
                 from searchlab.methods.cdt.user import has_theoretical
 

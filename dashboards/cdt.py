@@ -102,6 +102,7 @@ def regret_tables(label: str, execution: Execution) -> list[go.Figure]:
         shown += [(fixed[0], "best fixed"), (fixed[-1], "worst fixed")][:min(2, len(fixed))] \
             if fixed else []
         names, seeds, regret, over, paired = [], [], [], [], []
+        lead = next((str(r["paired_against"]) for r in here if r.get("paired_against")), "cdt")
         for item in shown:
             r, what = item if isinstance(item, tuple) else (item, "")
             names.append(f"{what}: {r['tuner'][len('fixed '):]}" if what else str(r["tuner"]))
@@ -115,7 +116,7 @@ def regret_tables(label: str, execution: Execution) -> list[go.Figure]:
         where = ", ".join(x for x in (label, env, bandit) if x)
         fig = go.Figure(go.Table(
             header={"values": ["tuner", "seeds", "final regret (mean ± 95% CI)",
-                               "over best fixed", "cdt − tuner (paired)"],
+                               "over best fixed", f"{lead} − tuner (paired)"],
                     "align": "left", "fill_color": "#f4f6f8"},
             cells={"values": [names, seeds, regret, over, paired], "align": "left",
                    "height": 24}))

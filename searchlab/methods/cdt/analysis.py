@@ -20,7 +20,7 @@ import numpy as np
 
 from searchlab.methods.base import HEADLINE_TAG, Analysis, TrialResult
 
-LEAD = "cdt"  # the tuner the paired differences are taken against
+LEAD = "cdt"  # the tuner the paired differences are taken against (else the first cdt_* one)
 FINISHED = ("completed", "early_stopped")
 
 
@@ -69,8 +69,9 @@ def summarize(results: list[TrialResult]) -> Analysis:
             best_rows.append({"environment": env, "bandit": bandit, "fixed": best[len("fixed "):],
                               "final_regret": ref, "ci95": interval(finals[best]),
                               "seeds": len(finals[best]), "grid_size": len(fixed)})
+        lead_name = lead_of(by_tuner)
         tuners = sorted((t for t in finals if not t.startswith("fixed ")),
-                        key=lambda t: (t != LEAD, t))
+                        key=lambda t: (t != lead_name, t))
         for t in tuners + sorted(fixed, key=lambda t: finals[t].mean()):
             x = finals[t]
             row: dict[str, Any] = {
@@ -83,18 +84,19 @@ def summarize(results: list[TrialResult]) -> Analysis:
                     metrics[f"vs_best_fixed.{env}.{bandit}.{t}"] = row["vs_best_fixed"]
             if t == best:
                 row["best_fixed"] = True
-            if LEAD in by_tuner and t != LEAD:
-                d = _paired(by_tuner[LEAD], by_tuner[t])
+            if lead_name is not None and t != lead_name:
+                d = _paired(by_tuner[lead_name], by_tuner[t])
                 if len(d):
+                    row["paired_against"] = lead_name
                     row["cdt_minus"] = float(d.mean())
                     row["cdt_minus_ci95"] = interval(d)
             rows.append(row)
         here = [r for r in rows if (r["environment"], r["bandit"]) == (env, bandit)]
-        blocks.append(_block(env, bandit, here, best, worst, len(fixed)))
-        lead = next((r for r in here if r["tuner"] == LEAD), None)
+        blocks.append(_block(env, bandit, here, best, worst, len(fixed), lead_name))
+        lead = next((r for r in here if r["tuner"] == lead_name), None)
         if lead is not None and "vs_best_fixed" in lead:
-            headline.append(f"{env}/{bandit}: cdt {100 * lead['vs_best_fixed']:+.1f} % over "
-                            f"best fixed ({best[len('fixed '):] if best else '-'})")
+            headline.append(f"{env}/{bandit}: {lead_name} {100 * lead['vs_best_fixed']:+.1f} % "
+                            f"over best fixed ({best[len('fixed '):] if best else '-'})")
     text = "\n\n".join([_INTRO, *blocks]) if blocks else "no finished CDT runs"
     tags = {HEADLINE_TAG: ("; ".join(headline) or "CDT regret table (analysis/summary.md)")[:5000]}
     return Analysis(metrics=metrics, tables={"final_regret": rows, "best_fixed": best_rows},
@@ -103,7 +105,16 @@ def summarize(results: list[TrialResult]) -> Analysis:
 
 _INTRO = ("CDT: final cumulative regret, mean ± 95 % t-interval over seeds (every finished run). "
           "'over best fixed': against the fixed value with the lowest mean in hindsight (the "
-          "oracle); 'cdt − tuner': paired by seed, negative where cdt is better.")
+          "oracle); 'cdt − tuner': paired by seed, negative where CDT (the default cdt, else the "
+          "first cdt_* tuner of the study) is better.")
+
+
+def lead_of(by_tuner: dict[str, Any]) -> str | None:
+    """The CDT variant the paired differences are taken against: ``cdt`` where it ran, else the
+    first (by name) ``cdt_*`` tuner, else none."""
+    if LEAD in by_tuner:
+        return LEAD
+    return min((t for t in by_tuner if t.startswith("cdt_")), default=None)
 
 
 def _paired(a: dict[int, float], b: dict[int, float]) -> np.ndarray:
@@ -112,10 +123,10 @@ def _paired(a: dict[int, float], b: dict[int, float]) -> np.ndarray:
 
 
 def _block(env: str, bandit: str, rows: list[dict[str, Any]], best: str | None,
-           worst: str | None, grid: int) -> str:
+           worst: str | None, grid: int, lead: str | None) -> str:
     """One (environment, bandit) table: the tuners, then the best and the worst fixed value."""
     shown = [r for r in rows if r["kind"] == "tuner" or r["tuner"] in (best, worst)]
-    cells = [("tuner", "seeds", "final regret", "over best fixed", "cdt − tuner")]
+    cells = [("tuner", "seeds", "final regret", "over best fixed", f"{lead or 'cdt'} − tuner")]
     for r in shown:
         name = r["tuner"]
         if name == best:

@@ -325,3 +325,58 @@ def test_theoretical_needs_the_bandits_own_rate_and_names_stay_distinct(tmp_path
     err = _error(tmp_path, STUDY.replace("name: greedy", "name: linucb"))
     assert "'linucb' is a built-in bandit" in str(err)
     assert err.line == _line(STUDY, "name: greedy") and "bandits[1].name" in str(err)
+
+
+# ---------------------------------------------------------------------------- the summary
+
+
+def _result(tuner: str, seed: int, regret: float, fixed: str = "-", status: str = "completed",
+            env: str = "logged", bandit: str = "greedy"):
+    from searchlab.methods.base import TrialRequest, TrialResult
+
+    config = {"environment": env, "bandit": bandit, "tuner": tuner, "fixed": fixed, "seed": seed}
+    return TrialResult(f"{tuner}{fixed}{seed}", TrialRequest(config, 10), status,
+                       {"cum_regret": regret} if status == "completed" else {})
+
+
+def test_the_summary_is_the_regret_table_over_seeds_with_the_best_fixed_value() -> None:
+    from scipy import stats
+
+    from searchlab.methods.base import HEADLINE_TAG
+    from searchlab.methods.cdt.analysis import summarize
+
+    cdt, theory = [100.0, 110.0, 130.0], [150.0, 150.0, 180.0]
+    good, bad = [90.0, 100.0, 110.0], [200.0, 210.0, 220.0]
+    results = [_result("cdt", s, v) for s, v in enumerate(cdt)]
+    results += [_result("theoretical", s, v) for s, v in enumerate(theory)]
+    results += [_result("fixed", s, v, "eps=0.1,lam=1") for s, v in enumerate(good)]
+    results += [_result("fixed", s, v, "eps=0.5,lam=1") for s, v in enumerate(bad)]
+    results += [_result("cdt", 3, 0.0, status="failed")]  # a failed run counts for nothing
+    a = summarize(results)
+    rows = {r["tuner"]: r for r in a.tables["final_regret"]}
+    assert rows["cdt"]["seeds"] == 3 and rows["cdt"]["final_regret"] == pytest.approx(340 / 3)
+    half = stats.t.ppf(0.975, 2) * np.std(cdt, ddof=1) / math.sqrt(3)
+    assert rows["cdt"]["ci95"] == pytest.approx(half)
+    assert rows["cdt"]["vs_best_fixed"] == pytest.approx((340 / 3) / 100 - 1)
+    assert rows["theoretical"]["cdt_minus"] == pytest.approx(np.mean(np.subtract(cdt, theory)))
+    assert rows["fixed eps=0.1,lam=1"]["best_fixed"] and rows["fixed eps=0.1,lam=1"]["kind"] == \
+        "fixed"
+    assert a.tables["best_fixed"] == [{"environment": "logged", "bandit": "greedy",
+                                       "fixed": "eps=0.1,lam=1", "final_regret": 100.0,
+                                       "ci95": pytest.approx(stats.t.ppf(0.975, 2) * 10 /
+                                                             math.sqrt(3)),
+                                       "seeds": 3, "grid_size": 2}]
+    assert a.metrics == {"vs_best_fixed.logged.greedy.cdt": pytest.approx(340 / 300 - 1),
+                         "vs_best_fixed.logged.greedy.theoretical": pytest.approx(0.6)}
+    lines = a.text.splitlines()
+    table = lines[lines.index("logged / greedy (oracle: 2 fixed values)") + 1:]
+    assert [line.split()[0] for line in table] == ["tuner", "cdt", "theoretical", "best", "worst"]
+    assert "113.3 ± " in table[1] and "+13.3 %" in table[1]
+    assert table[3].split()[:3] == ["best", "fixed:", "eps=0.1,lam=1"]
+    assert a.tags[HEADLINE_TAG] == "logged/greedy: cdt +13.3 % over best fixed (eps=0.1,lam=1)"
+    # without the default cdt, the paired differences are taken against the CDT variant that ran
+    other = summarize([_result("cdt_no_restart", s, v) for s, v in enumerate(cdt)]
+                      + [_result("theoretical", s, v) for s, v in enumerate(theory)])
+    assert "cdt_no_restart − tuner" in other.text
+    assert {r["tuner"]: r.get("paired_against") for r in other.tables["final_regret"]} == {
+        "cdt_no_restart": None, "theoretical": "cdt_no_restart"}

@@ -112,14 +112,15 @@ def test_the_example_runs_from_a_fresh_directory_into_mlflow(tmp_path) -> None:
     assert len(children) == 2 * 6 * 2
     assert {r.data.params["bandit"] for r in children} == {"ridge_ucb"}
     assert {r.data.params["environment"] for r in children} == {"clicks", "digits-pca8"}
-    cdt = next(r for r in children if r.data.params["tuner"] == "cdt")
+    cdt = next(r for r in children if r.data.params["tuner"] == "cdt_no_restart")
+    assert '"confidence": 0.15' in cdt.data.params["zooming"]
     for hp in ("alpha", "lam"):  # both hyperparameters tuned, per chunk
         history = client.get_metric_history(cdt.info.run_id, hp)
         assert len(history) >= 9 and len({round(h.value, 6) for h in history}) > 1
-    assert "ridge_ucb" in parent.data.tags["searchlab.headline"]
+    assert "ridge_ucb: cdt_no_restart" in parent.data.tags["searchlab.headline"]
     path = client.download_artifacts(parent.info.run_id, "analysis/final_regret.json",
                                      str(tmp_path))
     rows = yaml.safe_load(Path(path).read_text())
     assert {(r["environment"], r["tuner"]) for r in rows if r["kind"] == "tuner"} == {
-        (e, t) for e in ("clicks", "digits-pca8") for t in ("cdt", "theoretical")}
+        (e, t) for e in ("clicks", "digits-pca8") for t in ("cdt_no_restart", "theoretical")}
     assert sum(r.get("best_fixed", False) for r in rows) == 2

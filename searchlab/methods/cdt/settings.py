@@ -107,7 +107,8 @@ class NonStationaryEnv(_EnvBase):
 
 class ClassificationEnv(_EnvBase):
     """A classification data set as a bandit (classes are arms, reward 1 for the right class):
-    a bundled one (``dataset``) or the user's own file (``file``, with its ``label`` column)."""
+    a bundled one (``dataset``) or the user's own file (``file``, its class in the column
+    ``label_column``)."""
 
     kind: Literal["classification"]
     dataset: Literal["digits", "iris", "wine", "breast_cancer", "fashion_mnist"] | None = Field(
@@ -377,11 +378,6 @@ class CDTSettings(MethodSettings):
     @staticmethod
     def bandit_space(b: str | UserBanditSettings) -> tuple[HyperParam, ...]:
         return BANDITS[b].hyperparams if isinstance(b, str) else b.space
-
-    @staticmethod
-    def bandit_spec(b: str | UserBanditSettings) -> str | dict[str, Any]:
-        """What :func:`searchlab.methods.cdt.simulate.run` takes as its bandit."""
-        return b if isinstance(b, str) else b.spec()
 
     def _values(self, block: str, b: str | UserBanditSettings) -> dict[str, list[float]]:
         table: dict[str, list[float]] = getattr(self, block)

@@ -1,10 +1,11 @@
 """What a method says its study's result is, first on the page.
 
 A method whose analysis *is* the result (``lr_free``: its trials' ``val_metric`` lie on
-different workloads' scales, so a best-trial view would rank apples against pears) tags the
-study's parent run ``searchlab.lead=analysis``, names the stored table that leads
-(``searchlab.lead_table``, a list of rows in ``analysis/<name>.json``) and the stored figures
-that lead (``searchlab.lead_figures``, comma-separated). This panel draws them, per execution,
+different workloads' scales, so a best-trial view would rank apples against pears; CDT, Deep GA,
+STN: the trait ``draws_own_analysis``) has its study's parent run tagged
+``searchlab.lead=analysis``, with the stored table that leads (``searchlab.lead_table``, a list
+of rows in ``analysis/<name>.json``) and the stored figures that lead
+(``searchlab.lead_figures``, comma-separated); see :data:`searchlab.methods.base.LEAD_TAG`. This panel draws them, per execution,
 before every other panel; the "Stored analyses" panel draws the rest.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from searchlab.dashboard import Execution, StudyData
+from searchlab.methods.base import LEAD_FIGURES_TAG, LEAD_TABLE_TAG
 
 from .analysis import stored_figure
 
@@ -26,14 +28,14 @@ LINE_HEIGHT = 26
 
 
 def leads(execution: Execution) -> bool:
-    return execution.tags.get("searchlab.lead") == "analysis"
+    return not execution.trial_panels
 
 
 def lead_figures(execution: Execution) -> list[str]:
     """The names of the stored figures that lead (empty unless the execution leads)."""
     if not leads(execution):
         return []
-    names = execution.tags.get("searchlab.lead_figures", "")
+    names = execution.tags.get(LEAD_FIGURES_TAG, "")
     return [n.strip() for n in names.split(",") if n.strip()]
 
 
@@ -48,7 +50,7 @@ def render(studies: list[StudyData]) -> list[go.Figure]:
             if not leads(execution):
                 continue
             label = study.execution_label(execution)
-            name = execution.tags.get("searchlab.lead_table")
+            name = execution.tags.get(LEAD_TABLE_TAG)
             rows = execution.analysis.tables.get(name) if name else None
             if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
                 figures.append(table_figure(label, name or "", rows))

@@ -9,7 +9,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
-from searchlab import __version__
+from searchlab import __version__, refs
 from searchlab.errors import SearchlabError, StudyInterrupted
 from searchlab.processes import spawn_tied, stop_group
 
@@ -24,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        # references in the study file (CDT's bandit class, data files) resolve from its directory
+        with refs.reading(getattr(args, "file", None)):
+            return int(args.func(args) or 0)
     except StudyInterrupted as e:
         print(f"\nsearchlab: {e}", file=sys.stderr)
         return e.exit_code
@@ -188,13 +190,12 @@ def _resume_command(args: argparse.Namespace) -> str:
 def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
     from rich.console import Console
 
+    from searchlab.methods.base import leads as method_leads
     from searchlab.show import best_table
 
     console = Console(width=None if sys.stdout.isatty() else 140)
-    # a method whose analysis is the study's result (tag searchlab.lead=analysis, e.g. lr_free's
-    # AlgoPerf table: its trials' values are on different workloads' scales) leads with it
-    leads = result.analysis.tags.get("searchlab.lead") == "analysis" and result.analysis.text
-    if leads:
+    leads = bool(method_leads(result.analysis.tags) and result.analysis.text)
+    if leads:  # the method's analysis is the result (lr_free's AlgoPerf table, CDT's regrets)
         console.print(result.analysis.text, soft_wrap=True, markup=False)
     else:
         console.print(best_table(result.rows, result.metric, result.mode,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
-from searchlab.errors import SearchlabError, WorkloadError
+from searchlab.errors import WorkloadError
 
 if TYPE_CHECKING:
     from searchlab.spec.parse import LoadedStudy
@@ -44,9 +44,9 @@ def preflight_study(loaded: LoadedStudy) -> None:
     try:
         study.method.preflight(study)
     except ValueError as e:
-        loc = ("method",) if "method" in study.written else ()
-        raise SearchlabError(str(loaded.document.error(
-            f"method '{study.method.name}' cannot run here: {e}", loc))) from None
+        loc = getattr(e, "loc", None) or (("method",) if "method" in study.written else ())
+        raise loaded.document.error(f"method '{study.method.name}' cannot run here: {e}",
+                                    loc) from None
     method_references(loaded)
     workload = study.workload
     if workload is None:

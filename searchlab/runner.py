@@ -26,9 +26,6 @@ from searchlab.stopping import SchedulerContext
 
 __all__ = ["RunOptions", "StudyResult", "TrialRow", "run_study"]
 
-#: parent-run tag of a study whose method's stored analysis replaces the generic trial panels
-TRIAL_PANELS = "searchlab.trial_panels"
-
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -245,7 +242,7 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
                   "ran; the study ended early\n")
     analysis = told.run.summarize(told.all_results()) if told.results else Analysis()
     if analysis and study.method.traits.draws_own_analysis:
-        analysis.tags[TRIAL_PANELS] = "false"  # the dashboard draws its analysis instead
+        analysis.tags.update(analysis.lead_tags())  # it leads, in place of a best trial
     rows = []
     for res in results:
         m = res.metrics or {}

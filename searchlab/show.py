@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from searchlab.errors import SearchlabError
+from searchlab.methods.base import leads as method_leads
 from searchlab.results import TrialRow
 from searchlab.status import UNSCORED
 
@@ -76,7 +77,7 @@ def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
     tags = parent.data.tags
     study = StoredStudy(name, tags.get("searchlab.metric", "?"), tags.get("searchlab.mode", "max"),
                         parent.info.run_id, parent.info.status, uri)
-    if tags.get("searchlab.lead") == "analysis":
+    if method_leads(tags):
         study.lead = _summary(client, parent.info.run_id)
     for run in _children(client, exp.experiment_id, parent.info.run_id):
         t = run.data.tags
@@ -160,16 +161,16 @@ def cmd_show(args: Any) -> int:
 
 
 def _summary(client: Any, run_id: str) -> str | None:
-    """The parent run's ``analysis/summary.md`` (None when it cannot be read)."""
-    import os
+    """The method's ``analysis/summary.md`` on the parent run (None when it cannot be read)."""
     import tempfile
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bar on stderr
+    from searchlab.dashboard.data import _quiet_downloads  # no MLflow progress bar
+
     try:
-        with tempfile.TemporaryDirectory(prefix="searchlab-show-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="searchlab-show-") as tmp, _quiet_downloads():
             path = client.download_artifacts(run_id, "analysis/summary.md", tmp)
             return Path(path).read_text(encoding="utf-8").strip() or None
-    except Exception:  # noqa: BLE001 - no summary stored, or unreadable: show the trials
+    except Exception:  # noqa: BLE001 - no stored summary: show the best-trial table instead
         return None
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from searchlab.errors import SearchlabError
+from searchlab.methods.base import leads
 
 TRIAL_STATUSES = ("completed", "early_stopped", "timed_out", "diverged", "failed", "running")
 _MLFLOW_STATUS = {"FINISHED": "completed", "FAILED": "failed", "KILLED": "failed",
@@ -133,9 +134,9 @@ class Execution:
 
     @property
     def trial_panels(self) -> bool:
-        """False when the method's stored analysis replaces the generic trial panels (its
-        analysis sets the parent-run tag ``searchlab.trial_panels: false``)."""
-        return self.tags.get("searchlab.trial_panels") != "false"
+        """False when the method's stored analysis is the study's result and replaces the
+        generic trial panels (the parent-run tag ``searchlab.lead: analysis``)."""
+        return not leads(self.tags)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from types import ModuleType
 from typing import Any
 
 from searchlab.dashboard.data import DashboardError, StudyData, load_studies, shown_uri, statuses_of
+from searchlab.methods.base import HEADLINE_TAG
+from searchlab.methods.base import leads as method_leads
 
 PANELS_PACKAGE = "searchlab_dashboards"
 # The repository layout: dashboards/ next to the searchlab package.
@@ -160,14 +162,15 @@ def _summary_table(studies: list[StudyData]) -> str:
             by_status = ", ".join(f"{counts[s]} {s}" for s in statuses_of(ex.trials))
             best = next((t for t in ex.trials if t.run_id == ex.best_run_id), None)
             best_value = best.final(ex.metric) if best is not None and ex.metric else None
-            leads = ex.tags.get("searchlab.lead") == "analysis"  # no best trial: see "Result"
+            leads = method_leads(ex.tags)  # the method's own result, not one trial
+            headline = ex.tags.get(HEADLINE_TAG) or "see Result"
             cells = [
                 study.name, ex.run_name, ex.method, ex.tags.get("searchlab.searcher", "–"),
                 ex.tags.get("searchlab.scheduler", "–"),
                 f"{ex.metric or ''} ({ex.mode})" if ex.metric else "",
                 str(len(ex.trials)), by_status,
-                "see Result" if leads else "" if best_value is None else f"{best_value:.6g}",
-                "" if leads else ex.tags.get("searchlab.best_trial_id", ""),
+                headline if leads else "" if best_value is None else f"{best_value:.6g}",
+                "–" if leads else ex.tags.get("searchlab.best_trial_id", ""),
             ]
             rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
     return f'<table class="summary">{head}{"".join(rows)}</table>'

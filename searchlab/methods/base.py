@@ -178,6 +178,23 @@ class TrialResult:
     error: str | None = None
 
 
+#: Parent-run tags of a study whose method's analysis is its result (``MethodTraits.
+#: draws_own_analysis``: its trials differ in workload, environment, seed, ... so a best-trial
+#: view would rank values on different scales). The runner sets them from the analysis
+#: (:meth:`Analysis.lead_tags`); the closing summary and ``searchlab show`` then print the
+#: analysis's text in place of the best-trial table, and the dashboard leads with its table and
+#: figures ("Result") instead of the generic trial panels.
+LEAD_TAG = "searchlab.lead"  # "analysis"
+LEAD_TABLE_TAG = "searchlab.lead_table"  # the stored table that leads
+LEAD_FIGURES_TAG = "searchlab.lead_figures"  # the stored figures that lead, comma-separated
+HEADLINE_TAG = "searchlab.headline"  # one line: the result, where a best value would stand
+
+
+def leads(tags: dict[str, str]) -> bool:
+    """Whether a study's parent-run ``tags`` say that its method's analysis is its result."""
+    return tags.get(LEAD_TAG) == "analysis"
+
+
 @dataclass
 class Analysis:
     """A method's summary of the whole study, stored on the study's parent MLflow run.
@@ -186,6 +203,9 @@ class Analysis:
     data (``analysis/<name>.json``). ``figures``: name -> a Plotly figure as a dict (``fig.to_dict()``,
     ``analysis/<name>.plotly.json``), which the dashboard draws. ``tags``: parent-run tags.
     ``text``: a short human-readable report (``analysis/summary.md``), printed after the study.
+    For a method whose analysis is the study's result (``draws_own_analysis``): ``lead_table``
+    and ``lead_figures`` name what the dashboard draws first, ``headline`` is one line of the
+    result (see :data:`LEAD_TAG`).
     """
 
     metrics: dict[str, float] = field(default_factory=dict)
@@ -193,9 +213,23 @@ class Analysis:
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     text: str = ""
+    lead_table: str | None = None
+    lead_figures: tuple[str, ...] = ()
+    headline: str | None = None
 
     def __bool__(self) -> bool:
         return bool(self.metrics or self.tables or self.figures or self.tags or self.text)
+
+    def lead_tags(self) -> dict[str, str]:
+        """The parent-run tags that say this analysis leads (see :data:`LEAD_TAG`)."""
+        tags = {LEAD_TAG: "analysis"}
+        if self.lead_table:
+            tags[LEAD_TABLE_TAG] = self.lead_table
+        if self.lead_figures:
+            tags[LEAD_FIGURES_TAG] = ",".join(self.lead_figures)
+        if self.headline:
+            tags[HEADLINE_TAG] = self.headline[:5000]
+        return tags
 
 
 @dataclass(frozen=True)

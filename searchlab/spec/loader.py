@@ -56,9 +56,22 @@ class Document:
             loc = loc[:-1]
         return None
 
+    def written(self, loc: Loc) -> Loc:
+        """``loc`` without the parts the file does not write: an error inside a tagged union
+        (CDT's ``environments`` by ``kind``, its ``bandits``) names the union's tag, as in
+        ``method.environments.0.data.file``, which is no key of the file."""
+        out: list[Any] = []
+        for i, part in enumerate(loc):
+            if (*out, part) not in self.lines and i + 1 < len(loc) and \
+                    (*out, loc[i + 1]) in self.lines:
+                continue
+            out.append(part)
+        return tuple(out)
+
     def error(self, message: str, loc: Loc = ()) -> SpecError:
-        """The error at ``loc``, its echoed values (quoted in ``message``, keys in the path)
-        cut to a readable length."""
+        """The error at ``loc`` (without the parts the file does not write), its echoed values
+        (quoted in ``message``, keys in the path) cut to a readable length."""
+        loc = self.written(tuple(loc))
         path = key_path(tuple(clip(p, 40) if isinstance(p, str) else p for p in loc))
         return SpecError(clip_quoted(message), file=self.file, line=self.line_of(loc),
                          path=path or None)

@@ -178,8 +178,8 @@ def _objectives(doc: Document, raw: Any) -> tuple[MetricSpec, ...]:
 
 
 def _validate(doc: Document, model: type[BaseModel], data: dict[str, Any], prefix: Loc = ()) -> Any:
-    try:
-        return model.model_validate(data)
+    try:  # validators that find the user's files and code read the study file from the context
+        return model.model_validate(data, context={"study_file": doc.file})
     except ValidationError as e:
         err = e.errors()[0]
         loc = prefix + tuple(err["loc"])

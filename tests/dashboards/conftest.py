@@ -187,7 +187,7 @@ def _write_cdt(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
     parent = w.parent(exp, f"{name}-1", start_ms, {
         "searchlab.method": "cdt", "searchlab.searcher": "grid", "searchlab.scheduler": "fifo",
         "searchlab.spec_hash": "cdt00001", "searchlab.workload": "cdt",
-        "searchlab.trial_panels": "false",
+        "searchlab.lead": "analysis",
         "searchlab.metric": "cum_regret", "searchlab.mode": "min"},
         "name: bandit-cdt\nmethod: cdt\n", tmp)
     slope = {("cdt", "-"): 0.7, ("theoretical", "-"): 2.2, ("op", "-"): 1.0,
@@ -225,7 +225,9 @@ def _write_cdt(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
                           "seed": seed, "fixed": fixed}
                 results.append(TrialResult(trial_id, TrialRequest(config, chunks), "completed",
                                            {"cum_regret": regret}))
-    w.store_analysis(parent, summarize(results))  # CDT's own summary: tables and text
+    analysis = summarize(results)  # CDT's own summary: tables and text
+    analysis.tags.update(analysis.lead_tags())  # as the runner does for draws_own_analysis
+    w.store_analysis(parent, analysis)
     w.finish_parent(parent, end_all + 1_000, best[1], best[2])
     return {"parent": parent, "bandits": bandits, "tuners": ["cdt", "op", "theoretical"],
             "best_fixed": "{hp}=1", "seeds": seeds, "chunks": chunks}
@@ -300,7 +302,6 @@ def _write_lr_free(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
     parent = w.parent(exp, f"{name}-1", start_ms, {
         "searchlab.method": "lr_free", "searchlab.searcher": "grid", "searchlab.scheduler": "fifo",
         "searchlab.spec_hash": "lrf00001", "searchlab.workload": "suite",
-        "searchlab.trial_panels": "false",
         "searchlab.metric": "time_to_target", "searchlab.mode": "min",
         # its analysis is the result: the "Result" panel draws this table and figure first
         "searchlab.lead": "analysis", "searchlab.lead_table": "time_to_target",

@@ -4,9 +4,9 @@
 study's parent run. What leads -- in the run's closing summary, ``searchlab show`` and the
 dashboard -- is the AlgoPerf score table and the performance profiles (all scored workloads and
 the held-out ones): trials of different workloads report ``val_metric`` on different scales, so
-a best-trial table ranking them together means nothing, and the analysis says so with the tags
-``searchlab.lead`` (``analysis``: print the summary instead of a best-trial table),
-``searchlab.lead_table`` and ``searchlab.lead_figures``.
+a best-trial table ranking them together means nothing: the analysis names its lead table and
+figures (``Analysis.lead_table``, ``lead_figures``), which the runner tags on the parent run
+(``searchlab.lead``, see :data:`searchlab.methods.base.LEAD_TAG`).
 """
 
 from __future__ import annotations
@@ -30,9 +30,6 @@ from searchlab.methods.lr_free.settings import LRFreeSettings
 
 #: tau values at which the text summary prints the profiles
 PROFILE_TAUS = (1.0, 1.5, 2.0, 3.0, 4.0)
-#: parent-run tags that say what leads the study's result (read by the CLI, show, dashboard)
-LEAD_TAGS = {"searchlab.lead": "analysis", "searchlab.lead_table": "scores",
-             "searchlab.lead_figures": "performance_profiles,performance_profiles_held_out"}
 
 
 def _finite(x: float) -> float | None:
@@ -151,7 +148,8 @@ def summarize(s: LRFreeSettings, results: list[TrialResult], calibration: list[d
                               "scored": workloads, "held_out": held_out},
                 "ordering": ordering},
         figures=figs,
-        tags={"lr_free.size": s.size, **(LEAD_TAGS if scored else {})},
+        tags={"lr_free.size": s.size},
+        lead_table="scores", lead_figures=("performance_profiles", "performance_profiles_held_out"),
         text=report(table, ordering, workloads, held_out, metrics, profile_rows, ttt_rows,
                     specs, s, budgets),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -289,9 +290,6 @@ class LRFreeSettings(MethodSettings):
         """Every ``"module:name"`` this block names, for the preflight (relative to the study
         file): workloads must be ``fn(config, ctx, size=...)``, optimizers must build and take
         a step with their defaults and with a value from each calibration range."""
-        from searchlab.methods.lr_free import optimizers as O
-        from searchlab.methods.lr_free import workloads as W
-
         out: list[Reference] = []
         seen: set[str] = set()
         named = [(("workloads", i), w) for i, w in enumerate(self.workloads)]
@@ -302,11 +300,45 @@ class LRFreeSettings(MethodSettings):
         for loc, w in named:
             if w not in WORKLOADS and w not in seen:
                 seen.add(w)
-                out.append(Reference(loc, w, "workload", W.workload_check(w, self.size)))
+                out.append(Reference(loc, w, "workload", workload_check(w, self.size)))
         for i, o in enumerate(self.optimizers):
             if o.ref not in OPTIMIZERS:
                 loc = ("optimizers", i) + (("ref",) if o.defaults or o.space or o.label
                                            or o.lr_free is not None else ())
-                out.append(Reference(loc, o.ref, "optimizer", O.optimizer_check(o.spec())))
+                out.append(Reference(loc, o.ref, "optimizer", _optimizer_check(o)))
         return out
+
+
+def _optimizer_check(entry: OptimizerEntry) -> Callable[[Any], str | None]:
+    """The preflight of a user's optimizer (see ``optimizers.optimizer_check``; torch is
+    imported when the check runs, not when the settings are read)."""
+    def check(obj: Any) -> str | None:
+        from searchlab.methods.lr_free.optimizers import optimizer_check
+
+        return optimizer_check(entry.spec())(obj)
+
+    return check
+
+
+def workload_check(ref: str, size: str) -> Callable[[Any], str | None]:
+    """The preflight of a workload given by reference (given the object it names): a function
+    that takes ``(config, ctx, size=...)`` and whose own preflight check (if any) passes."""
+    def check(fn: Any) -> str | None:
+        import inspect
+
+        from searchlab.preflight import check_ready
+        from searchlab.workloads.api import Context
+
+        if not callable(fn):
+            return f"is a {type(fn).__name__}, not a function"
+        try:
+            inspect.signature(fn).bind({}, Context(), size=size)
+        except TypeError as e:
+            return f"must accept (config, ctx, size='{size}'): {e}"
+        except ValueError:
+            pass  # no signature to read: let the call decide
+        reason = check_ready(fn, {"size": size})
+        return f"cannot run here: {reason}" if reason else None
+
+    return check
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from searchlab.methods.lr_free.workloads import optimizer_hparams
 from searchlab.workloads.api import Context
 
 TARGET = 0.05
@@ -34,6 +33,7 @@ def synthetic(config: dict[str, Any], ctx: Context, size: str = "small", optimum
               optimum_beta1: float = 0.9, evaluations: int = 20) -> Iterator[dict[str, float]]:
     """See the module docstring; ``size`` is accepted and ignored."""
     from searchlab.methods.lr_free.optimizers import spec
+    from searchlab.methods.lr_free.workloads import optimizer_hparams
 
     name, h = optimizer_hparams(config)
     s = spec(name)  # a user's optimizer (by reference): its hyperparameters are all in config

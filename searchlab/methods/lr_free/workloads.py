@@ -149,28 +149,6 @@ def build_optimizer(config: dict[str, Any], params: Any, steps: int) -> Built:
     return build(name, params, hparams, steps)
 
 
-def workload_check(ref: str, size: str) -> Callable[[Any], str | None]:
-    """The preflight of a workload given by reference (given the object it names): a function
-    that takes ``(config, ctx, size=...)`` and whose own preflight check (if any) passes."""
-    def check(fn: Any) -> str | None:
-        import inspect
-
-        from searchlab.preflight import check_ready
-
-        if not callable(fn):
-            return f"is a {type(fn).__name__}, not a function"
-        try:
-            inspect.signature(fn).bind({}, Context(), size=size)
-        except TypeError as e:
-            return f"must accept (config, ctx, size='{size}'): {e}"
-        except ValueError:
-            pass  # no signature to read: let the call decide
-        reason = check_ready(fn, {"size": size})
-        return f"cannot run here: {reason}" if reason else None
-
-    return check
-
-
 def train(problem: Problem, config: dict[str, Any], ctx: Context) -> Iterator[dict[str, float]]:
     """The common training loop (see the module docstring)."""
     name, hparams = optimizer_hparams(config)

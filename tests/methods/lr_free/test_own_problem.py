@@ -197,7 +197,8 @@ def test_a_user_optimizer_is_calibrated_and_scored_beside_the_builtins() -> None
     sgd = out.analysis.tables["calibrated_hparams"]["torch.optim:SGD"]
     assert abs(__import__("math").log10(sgd["lr"] / 3e-3)) < abs(__import__("math").log10(1 / 3))
     assert "SGD (yours)" in out.analysis.text
-    assert out.analysis.tags["searchlab.lead"] == "analysis"
+    assert out.analysis.lead_table == "scores"
+    assert out.analysis.lead_tags()["searchlab.lead_figures"].startswith("performance_profiles")
     # user optimizers stay out of the paper's ordering check (built-in lr-free methods only)
     assert out.analysis.tables["ordering"]["mean_lr_free_defaults"] is None
 

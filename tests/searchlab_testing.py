@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from searchlab.execution.ray_start import free_port  # noqa: F401 - for the test modules
+
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def child_runs(uri: str, experiment: str):
@@ -69,3 +65,18 @@ def stop_group(proc: subprocess.Popen) -> None:
     from searchlab.processes import stop_group as stop
 
     stop(proc, grace=20)
+
+
+def ray_get_json(url: str, timeout: float = 5) -> dict:
+    """GET a Ray REST endpoint (Jobs API, state API) with the cluster's token (Ray >= 2.5x
+    starts clusters with token authentication)."""
+    import urllib.request
+
+    token = os.environ.get("RAY_AUTH_TOKEN")
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    if not token and path.exists():
+        token = path.read_text().strip()
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token
+                                 else {})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read() or b"{}")

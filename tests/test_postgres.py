@@ -26,6 +26,7 @@ from searchlab_testing import (
     REPO,
     child_runs,
     free_port,
+    ray_get_json,
     start_mlflow_server,
     stop_group,
     wait_http,
@@ -164,18 +165,11 @@ def node_curve(config, ctx, sleep=1.0):
 
 
 def test_two_studies_at_once_from_a_two_node_ray_cluster(pg, tmp_path):
-    from ray_cluster import two_node_cluster
+    from searchlab.execution.ray_start import LocalCluster
 
     pg.create_database("cluster")
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
-
-    def mlflow(ns):
-        ns.start("mlflow", [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
-                            "--port", str(port), "--workers", "2",
-                            "--backend-store-uri", pg.uri("cluster"),
-                            "--artifacts-destination", str(ns.tmp / "artifacts")], pg.env())
-
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "nodecurve.py").write_text(NODE_CURVE)
     names = ("pg-study-a", "pg-study-b")
@@ -189,12 +183,29 @@ def test_two_studies_at_once_from_a_two_node_ray_cluster(pg, tmp_path):
             budget: {{trials: 6, concurrency: 2, max_epochs: 4}}
             resources: {{cpu: 1}}
             """))
-    with two_node_cluster(before=[mlflow]) as cluster:
-        wait_http(f"{uri}/health", 180)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}, **pg.env()}
+    cluster = LocalCluster([2, 2], dashboard=True, env=env)
+    try:
+        jobs_api = cluster.jobs_api
+        assert jobs_api is not None
+
+        def nodes() -> list[str]:
+            data = ray_get_json(f"{jobs_api}/api/v0/nodes?limit=10")["data"]["result"]["result"]
+            return [n["node_id"] for n in data if n["state"] == "ALIVE"]
+
+        cluster.wait("Ray head", lambda: ray_get_json(f"{jobs_api}/api/version")
+                     .get("ray_version"), 180)
+        cluster.wait("second Ray node", lambda: len(nodes()) == 2, 180)
+        cluster.spawn("mlflow", [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
+                                 "--port", str(port), "--workers", "2",
+                                 "--backend-store-uri", pg.uri("cluster"),
+                                 "--artifacts-destination", str(cluster.tmp / "artifacts")])
+        cluster.wait("MLflow server", lambda: urllib.request.urlopen(f"{uri}/health", timeout=2)
+                     .status == 200, 180)
         jobs = []
         for name in names:  # both submitted before either runs
             r = subprocess.run([sys.executable, "-m", "searchlab", "submit", f"{name}.yaml",
-                                "--address", cluster.jobs_api, "--tracking-uri", uri,
+                                "--address", jobs_api, "--tracking-uri", uri,
                                 "--no-wait"], cwd=tmp_path, env=_env(), capture_output=True,
                                text=True, timeout=180)
             assert r.returncode == 0, r.stderr
@@ -202,7 +213,7 @@ def test_two_studies_at_once_from_a_two_node_ray_cluster(pg, tmp_path):
 
         def status(job: str) -> str:
             return subprocess.run([sys.executable, "-m", "searchlab", "status", job, "--address",
-                                   cluster.jobs_api], env=_env(), capture_output=True,
+                                   jobs_api], env=_env(), capture_output=True,
                                   text=True, timeout=60).stdout
 
         deadline = time.time() + 900
@@ -212,12 +223,14 @@ def test_two_studies_at_once_from_a_two_node_ray_cluster(pg, tmp_path):
                 break
             time.sleep(3)
         assert all("SUCCEEDED" in st for st in states), states
-        expected = {int(n[:12], 16) for n in cluster.nodes}
+        expected = {int(n[:12], 16) for n in nodes()}
         used: set[int] = set()
         for name in names:
             _assert_complete(uri, name, 6, 4)
             used |= {int(c.data.metrics["node"]) for c in child_runs(uri, name)[1]}
         assert used == expected, f"trials ran on {len(used)} of the 2 nodes"
+    finally:
+        cluster.stop()
     # the server went with the cluster: `show` reads PostgreSQL itself
     db = pg.uri("cluster")
     r = subprocess.run([sys.executable, "-m", "searchlab", "show", names[0], "--tracking-uri", db],

@@ -72,8 +72,8 @@ class Count(tune.Callback):
         Count.n += 1
 
 start_sampler(lambda: Count.n, sys.argv[2])
-ray.init(address="local", num_cpus={concurrency}, include_dashboard=False, log_to_driver=False,
-         logging_level="ERROR")
+from searchlab.execution.ray_start import init_local
+init_local({concurrency})  # a cluster of its own, as `searchlab run` starts one
 tuner = tune.Tuner(
     objective,
     param_space={{"x1": tune.uniform(-5, 5), "x2": tune.uniform(-5, 5)}},

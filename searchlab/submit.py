@@ -181,6 +181,17 @@ def _tracking(args: argparse.Namespace, study: Any, address: str) -> tuple[str |
     return uri, warnings
 
 
+def job_env(uri: str | None) -> dict[str, str]:
+    """The job's environment: its tracking URI and, for a tracking server, the login from this
+    environment (never on the job's command line)."""
+    env = {"PYTHONUNBUFFERED": "1", "RAY_CHDIR_TO_TRIAL_DIR": "0"}
+    if uri:
+        env["MLFLOW_TRACKING_URI"] = uri
+        if uri.startswith(("http://", "https://")):  # the server's login, as the job needs it
+            env.update({k: os.environ[k] for k in LOGIN_VARIABLES if os.environ.get(k)})
+    return env
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     from searchlab.spec.parse import load_study
     from searchlab.tracking.store import redact
@@ -210,12 +221,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         entry.append("--restart")
     # trials stay in the job's directory (the unpacked package, on every node) instead of Tune's
     # per-trial directory, so that relative paths (workload.path, data files) resolve there
-    env = {"PYTHONUNBUFFERED": "1", "RAY_CHDIR_TO_TRIAL_DIR": "0"}
-    if uri:
-        env["MLFLOW_TRACKING_URI"] = uri
-        if uri.startswith(("http://", "https://")):  # the server's login, as the job needs it
-            env.update({k: os.environ[k] for k in LOGIN_VARIABLES if os.environ.get(k)})
-    runtime_env = {"working_dir": str(root), "excludes": EXCLUDES, "env_vars": env}
+    runtime_env = {"working_dir": str(root), "excludes": EXCLUDES, "env_vars": job_env(uri)}
 
     client = _client(address)  # connection errors name the address
     for w in warnings:

@@ -139,6 +139,19 @@ def test_tracking_uri_for_the_job(monkeypatch):
     assert "loopback" in warnings[0]
 
 
+def test_the_job_gets_the_login_in_its_environment_only_for_a_server(monkeypatch):
+    from searchlab.submit import job_env
+
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "s3cret")
+    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN", raising=False)
+    env = job_env("http://10.0.0.5:5000")
+    assert env["MLFLOW_TRACKING_USERNAME"] == "alice" and env["MLFLOW_TRACKING_PASSWORD"] == \
+        "s3cret" and "MLFLOW_TRACKING_TOKEN" not in env
+    for local in ("sqlite:////srv/m.db", None):  # a file store needs no login: none is sent
+        assert not any(k.startswith("MLFLOW_TRACKING_P") for k in job_env(local))
+
+
 # ---------------------------------------------------------------------------- the real thing
 def _ray_token() -> dict[str, str]:
     """Ray (>= 2.5x) starts clusters with token authentication; its REST API wants the token."""

@@ -82,6 +82,10 @@ def _show_equal(fake_store) -> None:
         assert (fast.metric, fast.mode, fast.parent_run_id, fast.run_status) == \
             (slow.metric, slow.mode, slow.parent_run_id, slow.run_status)
         assert {r.status for r in fast.rows} >= {"completed", "failed"}
+    # a method whose analysis leads: its summary.md, read through MLflow's artifacts
+    lead = show.read_study("lr-free-suite", fake_store.uri).lead
+    assert lead and "reached the target on" in lead, lead
+    assert show.read_study("mnist-random", fake_store.uri).lead is None
 
 
 @pytest.mark.slow

@@ -180,9 +180,9 @@ def test_two_studies_at_once_from_a_two_node_ray_cluster(pg, tmp_path):
             metric: {{name: loss, mode: min}}
             space: {{x1: {{uniform: [-1, 1]}}}}
             search: {{algorithm: random, seed: 1}}
-            budget: {{trials: 6, concurrency: 2, max_epochs: 4}}
+            budget: {{trials: 6, concurrency: 4, max_epochs: 4}}
             resources: {{cpu: 1}}
-            """))
+            """))  # 4 at a time, a CPU each: more than one node holds (2 CPUs each)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}, **pg.env()}
     cluster = LocalCluster([2, 2], dashboard=True, env=env)
     try:

@@ -197,7 +197,7 @@ def test_two_studies_at_once_from_a_two_node_ray_cluster(pg, tmp_path):
                      .get("ray_version"), 180)
         cluster.wait("second Ray node", lambda: len(nodes()) == 2, 180)
         cluster.spawn("mlflow", [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
-                                 "--port", str(port), "--workers", "2",
+                                 "--port", str(port), "--workers", "1",
                                  "--backend-store-uri", pg.uri("cluster"),
                                  "--artifacts-destination", str(cluster.tmp / "artifacts")])
         cluster.wait("MLflow server", lambda: urllib.request.urlopen(f"{uri}/health", timeout=2)

@@ -176,13 +176,14 @@ def test_two_studies_at_once_from_a_two_node_ray_cluster(pg, tmp_path):
     for name in names:
         (tmp_path / f"{name}.yaml").write_text(textwrap.dedent(f"""\
             name: {name}
-            workload: {{function: "nodecurve:node_curve", path: src, args: {{sleep: 1.0}}}}
+            workload: {{function: "nodecurve:node_curve", path: src, args: {{sleep: 4.0}}}}
             metric: {{name: loss, mode: min}}
             space: {{x1: {{uniform: [-1, 1]}}}}
             search: {{algorithm: random, seed: 1}}
             budget: {{trials: 6, concurrency: 4, max_epochs: 4}}
             resources: {{cpu: 1}}
-            """))  # 4 at a time, a CPU each: more than one node holds (2 CPUs each)
+            """))  # 4 at a time, a CPU each: more than one node holds (2 CPUs each); trials
+    # (16 s) longer than an actor's start-up, or Tune reuses a warm node's actors (test_cluster)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}, **pg.env()}
     cluster = LocalCluster([2, 2], dashboard=True, env=env)
     try:

@@ -1,4 +1,4 @@
-"""The ``searchlab`` command. User errors print one line and exit 2; no tracebacks."""
+"""The ``searchlab`` command. User errors print one line each and exit 2; no tracebacks."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nsearchlab: {e}", file=sys.stderr)
         return e.exit_code
     except SearchlabError as e:
-        print(f"searchlab: error: {e}", file=sys.stderr)
+        for line in e.lines():  # every error of a study file, one line each
+            print(f"searchlab: error: {line}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         again = f"; to resume it, run: {_resume_command(args)}" if args.command == "run" else ""

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 class SearchSettings(Settings):
     """The ``search:`` block every searcher takes; a searcher's own model adds its keys."""
 
-    seed: int | None = 0
+    seed: int | None = Field(0, ge=0, le=2**32 - 1, description="the searcher's random seed")
     points: tuple[dict[str, Any], ...] = Field(
         (), description="known configurations (flat names) to run first; they count toward "
                         "budget.trials")

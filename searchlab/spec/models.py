@@ -37,7 +37,9 @@ Name = Annotated[str, AfterValidator(_name)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors, and so are NaN and infinities in every number."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class MetricSpec(Strict):
@@ -128,7 +130,8 @@ class Study(Strict):
     storage: str | None = Field(None, description="results directory (default ./.searchlab/studies)")
     written: tuple[str, ...] = Field((), description="the top-level keys the study file gives")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True,
+                              allow_inf_nan=False)
 
     @property
     def metric(self) -> MetricSpec | None:

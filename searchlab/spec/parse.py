@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import types
 import typing
 from collections.abc import Callable, Iterator
@@ -264,9 +265,41 @@ def _validate(doc: Document, model: type[BaseModel], data: dict[str, Any], prefi
     try:  # validators that find the user's files and code read the study file from the context
         return model.model_validate(data, context={"study_file": doc.file})
     except ValidationError as e:
-        found = e.errors()
+        found = _one_branch(doc, e.errors(), prefix)
         raise _many([_one(doc, model, err, prefix) for err in found[:MAX_ERRORS]],
                     max(0, len(found) - MAX_ERRORS)) from None
+
+
+#: how pydantic names a member of a union in an error's loc: ``literal['a','b']``,
+#: ``list[constrained-int]``, ``function-after[...]``, ``int``, ...
+_MEMBER = re.compile(r"^[a-z][a-z-]*\[.*\]$|^(int|float|str|bool|none|bytes)$")
+
+
+def _one_branch(doc: Document, errors: list[Any], prefix: Loc) -> list[Any]:
+    """Of the errors pydantic reports for a value that fits no member of a union (one set per
+    member, the member named in the loc), those of the member the value came closest to (the
+    deepest loc; the first member on a tie), with the member's name taken out of the loc."""
+    def member(err: Any) -> int | None:
+        loc = tuple(err["loc"])
+        return next((i for i, part in enumerate(loc) if isinstance(part, str)
+                     and _MEMBER.match(part) and prefix + loc[:i + 1] not in doc.lines), None)
+
+    depths: dict[Loc, dict[str, int]] = {}  # the union's loc -> its members' deepest errors
+    for err in errors:
+        i = member(err)
+        if i is not None:
+            loc = tuple(err["loc"])
+            seen = depths.setdefault(loc[:i], {})
+            seen[loc[i]] = max(seen.get(loc[i], 0), len(loc))
+    chosen = {loc: max(seen, key=lambda m: seen[m]) for loc, seen in depths.items()}
+    out = []
+    for err in errors:
+        i = member(err)
+        if i is None:
+            out.append(err)
+        elif chosen[tuple(err["loc"])[:i]] == err["loc"][i]:
+            out.append({**err, "loc": tuple(err["loc"])[:i] + tuple(err["loc"])[i + 1:]})
+    return out
 
 
 def _one(doc: Document, model: type[BaseModel], err: Any, prefix: Loc) -> SpecError:

@@ -45,6 +45,13 @@ class GAConfig(BaseModel):
             raise ValueError(f"{v} needs the ale-py package: pip install 'searchlab[atari]'")
         return v
 
+    @field_validator("hidden")
+    @classmethod
+    def _widths(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(w < 1 for w in v):
+            raise ValueError(f"hidden layer widths must be positive, got {list(v)}")
+        return v
+
     @model_validator(mode="after")
     def _sizes(self) -> GAConfig:
         if self.truncation > self.population:

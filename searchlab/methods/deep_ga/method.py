@@ -67,13 +67,18 @@ class DeepGAMethod(Method[DeepGASettings]):
             raise ValueError(f"{s.env} ({s.backend} backend): {why}")
 
     def describe(self, study: Study) -> list[str]:
+        from searchlab.methods.search import planned_trials
+
         s = self.settings
-        runs = ("GA runs sampled from the space" if study.space
-                else f"{s.seeds} GA runs (seeds {s.first_seed}..)")
+        runs = (f"{planned_trials(study)} GA runs sampled from the space"
+                if study.space else f"{s.seeds} GA runs (seeds {s.first_seed}.."
+                f"{s.first_seed + s.seeds - 1})")
         mode = ("GA-NS" if s.novelty_weight >= 1 else
                 f"GA, novelty weight {s.novelty_weight:g}" if s.novelty_weight > 0 else "GA")
-        return [f"{runs} of {mode} on {s.env}: population {s.population}, truncation "
-                f"{s.truncation}, sigma {s.sigma:g}, up to {s.generations} generations"]
+        return [f"trials     {runs}, {study.budget.concurrency} at a time, up to "
+                f"{s.generations} generations each",
+                f"           {mode} on {s.env}: population {s.population}, truncation "
+                f"{s.truncation}, sigma {s.sigma:g}", *_costs(s)]
 
     def start(self, study: Study) -> MethodRun:
         from searchlab.methods.search import search_run
@@ -86,6 +91,49 @@ class DeepGAMethod(Method[DeepGASettings]):
                            base_config={**s.ga_config(), "seed": s.first_seed},
                            tags={"method": "deep_ga"})
         return _Searched(inner)
+
+
+def _costs(s: DeepGASettings) -> list[str]:
+    """What a generation and a run cost, in episodes and frames (environment steps)."""
+    episodes = s.population * s.episodes
+    elite = (s.elite_candidates + 1) * s.elite_episodes
+    steps = s.max_steps or _episode_cap(s.env)
+    frames = f"{_n(steps)} steps" if steps else "the environment's episode length"
+    generation = episodes + elite
+    line = (f"           a generation: {_n(episodes)} episodes"
+            + (f" + up to {_n(elite)} to pick the elite" if elite else "")
+            + f", each up to {frames}")
+    run = (f"           a run: up to {_n(generation * s.generations)} episodes"
+           + (f", {_n(generation * s.generations * steps)} frames" if steps else ""))
+    ends = [f"{_n(s.max_frames)} frames" if s.max_frames else "",
+            f"elite score {s.target_score:g}" if s.target_score is not None else ""]
+    ends = [e for e in ends if e]
+    run += (f" (it stops at {' or '.join(ends)})" if ends else "")
+    if s.final_episodes:
+        n = s.final_episodes
+        run += f"; then the elite plays {_n(n)} final episode{'s' if n > 1 else ''}"
+    return [line, run]
+
+
+def _episode_cap(env: str) -> int | None:
+    """The environment's own episode cap, where reading it builds nothing heavy (the numpy
+    environments); None for the emulated ones (MinAtar, Atari)."""
+    if env.startswith(("minatar:", "atari:")):
+        return None
+    from searchlab.methods.deep_ga.envs import make_env
+
+    try:
+        return int(make_env(env).max_steps)
+    except Exception:  # a plan line is not worth an error
+        return None
+
+
+def _n(x: float) -> str:
+    """A count for a plan line: 5,600 / 1.2 M / 3.4 G."""
+    for scale, unit in ((1e9, " G"), (1e6, " M")):
+        if x >= scale:
+            return f"{x / scale:.3g}{unit}"
+    return f"{int(x):,}"
 
 
 class _SeedRuns(FixedTrials):

@@ -44,7 +44,8 @@ from searchlab.methods.base import (
     TrialResult,
 )
 from searchlab.methods.lr_free import scoring
-from searchlab.methods.lr_free.settings import BASELINES, WORKLOADS, LRFreeSettings
+from searchlab.methods.lr_free.settings import BASELINES, BUDGETS, WORKLOADS, LRFreeSettings
+from searchlab.methods.lr_free.settings import OPTIMIZERS as BUILT_IN
 
 # The optimizers and workloads import torch: the run imports them (``searchlab validate`` reads
 # only this module's Method class, which must not).
@@ -280,6 +281,32 @@ class LRFreeRun(MethodRun):
         return summarize(self.s, results, self.calibration, self.calibrated or {})
 
 
+def phases(s: LRFreeSettings) -> tuple[int, int, int]:
+    """How many trials each phase asks for: calibration, scoring, sensitivity (from the settings
+    alone: no torch; :attr:`LRFreeRun.total` is their sum)."""
+    calibration = sum(_proposal_count(s, o) for o in s.optimizers) * len(s.calibration_workloads)
+    scoring = len(s.optimizers) * len(s.workloads) * len(SETTINGS) * s.repeats
+    sensitivity = 0
+    if s.sensitivity_workload:
+        sensitivity = len([o for o in s.names if o in BASELINES]) * len(s.sensitivity_lrs)
+        if s.sensitivity_workload not in s.workloads:
+            sensitivity += len([o for o in s.names if o not in BASELINES])
+    return calibration, scoring, sensitivity
+
+
+def _proposal_count(s: LRFreeSettings, entry: Any) -> int:
+    """Proposals of one optimizer: ``calibration_trials``, or one (its defaults) when it has
+    nothing to calibrate (every built-in has a calibration space)."""
+    return s.calibration_trials if entry.ref in BUILT_IN or entry.space else 1
+
+
+def _proposals(s: LRFreeSettings) -> str:
+    counts = [_proposal_count(s, o) for o in s.optimizers]
+    if len(set(counts)) == 1:
+        return f"{len(counts)} optimizers x {counts[0]} proposals"
+    return f"{sum(counts)} proposals of {len(counts)} optimizers"
+
+
 class LRFreeMethod(Method[LRFreeSettings]):
     name: ClassVar[str] = "lr_free"
     settings_model: ClassVar[type[MethodSettings]] = LRFreeSettings
@@ -292,6 +319,34 @@ class LRFreeMethod(Method[LRFreeSettings]):
 
     def start(self, study: Study) -> LRFreeRun:
         return LRFreeRun(self.settings)
+
+    def describe(self, study: Study) -> list[str]:
+        s, (calibration, scoring, sensitivity) = self.settings, phases(self.settings)
+        n = len(s.optimizers)
+        lines = [f"trials     {calibration + scoring + sensitivity} in "
+                 f"{'three' if sensitivity else 'two'} phases, {study.budget.concurrency} at a "
+                 "time",
+                 f"           calibration: {calibration} ({_proposals(s)} x "
+                 f"{len(s.calibration_workloads)} workloads: "
+                 f"{', '.join(map(label, s.calibration_workloads))})",
+                 f"           scoring: {scoring} ({n} optimizers x {len(s.workloads)} workloads x "
+                 f"defaults and calibrated x {s.repeats} repeats), once calibration has ended"]
+        if sensitivity:
+            lines.append(f"           learning-rate sensitivity: {sensitivity} on "
+                         f"{label(str(s.sensitivity_workload))}, while calibration waits")
+        named = dict.fromkeys([*s.calibration_workloads, *s.workloads,
+                               *([s.sensitivity_workload] if s.sensitivity_workload else [])])
+        budgets = {w: BUDGETS[(w, s.size)] for w in named if w in WORKLOADS}
+        costs = [f"{label(w)} {steps:,} optimizer steps ({steps // every} evaluations)"
+                 for w, (steps, every) in budgets.items()]
+        if len(set(budgets.values())) == 1:
+            steps, every = next(iter(budgets.values()))
+            costs = [f"{steps:,} optimizer steps ({steps // every} evaluations) on a built-in "
+                     "workload"]
+        if any(w not in WORKLOADS for w in named):
+            costs.append(f"up to {s.max_evaluations:,} evaluations on yours")
+        lines.append(f"           a trial (size {s.size}): {', '.join(costs)}")
+        return lines
 
     def preflight(self, study: Study) -> None:
         from searchlab.preflight import missing

@@ -233,5 +233,16 @@ class STNMethod(Method[STNSettings]):
 
     def describe(self, study: Study) -> list[str]:
         s = self.settings
+        data = (f"a character-level LM on {s.corpus_chars:,} characters (sequences of "
+                f"{s.seq_len})" if s.model == "lstm" else f"{s.model} on {s.data}")
+        examples = (f"up to {s.train_size:,} training examples" if s.train_size
+                    else "the training examples but the validation set")
+        per_epoch = f" ({max(1, s.train_size // s.batch_size):,} weight steps)" \
+            if s.train_size and s.model != "lstm" else ""
         return [f"trials     {len(s.variants) * s.seeds} ({', '.join(s.variants)} x {s.seeds} "
-                f"seed(s)), {study.budget.concurrency} at a time, {s.epochs} epochs each"]
+                f"seed(s)), {study.budget.concurrency} at a time, {s.epochs} epochs each",
+                f"           a trial: {data}; {s.warmup_epochs} warm-up epochs of weight steps, "
+                f"then {s.epochs - s.warmup_epochs} of {s.train_steps} weight steps per "
+                f"{s.valid_steps} hyperparameter step(s)",
+                f"           an epoch: {examples} in batches of {s.batch_size}{per_epoch}, "
+                f"up to {s.val_size:,} for validation"]

@@ -133,7 +133,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         points = s.search.settings.points
         print(f"  search     {s.search.label} (seed {s.search.settings.seed})"
               + (f", {len(points)} known point(s) first" if points else ""))
-    print(f"  stopping   {s.stopping.name} {_settings(s.stopping.settings)}")
+    if s.drivers[1] is not None:  # only where the method uses a stopping rule
+        print(f"  stopping   {s.stopping.name} {_settings(s.stopping.settings)}".rstrip())
     for line in s.method.describe(s):
         print(f"  {line}")
     b = s.budget

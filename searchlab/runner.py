@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from searchlab import status, study_state
 from searchlab.errors import SearchlabError, StudyInterrupted
@@ -23,6 +23,9 @@ from searchlab.methods.base import Analysis, Objective
 from searchlab.results import StudyResult, TrialRow, count
 from searchlab.spec.parse import LoadedStudy
 from searchlab.stopping import SchedulerContext
+
+if TYPE_CHECKING:
+    from searchlab.spec.models import Study
 
 __all__ = ["RunOptions", "StudyResult", "TrialRow", "run_study"]
 
@@ -159,6 +162,38 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
     return result
 
 
+def _trials_at_once(study: Study) -> int:
+    """Trials at once on the Ray cluster this process is connected to."""
+    import ray
+
+    from searchlab.execution.cores import trials_at_once
+
+    return trials_at_once(study, ray.cluster_resources() if study.concurrency_by_cores else {})
+
+
+def expected_length(study: Study, total: int | None, at_once: int, resuming: bool) -> str:
+    """The line ``searchlab run`` starts with: how many trials, how many at once, and where the
+    method can time a sample of its trials (``Method.trial_seconds``), about how long."""
+    how = " (as many as the cores allow)" if study.concurrency_by_cores else ""
+    line = f"searchlab: {total if total is not None else 'up to ?'} trials, {at_once} at a time{how}"
+    if resuming:
+        return line
+    seconds = study.method.trial_seconds(study)
+    if seconds is not None:
+        wall = seconds / max(1, min(at_once, total or 1))
+        line += f"; expected about {_duration(wall)} (timed on a sample of its trials)"
+    return line
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` in words, rounded: '40 s', '6 min', '2.5 h'."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _preflight(loaded: LoadedStudy) -> None:
     """What the study needs on this machine (packages, the workload, its data), before anything
     starts."""
@@ -211,7 +246,10 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
                                      base_tags=base_tags, spill_dir=study_dir)
         writer.study_dir = str(study_dir)
         callbacks.append(writer)
-    plan = TunePlan(study, spec, scheduler, study.stopping.traits, study_dir)
+    at_once = _trials_at_once(study)
+    if not opts.quiet:
+        out.write(expected_length(study, told.run.total, at_once, resuming) + "\n")
+    plan = TunePlan(study, spec, scheduler, study.stopping.traits, study_dir, at_once)
     try:
         results = fit(plan, told, callbacks, resuming,
                       opts.command or _default_command(loaded))

@@ -79,14 +79,13 @@ def start_ray(study: Any, address: str | None, gpus: float | None, out: Any) -> 
     if (res.gpu > 0 or res.worker_gpu > 0) and detected == 0:
         raise SearchlabError("the study asks for GPUs (resources.gpu) but this machine has none; "
                              "set resources.gpu: 0, or pass --gpus N to declare logical GPUs")
-    per_trial = res.cpu + res.workers * res.worker_cpu
-    num_cpus = max(per_trial * study.budget.concurrency, per_trial)
-    per_trial_gpu = res.gpu + res.workers * res.worker_gpu
-    if per_trial_gpu > 0:  # concurrency is then bounded by GPUs; keep CPUs from binding first
-        num_cpus = max(num_cpus, per_trial * math.floor(detected / per_trial_gpu))
+    from searchlab.execution.cores import local_cluster
+
+    # room for budget.concurrency trials, or the machine's cores (Study.concurrency_by_cores)
+    size = local_cluster(study, detected)
     # address="local": a new cluster, even when an earlier `ray start` left its address behind
     try:
-        init_local(num_cpus, detected)
+        init_local(size["CPU"], detected)
     except Exception as e:  # noqa: BLE001 - Ray raises a bare Exception when its node times out
         raise SearchlabError(f"could not start a local Ray cluster: "
                              f"{(str(e).splitlines() or [type(e).__name__])[0][:200]}") from None

@@ -35,6 +35,7 @@ class TunePlan:
     scheduler: TrialScheduler
     traits: SchedulerTraits  # the stopping rule's (``study.stopping.traits``)
     study_dir: Path
+    at_once: int = 0  # trials at once (Study.concurrency_by_cores); 0: budget.concurrency
 
 
 def fit(plan: TunePlan, searcher: MethodSearcher, callbacks: list[Callback], resuming: bool,
@@ -79,7 +80,7 @@ def fit(plan: TunePlan, searcher: MethodSearcher, callbacks: list[Callback], res
                 config=config, num_samples=num_samples, search_alg=search_alg,
                 scheduler=plan.scheduler,
                 max_concurrent_trials=(None if plan.traits.pauses_trials
-                                       else study.budget.concurrency),
+                                       else plan.at_once or study.budget.concurrency),
                 time_budget_s=study.budget.time_limit, reuse_actors=True,
                 trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
                 callbacks=callbacks, verbose=0, max_failures=study.budget.retries,

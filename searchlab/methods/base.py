@@ -99,6 +99,10 @@ class MethodTraits:
     #: its trials are not configurations scored epoch by epoch (bandit runs, GA runs, benchmark
     #: cells): its stored analysis replaces the dashboard's generic trial panels
     draws_own_analysis: bool = False
+    #: its trials (without a searcher) do not depend on one another's results, so running them
+    #: at once changes no result: where the study file does not write ``budget.concurrency``,
+    #: as many run at once as the Ray cluster has room for (``Study.concurrency_by_cores``)
+    independent_trials: bool = False
 
 
 def invalid(message: str, *loc: str | int) -> ValueError:
@@ -330,6 +334,13 @@ class Method(Binding[S], ABC):
     def describe(self, study: Study) -> list[str]:
         """Lines for ``searchlab validate`` (what the run will do); builds nothing heavy."""
         return []
+
+    def trial_seconds(self, study: Study) -> float | None:
+        """The compute time of all the study's trials together, in seconds on one core of this
+        machine (timed on a sample, before anything starts), or None where the method cannot
+        tell; ``searchlab run`` divides it by the trials at once for the expected length it says
+        at start."""
+        return None
 
     def preflight(self, study: Study) -> None:  # noqa: B027 - optional hook
         """Check what the run needs on this machine (data, packages) before anything starts;

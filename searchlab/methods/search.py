@@ -157,5 +157,5 @@ class SearchMethod(Method[SearchMethodSettings]):
                           mode=obj.mode, objectives=obj.all if obj.more else ())
 
     def describe(self, study: Study) -> list[str]:
-        return [f"trials     {planned_trials(study)}, {study.budget.concurrency} at a time, up to "
+        return [f"trials     {planned_trials(study)}, {study.concurrency_text}, up to "
                 f"{study.budget.max_epochs} epochs each"]

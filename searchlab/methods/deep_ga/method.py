@@ -40,7 +40,8 @@ class DeepGAMethod(Method[DeepGASettings]):
     name: ClassVar[str] = "deep_ga"
     settings_model: ClassVar[type[MethodSettings]] = DeepGASettings
     TRAITS: ClassVar[MethodTraits] = MethodTraits(space="optional", takes_searcher=True,
-                                                  draws_own_analysis=True)
+                                                  draws_own_analysis=True,
+                                                  independent_trials=True)
 
     def check(self, study: Study) -> None:
         if study.space is not None:
@@ -75,7 +76,7 @@ class DeepGAMethod(Method[DeepGASettings]):
                 f"{s.first_seed + s.seeds - 1})")
         mode = ("GA-NS" if s.novelty_weight >= 1 else
                 f"GA, novelty weight {s.novelty_weight:g}" if s.novelty_weight > 0 else "GA")
-        return [f"trials     {runs}, {study.budget.concurrency} at a time, up to "
+        return [f"trials     {runs}, {study.concurrency_text}, up to "
                 f"{s.generations} generations each",
                 f"           {mode} on {s.env}: population {s.population}, truncation "
                 f"{s.truncation}, sigma {s.sigma:g}", *_costs(s)]

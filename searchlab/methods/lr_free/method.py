@@ -324,8 +324,7 @@ class LRFreeMethod(Method[LRFreeSettings]):
         s, (calibration, scoring, sensitivity) = self.settings, phases(self.settings)
         n = len(s.optimizers)
         lines = [f"trials     {calibration + scoring + sensitivity} in "
-                 f"{'three' if sensitivity else 'two'} phases, {study.budget.concurrency} at a "
-                 "time",
+                 f"{'three' if sensitivity else 'two'} phases, {study.concurrency_text}",
                  f"           calibration: {calibration} ({_proposals(s)} x "
                  f"{len(s.calibration_workloads)} workloads: "
                  f"{', '.join(map(label, s.calibration_workloads))})",

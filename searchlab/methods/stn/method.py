@@ -213,7 +213,8 @@ def summarize(results: list[TrialResult], names: list[str]) -> Analysis:
 class STNMethod(Method[STNSettings]):
     name: ClassVar[str] = "stn"
     settings_model: ClassVar[type[MethodSettings]] = STNSettings
-    TRAITS: ClassVar[MethodTraits] = MethodTraits(space="required", draws_own_analysis=True)
+    TRAITS: ClassVar[MethodTraits] = MethodTraits(space="required", draws_own_analysis=True,
+                                                  independent_trials=True)
 
     def check(self, study: Study) -> None:
         spec_fields(self.settings, study)
@@ -240,7 +241,7 @@ class STNMethod(Method[STNSettings]):
         per_epoch = f" ({max(1, s.train_size // s.batch_size):,} weight steps)" \
             if s.train_size and s.model != "lstm" else ""
         return [f"trials     {len(s.variants) * s.seeds} ({', '.join(s.variants)} x {s.seeds} "
-                f"seed(s)), {study.budget.concurrency} at a time, {s.epochs} epochs each",
+                f"seed(s)), {study.concurrency_text}, {s.epochs} epochs each",
                 f"           a trial: {data}; {s.warmup_epochs} warm-up epochs of weight steps, "
                 f"then {s.epochs - s.warmup_epochs} of {s.train_steps} weight steps per "
                 f"{s.valid_steps} hyperparameter step(s)",

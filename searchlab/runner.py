@@ -63,6 +63,15 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
         shutil.rmtree(study_dir)
         state = {**state, "status": "running"} if state.get("status") == "running" else {}
     resuming = study_state.is_resumable(study_dir)
+    damaged = study_state.set_aside_damaged(study_dir) if resuming else []
+    if damaged:
+        whole = sorted(study_dir.glob("experiment_state-*.json"))
+        names = ", ".join(name for name, _ in damaged)
+        out.write(f"warning: Ray Tune's saved state {names} is cut short (a kill while it was "
+                  f"written); kept as {damaged[-1][1]}; "
+                  + (f"resuming from the earlier {whole[-1].name}\n" if whole else
+                     "resuming from the method's journal: finished trials are kept, unfinished "
+                     "ones start over\n"))
     if resuming and state.get("spec_hash") not in (None, loaded.hash):
         raise SearchlabError(f"{loaded.document.file}: the study file changed since the run in "
                              f"{study_dir} started; run with --restart to start over")
@@ -251,7 +260,9 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
         out.write(expected_length(study, told.run.total, at_once, resuming) + "\n")
     plan = TunePlan(study, spec, scheduler, study.stopping.traits, study_dir, at_once)
     try:
-        results = fit(plan, told, callbacks, resuming,
+        # Tune resumes from its saved state where a whole one is left (see set_aside_damaged);
+        # without one, the method still resumes from its journal
+        results = fit(plan, told, callbacks, resuming and study_state.is_resumable(study_dir),
                       opts.command or _default_command(loaded))
     except BaseException as e:
         if isinstance(e, StudyInterrupted) and writer is not None:

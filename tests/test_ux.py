@@ -573,8 +573,10 @@ def test_ui_sigterm_stops_the_mlflow_server_and_the_console_is_quiet(tmp_path):
 
 
 @pytest.mark.slow
-def test_ui_killed_with_sigkill_takes_its_mlflow_server_with_it(tmp_path):
-    """SIGKILL cannot be caught: the MLflow server's guard sees this process's pipe close."""
+@pytest.mark.parametrize("command", ["ui", "server"])
+def test_ui_killed_with_sigkill_takes_its_mlflow_server_with_it(tmp_path, command):
+    """SIGKILL cannot be caught: the MLflow server's guard sees this process's pipe close
+    (``searchlab ui`` and ``searchlab server`` alike)."""
     import signal
     import socket
     import time
@@ -586,9 +588,12 @@ def test_ui_killed_with_sigkill_takes_its_mlflow_server_with_it(tmp_path):
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     log = tmp_path / "ui.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "searchlab", "ui", "--tracking-uri",
-                                 f"sqlite:///{tmp_path / 'm.db'}", "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
+        store = (["--tracking-uri"] if command == "ui" else ["--workers", "1",
+                                                              "--backend-store-uri"])
+        store.append(f"sqlite:///{tmp_path / 'm.db'}")
+        proc = subprocess.Popen([sys.executable, "-m", "searchlab", command, *store, "--port",
+                                 str(port)], stdout=out, stderr=subprocess.STDOUT, env=env,
+                                cwd=tmp_path)
     children: set[int] = set()
     try:
         deadline = time.monotonic() + 150

@@ -23,7 +23,6 @@ its node, the item and the original exception (the worker's traceback is kept in
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import traceback
@@ -228,13 +227,20 @@ def _bundle_options(group: Any, workers: int) -> list[dict[str, Any]]:
 
 
 def _ensure_ray(workers: int, cpu: float, gpu: float) -> None:
-    """Start a local Ray cluster when there is none; refuse a pool the cluster cannot hold."""
+    """Start Ray when there is none, as ``searchlab run`` does (``ray_start``): the cluster
+    ``RAY_ADDRESS`` names, else a new local one of the machine's cores (``init_local``, which an
+    address file left by a killed ``ray start`` does not divert); refuse a pool the cluster
+    cannot hold."""
     if not ray.is_initialized():
-        if os.environ.get("RAY_ADDRESS"):
-            ray.init(logging_level=logging.ERROR)
+        from searchlab.execution.cores import machine_cores
+        from searchlab.execution.ray_start import QUIET, cuda_devices, init_local
+
+        address = os.environ.get("RAY_ADDRESS")
+        if address and address != "local":
+            ray.init(address=address, **{**QUIET, "log_to_driver": True})
         else:
-            ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(workers * cpu)),
-                     include_dashboard=False, logging_level=logging.ERROR)
+            init_local(max(machine_cores(), math.ceil(workers * cpu)), cuda_devices(),
+                       log_to_driver=True)
     total = ray.cluster_resources()
     for name, each in (("CPU", cpu), ("GPU", gpu)):
         if workers * each > total.get(name, 0) + 1e-9:

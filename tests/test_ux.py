@@ -620,3 +620,24 @@ def test_ui_killed_with_sigkill_takes_its_mlflow_server_with_it(tmp_path, comman
         for pid in children:  # only on a failure: what this test started
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_a_failed_trials_error_tag_says_what_happened_in_words(tmp_path):
+    """MLflow's searchlab.error tag (what `searchlab show` and the dashboard print) is the same
+    one line as the console's: "its process exited with code 3", not Ray's last line."""
+    from searchlab_testing import child_runs
+
+    study = tmp_path / "exits.yaml"
+    study.write_text(EXITS % ("exits", TESTS))
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "MLFLOW_TRACKING_URI": uri}
+    proc = subprocess.run([sys.executable, "-m", "searchlab", "run", str(study), "--storage",
+                           str(tmp_path / "store")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    _, children, _ = child_runs(uri, "exits")
+    failed = [c for c in children if c.data.tags.get("searchlab.status") == "failed"]
+    assert len(failed) == 1, [c.data.tags for c in children]
+    assert failed[0].data.tags["searchlab.error"] == "its process exited with code 3"

@@ -305,14 +305,15 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
                              None if res.error is None
                              else status.trial_error(str(res.error),
                                                      status.files_of(str(study_dir), tune_id))
-                             or type(res.error).__name__))
+                             or type(res.error).__name__, status.reported(m)))
     for res in lost:  # ended before Tune's last checkpoint could record them: from the journal
         value = res.metrics.get(metric)
         rows.append(TrialRow(res.trial_id, res.status,
                              None if res.status in status.UNSCORED else value,
                              len(res.history) or int(res.metrics.get("epoch") or 0),
                              flat_config(res.request.config or {}),
-                             run_ids.get(res.trial_id, (None,))[0], res.error))
+                             run_ids.get(res.trial_id, (None,))[0], res.error,
+                             status.reported(res.metrics)))
     return StudyResult(study.name, metric, mode, rows, 0.0, tracker.uri if tracker else None,
                        tracker.experiment_id if tracker else None,
                        tracker.parent_run_id if tracker else None, study_dir, counts=count(rows),

@@ -184,7 +184,8 @@ def expected_length(study: Study, total: int | None, at_once: int, resuming: boo
     """The line ``searchlab run`` starts with: how many trials, how many at once, and where the
     method can time a sample of its trials (``Method.trial_seconds``), about how long."""
     how = " (as many as the cores allow)" if study.concurrency_by_cores else ""
-    line = f"searchlab: {total if total is not None else 'up to ?'} trials, {at_once} at a time{how}"
+    count = f"{total} trials" if total is not None else "trials until the budget ends"
+    line = f"searchlab: {count}, {at_once} at a time{how}"
     if resuming:
         return line
     seconds = study.method.trial_seconds(study)

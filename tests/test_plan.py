@@ -97,3 +97,12 @@ def test_cdt_says_the_expected_length_at_start(tmp_path):
     assert r.returncode == 0, r.stderr
     assert re.search(rf"searchlab: 4 trials, {machine_cores()} at a time \(as many as the "
                      r"cores allow\); expected about \d+ (s|min)", r.stderr), r.stderr
+
+
+def test_the_start_line_without_an_estimate():
+    from searchlab.runner import expected_length
+
+    study = load_study("spaces/quickstart.yaml").study
+    assert expected_length(study, 32, 2, False) == "searchlab: 32 trials, 2 at a time"
+    assert expected_length(study, None, 2, False) == \
+        "searchlab: trials until the budget ends, 2 at a time"

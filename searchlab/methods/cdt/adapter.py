@@ -179,7 +179,10 @@ class CDTMethod(Method[CDTSettings]):
         check_bandits_play(self.settings)  # your bandits play one round on every environment
 
     def trial_seconds(self, study: Study) -> float | None:
-        return trial_seconds(self.settings)
+        try:
+            return trial_seconds(self.settings)
+        except Exception:  # noqa: BLE001 - a user's bandit failing later on: no estimate;
+            return None  # the trial that meets it reports it
 
     def describe(self, study: Study) -> list[str]:
         return [f"trials     {len(trial_configs(self.settings))} (environments x bandits x "

@@ -8,8 +8,10 @@ as a :class:`~searchlab.methods.base.TrialResult` when the trial ends, with its 
 everywhere else (:mod:`searchlab.status`). Schedulers work on these trials as on any others.
 
 Resume: every ask and tell is appended to a journal beside the study's Tune state. Whenever this
-searcher is built (a resumed study builds a fresh one) or unpickled, a fresh run is started and
-the journal replayed into it, so a run needs no pickling of its own. Requests that were asked but
+searcher is built (a resumed study builds a fresh one) or unpickled, a fresh run is started, told
+which requests it asked before (``MethodRun.resume``: a study continued with a larger budget
+proposes them again and learns from their results) and the journal replayed into it, so a run
+needs no pickling of its own. Requests that were asked but
 that Tune never saved (the driver died in between) are handed out again, first, under new trial
 ids. The runner builds the searcher, hands it to Tune and reads the method's view from the same
 object once Tune has ended.
@@ -113,11 +115,16 @@ class MethodSearcher(Searcher):
         self.stalled = False
         self.abort: str | None = None  # an error that makes every further trial pointless
         entries = _read_journal(self.journal_path)
+        asked = [_request(e["request"]) for e in entries if e.get("kind") == "ask"]
+        if asked:  # the run hears what it asked before, then each ask and tell again in order
+            self.run.resume(asked)
         for entry in entries:
             kind = entry.get("kind")
             if kind == "ask":
-                request = self.run.ask(entry["trial_id"])
-                self.requests[entry["trial_id"]] = request or _request(entry["request"])
+                self.run.ask(entry["trial_id"])
+                # the request as it was asked and run (a study continued with a larger budget
+                # may build its requests differently; what ran is what the journal holds)
+                self.requests[entry["trial_id"]] = _request(entry["request"])
             elif kind == "tell":
                 result = _result(entry["result"], self.requests)
                 self._tell(result, write=False)
@@ -245,6 +252,23 @@ class MethodSearcher(Searcher):
         if self._journal is None:
             self._journal = open(self.journal_path, "a", buffering=1)  # a line at a time
         self._journal.write(json.dumps(entry, default=str) + "\n")
+
+
+def search_algorithm(searcher: MethodSearcher, concurrency: int | None) -> Any:
+    """The searcher as Tune's search algorithm: Tune's own wrapper (``SearchGenerator``, over a
+    ``ConcurrencyLimiter`` when ``concurrency`` is given), as ``tune.run`` would build it, except
+    that a restored study is not finished because its earlier run was: whether more trials come
+    is the method's to say (a study continued with a larger budget asks for more)."""
+    from ray.tune.search import ConcurrencyLimiter, SearchGenerator
+
+    class GoesOn(SearchGenerator):  # type: ignore[misc]
+        def set_state(self, state: dict[str, Any]) -> None:
+            super().set_state({**state, "finished": False})
+
+    inner: Any = searcher
+    if concurrency:
+        inner = ConcurrencyLimiter(searcher, max_concurrent=concurrency)
+    return GoesOn(inner)
 
 
 class FixedTrialsCallback(Callback):

@@ -127,7 +127,8 @@ def _chunks(s: CDTSettings, config: dict[str, Any]) -> int:
 class CDTMethod(Method[CDTSettings]):
     name: ClassVar[str] = "cdt"
     settings_model: ClassVar[type[MethodSettings]] = CDTSettings
-    TRAITS: ClassVar[MethodTraits] = MethodTraits(draws_own_analysis=True)
+    TRAITS: ClassVar[MethodTraits] = MethodTraits(draws_own_analysis=True,
+                                                  budget_settings=("seeds",))
 
     def objective(self, study: Study) -> Objective:
         return Objective("cum_regret", "min")

@@ -213,7 +213,8 @@ def summarize(results: list[TrialResult], names: list[str]) -> Analysis:
 class STNMethod(Method[STNSettings]):
     name: ClassVar[str] = "stn"
     settings_model: ClassVar[type[MethodSettings]] = STNSettings
-    TRAITS: ClassVar[MethodTraits] = MethodTraits(space="required", draws_own_analysis=True)
+    TRAITS: ClassVar[MethodTraits] = MethodTraits(space="required", draws_own_analysis=True,
+                                                  budget_settings=("seeds",))
 
     def check(self, study: Study) -> None:
         spec_fields(self.settings, study)

@@ -288,3 +288,95 @@ def test_random_and_grid_go_on_where_they_stopped(algorithm, tmp_path):
     assert len(more.all_results()) == (16 if algorithm == "grid" else 4)
     assert [r.request.config for r in more.all_results()] == \
         [r.request.config for r in fresh.all_results()]
+
+
+# ---------------------------------------------------------------------------- fixed lists
+def _drive_method(loaded, journal_dir: Path, prefix: str) -> tuple[MethodSearcher, list[str]]:
+    """The study's own workloads through the Tune adapter, one trial at a time, in process."""
+    from searchlab.workloads import resolve
+    from searchlab.workloads.api import Context, iterate
+
+    journal_dir.mkdir(exist_ok=True)
+    s = loaded.study
+    objective = s.method.objective(s)
+    searcher = MethodSearcher(functools.partial(s.method.start, s), journal_dir,
+                              objective.metric, objective.mode, 1)
+    ran: list[str] = []
+    while True:
+        tid = f"{prefix}{len(ran):04d}"
+        config = searcher.suggest(tid)
+        if config is None or config == MethodSearcher.FINISHED:
+            return searcher, ran
+        request = searcher.requests[tid]
+        fn = resolve(request.workload, None)
+        last: dict[str, Any] = {}
+        ctx = Context(max_epochs=request.length, seed=len(ran), trial_id=tid)
+        for epoch, metrics in enumerate(iterate(fn(dict(request.config), ctx, **request.args)), 1):
+            last = {**metrics, "training_iteration": epoch}
+            searcher.on_trial_result(tid, last)
+            if epoch >= request.length:
+                break
+        searcher.on_trial_complete(tid, last)
+        ran.append(tid)
+
+
+def test_lr_free_goes_on_with_more_repeats_calibrated_as_before(tmp_path):
+    """More ``repeats``: only the new seeds of the scored runs run; calibration and the
+    learning-rate sweep are not run again, and the analysis covers every trial."""
+    text = ("name: lrf\nmethod:\n  name: lr_free\n  optimizers: [prodigy, nadamw]\n"
+            "  calibration_workloads: [{w}]\n  workloads: [{w}]\n  calibration_trials: 2\n"
+            "  repeats: {{repeats}}\n  sensitivity_workload: {w}\n"
+            "  sensitivity_lrs: [0.0001, 0.01]\n").format(
+                w='"searchlab.methods.lr_free.synthetic:synthetic"')
+    one, two = (parse_text(text.format(repeats=n), "l.yaml") for n in (1, 2))
+    assert _plan(two, one).describe() == "method.repeats: 1 -> 2"
+    first, ran_first = _drive_method(one, tmp_path, "a")
+    more, ran_more = _drive_method(two, tmp_path, "b")
+    total = two.study.method.start(two.study).total
+    assert len(more.all_results()) == total == len(ran_first) + len(ran_more)
+    new = [more.requests[t] for t in ran_more]
+    # the new trials are exactly repeat 1 of the scored runs: 2 optimizers x 2 settings
+    assert len(new) == 4 and {r.tags["lr_free.phase"] for r in new} == {"scoring"}
+    assert {r.config["seed"] for r in new} == {1}
+    configs = [json.dumps(r.request.config, sort_keys=True) for r in more.all_results()]
+    assert len(set(configs)) == len(configs)  # nothing asked twice
+    analysis = more.run.summarize(more.all_results())
+    assert analysis.metrics["compute.trials"] == total
+
+
+def test_cdt_goes_on_with_more_seeds(tmp_path):
+    text = ("name: c\nmethod: {{name: cdt, environments: [{{kind: linear, arms: 5, dim: 3, "
+            "horizon: 40}}], bandits: [linucb], tuners: [op, theoretical], seeds: {seeds}, "
+            "chunks: 2}}\n")
+    two, three = (parse_text(text.format(seeds=n), "c.yaml") for n in (2, 3))
+    _, ran_first = _drive_method(two, tmp_path, "a")
+    more, ran_more = _drive_method(three, tmp_path, "b")
+    assert len(ran_first) == 4 and len(ran_more) == 2
+    assert {more.requests[t].config["seed"] for t in ran_more} == {2}
+    rows = more.run.summarize(more.all_results()).tables["final_regret"]
+    assert sum(row["seeds"] for row in rows) == 6
+
+
+# ---------------------------------------------------------------------------- the time limit
+def test_the_time_limit_counts_the_time_the_study_already_ran(tmp_path, monkeypatch):
+    """Tune restores the stopper it saved, not the one it is given: the deadline reads the
+    limit the study now runs to, and the time its earlier runs took, from the state file."""
+    import pickle
+
+    from searchlab import study_state
+    from searchlab.execution import deadline
+
+    clock = [100.0]
+    monkeypatch.setattr(deadline.time, "monotonic", lambda: clock[0])
+    study_state.write_state(tmp_path, {"budget": {"budget.time_limit": 60}, "elapsed_s": 50})
+    saved = pickle.dumps(deadline.StudyDeadline(tmp_path))
+    # the study is given a longer limit; Tune hands back the stopper it saved
+    study_state.write_state(tmp_path, {"budget": {"budget.time_limit": 90}, "elapsed_s": 55})
+    stopper = pickle.loads(saved)
+    assert not stopper.stop_all()  # the clock starts at Tune's first check
+    clock[0] += 34
+    assert not stopper.stop_all()
+    clock[0] += 1.5  # 55 s before and 35.5 s now: past 90
+    assert stopper.stop_all()
+    study_state.write_state(tmp_path, {"budget": {"budget.time_limit": None}})
+    assert not pickle.loads(saved).stop_all()

@@ -261,13 +261,26 @@ def search_algorithm(searcher: MethodSearcher, concurrency: int | None) -> Any:
     is the method's to say (a study continued with a larger budget asks for more)."""
     from ray.tune.search import ConcurrencyLimiter, SearchGenerator
 
-    class GoesOn(SearchGenerator):  # type: ignore[misc]
+    class GoesOn(SearchGenerator):
         def set_state(self, state: dict[str, Any]) -> None:
             super().set_state({**state, "finished": False})
 
+    class Limiter(ConcurrencyLimiter):
+        """Tune saves the limiter's running trials apart from the trials' own state: a trial
+        that ended after the save (a study stopped by its time limit) would hold its slot in
+        the restored limiter for ever, and a continued study would wait on it. The journal
+        says which trials ended."""
+
+        def set_state(self, state: dict[str, Any]) -> None:
+            super().set_state(state)
+            self.live_trials = {t for t in self.live_trials
+                                if searcher.alias.get(t, t) not in searcher.results
+                                and t not in searcher.reissue}
+            self.num_unfinished_live_trials = len(self.live_trials)
+
     inner: Any = searcher
     if concurrency:
-        inner = ConcurrencyLimiter(searcher, max_concurrent=concurrency)
+        inner = Limiter(searcher, max_concurrent=concurrency)
     return GoesOn(inner)
 
 
@@ -350,12 +363,16 @@ def _missing_metric(files: str | None) -> str | None:
 
 
 def known_trials(study_dir: str | os.PathLike[str]) -> set[str]:
-    """The trial ids in Tune's newest saved experiment state (empty when unreadable)."""
+    """The trial ids in Tune's newest saved experiment state that a resumed study runs on
+    (empty when unreadable): not the ones saved as ended (TERMINATED), which Tune skips. One
+    of those the method was never told of was cut when the study stopped (by its time limit)
+    and runs again when the study goes on."""
     states = sorted(Path(study_dir).glob("experiment_state-*.json"))
     if not states:
         return set()
     try:
         data = json.loads(states[-1].read_text())
-        return {json.loads(t)["trial_id"] for t, _ in data["trial_data"]}
+        return {s["trial_id"] for s in (json.loads(t) for t, _ in data["trial_data"])
+                if s.get("status") != "TERMINATED"}
     except (OSError, ValueError, KeyError, TypeError):
         return set()

@@ -209,6 +209,16 @@ def test_optuna_continues_having_modelled_the_earlier_trials(sampler, tmp_path):
     assert len(results) == 12 and all(r.status == "completed" for r in results)
     # the earlier trials were replayed with the configs they ran, not proposed again
     assert {r.trial_id: r.request.config for r in results[:6]} == earlier
+    # Optuna's own study holds them: the first six of its twelve complete trials are the
+    # earlier configs with their results
+    import optuna
+
+    ot = more.run.suggester.searcher._ot_study
+    done = ot.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(done) == 12
+    assert [t.params for t in done[:6]] == [{k: c[k] for k in ("x1", "x2")}
+                                            for c in earlier.values()]
+    assert [t.value for t in done[:6]] == [r.metrics["loss"] for r in results[:6]]
     entries = _journal(tmp_path)
     new = [e["trial_id"] for e in entries if e["kind"] == "ask"][6:]
     assert len(new) == 6 and all(t.startswith("b") for t in new)

@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("file", help="the study file (YAML)")
     r.add_argument("--storage", help="results directory (default: ./.searchlab/studies)")
     r.add_argument("--restart", action="store_true", help="discard an earlier run and start over")
+    r.add_argument("--more", type=int, metavar="N",
+                   help="add N trials to the study's budget: a finished or interrupted study "
+                        "goes on, its finished trials kept")
     r.add_argument("--no-tracking", action="store_true", help="do not write to MLflow")
     r.add_argument("--quiet", "-q", action="store_true", help="no live progress")
     r.add_argument("--gpus", type=float, help="logical GPUs for the local cluster (default: detected)")
@@ -164,13 +167,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     opts = RunOptions(storage=args.storage, restart=args.restart, quiet=args.quiet,
                       tracking=not args.no_tracking, gpus=args.gpus, address=args.address,
-                      command=_resume_command(args))
+                      command=_resume_command(args), more=args.more)
     s = loaded.study
 
-    def announce(resuming: bool) -> None:
+    def announce(verb: str, grown: str) -> None:
         if not args.quiet:
-            verb = "resuming" if resuming else "running"
-            print(f"searchlab: {verb} study '{s.name}' ({_run_label(s)})", file=sys.stderr)
+            more = f": {grown}, its finished trials kept" if grown else ""
+            print(f"searchlab: {verb} study '{s.name}' ({_run_label(s)}){more}", file=sys.stderr)
 
     result = run_study(loaded, opts, on_start=announce)
     _print_summary(result, loaded.study, args)
@@ -179,7 +182,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _resume_command(args: argparse.Namespace) -> str:
-    """The command that resumes this run: the same one, without --restart."""
+    """The command that resumes this run: the same one, without --restart, and without --more
+    (the study keeps the budget it was given)."""
     words = ["searchlab", "run", args.file]
     for flag, value in (("--storage", args.storage), ("--gpus", args.gpus),
                         ("--address", args.address)):

@@ -9,6 +9,7 @@ driving the method through :mod:`searchlab.execution.driver`), and the results t
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import shutil
 import sys
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from searchlab import status, study_state
+from searchlab import continuation, status, study_state
 from searchlab.errors import SearchlabError, StudyInterrupted
 from searchlab.methods.base import Analysis, Objective
 from searchlab.results import StudyResult, TrialRow, count
@@ -39,6 +40,7 @@ class RunOptions:
     gpus: float | None = None  # logical GPUs to declare on a local cluster
     address: str | None = None  # an existing Ray cluster ("auto", "host:port")
     command: str | None = None  # the command line that runs this study (for resume advice)
+    more: int | None = None  # trials to add to the budget an earlier run of the study ran to
 
 
 def storage_root(loaded: LoadedStudy, opts: RunOptions) -> Path:
@@ -47,7 +49,9 @@ def storage_root(loaded: LoadedStudy, opts: RunOptions) -> Path:
 
 def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
               on_start: Any = None) -> StudyResult:
-    """Run (or resume) a study. ``on_start`` is called once every input check has passed."""
+    """Run, resume or continue a study (see :mod:`searchlab.continuation`). ``on_start`` is
+    called once every input check has passed, with what this run does ("running", "resuming",
+    "continuing") and, when it continues, the budget that grew."""
     out = out or sys.stderr
     study = loaded.study
     started = time.monotonic()
@@ -59,6 +63,11 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
     study_dir = root / study.name
     study_state.check_storage(root)
     state = study_state.read_state(study_dir)
+    if opts.more is not None and opts.restart:
+        raise SearchlabError("--more adds trials to a study's earlier run and --restart discards "
+                             "it; give one of them")
+    if opts.more is not None and opts.more < 1:
+        raise SearchlabError(f"--more takes a number of trials to add, 1 or more (got {opts.more})")
     if (opts.restart or state.get("status") == "failed") and study_dir.exists():
         shutil.rmtree(study_dir)
         state = {**state, "status": "running"} if state.get("status") == "running" else {}
@@ -72,15 +81,19 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
                   + (f"resuming from the earlier {whole[-1].name}\n" if whole else
                      "resuming from the method's journal: finished trials are kept, unfinished "
                      "ones start over\n"))
-    if resuming and state.get("spec_hash") not in (None, loaded.hash):
-        raise SearchlabError(f"{loaded.document.file}: the study file changed since the run in "
-                             f"{study_dir} started; run with --restart to start over")
-    if state.get("status") == "finished" and resuming:
+    # the file unchanged (resume), its budget grown (continue), or another change (refused)
+    go_on = continuation.plan(study, loaded.document.data, loaded.hash,
+                              state if resuming else None, more=opts.more,
+                              file=loaded.document.file, study_dir=study_dir)
+    if state.get("status") == "finished" and resuming and not go_on.more:
         raise SearchlabError(f"study '{study.name}' already finished (results in {study_dir}); "
                              f"see it with: searchlab show {study.name}; "
-                             "run with --restart to run it again")
+                             f"{continuation.finished_advice(study)}")
+    loaded = dataclasses.replace(loaded, study=go_on.study)  # at the budget it runs to
+    study = loaded.study
     if on_start is not None:
-        on_start(resuming)
+        on_start("continuing" if go_on.more else "resuming" if resuming else "running",
+                 go_on.describe())
 
     # ---- tracking: the experiment and the parent run
     searcher, scheduler = study.drivers  # tagged only where the method uses them
@@ -103,7 +116,8 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
                      "searchlab.metric": objective.metric, "searchlab.mode": objective.mode},
                resume_run_id=state.get("parent_run_id") if resuming else None,
                abandon_run_id=(state.get("parent_run_id") if not resuming
-                               and state.get("status") == "running" else None))
+                               and state.get("status") == "running" else None),
+               more=go_on.describe() or None)
         return t
 
     with ThreadPoolExecutor(1, thread_name_prefix="searchlab-tracking") as pool:
@@ -125,9 +139,14 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
                 ray.shutdown()
             raise
     parent_run_id = tracker.parent_run_id if tracker else None
-    study_state.write_state(study_dir, {"spec_hash": loaded.hash, "parent_run_id": parent_run_id,
-                                        "status": "running"})
+    # the study's state: its file as it ran, the budget it runs to, the time its runs took
+    # (budget.time_limit counts all of them: searchlab.execution.deadline)
+    record = {"spec_hash": loaded.hash, "parent_run_id": parent_run_id,
+              "study": continuation.file_data(loaded.document.data), "budget": go_on.budget,
+              "elapsed_s": float(state.get("elapsed_s") or 0.0) if resuming else 0.0}
+    study_state.write_state(study_dir, {**record, "status": "running"})
 
+    session = time.monotonic()
     try:
         result = _tune(loaded, opts, objective, study_dir, resuming, tracker, base_tags, out,
                        started)
@@ -138,14 +157,16 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
     except SearchlabError:  # the study itself is wrong (a metric never reported): start over
         if tracker is not None:
             tracker.failed()
-        study_state.write_state(study_dir, {"spec_hash": loaded.hash,
-                                            "parent_run_id": parent_run_id, "status": "failed"})
+        study_state.write_state(study_dir, {**record, "status": "failed"})
         raise
     except BaseException:  # anything else leaves the study resumable
         if tracker is not None:
             tracker.discard_if_empty()
         raise
     finally:
+        record["elapsed_s"] += time.monotonic() - session
+        if study_state.read_state(study_dir).get("status") == "running":
+            study_state.write_state(study_dir, {**record, "status": "running"})
         if ray_started:
             import ray
 
@@ -166,8 +187,7 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
                       "run the study again to finish it\n")
     # with tracking records still pending, the study stays resumable so they get delivered
     study_state.write_state(study_dir, {
-        "spec_hash": loaded.hash, "parent_run_id": parent_run_id,
-        "status": "running" if result.pending_tracking else "finished"})
+        **record, "status": "running" if result.pending_tracking else "finished"})
     return result
 
 

@@ -138,6 +138,22 @@ class Space:
                 out[flat] = value
         return out
 
+    def nest(self, flat: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        """A flat config -> the nested form (a conditional choice as ``{OPTION_KEY: option,
+        ...its parameters}``), as Ray's searchers and Nevergrad's parametrization hold it: the
+        inverse of :meth:`flatten`. Names the space does not have are left out."""
+        out: dict[str, Any] = {}
+        for name, p in self.params.items():
+            flat_name = prefix + name
+            if flat_name not in flat:
+                continue
+            value = flat[flat_name]
+            if isinstance(p, Conditional) and value in p.options:
+                value = {OPTION_KEY: value,
+                         **p.options[value].nest(flat, f"{flat_name}.{value}.")}
+            out[name] = value
+        return out
+
     def describe(self, indent: str = "") -> list[str]:
         """Human-readable lines, for `searchlab validate`."""
         lines = []

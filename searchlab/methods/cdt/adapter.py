@@ -161,7 +161,8 @@ class CDTMethod(Method[CDTSettings]):
     name: ClassVar[str] = "cdt"
     settings_model: ClassVar[type[MethodSettings]] = CDTSettings
     TRAITS: ClassVar[MethodTraits] = MethodTraits(draws_own_analysis=True,
-                                                  independent_trials=True)
+                                                  independent_trials=True,
+                                                  budget_settings=("seeds",))
 
     def objective(self, study: Study) -> Objective:
         return Objective("cum_regret", "min")

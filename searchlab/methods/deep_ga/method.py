@@ -10,6 +10,7 @@ scheduler (ASHA, ...) stops unpromising GA runs; the ``method:`` block is the ba
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from searchlab.methods.base import (
@@ -39,9 +40,11 @@ SEARCHABLE = ("sigma", "truncation", "population", "novelty_weight", "novelty_k"
 class DeepGAMethod(Method[DeepGASettings]):
     name: ClassVar[str] = "deep_ga"
     settings_model: ClassVar[type[MethodSettings]] = DeepGASettings
+    #: ``seeds`` is its budget without a space (with one, ``budget.trials`` is)
     TRAITS: ClassVar[MethodTraits] = MethodTraits(space="optional", takes_searcher=True,
                                                   draws_own_analysis=True,
-                                                  independent_trials=True)
+                                                  independent_trials=True,
+                                                  budget_settings=("seeds",))
 
     def check(self, study: Study) -> None:
         if study.space is not None:
@@ -164,6 +167,9 @@ class _Searched(MethodRun):
 
     def report(self, trial_id: str, metrics: dict[str, float]) -> None:
         self.inner.report(trial_id, metrics)
+
+    def resume(self, asked: Sequence[TrialRequest]) -> None:
+        self.inner.resume(asked)
 
     @property
     def done(self) -> bool:

@@ -28,6 +28,7 @@ once for all workloads helps a lot, yet they still lag a NadamW baseline calibra
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -152,6 +153,7 @@ class LRFreeRun(MethodRun):
         self.calibrated: dict[str, dict[str, Any]] | None = None
         self.queue: list[TrialRequest] = []
         self.sensitivity = self._sensitivity_requests()
+        self._before: list[TrialRequest] = []  # asked before, not replayed yet (resume)
 
     # -- requests ---------------------------------------------------------------------------
     def _request(self, optimizer: str, hparams: dict[str, Any], workload: str, setting: str,
@@ -205,7 +207,20 @@ class LRFreeRun(MethodRun):
                 return proposal
         return None
 
+    def resume(self, asked: Sequence[TrialRequest]) -> None:
+        """After calibration, a replayed ask takes the request it asked before out of the
+        scoring queue or the sensitivity list: with more ``repeats`` the queue is longer, and
+        the order in which the two were drawn would differ."""
+        self._before = list(reversed(asked))
+
     def ask(self, trial_id: str) -> TrialRequest | None:
+        before = self._before.pop() if self._before else None
+        if self.calibrated is not None and before is not None:
+            for source in (self.queue, self.sensitivity):
+                i = next((i for i, r in enumerate(source) if r.config == before.config), None)
+                if i is not None:
+                    self.asked[trial_id] = None
+                    return source.pop(i)
         if self.calibrated is None:
             proposal = next((p for p in self.open if p.pending), None) or self._new_proposal()
             if proposal is not None:
@@ -311,8 +326,11 @@ class LRFreeMethod(Method[LRFreeSettings]):
     name: ClassVar[str] = "lr_free"
     settings_model: ClassVar[type[MethodSettings]] = LRFreeSettings
     #: calibration waits on results before scoring is asked for
+    #: more ``repeats`` continue a study (more seeds of the scored runs, calibrated as before);
+    #: more calibration does not (the scored runs used the earlier calibration)
     TRAITS: ClassVar[MethodTraits] = MethodTraits(enumerates_trials=False,
-                                                  draws_own_analysis=True)
+                                                  draws_own_analysis=True,
+                                                  budget_settings=("repeats",))
 
     def objective(self, study: Study) -> Objective:
         return Objective(METRIC, "min")

@@ -214,7 +214,8 @@ class STNMethod(Method[STNSettings]):
     name: ClassVar[str] = "stn"
     settings_model: ClassVar[type[MethodSettings]] = STNSettings
     TRAITS: ClassVar[MethodTraits] = MethodTraits(space="required", draws_own_analysis=True,
-                                                  independent_trials=True)
+                                                  independent_trials=True,
+                                                  budget_settings=("seeds",))
 
     def check(self, study: Study) -> None:
         spec_fields(self.settings, study)

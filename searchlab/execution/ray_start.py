@@ -53,9 +53,19 @@ def start_ray(study: Any, address: str | None, gpus: float | None, out: Any) -> 
     per_trial_gpu = res.gpu + res.workers * res.worker_gpu
     if per_trial_gpu > 0:  # concurrency is then bounded by GPUs; keep CPUs from binding first
         num_cpus = max(num_cpus, per_trial * math.floor(detected / per_trial_gpu))
+    worker_priority_env()
     # address="local": a new cluster, even when an earlier `ray start` left its address behind
     ray.init(address="local", num_cpus=math.ceil(num_cpus), num_gpus=detected, **common)
     return True
+
+
+def worker_priority_env() -> None:
+    """Have the Ray cluster this process is about to start run its workers (trials, pool
+    workers) at this process's niceness. Ray's default ``worker_niceness`` of 15 gives each
+    worker about 1/28 of the CPU share of a nice-0 process, so on a machine busy with other jobs
+    trials and pools all but stopped (docs/pool.md, "Under load"). Read by Ray when the
+    cluster starts; a value the user set is kept."""
+    os.environ.setdefault("RAY_worker_niceness", "0")
 
 
 def unreachable(address: str, timeout: float = 5.0) -> str | None:

@@ -81,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--episodes", type=int, default=1, help="episodes to play (seeds 0, 1, ...)")
     rp.add_argument("--out", help="frame strip PNG (default: next to the elite file)")
     rp.add_argument("--frames", type=int, default=8, help="frames in the strip")
+    rp.add_argument("--path", help="directory of the modules the elite's env or policy name "
+                    "(default: the study's, kept in the elite file)")
     rp.set_defaults(func=_cmd_replay)
 
     d = sub.add_parser("dashboard", help="write a cross-study HTML report from MLflow")
@@ -314,6 +316,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as e:
         raise SearchlabError(f"replay: {e}") from None
     argv = [args.elite, "--episodes", str(args.episodes), "--frames", str(args.frames)]
+    argv += ["--path", args.path] if args.path else []
     return replay(argv + (["--out", args.out] if args.out else []))
 
 

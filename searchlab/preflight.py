@@ -18,7 +18,9 @@ from searchlab.spec.parse import LoadedStudy
 
 def preflight_study(loaded: LoadedStudy) -> None:
     """Raise :class:`WorkloadError` (one line, with file:line) when the study's workload cannot
-    run here. Studies whose method brings its own workloads have nothing to check here."""
+    run here, or a :class:`~searchlab.errors.SpecError` at the method's key when the method's
+    own preflight (the user's code a method block names, :mod:`searchlab.refs`) fails."""
+    _preflight_method(loaded)
     study = loaded.study
     workload = study.workload
     if workload is None:
@@ -33,6 +35,20 @@ def preflight_study(loaded: LoadedStudy) -> None:
         raise _located(loaded, str(e), "function") from None
     if reason:
         raise _located(loaded, f"workload '{workload.function}' cannot run here: {reason}", "args")
+
+
+def _preflight_method(loaded: LoadedStudy) -> None:
+    """The method's preflight, with its ``path`` resolved from the study file; a one-line
+    ValueError it raises points at its key of the study file."""
+    from searchlab import refs
+    from searchlab.methods import get_method
+
+    refs.check_path(loaded)
+    bound = refs.bind(loaded)
+    try:
+        get_method(bound.study.method_name).preflight(bound.study.method, bound.study)
+    except ValueError as e:
+        raise refs.located(bound, e) from None
 
 
 def check_ready(fn: Any, args: dict[str, Any]) -> str | None:

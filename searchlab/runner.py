@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from searchlab import status, study_state
+from searchlab import refs, status, study_state
 from searchlab.errors import SearchlabError, StudyInterrupted
 from searchlab.methods import get_method
 from searchlab.methods.base import Analysis, Objective
@@ -47,6 +47,7 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
               on_start: Any = None) -> StudyResult:
     """Run (or resume) a study. ``on_start`` is called once every input check has passed."""
     out = out or sys.stderr
+    loaded = refs.bind(loaded)  # a method block's `path` (the user's code) made absolute
     study = loaded.study
     started = time.monotonic()
 
@@ -165,15 +166,9 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
 
 def _preflight(loaded: LoadedStudy, method: Any) -> None:
     """What the study needs on this machine (the workload, its data), before anything starts."""
-    study = loaded.study
-    try:
-        method.preflight(study.method, study)
-    except ValueError as e:
-        raise SearchlabError(f"{loaded.document.file}: {e}") from None
-    if study.workload is not None:
-        from searchlab.preflight import preflight_study
+    from searchlab.preflight import preflight_study
 
-        preflight_study(loaded)
+    preflight_study(loaded)  # the method's (file:line at its key), then the workload's
 
 
 def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir: Path,

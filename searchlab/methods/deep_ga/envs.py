@@ -378,5 +378,11 @@ def make_env(name: str, max_steps: int | None = None) -> BatchEnv:
     raise ValueError(f"unknown environment {name!r}; choose one of {', '.join(ENV_NAMES)}")
 
 
+def is_builtin(name: str) -> bool:
+    """Whether ``name`` is one of searchlab's own environments (or names a family of them:
+    ``minatar:``, ``atari:`` and ``maze:`` are reserved), not a Gymnasium id or a factory."""
+    return name in CLASSIC or name.split(":", 1)[0] in ("minatar", "atari", "maze") and ":" in name
+
+
 ENV_NAMES = (*CLASSIC, *(f"minatar:{g}" for g in MINATAR_GAMES),
              *(f"atari:{g}" for g in ATARI_GAMES), "maze:hard")

@@ -62,6 +62,14 @@ class DeepGAMethod(Method):
         return [f"{runs} of {mode} on {s.env}: population {s.population}, truncation "
                 f"{s.truncation}, sigma {s.sigma:g}, up to {s.generations} generations"]
 
+    # -- issue 21: the user's environment and policy (searchlab.methods.deep_ga.check) ----------
+    def preflight(self, settings: MethodSettings, study: Study) -> None:
+        """Import and try the user's env factory, policy and behaviour (RefError with its key:
+        :func:`searchlab.refs.located` gives it the study file's line)."""
+        from searchlab.methods.deep_ga.check import check_problem
+
+        check_problem(_settings(settings))
+
     def start(self, settings: MethodSettings, study: Study) -> MethodRun:
         s = _settings(settings)
         if study.space is None:

@@ -4,7 +4,11 @@
 
 Prints each episode's return and writes a strip of ``--frames`` evenly spaced frames of the first
 episode (matplotlib; CartPole, Acrobot, MountainCar, MinAtar and the maze are drawn from their
-state, Atari from the emulator's screen, so nothing needs a display or pygame).
+state, Atari from the emulator's screen, so nothing needs a display or pygame). A Gymnasium or
+user environment is drawn from its own ``render_mode="rgb_array"`` frames where it renders
+(Gymnasium's classic control and Box2D need pygame), else as a chart of its observations over
+the episode. Its modules import from the record's ``path`` (the study's code directory), or
+from ``--path``.
 """
 
 from __future__ import annotations
@@ -42,25 +46,55 @@ def load_elite(path: str | Path) -> dict[str, Any]:
     return record
 
 
-def play(record: dict[str, Any], seed: int = 0) -> tuple[float, list[Any]]:
-    """One episode of the elite; returns its return and the state after every step."""
-    problem = Problem(env=record["env"], hidden=tuple(record["hidden"]),
-                      activation=record["activation"], sigma=record["sigma"],
-                      max_steps=record.get("max_steps"))
-    env = problem.make_env()
-    policy = problem.policy(env)
-    theta = decode(tuple(record["genome"]), policy, problem.sigma)[None, :]
+def problem(record: dict[str, Any], path: str | None = None, render: bool = False) -> Problem:
+    """The elite's problem; ``render`` asks a Gymnasium or user environment for rgb frames."""
+    args = dict(record.get("env_args") or {})
+    if render:
+        args["render_mode"] = "rgb_array"
+    return Problem(env=record["env"], hidden=tuple(record["hidden"]),
+                   activation=record["activation"], sigma=record["sigma"],
+                   max_steps=record.get("max_steps"), env_args=tuple(sorted(args.items())),
+                   policy_ref=record.get("policy"), behavior=record.get("behavior"),
+                   path=path or record.get("path"), vectorize="rows")
+
+
+def _open(record: dict[str, Any], path: str | None) -> tuple[Problem, Any, bool]:
+    """The problem and its environment, rendering where the environment can."""
+    from searchlab.methods.deep_ga.envs import is_builtin
+
+    if not is_builtin(record["env"]):
+        try:
+            p = problem(record, path, render=True)
+            env = p.make_env()
+            env.reset(np.array([0]))
+            if isinstance(env.render_row(), np.ndarray):
+                return p, env, True
+        except Exception:  # noqa: BLE001 - no renderer (pygame), or a factory without render_mode
+            pass
+    p = problem(record, path)
+    return p, p.make_env(), False
+
+
+def play(record: dict[str, Any], seed: int = 0, path: str | None = None
+         ) -> tuple[float, list[Any]]:
+    """One episode of the elite; returns its return and the state after every step (a frame,
+    where the environment renders)."""
+    p, env, frames = _open(record, path)
+    policy = p.policy(env)
+    theta = decode(tuple(record["genome"]), policy, p.sigma)[None, :]
     obs = env.reset(np.array([seed]))
-    states, total = [_snapshot(env)], 0.0
+    states, total = [_snapshot(env, frames)], 0.0
     while True:
         obs, reward, done = env.step(policy.act(theta, obs))
         total += float(reward[0])
-        states.append(_snapshot(env))
+        states.append(_snapshot(env, frames))
         if done[0]:
             return total, states
 
 
-def _snapshot(env: Any) -> Any:
+def _snapshot(env: Any, frames: bool = False) -> Any:
+    if hasattr(env, "spaces"):  # a Gymnasium or user environment
+        return env.render_row() if frames else env.last[0].copy()
     if hasattr(env, "screen"):  # Atari
         return env.screen(0)
     if hasattr(env, "envs"):  # MinAtar
@@ -76,9 +110,14 @@ def draw_strip(record: dict[str, Any], states: list[Any], path: Path, frames: in
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    name = record["env"]
+    from searchlab.methods.deep_ga.envs import is_builtin
+
+    if not is_builtin(name):
+        if not states or np.asarray(states[0]).ndim == 1:
+            return _draw_trace(record, states, path)
     picks = np.unique(np.linspace(0, len(states) - 1, frames).round().astype(int))
     fig, axes = plt.subplots(1, len(picks), figsize=(2.2 * len(picks), 2.4), squeeze=False)
-    name = record["env"]
     for ax, t in zip(axes[0], picks):
         _draw(ax, name, states, int(t))
         ax.set_title(f"t={t}", fontsize=8)
@@ -91,9 +130,28 @@ def draw_strip(record: dict[str, Any], states: list[Any], path: Path, frames: in
     plt.close(fig)
 
 
+def _draw_trace(record: dict[str, Any], states: list[Any], path: Path) -> None:
+    """A Gymnasium or user environment that does not render: its observations over time."""
+    import matplotlib.pyplot as plt
+
+    obs = np.array(states, dtype=float).reshape(len(states), -1)
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    for k in range(min(obs.shape[1], 12)):
+        ax.plot(obs[:, k], lw=1, label=f"obs[{k}]")
+    ax.set(xlabel="step", ylabel="observation")
+    ax.legend(fontsize=6, ncol=4)
+    ax.set_title(f"{record['env']}: elite of generation {record.get('generation')} "
+                 f"({len(record['genome'])} seeds, {record.get('n_params')} weights)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def _draw(ax: Any, name: str, states: list[Any], t: int) -> None:
     s = states[t]
-    if name == "CartPole-v1":
+    if isinstance(s, np.ndarray) and s.ndim == 3 and s.dtype == np.uint8:  # an rgb frame
+        ax.imshow(s)
+    elif name == "CartPole-v1":
         x, theta = s[0], s[2]
         ax.add_patch(matplotlib_rect(x - 0.25, -0.1, 0.5, 0.2))
         ax.plot([x, x + math.sin(theta)], [0, math.cos(theta)], lw=3, color="peru")
@@ -139,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--episodes", type=int, default=1, help="episodes to play (seeds 0, 1, ...)")
     ap.add_argument("--out", default=None, help="frame strip PNG (default: next to the elite file)")
     ap.add_argument("--frames", type=int, default=8, help="frames in the strip")
+    ap.add_argument("--path", default=None, help="directory of the modules the elite's env, "
+                    "policy or behavior name (default: the run's, kept in the elite file)")
     a = ap.parse_args(argv)
     try:
         record = load_elite(a.elite)
@@ -148,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     returns = []
     first: list[Any] = []
     for seed in range(a.episodes):
-        total, states = play(record, seed)
+        try:
+            total, states = play(record, seed, a.path)
+        except ValueError as e:  # the user's module is not where the record says (RefError)
+            print(f"error: {e}")
+            return 2
         returns.append(total)
         first = first or states
         print(f"episode {seed}: return {total:g} ({len(states) - 1} steps)")

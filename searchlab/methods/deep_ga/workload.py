@@ -32,11 +32,17 @@ def ga_config(config: dict[str, Any]) -> GAConfig:
 
 
 def elite_record(ga: DeepGA, seed: int) -> dict[str, Any]:
-    """The elite as a replayable record: the problem and the seed list."""
+    """The elite as a replayable record: the problem and the seed list (and, for a Gymnasium
+    or user environment, its arguments, the user's policy and the directory of their code)."""
     c = ga.config
-    return {"env": c.env, "hidden": list(c.hidden), "activation": c.activation, "sigma": c.sigma,
-            "max_steps": c.max_steps, "genome": list(ga.elite or ()), "elite_score": ga.elite_score,
-            "generation": ga.generation, "n_params": ga.n_params, "run_seed": seed}
+    record = {"env": c.env, "hidden": list(c.hidden), "activation": c.activation,
+              "sigma": c.sigma, "max_steps": c.max_steps, "genome": list(ga.elite or ()),
+              "elite_score": ga.elite_score, "generation": ga.generation,
+              "n_params": ga.n_params, "run_seed": seed}
+    extra = {"env_args": c.env_args or None, "policy": c.policy, "behavior": c.behavior,
+             "vectorize": c.vectorize if c.vectorize != "auto" else None,
+             "path": c.path if c.uses_code else None}
+    return {**record, **{k: v for k, v in extra.items() if v is not None}}
 
 
 def deep_ga_workload(config: dict[str, Any], ctx: Context) -> Iterator[dict[str, float]]:

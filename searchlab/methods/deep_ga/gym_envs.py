@@ -145,14 +145,16 @@ class Spaces:
 
         return np.asarray(spaces.flatten(self.observation_space, obs), dtype=np.float32)
 
-    def env_action(self, action: Any) -> Any:
-        """One row's action as the environment takes it."""
+    def env_actions(self, actions: Any) -> list[Any]:
+        """Every row's action as the environment takes it (an int, or an array clipped into
+        the box), converted for the whole batch at once."""
+        n = len(actions)
         if self.n_actions:
-            return int(action) + self.start
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
+            return (np.asarray(actions, dtype=np.int64).reshape(n) + self.start).tolist()
+        a = np.asarray(actions, dtype=np.float64).reshape(n, -1)
         if self.low is not None and self.high is not None:
             a = np.clip(a, self.low, self.high)
-        return a.reshape(self.act_shape).astype(self.action_space.dtype)
+        return list(a.reshape(n, *self.act_shape).astype(self.action_space.dtype))
 
 
 def builtin_spaces(env: Any) -> Spaces:
@@ -279,12 +281,14 @@ class GymRows:
         done = np.zeros(n, dtype=bool)
         self.t += 1
         cut = self.limit is not None and self.t >= self.limit
-        for row, i in enumerate(self.live):
+        acts = self.spaces.env_actions(actions)
+        box = self.spaces.obs_box
+        for row, i in enumerate(self.live.tolist()):
             if self.over[row]:  # finished, not yet dropped: not stepped past its end
                 done[row] = True
                 continue
-            obs, r, term, trunc, _ = self.envs[i].step(self.spaces.env_action(actions[row]))
-            self.last[row] = self.spaces.flat_obs(obs)
+            obs, r, term, trunc, _ = self.envs[i].step(acts[row])
+            self.last[row] = np.reshape(obs, -1) if box else self.spaces.flat_obs(obs)
             reward[row] = float(r)
             done[row] = term or trunc or cut
             self._bc.record(row, obs, reward[row])

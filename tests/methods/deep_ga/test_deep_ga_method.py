@@ -100,7 +100,11 @@ def test_bad_settings_are_one_line_errors() -> None:
     with pytest.raises(ValueError, match="truncation"):
         DeepGASettings(population=4, truncation=5)
     with pytest.raises(ValueError, match="unknown environment"):
-        DeepGASettings(env="Pong")
+        DeepGASettings(env="minatar:pong")
+    with pytest.raises(ValueError, match="neither a built-in"):
+        DeepGASettings(env="Pong v5")
+    # a plausible Gymnasium id is checked when the study starts (tests/.../test_deep_ga_gym.py)
+    assert DeepGASettings(env="Pong").env == "Pong"
 
 
 def test_replay_reports_a_missing_file(tmp_path, capsys) -> None:

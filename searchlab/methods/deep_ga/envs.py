@@ -378,6 +378,17 @@ def make_env(name: str, max_steps: int | None = None) -> BatchEnv:
     raise ValueError(f"unknown environment {name!r}; choose one of {', '.join(ENV_NAMES)}")
 
 
+def threshold(name: str, env: BatchEnv) -> float | None:
+    """The return at which ``name`` counts as solved: Gymnasium's ``reward_threshold`` (CartPole-v1
+    475, Acrobot-v1 -100, MountainCar-v0 -110, LunarLander-v3 200, a user's registered id's),
+    or None (MinAtar, Atari, Pendulum-v1, a factory's environment without a spec)."""
+    if name in CLASSIC:
+        import gymnasium as gym
+
+        return gym.spec(name).reward_threshold
+    return getattr(env, "threshold", None)
+
+
 def is_builtin(name: str) -> bool:
     """Whether ``name`` is one of searchlab's own environments (or names a family of them:
     ``minatar:``, ``atari:`` and ``maze:`` are reserved), not a Gymnasium id or a factory."""

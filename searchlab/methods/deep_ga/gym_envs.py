@@ -246,6 +246,7 @@ class GymRows:
         spec = getattr(first, "spec", None)
         self.limit = max_steps
         self.max_steps = max_steps or getattr(spec, "max_episode_steps", None) or 10**9
+        self.threshold = getattr(spec, "reward_threshold", None)  # "solved" at this return
         self._bc = _Behavior(behavior, self.spaces, behavior_ref)
         self._bc.probe(first)
         self.bc_dim = self._bc.dim
@@ -328,6 +329,7 @@ class GymVector:
                                                       self.spaces.act_dim)
         self.bc_dim = self.obs_dim
         spec = getattr(probe, "spec", None)
+        self.threshold = getattr(spec, "reward_threshold", None)
         self.limit = max_steps
         self.max_steps = max_steps or getattr(spec, "max_episode_steps", None) or 10**9
         self.vec: Any = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,57 @@ def elite_path(path: str | Path) -> Path:
         return next((q for q in (p / ELITE_FILE, p / ARTIFACTS / ELITE_FILE) if q.exists()),
                     p / ELITE_FILE)
     return p
+
+
+def locate(target: str, trial: str | None = None, tracking_uri: str | None = None,
+           storage: str | None = None, into: str | Path | None = None) -> Path:
+    """The elite file ``target`` names: an ``elite.json`` or a trial directory holding one; or a
+    study's name, whose trial ``trial`` (default: its best run, as the study's summary ranks
+    them: by ``final_score``, then ``elite_score``) is looked up
+    in the study's folder under ``storage`` (default ``./.searchlab/studies``) and else in MLflow
+    (``trial/elite.json`` of the trial's run, downloaded into ``into``)."""
+    p = Path(target)
+    if p.exists() or "/" in target or target.endswith(".json"):
+        return elite_path(p)
+    from searchlab.study_state import storage_root
+
+    folder = storage_root(None, storage) / target
+    if trial is not None and (folder / trial / ARTIFACTS / ELITE_FILE).exists():
+        return folder / trial / ARTIFACTS / ELITE_FILE
+    return _from_mlflow(target, trial, tracking_uri, into)
+
+
+def _from_mlflow(study: str, trial: str | None, uri: str | None, into: str | Path | None) -> Path:
+    import tempfile
+
+    from searchlab.show import _client, read_study
+
+    stored = read_study(study, uri)  # SearchlabError (one line) when the study is not there
+    rows = [r for r in stored.rows if r.run_id and (trial is None or r.trial_id == trial)]
+    if trial is not None and not rows:
+        known = ", ".join(r.trial_id for r in stored.rows[:10])
+        raise ValueError(f"study '{study}' has no trial {trial} (trials: {known})")
+    scored = [r for r in rows if r.value is not None]
+    if not scored and trial is None:
+        raise ValueError(f"study '{study}' has no scored run to replay")
+    client = _client(stored.tracking_uri)
+    if trial is None:  # the summary's best run: by final score, then elite score
+        finals = {r.run_id: client.get_run(r.run_id).data.metrics.get("final_score")
+                  for r in scored}
+        row = max(scored, key=lambda r: (finals[r.run_id] if finals[r.run_id] is not None
+                                         else float("-inf"), r.value))
+    else:
+        row = rows[0]
+    out = (Path(into) if into else Path(tempfile.mkdtemp(prefix="searchlab-replay-"))) / row.trial_id
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    try:
+        local = client.download_artifacts(row.run_id, f"trial/{ELITE_FILE}", str(out))
+    except Exception as e:  # noqa: BLE001 - no such artifact, or MLflow went away
+        raise ValueError(f"trial {row.trial_id} of study '{study}' has no trial/{ELITE_FILE} in "
+                         f"MLflow ({str(e).splitlines()[0][:160] if str(e) else type(e).__name__})"
+                         ) from None
+    return Path(local)
 
 
 def load_elite(path: str | Path) -> dict[str, Any]:
@@ -63,6 +115,9 @@ def _open(record: dict[str, Any], path: str | None) -> tuple[Problem, Any, bool]
     from searchlab.methods.deep_ga.envs import is_builtin
 
     if not is_builtin(record["env"]):
+        # Gymnasium draws with pygame: off-screen, without a display or a sound device
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
         try:
             p = problem(record, path, render=True)
             env = p.make_env()
@@ -193,7 +248,11 @@ def matplotlib_rect(x: float, y: float, w: float, h: float) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="searchlab replay", description=__doc__.split("\n")[0])
-    ap.add_argument("elite", help=f"an {ELITE_FILE} written by a deep_ga trial, or its trial directory")
+    ap.add_argument("elite", help=f"an {ELITE_FILE} written by a deep_ga trial, its trial "
+                    "directory, or a study's name (its best run, or --trial)")
+    ap.add_argument("--trial", default=None, help="with a study's name: the trial to replay")
+    ap.add_argument("--tracking-uri", default=None, help="with a study's name: the MLflow store")
+    ap.add_argument("--storage", default=None, help="with a study's name: its storage folder")
     ap.add_argument("--episodes", type=int, default=1, help="episodes to play (seeds 0, 1, ...)")
     ap.add_argument("--out", default=None, help="frame strip PNG (default: next to the elite file)")
     ap.add_argument("--frames", type=int, default=8, help="frames in the strip")
@@ -201,10 +260,13 @@ def main(argv: list[str] | None = None) -> int:
                     "policy or behavior name (default: the run's, kept in the elite file)")
     a = ap.parse_args(argv)
     try:
-        record = load_elite(a.elite)
-    except ValueError as e:
+        elite = locate(a.elite, a.trial, a.tracking_uri, a.storage)
+        record = load_elite(elite)
+    except (ValueError, OSError) as e:
         print(f"error: {e}")
         return 2
+    print(f"elite: {elite} (generation {record.get('generation')}, "
+          f"{len(record['genome'])} seeds, env {record['env']})")
     returns = []
     first: list[Any] = []
     for seed in range(a.episodes):
@@ -217,7 +279,12 @@ def main(argv: list[str] | None = None) -> int:
         first = first or states
         print(f"episode {seed}: return {total:g} ({len(states) - 1} steps)")
     print(f"mean return {np.mean(returns):g} over {len(returns)} episodes")
-    out = Path(a.out) if a.out else elite_path(a.elite).parent / "elite_strip.png"
+    if a.out:
+        out = Path(a.out)
+    elif Path(a.elite).exists():
+        out = elite.parent / "elite_strip.png"
+    else:  # fetched from MLflow into a temporary folder: the picture goes here
+        out = Path(f"elite_strip_{elite.parent.name}.png")  # downloaded into <tmp>/<trial id>/
     draw_strip(record, first, out, a.frames)
     print(f"wrote {out}")
     return 0

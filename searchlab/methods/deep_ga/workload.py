@@ -3,7 +3,10 @@
 Each report holds ``generation``, ``best_score``, ``mean_score``, ``elite_score``, ``frames``,
 ``wall_time``, ``archive_size``, ``best_novelty``, ``best_ever``, ``frames_per_s`` (and, in the
 maze, ``solved``: 1 once any individual reached the goal). The last report of a run that spends
-its budget adds ``final_score``: the elite's mean over ``final_episodes`` fresh episodes.
+its budget adds ``final_score``: the elite's mean over ``final_episodes`` fresh episodes; and,
+where a target is known (``target_score``, else the environment's own threshold,
+:func:`.envs.threshold`), ``threshold`` and ``solved``: 1 when ``final_score`` (without final
+episodes, ``elite_score``) reaches it.
 
 After every generation the elite's seed list is kept as the trial artifact ``elite.json``
 (:data:`ELITE_FILE`, under ``<trial_dir>/artifacts/``; a few hundred bytes), so a run stopped
@@ -18,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from searchlab.methods.deep_ga.algorithm import DeepGA, generation_metrics
+from searchlab.methods.deep_ga.envs import threshold
 from searchlab.methods.deep_ga.settings import GAConfig
 from searchlab.workloads.api import Context
 
@@ -52,7 +56,8 @@ def deep_ga_workload(config: dict[str, Any], ctx: Context) -> Iterator[dict[str,
     if ctx.restored:
         ga.restore(ctx.restored)
     env = ga.problem.make_env()
-    solved = getattr(env, "solved", None)
+    solved = getattr(env, "solved", None)  # the maze: has any individual reached the goal
+    target = cfg.target_score if cfg.target_score is not None else threshold(cfg.env, env)
     limit = min(cfg.generations, ctx.max_epochs)
     while ga.generation < limit and not ga.finished:
         metrics = generation_metrics(ga.step())
@@ -61,8 +66,12 @@ def deep_ga_workload(config: dict[str, Any], ctx: Context) -> Iterator[dict[str,
         if solved is not None:
             metrics["solved"] = float(solved(ga.best_ever))
         _artifact(ctx, ELITE_FILE, json.dumps(elite_record(ga, seed)))
-        if (ga.generation >= limit or ga.finished) and cfg.final_episodes > 0:
-            metrics["final_score"] = ga.final_evaluation(cfg.final_episodes).score
+        if ga.generation >= limit or ga.finished:
+            if cfg.final_episodes > 0:
+                metrics["final_score"] = ga.final_evaluation(cfg.final_episodes).score
+            if solved is None and target is not None:
+                metrics["threshold"] = float(target)
+                metrics["solved"] = float(metrics.get("final_score", ga.elite_score) >= target)
         ctx.checkpoint(ga.state())
         yield metrics
 

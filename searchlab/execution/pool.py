@@ -153,10 +153,13 @@ class RayPool:
     ``worker_cpu`` and ``worker_gpu`` are what each actor asks for outside a trial; inside a
     trial's placement group each actor asks for its own bundle's resources instead.
     ``start_timeout`` bounds the wait for the actors to start (a cluster without room for them).
+    ``niceness`` is the CPU priority the workers run at: ``"caller"`` (this process's, the
+    default), a number, or None for whatever Ray gave them (benchmarks/deep_ga_pool_load.py
+    uses None to show the old behaviour).
     """
 
     def __init__(self, workers: int, worker_cpu: float = 1.0, worker_gpu: float = 0.0, *,
-                 start_timeout: float = 120.0) -> None:
+                 start_timeout: float = 120.0, niceness: int | str | None = "caller") -> None:
         if workers < 1:
             raise ValueError(f"a RayPool needs at least one worker (got {workers}); "
                              "use SerialPool for none")
@@ -166,7 +169,8 @@ class RayPool:
         else:
             _ensure_ray(workers, worker_cpu, worker_gpu)
             options = [{"num_cpus": worker_cpu, "num_gpus": worker_gpu}] * workers
-        nice = _niceness()  # the workers run at this process's priority (module docstring)
+        # the workers run at this process's priority (module docstring)
+        nice = _niceness() if niceness == "caller" else niceness
         self._actors = [_RemoteWorker.options(**opts).remote(i, nice)
                         for i, opts in enumerate(options)]
         try:

@@ -5,8 +5,9 @@ elites are.
 study's MLflow run, the dashboard's "Stored analyses" panel and the Python API's tables):
 
 - the table ``ga_runs``: per run its label (GA, GA-NS, or the novelty weight, with the settings
-  that differ between runs), seed, ``solved``, ``final_score``, ``elite_score``, generations,
-  frames, wall time and every GA setting;
+  that differ between runs), seed, ``solved``, ``final_score``, ``elite_score``, the generations
+  it ran, frames, wall time and every GA setting (the ``generations`` budget as
+  ``max_generations``);
 - the text: that table in words, the settings every run shares, and the best run's elite with
   the command that replays it (``searchlab replay <study> --trial <id>``; the seed list is the
   trial's MLflow artifact ``trial/elite.json``);
@@ -59,14 +60,16 @@ def summarize(results: list[TrialResult], study: str | None = None) -> Analysis:
     rows: list[dict[str, Any]] = []
     for r, config in zip(results, configs):
         m = r.metrics
-        rows.append({"run": _label(config, varied), "trial_id": r.trial_id,
-                     "seed": config.get("seed"), "status": r.status, "env": config.get("env"),
-                     "solved": _bool(m.get("solved")), "final_score": m.get("final_score"),
-                     "elite_score": m.get("elite_score"), "best_score": m.get("best_score"),
-                     "threshold": m.get("threshold"), "generations": len(r.history),
-                     "frames": m.get("frames"), "wall_time": m.get("wall_time"),
-                     **{k: config.get(k) for k in sorted(config) if k not in _NOT_SETTINGS
-                        and k != "env"}})
+        row = {"run": _label(config, varied), "trial_id": r.trial_id,
+               "seed": config.get("seed"), "status": r.status, "env": config.get("env"),
+               "solved": _bool(m.get("solved")), "final_score": m.get("final_score"),
+               "elite_score": m.get("elite_score"), "best_score": m.get("best_score"),
+               "threshold": m.get("threshold"), "generations": len(r.history),
+               "frames": m.get("frames"), "wall_time": m.get("wall_time")}
+        for k in sorted(config):  # every setting; the budget `generations` as max_generations
+            if k not in _NOT_SETTINGS and k != "env":
+                row["max_generations" if k == "generations" else k] = config[k]
+        rows.append(row)
     analysis = Analysis(tables={"ga_runs": rows}, tags={"method": "deep_ga"})
     scored = [row for row in rows if row["elite_score"] is not None]
     if scored:

@@ -18,6 +18,7 @@ study's MLflow run, the dashboard's "Stored analyses" panel and the Python API's
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from searchlab.methods.base import Analysis, TrialResult
@@ -119,15 +120,16 @@ def _text(rows: list[dict[str, Any]], configs: list[dict[str, Any]], varied: lis
               if k not in varied and k not in _NOT_SETTINGS and k != "env"
               and configs[0].get(k) not in (None, [], {})}
     if shared:
-        lines.append("settings of every run: " + ", ".join(f"{k} {_short(v)}"
-                                                           for k, v in shared.items()))
+        lines += textwrap.wrap("settings of every run: " + ", ".join(
+            f"{k} {_short(v)}" for k, v in shared.items()), 100, subsequent_indent="  ")
     score = (f"final score {best['final_score']:.4g}" if best["final_score"] is not None
              else f"elite score {best['elite_score']:.4g}")
-    lines.append(f"best run: trial {best['trial_id']} ({best['run']}, seed {_cell(best['seed'])}), "
-                 f"{score}; its elite is the seed list trial/elite.json (MLflow artifact of the "
-                 f"trial's run, and <study folder>/{best['trial_id']}/artifacts/elite.json)")
-    replay = f"searchlab replay {study} --trial {best['trial_id']}" if study else \
-        f"searchlab replay <study folder>/{best['trial_id']}"
+    tid = best["trial_id"]
+    lines.append(f"best run: trial {tid} ({best['run']}, seed {_cell(best['seed'])}), {score}")
+    lines.append(f"its elite, a seed list: trial/elite.json (MLflow artifact of trial {tid}), "
+                 f"<study folder>/{tid}/artifacts/elite.json")
+    replay = f"searchlab replay {study} --trial {tid}" if study else \
+        f"searchlab replay <study folder>/{tid}"
     lines.append(f"replay it: {replay}")
     return "\n".join(lines)
 

@@ -4,8 +4,8 @@ Each report holds ``generation``, ``best_score``, ``mean_score``, ``elite_score`
 ``wall_time``, ``archive_size``, ``best_novelty``, ``best_ever``, ``frames_per_s`` (and, in the
 maze, ``solved``: 1 once any individual reached the goal). The last report of a run that spends
 its budget adds ``final_score``: the elite's mean over ``final_episodes`` fresh episodes; and,
-where a target is known (``target_score``, else the environment's own threshold,
-:func:`.envs.threshold`), ``threshold`` and ``solved``: 1 when ``final_score`` (without final
+where a threshold is known (the environment's own, :func:`.envs.threshold`, else the study's
+``target_score``), ``threshold`` and ``solved``: 1 when ``final_score`` (without final
 episodes, ``elite_score``) reaches it.
 
 After every generation the elite's seed list is kept as the trial artifact ``elite.json``
@@ -57,7 +57,8 @@ def deep_ga_workload(config: dict[str, Any], ctx: Context) -> Iterator[dict[str,
         ga.restore(ctx.restored)
     env = ga.problem.make_env()
     solved = getattr(env, "solved", None)  # the maze: has any individual reached the goal
-    target = cfg.target_score if cfg.target_score is not None else threshold(cfg.env, env)
+    own = threshold(cfg.env, env)  # the environment's "solved"; else the study's target
+    target = own if own is not None else cfg.target_score
     limit = min(cfg.generations, ctx.max_epochs)
     while ga.generation < limit and not ga.finished:
         metrics = generation_metrics(ga.step())

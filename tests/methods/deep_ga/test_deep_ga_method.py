@@ -162,7 +162,7 @@ def test_the_summary_reads_per_run_and_tells_ga_from_ga_ns() -> None:
     assert a.metrics["solved_runs"] == 2.0
     text = a.text
     assert "Deep GA on maze:hard: 3 runs, 2 solved (reached the goal)" in text
-    assert "best run: trial aaaa0002 (GA-NS, seed 0), final score -0.1" in text
+    assert "best run: trial aaaa0002 (GA-NS, seed 0), final score -0.1\n" in text
     assert "replay it: searchlab replay maze-study --trial aaaa0002" in text
     assert "settings of every run: population 8, sigma 0.1" in text
     traces = a.figures["learning_curves"]["data"]

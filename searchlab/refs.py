@@ -96,7 +96,7 @@ def import_module(module_name: str, path: str | None = None, what: str = "refere
                        *loc) from None
     except Exception as e:  # noqa: BLE001 - the user's module raised while importing
         raise RefError(f"{what}: importing '{module_name}' raised "
-                       f"{type(e).__name__}: {_first_line(e)}", *loc) from None
+                       f"{type(e).__name__}: {first_line(e)}", *loc) from None
 
 
 def load(ref: str, path: str | None = None, what: str = "reference",
@@ -164,6 +164,7 @@ def located(loaded: LoadedStudy, error: ValueError) -> SpecError:
     return loaded.document.error(str(error), loc)
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
+    """The first non-empty line of an error's message (its type's name when it has none)."""
     lines = [line for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else ""
+    return lines[0] if lines else type(error).__name__

@@ -115,7 +115,8 @@ def _text(rows: list[dict[str, Any]], configs: list[dict[str, Any]], varied: lis
                      f"{_yes(r['solved']):>6}  {_num(r['final_score']):>9}  "
                      f"{_num(r['elite_score']):>9}  {r['generations']:>5}  "
                      f"{_int(r['frames']):>12}  {r['trial_id']}"
-                     + ("" if r["status"] in ("completed", "early_stopped") else f" ({r['status']})"))
+                     + ("" if r["status"] in ("completed", "early_stopped")
+                        else f" ({r['status']})"))
     shared = {k: configs[0].get(k) for k in sorted(configs[0])
               if k not in varied and k not in _NOT_SETTINGS and k != "env"
               and configs[0].get(k) not in (None, [], {})}

@@ -17,7 +17,7 @@ import numpy as np
 
 from searchlab.methods.deep_ga.envs import is_builtin
 from searchlab.methods.deep_ga.settings import GAConfig
-from searchlab.refs import RefError
+from searchlab.refs import RefError, first_line
 
 
 def check_problem(config: GAConfig) -> str:
@@ -33,7 +33,7 @@ def check_problem(config: GAConfig) -> str:
     except RefError:
         raise
     except Exception as e:  # noqa: BLE001 - gymnasium or the user's code: one line, no trace
-        raise RefError(f"env {config.env!r}: {type(e).__name__}: {_first_line(e)}", "env") \
+        raise RefError(f"env {config.env!r}: {type(e).__name__}: {first_line(e)}", "env") \
             from None
     policy = problem.policy(env)
     params = policy.init(0)[None, :]
@@ -45,7 +45,7 @@ def check_problem(config: GAConfig) -> str:
         raise
     except Exception as e:  # noqa: BLE001 - the action the policy gave does not fit the env
         raise RefError(f"env {config.env!r} refused the policy's action {actions[0]!r}: "
-                       f"{type(e).__name__}: {_first_line(e)}",
+                       f"{type(e).__name__}: {first_line(e)}",
                        "policy" if config.policy else "env") from None
     return f"{config.env}: {_spaces(env)}; policy {_policy(config, policy)}"
 
@@ -63,7 +63,3 @@ def _policy(config: GAConfig, policy: Any) -> str:
         return f"{config.policy} ({policy.n_params:,} weights)"
     return f"MLP {'-'.join(str(s) for s in policy.sizes)} ({policy.n_params:,} weights)"
 
-
-def _first_line(error: BaseException) -> str:
-    lines = [line for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__

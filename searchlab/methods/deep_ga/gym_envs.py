@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from searchlab.refs import RefError, import_module, load
+from searchlab.refs import RefError, first_line, import_module, load
 
 Factory = Callable[[], Any]
 
@@ -82,7 +82,7 @@ def source(name: str, env_args: dict[str, Any] | None = None, path: str | None =
         spec = gym.spec(name)
     except gym.error.Error as e:
         raise RefError(f"env {name!r} is neither a built-in environment nor a registered "
-                       f"Gymnasium id ({_first_line(e)}); a factory is 'package.module:function'",
+                       f"Gymnasium id ({first_line(e)}); a factory is 'package.module:function'",
                        "env") from None
 
     def make() -> Any:
@@ -90,11 +90,6 @@ def source(name: str, env_args: dict[str, Any] | None = None, path: str | None =
 
     return EnvSource(make, spec.id, spec.id if spec.vector_entry_point else None,
                      tuple(sorted(args.items())))
-
-
-def _first_line(error: BaseException) -> str:
-    lines = [line for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
 
 
 # ---------------------------------------------------------------------------------- spaces
@@ -405,7 +400,7 @@ def _checked(src: EnvSource) -> Any:
         raise
     except Exception as e:  # noqa: BLE001 - the user's factory or gymnasium.make: say why
         raise RefError(f"env {src.label}: making the environment raised {type(e).__name__}: "
-                       f"{_first_line(e)}", "env") from None
+                       f"{first_line(e)}", "env") from None
     if not all(hasattr(env, k) for k in ("reset", "step", "observation_space", "action_space")):
         raise RefError(f"env {src.label} returned a {type(env).__name__}, not a gymnasium.Env "
                        "(reset, step, observation_space, action_space)", "env")

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from searchlab.refs import RefError
+from searchlab.refs import RefError, first_line
 
 
 class ModulePolicy:
@@ -119,7 +119,7 @@ class ModulePolicy:
                 out = self._call(layers, x)
             except Exception as e:  # noqa: BLE001 - the user's forward under vmap
                 raise RefError(f"policy {self.ref!r}: the forward pass raised "
-                               f"{type(e).__name__}: {_first_line(e)}", "policy") from None
+                               f"{type(e).__name__}: {first_line(e)}", "policy") from None
         return self._actions(out)
 
     def act(self, flat: Any, obs: Any) -> np.ndarray:
@@ -144,7 +144,3 @@ class ModulePolicy:
             a = torch.maximum(torch.minimum(a, self._high), self._low)
         return a.cpu().numpy()
 
-
-def _first_line(error: BaseException) -> str:
-    lines = [line for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__

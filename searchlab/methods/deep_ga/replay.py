@@ -75,7 +75,8 @@ def _from_mlflow(study: str, trial: str | None, uri: str | None, into: str | Pat
                                          else float("-inf"), r.value))
     else:
         row = rows[0]
-    out = (Path(into) if into else Path(tempfile.mkdtemp(prefix="searchlab-replay-"))) / row.trial_id
+    base = Path(into) if into else Path(tempfile.mkdtemp(prefix="searchlab-replay-"))
+    out = base / row.trial_id
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:

@@ -16,7 +16,12 @@ printed before and after (the machine may be shared: the lead reruns this on a q
    the background. CartPole is stepped as one array for the whole batch, so half a batch costs
    well over half (a fixed cost per step); Pendulum-v1 is one Gymnasium environment per row,
    whose cost splits evenly between workers.
-3. ``--ray-niceness 15 --pool-niceness ray`` reproduces the behaviour before the fix: Ray's
+3. The other suspects, measured with and without the background: ``driver_cpu`` (the calling
+   process's CPU time over wall time while the pool works: a spinning wait would show ~1),
+   ``trivial_map_ms`` (one ``map`` of a function that does nothing over 256 items: the per-map
+   overhead), ``worker_threads`` (``OMP_NUM_THREADS`` and ``torch.get_num_threads()`` in each
+   worker: oversubscribed threads would show > 1).
+4. ``--ray-niceness 15 --pool-niceness ray`` reproduces the behaviour before the fix: Ray's
    default worker niceness (15) and pool workers left at it (docs/pool.md, "Under load").
 
     python benchmarks/deep_ga_pool_load.py [--background 2] [--reps 3] [--generations 3]
@@ -69,7 +74,28 @@ class Background:
         self.procs = []
 
 
-def ga_rate(pool: Any, generations: int) -> float:
+def trivial(cache: dict, x: int) -> int:
+    return x
+
+
+def threads(cache: dict, x: int) -> dict:
+    import torch
+
+    return {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+            "torch": torch.get_num_threads(), "niceness": os.getpriority(os.PRIO_PROCESS, 0)}
+
+
+def trivial_map_ms(pool: Any, calls: int = 20) -> float:
+    pool.map(trivial, list(range(POP)))
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        pool.map(trivial, list(range(POP)))
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def ga_rate(pool: Any, generations: int, cpu: list[float] | None = None) -> float:
     from searchlab.methods.deep_ga.algorithm import DeepGA
     from searchlab.methods.deep_ga.settings import GAConfig
 
@@ -77,10 +103,13 @@ def ga_rate(pool: Any, generations: int) -> float:
                       elite_candidates=10, elite_episodes=30, generations=generations + 1)
     ga = DeepGA(config, 0, pool)
     ga.step()  # warm-up: caches, imports, the workers' environments
-    frames, start = ga.frames, time.perf_counter()
+    frames, start, cpu0 = ga.frames, time.perf_counter(), time.process_time()
     while not ga.finished:
         ga.step()
-    return (ga.frames - frames) / (time.perf_counter() - start)
+    wall = time.perf_counter() - start
+    if cpu is not None:  # this process's CPU time per second of wall time
+        cpu.append((time.process_time() - cpu0) / wall)
+    return (ga.frames - frames) / wall
 
 
 def map_time(pool: Any, cost: str, calls: int = 3) -> float:
@@ -131,18 +160,23 @@ def main() -> None:
     pool = RayPool(a.workers, worker_cpu=1,
                    niceness="caller" if a.pool_niceness == "caller" else None)
     out["worker_niceness"] = pool.niceness
+    out["worker_threads"] = pool.map(threads, list(range(a.workers)))
     serial = SerialPool()
     rates: dict[str, list[float]] = {}
     costs: dict[str, list[float]] = {}
+    extra: dict[str, list[float]] = {}
     try:
         for rep in range(a.reps):
             for bg in (0, a.background):
                 with Background(bg):
                     for name, p in (("serial", serial), ("pool", pool)):
-                        rates.setdefault(f"{name}_bg{bg}", []).append(ga_rate(p, a.generations))
+                        cpu = extra.setdefault(f"driver_cpu_{name}_bg{bg}", [])
+                        rates.setdefault(f"{name}_bg{bg}", []).append(
+                            ga_rate(p, a.generations, cpu))
                         for steps in a.costs:
                             costs.setdefault(f"{name}_bg{bg}_{steps}", []).append(
                                 map_time(p, steps))
+                    extra.setdefault(f"trivial_map_ms_bg{bg}", []).append(trivial_map_ms(pool))
             print(f"round {rep + 1}/{a.reps}: " + ", ".join(
                 f"{k} {v[-1]:,.0f}" for k, v in rates.items()), flush=True)
     finally:
@@ -154,6 +188,7 @@ def main() -> None:
     out["pool_loaded_over_quiet"] = med[f"pool_bg{bg}"] / med["pool_bg0"]
     out["pool_over_serial_quiet"] = med["pool_bg0"] / med["serial_bg0"]
     out["pool_over_serial_loaded"] = med[f"pool_bg{bg}"] / med[f"serial_bg{bg}"]
+    out.update({k: round(statistics.median(v), 3) for k, v in extra.items()})
     sweep = []
     for steps in a.costs:
         row: dict[str, Any] = {"evaluation": steps}
@@ -178,6 +213,10 @@ def main() -> None:
         label = "1 process" if name == "serial" else f"{a.workers} Ray pool workers"
         print(f"{label:32} {med[f'{name}_bg0']:>14,.0f} {med[f'{name}_bg{bg}']:>14,.0f} "
               f"{med[f'{name}_bg{bg}'] / med[f'{name}_bg0']:>13.2f}")
+    print(f"driver CPU/wall while the pool works: {out['driver_cpu_pool_bg0']:.2f} (no "
+          f"background), {out[f'driver_cpu_pool_bg{bg}']:.2f} ({bg} busy); one trivial map "
+          f"over {POP} items: {out['trivial_map_ms_bg0']:.1f} ms, "
+          f"{out[f'trivial_map_ms_bg{bg}']:.1f} ms; worker threads {out['worker_threads']}")
     print(f"{'env:episode cap':>18} {'us/individual':>14} {'pool speed-up':>14} "
           f"{'us/ind. loaded':>15} {'speed-up loaded':>16}")
     for r in sweep:

@@ -327,6 +327,7 @@ class GymVector:
         self.threshold = getattr(spec, "reward_threshold", None)
         self.limit = max_steps
         self.max_steps = max_steps or getattr(spec, "max_episode_steps", None) or 10**9
+        self.vecs: dict[int, Any] = {}
         self.vec: Any = None
         self.size = 0
         self.live = np.zeros(0, dtype=np.int64)
@@ -348,13 +349,11 @@ class GymVector:
     def reset(self, seeds: np.ndarray) -> np.ndarray:
         import gymnasium as gym
 
-        if self.vec is None or self.size != len(seeds):
-            if self.vec is not None:
-                self.vec.close()
-            self.vec = gym.make_vec(self.src.vector_id, num_envs=len(seeds),
-                                    vectorization_mode="vector_entry_point",
-                                    **dict(self.src.env_args))
-            self.size = len(seeds)
+        if len(seeds) not in self.vecs:  # one per batch size (population, elite candidates)
+            self.vecs[len(seeds)] = gym.make_vec(self.src.vector_id, num_envs=len(seeds),
+                                                 vectorization_mode="vector_entry_point",
+                                                 **dict(self.src.env_args))
+        self.vec, self.size = self.vecs[len(seeds)], len(seeds)
         obs, _ = self.vec.reset(seed=int(seeds[0]) if len(seeds) else None)
         self.live = np.arange(len(seeds))
         self.last = self._flat(obs)

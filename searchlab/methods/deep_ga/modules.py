@@ -17,8 +17,10 @@ Every row of a batch carries its own parameters: one forward pass over the whole
 ``torch.func.vmap`` of ``torch.func.functional_call`` over the stacked parameter vectors, each
 row called with a batch of one, so the module's ``forward`` is written for ordinary batches.
 ``vmap`` needs a forward without data-dependent Python control flow or in-place changes of its
-inputs (linear, convolution, recurrent cells, activations, normalisation without running
-statistics all work).
+inputs: linear and convolution layers, activations, ``LayerNorm`` and ``BatchNorm`` (the module is
+put in ``eval()`` mode, so it uses its running statistics; dropout is off) work; ``LSTMCell`` has
+no batching rule in torch and is refused at preflight. The policy sees one observation at a
+time: it keeps no state between steps.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class ModulePolicy:
         self.shapes = [tuple(p.shape) for p in params]
         self.sizes = [int(p.numel()) for p in params]
         self.n_params = int(sum(self.sizes))
-        self.module = template.to(device)
+        self.module = template.to(device).eval()  # inference: no dropout, running statistics
         self.buffers = {n: b.to(device) for n, b in template.named_buffers()}
         self.discrete = spaces.n_actions > 0
         self._low = self._high = None

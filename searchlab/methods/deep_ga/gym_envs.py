@@ -202,12 +202,12 @@ class _Behavior:
         return self.spaces.flat_obs(obs)
 
     def start(self, observations: list[Any]) -> None:
-        if self.fn is not None:
-            self.traces = [([o], []) for o in observations]
+        if self.fn is not None:  # copies: an environment may hand out the same buffer each step
+            self.traces = [([np.array(o, copy=True)], []) for o in observations]
 
     def record(self, row: int, obs: Any, reward: float) -> None:
         if self.fn is not None:
-            self.traces[row][0].append(obs)
+            self.traces[row][0].append(np.array(obs, copy=True))
             self.traces[row][1].append(reward)
 
     def final(self, row: int, last_flat_obs: np.ndarray) -> np.ndarray:

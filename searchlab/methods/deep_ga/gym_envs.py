@@ -41,6 +41,7 @@ reset observation first) and rewards ``(T,)``, returning a fixed-length vector o
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -203,11 +204,11 @@ class _Behavior:
 
     def start(self, observations: list[Any]) -> None:
         if self.fn is not None:  # copies: an environment may hand out the same buffer each step
-            self.traces = [([np.array(o, copy=True)], []) for o in observations]
+            self.traces = [([_copy(o)], []) for o in observations]
 
     def record(self, row: int, obs: Any, reward: float) -> None:
         if self.fn is not None:
-            self.traces[row][0].append(np.array(obs, copy=True))
+            self.traces[row][0].append(_copy(obs))
             self.traces[row][1].append(reward)
 
     def final(self, row: int, last_flat_obs: np.ndarray) -> np.ndarray:
@@ -223,6 +224,10 @@ class _Behavior:
     def keep(self, mask: np.ndarray) -> None:
         if self.fn is not None:
             self.traces = [t for t, k in zip(self.traces, mask) if k]
+
+
+def _copy(obs: Any) -> Any:
+    return obs.copy() if isinstance(obs, np.ndarray) else copy.deepcopy(obs)
 
 
 # ------------------------------------------------------------------------------ batches

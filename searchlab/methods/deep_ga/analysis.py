@@ -14,6 +14,10 @@ study's MLflow run, the dashboard's "Stored analyses" panel and the Python API's
 - the figure ``learning_curves``: the elite's score against frames, one line with markers per
   run (a run that stops after one generation is one marker), coloured by configuration and named
   by it and the seed, so GA and GA-NS are told apart.
+
+The table and the figure lead (``Analysis.lead_table``, ``lead_figures``, ``headline``: the run
+summary, ``searchlab show`` and the dashboard show them instead of a best-trial table that would
+rank raw scores across seeds and settings).
 """
 
 from __future__ import annotations
@@ -71,7 +75,8 @@ def summarize(results: list[TrialResult], study: str | None = None) -> Analysis:
             if k not in _NOT_SETTINGS and k != "env":
                 row["max_generations" if k == "generations" else k] = config[k]
         rows.append(row)
-    analysis = Analysis(tables={"ga_runs": rows}, tags={"method": "deep_ga"})
+    analysis = Analysis(tables={"ga_runs": rows}, tags={"method": "deep_ga"},
+                        lead_table="ga_runs", lead_figures=("learning_curves",))
     scored = [row for row in rows if row["elite_score"] is not None]
     if scored:
         best = max(scored, key=_rank)
@@ -83,6 +88,7 @@ def summarize(results: list[TrialResult], study: str | None = None) -> Analysis:
         if solved:
             analysis.metrics["solved_runs"] = float(sum(solved))
         analysis.text = _text(rows, configs, varied, best, study)
+        analysis.headline = _headline(rows, best, study)
     analysis.figures["learning_curves"] = learning_curves(results, configs, varied)
     return analysis
 
@@ -133,6 +139,21 @@ def _text(rows: list[dict[str, Any]], configs: list[dict[str, Any]], varied: lis
         f"searchlab replay <study folder>/{tid}"
     lines.append(f"replay it: {replay}")
     return "\n".join(lines)
+
+
+def _headline(rows: list[dict[str, Any]], best: dict[str, Any], study: str | None) -> str:
+    """One line: the runs, how many solved, the best run and how to replay it."""
+    envs = ", ".join(sorted({str(r["env"]) for r in rows}))
+    solved = [r["solved"] for r in rows if r["solved"] is not None]
+    out = f"Deep GA on {envs}: {len(rows)} runs"
+    if solved:
+        out += f", {sum(solved)} solved"
+    score = (f"final score {best['final_score']:.4g}" if best["final_score"] is not None
+             else f"elite score {best['elite_score']:.4g}")
+    out += f"; best {best['run']} (seed {_cell(best['seed'])}), {score}"
+    if study:
+        out += f"; replay: searchlab replay {study} --trial {best['trial_id']}"
+    return out
 
 
 def _cell(v: Any) -> str:

@@ -2,7 +2,7 @@
 
 :func:`check_problem` is the method's preflight (``searchlab validate`` and ``searchlab run``):
 it imports the user's environment factory, policy module and behaviour function (from the
-study's ``path``, already made absolute by :func:`searchlab.refs.bind`), makes one environment,
+study's ``path``, made absolute when the study file was read), makes one environment,
 builds the policy from its spaces, runs one forward pass and one environment step, and calls the
 behaviour function. Whatever fails is one line with the study key it came from
 (:class:`~searchlab.refs.RefError`), which the caller turns into ``file:line``, before Ray or

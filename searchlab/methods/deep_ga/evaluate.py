@@ -56,9 +56,9 @@ class Problem:
         if self.policy_ref is not None:
             from searchlab.methods.deep_ga.gym_envs import builtin_spaces
             from searchlab.methods.deep_ga.modules import ModulePolicy
-            from searchlab.refs import load_callable
+            from searchlab.refs import load
 
-            factory = load_callable(self.policy_ref, self.path, "policy")
+            factory = load(self.policy_ref, self.path, "policy", call=True)
             return ModulePolicy(factory, spaces or builtin_spaces(env), self.policy_ref, device)
         out = env.n_actions or env.act_dim
         bounds = spaces.bounds if spaces is not None else None

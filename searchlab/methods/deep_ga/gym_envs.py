@@ -73,7 +73,10 @@ def source(name: str, env_args: dict[str, Any] | None = None, path: str | None =
     args = dict(env_args or {})
     if ":" in name:
         module_name, _, attr = name.partition(":")
-        module = import_module(module_name, path, f"env {name!r}", "env")  # registers its ids
+        try:
+            module = import_module(module_name, path, name)  # registers its ids
+        except ValueError as e:
+            raise RefError(f"env {e}", "env") from None
         obj = getattr(module, attr, None) if attr.isidentifier() else None
         if callable(obj):  # a function or an Env class: the user's factory
             return EnvSource(lambda: obj(**args), f"your factory {name}", None,

@@ -6,11 +6,11 @@ import importlib.util
 import re
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from searchlab import refs
 from searchlab.methods.base import MethodSettings
 from searchlab.methods.deep_ga.envs import ENV_NAMES, is_builtin
-from searchlab.refs import CodePath, check_form
 
 # a Gymnasium id as written (``Pendulum-v1``, ``ALE/Pong-v5``, ``module:EnvId-v0``); whether it is
 # registered is checked before the study starts (preflight), not when the file is read
@@ -19,10 +19,14 @@ _GYM_ID = re.compile(r"^[A-Za-z0-9_.:/-]+$")
 REF_KEYS = ("env", "policy", "behavior")
 
 
-class GAConfig(CodePath):
+class GAConfig(BaseModel):
     """One GA run (Such et al. 2017, Algorithm 1)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str | None = Field(None, description=(
+        "directory holding your modules (env, policy, behavior), put first on sys.path; "
+        "relative paths start at the study file's directory (default: that directory)"))
 
     env: str = Field("CartPole-v1", description=(
         f"environment: a built-in ({', '.join(ENV_NAMES)}), a registered Gymnasium id "
@@ -74,8 +78,12 @@ class GAConfig(CodePath):
 
     @field_validator("policy", "behavior")
     @classmethod
-    def _ref_form(cls, v: str | None, info: Any) -> str | None:
-        return None if v is None else check_form(v, info.field_name)
+    def _ref_form(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None and not refs.is_ref(v):
+            raise ValueError(f"{info.field_name} must be 'package.module:name' (a module "
+                             "importable from the study file's directory or 'path'), not "
+                             f"{v!r}")
+        return v
 
     @model_validator(mode="after")
     def _sizes(self) -> GAConfig:
@@ -107,6 +115,28 @@ class DeepGASettings(MethodSettings, GAConfig):
 
     seeds: int = Field(1, ge=1, le=10_000, description="GA runs (one trial each, seeds first_seed...) when there is no space")
     first_seed: int = Field(0, ge=0, description="seed of the first run")
+    path: str | None = Field(None, validate_default=True, description=(
+        "directory holding your modules (env, policy, behavior), put first on sys.path; "
+        "relative paths start at the study file's directory (default: that directory)"))
+
+    @field_validator("path")
+    @classmethod
+    def _code_dir(cls, v: str | None, info: ValidationInfo) -> str:
+        """The directory made absolute when the study file is read, so that trials and pool
+        workers anywhere import the user's modules from it (:mod:`searchlab.refs`)."""
+        study_file = refs.study_file_of(info.context)
+        return str(refs.locate(v, study_file, directory=True) if v
+                   else refs.study_dir(study_file))
+
+    def code_path(self) -> str | None:
+        return self.path
+
+    def references(self) -> list[refs.Reference]:
+        """The policy and behaviour functions, for the preflight (an ``env`` reference may be
+        a Gymnasium id its module registers, so the method's preflight imports that one)."""
+        return [refs.Reference((key,), ref, key, _callable)
+                for key, ref in (("policy", self.policy), ("behavior", self.behavior))
+                if ref is not None]
 
     def ga_config(self) -> dict:
         """The GA fields as a flat, JSON-able trial config. The keys for Gymnasium and the
@@ -123,3 +153,7 @@ class DeepGASettings(MethodSettings, GAConfig):
         if self.policy is not None:  # the user's module has its own layers
             del data["hidden"], data["activation"]
         return data
+
+
+def _callable(obj: object) -> str | None:
+    return None if callable(obj) else f"is not callable (a {type(obj).__name__})"

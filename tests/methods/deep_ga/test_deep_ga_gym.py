@@ -277,8 +277,9 @@ def test_path_is_relative_to_the_study_file(user_dir, tmp_path, monkeypatch, cap
     assert main(["validate", str(study)]) == 0, capsys.readouterr()
     study.write_text(study.read_text().replace("path: code", "path: elsewhere"))
     assert main(["validate", str(study)]) == 2
-    assert "study.yaml:6: method.path: path 'elsewhere' is not a directory" in \
-        capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "study.yaml:6: method.path: directory 'elsewhere' not found (relative paths start " \
+        f"at the study file's directory: looked in {path}" in err
 
 
 def test_settings_refuse_what_they_would_ignore() -> None:

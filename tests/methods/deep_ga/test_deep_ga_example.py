@@ -70,6 +70,16 @@ def test_the_example_runs_from_a_fresh_directory(tmp_path) -> None:
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     assert "analysis/summary.md" in [a.path for a in client.list_artifacts(parent.info.run_id,
                                                                           "analysis")]
+    # the GA runs' table and curves are the result (summary, `searchlab show`, the dashboard)
+    tags = parent.data.tags
+    assert tags["searchlab.lead"] == "analysis"
+    assert tags["searchlab.lead_table"] == "ga_runs"
+    assert tags["searchlab.lead_figures"] == "learning_curves"
+    assert tags["searchlab.headline"].startswith("Deep GA on pendulum_ga:make_env: 2 runs")
+    assert "replay: searchlab replay deep-ga-pendulum --trial" in tags["searchlab.headline"]
+    assert "best trials of" not in out
+    shown = searchlab("show", "deep-ga-pendulum")
+    assert "Deep GA on pendulum_ga:make_env: 2 runs" in shown and "best trials" not in shown
 
     replayed = searchlab("replay", "deep-ga-pendulum", "--episodes", "2")
     assert "mean return" in replayed

@@ -217,8 +217,10 @@ def niceness_of_threads(cache, x):
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="Linux only")
 def test_workers_run_at_the_callers_niceness_not_rays(ray_cluster):
-    """Ray starts workers at nice 15 (the session cluster keeps Ray's default): beside nice-0
-    jobs such a worker gets ~1/28 of a core's share (docs/pool.md, "Under load")."""
+    """Ray starts workers at nice 15 unless told otherwise (RAY_worker_niceness, which
+    init_local sets to 0 for the clusters searchlab starts): beside nice-0 jobs such a worker gets
+    ~1/28 of a core's share (docs/pool.md, "Under load"). The pool's workers take the caller's
+    niceness whatever the cluster's setting."""
     mine = os.getpriority(os.PRIO_PROCESS, 0)
     with RayPool(workers=2, worker_cpu=1, niceness=None) as left:
         rays = left.map(niceness_of_threads, [0, 1])

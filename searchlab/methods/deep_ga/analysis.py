@@ -2,7 +2,7 @@
 elites are.
 
 :func:`summarize` is the method's analysis (the run summary, ``analysis/summary.md`` on the
-study's MLflow run, the dashboard's "Stored analyses" panel and the Python API's tables):
+study's MLflow run, the dashboard's "Result" panel and the Python API's tables):
 
 - the table ``ga_runs``: per run its label (GA, GA-NS, or the novelty weight, with the settings
   that differ between runs), seed, ``solved``, ``final_score``, ``elite_score``, the generations

@@ -4,10 +4,10 @@ elites are.
 :func:`summarize` is the method's analysis (the run summary, ``analysis/summary.md`` on the
 study's MLflow run, the dashboard's "Result" panel and the Python API's tables):
 
-- the table ``ga_runs``: per run its label (GA, GA-NS, or the novelty weight, with the settings
+- the table ``runs``: per run its label (GA, GA-NS, or the novelty weight, with the settings
   that differ between runs), seed, ``solved``, ``final_score``, ``elite_score``, the generations
-  it ran, frames, wall time and every GA setting (the ``generations`` budget as
-  ``max_generations``);
+  it ran, frames, wall time and trial; ``ga_runs``: the same and every GA setting (the
+  ``generations`` budget as ``max_generations``);
 - the text: that table in words, the settings every run shares, and the best run's elite with
   the command that replays it (``searchlab replay <study> --trial <id>``; the seed list is the
   trial's MLflow artifact ``trial/elite.json``);
@@ -27,6 +27,9 @@ from typing import Any
 
 from searchlab.methods.base import Analysis, TrialResult
 
+#: the columns of the table ``runs`` (the study's result; ``ga_runs`` adds every setting)
+_LEAD_COLUMNS = ("run", "seed", "solved", "final_score", "elite_score", "generations", "frames",
+                 "wall_time", "trial_id")
 #: trial-config keys that are no GA setting
 _NOT_SETTINGS = ("seed", "path")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -75,8 +78,10 @@ def summarize(results: list[TrialResult], study: str | None = None) -> Analysis:
             if k not in _NOT_SETTINGS and k != "env":
                 row["max_generations" if k == "generations" else k] = config[k]
         rows.append(row)
-    analysis = Analysis(tables={"ga_runs": rows}, tags={"method": "deep_ga"},
-                        lead_table="ga_runs", lead_figures=("learning_curves",))
+    # the table that leads: what a reader compares, narrow enough for the dashboard's panel
+    lead = [{k: row[k] for k in _LEAD_COLUMNS} for row in rows]
+    analysis = Analysis(tables={"runs": lead, "ga_runs": rows}, tags={"method": "deep_ga"},
+                        lead_table="runs", lead_figures=("learning_curves",))
     scored = [row for row in rows if row["elite_score"] is not None]
     if scored:
         best = max(scored, key=_rank)

@@ -73,7 +73,7 @@ def test_the_example_runs_from_a_fresh_directory(tmp_path) -> None:
     # the GA runs' table and curves are the result (summary, `searchlab show`, the dashboard)
     tags = parent.data.tags
     assert tags["searchlab.lead"] == "analysis"
-    assert tags["searchlab.lead_table"] == "ga_runs"
+    assert tags["searchlab.lead_table"] == "runs"
     assert tags["searchlab.lead_figures"] == "learning_curves"
     assert tags["searchlab.headline"].startswith("Deep GA on pendulum_ga:make_env: 2 runs")
     assert "replay: searchlab replay deep-ga-pendulum --trial" in tags["searchlab.headline"]

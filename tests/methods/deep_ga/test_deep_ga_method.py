@@ -159,6 +159,13 @@ def test_the_summary_reads_per_run_and_tells_ga_from_ga_ns() -> None:
     assert rows["aaaa0001"]["generations"] == 2 and rows["aaaa0001"]["frames"] == 200
     assert rows["aaaa0001"]["final_score"] == -0.41 and rows["aaaa0001"]["sigma"] == 0.1
     assert a.metrics["solved_runs"] == 2.0
+    # the result leads: a narrow table of the runs, the curves, one line
+    assert a.lead_table == "runs" and a.lead_figures == ("learning_curves",)
+    assert list(a.tables["runs"][0]) == ["run", "seed", "solved", "final_score", "elite_score",
+                                         "generations", "frames", "wall_time", "trial_id"]
+    assert [r["run"] for r in a.tables["runs"]] == ["GA", "GA-NS", "GA-NS"]
+    assert a.headline == ("Deep GA on maze:hard: 3 runs, 2 solved; best GA-NS (seed 0), final "
+                          "score -0.1; replay: searchlab replay maze-study --trial aaaa0002")
     text = a.text
     assert "Deep GA on maze:hard: 3 runs, 2 solved (reached the goal)" in text
     assert "best run: trial aaaa0002 (GA-NS, seed 0), final score -0.1\n" in text

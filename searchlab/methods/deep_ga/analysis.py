@@ -73,7 +73,8 @@ def summarize(results: list[TrialResult], study: str | None = None) -> Analysis:
                "solved": _bool(m.get("solved")), "final_score": m.get("final_score"),
                "elite_score": m.get("elite_score"), "best_score": m.get("best_score"),
                "threshold": m.get("threshold"), "generations": len(r.history),
-               "frames": m.get("frames"), "wall_time": m.get("wall_time")}
+               "frames": None if m.get("frames") is None else int(m["frames"]),
+               "wall_time": m.get("wall_time")}
         for k in sorted(config):  # every setting; the budget `generations` as max_generations
             if k not in _NOT_SETTINGS and k != "env":
                 row["max_generations" if k == "generations" else k] = config[k]

@@ -80,6 +80,12 @@ def test_the_example_runs_from_a_fresh_directory(tmp_path) -> None:
     assert "best trials of" not in out
     shown = searchlab("show", "deep-ga-pendulum")
     assert "Deep GA on pendulum_ga:make_env: 2 runs" in shown and "best trials" not in shown
+    searchlab("dashboard", "deep-ga-pendulum", "-o", "report.html")
+    page = (elsewhere / "report.html").read_text()
+    result, rest = page.split('<section id="lead">', 1)[1].split("</section>", 1)
+    assert "runs (analysis\\u002fruns.json)" in result  # the table of runs, first on the page
+    assert "elite score against frames" in result  # and the learning curves
+    assert '<section id="best_so_far">' not in rest  # no best-trial panels for GA runs
 
     replayed = searchlab("replay", "deep-ga-pendulum", "--episodes", "2")
     assert "mean return" in replayed

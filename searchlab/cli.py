@@ -85,10 +85,18 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("replay", help="rebuild a Deep GA elite from its seed list and play it "
                         "(prints returns, draws a frame strip)")
     rp.add_argument("elite", help="an elite.json written by a deep_ga trial (MLflow artifact "
-                    "trial/elite.json), or the trial's directory")
+                    "trial/elite.json), the trial's directory, or a study's name")
+    rp.add_argument("--trial", help="with a study's name: the trial to replay (default: the "
+                    "run with the best elite score)")
+    rp.add_argument("--tracking-uri", help="with a study's name: the MLflow store (default: "
+                    "MLFLOW_TRACKING_URI, else ./.searchlab/mlflow.db)")
+    rp.add_argument("--storage", help="with a study's name: the studies' folder (default "
+                    "./.searchlab/studies)")
     rp.add_argument("--episodes", type=int, default=1, help="episodes to play (seeds 0, 1, ...)")
     rp.add_argument("--out", help="frame strip PNG (default: next to the elite file)")
     rp.add_argument("--frames", type=int, default=8, help="frames in the strip")
+    rp.add_argument("--path", help="directory of the modules the elite's env or policy name "
+                    "(default: the study's, kept in the elite file)")
     rp.set_defaults(func=_cmd_replay)
 
     d = sub.add_parser("dashboard", help="write a cross-study HTML report from MLflow")
@@ -321,15 +329,14 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from searchlab.methods.deep_ga.replay import load_elite
     from searchlab.methods.deep_ga.replay import main as replay
 
-    try:
-        load_elite(args.elite)
-    except (ValueError, OSError) as e:
-        raise SearchlabError(f"replay: {e}") from None
     argv = [args.elite, "--episodes", str(args.episodes), "--frames", str(args.frames)]
-    return replay(argv + (["--out", args.out] if args.out else []))
+    for flag in ("trial", "tracking_uri", "storage", "path", "out"):
+        value = getattr(args, flag)
+        if value:
+            argv += [f"--{flag.replace('_', '-')}", value]
+    return replay(argv)  # a bad elite or study: one line "error: ...", exit status 2
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ scheduler (ASHA, ...) stops unpromising GA runs; the ``method:`` block is the ba
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from searchlab.methods.base import (
     Analysis,
@@ -25,9 +25,9 @@ from searchlab.methods.base import (
     TrialResult,
     invalid,
 )
+from searchlab.methods.deep_ga.analysis import summarize
 from searchlab.methods.deep_ga.settings import DeepGASettings
 from searchlab.methods.deep_ga.workload import REFERENCE
-from searchlab.results import best_first
 
 if TYPE_CHECKING:
     from searchlab.spec.models import Study
@@ -69,6 +69,19 @@ class DeepGAMethod(Method[DeepGASettings]):
                or (missing("torch") if s.backend == "torch" else None))
         if why:
             raise ValueError(f"{s.env} ({s.backend} backend): {why}")
+        # issue 21: import and try the user's env factory, policy and behaviour
+        # (searchlab.methods.deep_ga.check), each failure one line at its key of the block
+        from searchlab.methods.deep_ga.check import check_problem
+        from searchlab.refs import RefError
+
+        for ref in s.references():
+            problem = ref.problem(s.code_path())
+            if problem:
+                raise invalid(problem, "method", *ref.loc)
+        try:
+            check_problem(s)
+        except RefError as e:
+            raise invalid(str(e), "method", *e.loc) from None
 
     def describe(self, study: Study) -> list[str]:
         from searchlab.methods.search import planned_trials
@@ -89,12 +102,12 @@ class DeepGAMethod(Method[DeepGASettings]):
 
         s = self.settings
         if study.space is None:
-            return _SeedRuns(s)
+            return _SeedRuns(s, study.name)
         inner = search_run(study, workload=REFERENCE, length=s.generations, metric=METRIC,
                            mode="max", resources=None,
                            base_config={**s.ga_config(), "seed": s.first_seed},
                            tags={"method": "deep_ga"})
-        return _Searched(inner)
+        return _Searched(inner, study.name)
 
 
 def _costs(s: DeepGASettings) -> list[str]:
@@ -143,21 +156,22 @@ def _n(x: float) -> str:
 class _SeedRuns(FixedTrials):
     """``seeds`` runs of one GA configuration."""
 
-    def __init__(self, s: DeepGASettings) -> None:
+    def __init__(self, s: DeepGASettings, study: str | None = None) -> None:
+        self.study = study
         super().__init__([
             TrialRequest(config={**s.ga_config(), "seed": seed}, length=s.generations,
                          workload=REFERENCE, tags={"method": "deep_ga", "seed": str(seed)})
             for seed in range(s.first_seed, s.first_seed + s.seeds)])
 
     def summarize(self, results: list[TrialResult]) -> Analysis:
-        return summarize(results)
+        return summarize(results, self.study)
 
 
 class _Searched(MethodRun):
     """Plain search over GA settings, summarised as GA runs."""
 
-    def __init__(self, inner: MethodRun) -> None:
-        self.inner = inner
+    def __init__(self, inner: MethodRun, study: str | None = None) -> None:
+        self.inner, self.study = inner, study
 
     def ask(self, trial_id: str) -> TrialRequest | None:
         return self.inner.ask(trial_id)
@@ -180,52 +194,4 @@ class _Searched(MethodRun):
         return self.inner.total
 
     def summarize(self, results: list[TrialResult]) -> Analysis:
-        return summarize(results)
-
-
-def summarize(results: list[TrialResult]) -> Analysis:
-    """A table of GA runs and the learning curves (elite score against frames)."""
-    rows: list[dict[str, Any]] = []
-    configs = [r.request.config for r in results]
-    varied = [k for k in SEARCHABLE  # the GA settings that differ between runs (the searched ones)
-              if len({repr(c.get(k)) for c in configs}) > 1]
-    for r in results:
-        m = r.metrics
-        rows.append({"trial_id": r.trial_id, "seed": r.request.config.get("seed"),
-                     "status": r.status, "generations": len(r.history),
-                     "elite_score": m.get("elite_score"), "best_score": m.get("best_score"),
-                     "final_score": m.get("final_score"), "frames": m.get("frames"),
-                     "wall_time": m.get("wall_time"), "solved": m.get("solved"),
-                     **{k: r.request.config.get(k) for k in varied}})
-    analysis = Analysis(tables={"ga_runs": rows}, tags={"method": "deep_ga"})
-    scored = [row for row in rows if row["elite_score"] is not None]
-    if scored:
-        # the order of the results table and `searchlab show`: ties by fewer epochs, then id
-        epochs = {r.trial_id: r.metrics.get("epoch", len(r.history)) for r in results}
-        best = best_first(scored, "max", value=lambda row: row["elite_score"],
-                          epochs=lambda row: epochs[row["trial_id"]],
-                          trial_id=lambda row: row["trial_id"])[0]
-        analysis.metrics["best_elite_score"] = float(best["elite_score"])
-        finals = [row["final_score"] for row in rows if row["final_score"] is not None]
-        if finals:
-            analysis.metrics["mean_final_score"] = sum(finals) / len(finals)
-        solved = [row["solved"] for row in rows if row["solved"] is not None]
-        if solved:
-            analysis.metrics["solved_runs"] = float(sum(solved))
-        analysis.text = (f"{len(rows)} GA runs; best elite score {best['elite_score']:.4g} "
-                         f"(trial {best['trial_id']})")
-    analysis.figures["learning_curves"] = _curves(results)
-    return analysis
-
-
-def _curves(results: list[TrialResult]) -> dict[str, Any]:
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    for r in results:
-        xs = [h.get("frames", h.get("epoch")) for h in r.history]
-        fig.add_trace(go.Scatter(x=xs, y=[h.get("elite_score") for h in r.history],
-                                 mode="lines", name=f"{r.trial_id} (seed {r.request.config.get('seed')})"))
-    fig.update_layout(title="Deep GA: elite score against frames", xaxis_title="frames",
-                      yaxis_title="elite score")
-    return fig.to_dict()
+        return summarize(results, self.study)

@@ -108,11 +108,13 @@ def _run_label(s: Study) -> str:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from searchlab.methods import get_method
-    from searchlab.preflight import preflight_study
+    from searchlab.preflight import preflight_method, preflight_study
+    from searchlab.refs import bind_method_path
     from searchlab.spec.parse import load_study
 
-    loaded = load_study(args.file)
+    loaded = bind_method_path(load_study(args.file))
     preflight_study(loaded)  # the workload imports and is ready here: checked before "valid"
+    preflight_method(loaded)  # and what the method needs (STN: the user's model and data)
     s = loaded.study
     method = get_method(s.method_name)
     objective = method.objective(s.method, s)

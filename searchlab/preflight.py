@@ -35,6 +35,19 @@ def preflight_study(loaded: LoadedStudy) -> None:
         raise _located(loaded, f"workload '{workload.function}' cannot run here: {reason}", "args")
 
 
+def preflight_method(loaded: LoadedStudy) -> None:
+    """The method's own check of what it needs here (a user's model and data for STN), with the
+    study file's line of the key it names (``methods.base.invalid``); SpecError."""
+    from searchlab.methods import get_method
+
+    study = loaded.study
+    try:
+        get_method(study.method_name).preflight(study.method, study)
+    except ValueError as e:
+        loc = getattr(e, "loc", None) or (("method",) if "method" in study.written else ())
+        raise loaded.document.error(str(e), tuple(loc)) from None
+
+
 def check_ready(fn: Any, args: dict[str, Any]) -> str | None:
     """The workload's own preflight check, if it declares one: why it cannot run, or None."""
     check = getattr(fn, "preflight", None)

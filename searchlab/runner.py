@@ -47,13 +47,16 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
               on_start: Any = None) -> StudyResult:
     """Run (or resume) a study. ``on_start`` is called once every input check has passed."""
     out = out or sys.stderr
+    from searchlab.refs import bind_method_path
+
+    loaded = bind_method_path(loaded)  # method.path: from the study file's directory, absolute
     study = loaded.study
     started = time.monotonic()
 
     # ---- everything that can fail on the user's input fails here, before Ray or MLflow start
     method = get_method(study.method_name)
     objective = method.objective(study.method, study)
-    _preflight(loaded, method)
+    _preflight(loaded)
     root = storage_root(loaded, opts)
     study_dir = root / study.name
     study_state.check_storage(root)
@@ -163,16 +166,12 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
     return result
 
 
-def _preflight(loaded: LoadedStudy, method: Any) -> None:
+def _preflight(loaded: LoadedStudy) -> None:
     """What the study needs on this machine (the workload, its data), before anything starts."""
-    study = loaded.study
-    try:
-        method.preflight(study.method, study)
-    except ValueError as e:
-        raise SearchlabError(f"{loaded.document.file}: {e}") from None
-    if study.workload is not None:
-        from searchlab.preflight import preflight_study
+    from searchlab.preflight import preflight_method, preflight_study
 
+    preflight_method(loaded)
+    if loaded.study.workload is not None:
         preflight_study(loaded)
 
 

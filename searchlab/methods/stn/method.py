@@ -35,37 +35,44 @@ WORKLOAD = "searchlab.methods.stn.method:stn_workload"
 METRIC = Objective("val_loss", "min")
 
 
-def _model_hypers(model: str) -> tuple[dict[str, str], frozenset[str]]:
+def _model_hypers(settings: STNSettings) -> tuple[dict[str, str] | None, frozenset[str]]:
+    """The names the model tunes and its discrete ones; (None, ...) for a user's model, whose
+    names are checked by the preflight (its code is found relative to the study file)."""
+    if settings.user_model:
+        return None, frozenset()
     from searchlab.methods.stn.models import MODELS
 
-    cls = MODELS[model]
-    return cls.HYPERS, cls.DISCRETE
+    cls = MODELS[settings.model]
+    return cls.tunable(), cls.DISCRETE
 
 
 def hyper_specs(settings: STNSettings, study: Study) -> list[HyperSpec]:
     """The tuned hyperparameters from the study's space; ValueError (one line) for anything the
-    model cannot tune."""
+    model cannot tune. For a user's model the kind follows the space (``int``: discrete)."""
     from searchlab.methods.stn.hyper import HyperSpec
     from searchlab.spec.space import Float, Int
 
     if study.space is None or not study.space.params:
         raise ValueError("stn needs a 'space' with the hyperparameters to tune")
-    hypers, discrete = _model_hypers(settings.model)
-    supported = (f"model '{settings.model}' tunes {', '.join(sorted(hypers))} "
-                 f"(uniform or loguniform{'; ' + ', '.join(sorted(discrete)) + ': int' if discrete else ''})")
+    hypers, discrete = _model_hypers(settings)
+    supported = "" if hypers is None else (
+        f"; model '{settings.model}' tunes {', '.join(sorted(hypers))} (uniform or loguniform"
+        f"{'; ' + ', '.join(sorted(discrete)) + ': int' if discrete else ''})")
     specs = []
     for name, p in study.space.walk():
-        if name not in hypers:
-            raise ValueError(f"space parameter '{name}': not a hyperparameter stn can tune; {supported}")
-        if name in discrete:
+        if hypers is not None and name not in hypers:
+            raise ValueError(f"space parameter '{name}': not a hyperparameter stn can tune"
+                             f"{supported}")
+        if name in discrete or (hypers is None and isinstance(p, Int)):
             if not isinstance(p, Int) or p.log or p.step != 1:
-                raise ValueError(f"space parameter '{name}': must be {{int: [low, high]}}; {supported}")
+                raise ValueError(f"space parameter '{name}': must be {{int: [low, high]}}"
+                                 f"{supported}")
             kind, low, high = "int", float(p.low), float(p.high)
             default = low
         else:
             if not isinstance(p, Float) or p.step:
                 raise ValueError(f"space parameter '{name}': must be {{uniform: [a, b]}} or "
-                                 f"{{loguniform: [a, b]}}; {supported}")
+                                 f"{{loguniform: [a, b]}}{supported}")
             kind, low, high = ("loguniform" if p.log else "uniform"), p.low, p.high
             default = (math.exp(math.log(low) + 0.05 * (math.log(high) - math.log(low)))
                        if p.log else low + 0.05 * (high - low))
@@ -90,16 +97,22 @@ def trial_configs(settings: STNSettings, specs: list[HyperSpec]) -> list[dict[st
 
 
 def stn_workload(config: dict[str, Any], ctx: Context) -> Iterator[dict[str, float]]:
-    """One STN (or Delta-STN) run; per epoch: losses, accuracies, every hyperparameter."""
+    """One STN (or Delta-STN) run, or the plain network at the initial values (``plain``); per
+    epoch: losses, accuracies, every hyperparameter (constant for ``plain``)."""
     import torch
 
     from searchlab.methods.stn.hyper import HyperSpec
-    from searchlab.methods.stn.train import hypertrain
+    from searchlab.methods.stn.train import hypertrain, train_fixed
 
     s = STNSettings.model_validate_json(config["settings"])
     specs = [HyperSpec(**d) for d in json.loads(config["hypers"])]
     torch.set_num_threads(s.threads)
     seed = int(config["seed"])
+    if config["variant"] == "plain":
+        init = {h.name: h.init for h in specs}
+        for row in train_fixed(s, init, seed=seed, device=ctx.device):
+            yield {**row, **init}
+        return
     yield from hypertrain(s, specs, delta=config["variant"] == "delta_stn", seed=seed,
                           device=ctx.device)
 
@@ -116,10 +129,11 @@ def fixed_workload(config: dict[str, Any], ctx: Context, settings: dict[str, Any
 
     import torch
 
+    from searchlab.methods.stn.problem import model_class
     from searchlab.methods.stn.train import train_fixed
 
     s = STNSettings.model_validate(settings or {})
-    hypers, _ = _model_hypers(s.model)
+    hypers = model_class(s).tunable()
     unknown = sorted(set(config) - set(hypers))
     if unknown:
         raise ValueError(f"config names '{unknown[0]}', which model '{s.model}' does not take; "
@@ -152,46 +166,16 @@ class STNRun(MethodRun):
         return self.n
 
     def summarize(self, results: list[TrialResult]) -> Analysis:
-        return summarize(results, [s.name for s in self.specs])
+        from searchlab.methods.stn.analysis import summarize
+
+        return summarize(results, [h.name for h in self.specs], {h.name: h.init for h in self.specs},
+                         describe_problem(self.settings))
 
 
-def summarize(results: list[TrialResult], names: list[str]) -> Analysis:
-    """Schedules figure (one panel per hyperparameter, one line per run), a table of runs, and
-    the mean best validation loss per variant."""
-    from plotly.subplots import make_subplots
-
-    rows, by_variant = [], {}
-    fig = make_subplots(rows=len(names) + 1, cols=1, shared_xaxes=True,
-                        subplot_titles=[*names, "val_loss"], vertical_spacing=0.04)
-    for r in results:
-        variant, seed = r.request.config.get("variant"), r.request.config.get("seed")
-        hist = [h for h in r.history if "val_loss" in h]
-        if not hist:
-            rows.append({"trial": r.trial_id, "variant": variant, "seed": seed, "status": r.status})
-            continue
-        best = min(hist, key=lambda h: h["val_loss"])
-        rows.append({"trial": r.trial_id, "variant": variant, "seed": seed, "status": r.status,
-                     "best_val_loss": best["val_loss"], "best_epoch": best["epoch"],
-                     "test_loss_at_best": best.get("test_loss"),
-                     "test_accuracy_at_best": best.get("test_accuracy"),
-                     "seconds": hist[-1].get("seconds"),
-                     **{f"final.{n}": hist[-1].get(n) for n in names}})
-        by_variant.setdefault(variant, []).append(best["val_loss"])
-        epochs = [h["epoch"] for h in hist]
-        label = f"{variant} seed {seed}"
-        for i, n in enumerate(names, 1):
-            fig.add_scatter(x=epochs, y=[h.get(n) for h in hist], mode="lines", name=label,
-                            legendgroup=label, showlegend=i == 1, row=i, col=1)
-        fig.add_scatter(x=epochs, y=[h["val_loss"] for h in hist], mode="lines", name=label,
-                        legendgroup=label, showlegend=False, row=len(names) + 1, col=1)
-    fig.update_layout(title="STN: learned hyperparameter schedules", height=220 * (len(names) + 1))
-    fig.update_xaxes(title_text="epoch", row=len(names) + 1, col=1)
-    metrics = {f"{v}.best_val_loss_mean": sum(xs) / len(xs) for v, xs in by_variant.items()}
-    text = "\n".join(f"- {v}: best val loss {sum(xs) / len(xs):.4f} (mean of {len(xs)} runs)"
-                     for v, xs in by_variant.items())
-    return Analysis(metrics=metrics, tables={"stn_runs": rows},
-                    figures={"stn_schedules": fig.to_dict()}, tags={"method": "stn"},
-                    text="STN\n" + text)
+def describe_problem(s: STNSettings) -> str:
+    """What the runs train, in a few words (``model on data, N epochs``)."""
+    data = "text corpus" if s.model == "lstm" else s.data
+    return f"{s.model} on {data}, {s.epochs} epochs ({s.warmup_epochs} warm-up)"
 
 
 class STNMethod(Method):
@@ -209,6 +193,20 @@ class STNMethod(Method):
     def start(self, settings: MethodSettings, study: Study) -> STNRun:
         s = _settings(settings)
         return STNRun(s, hyper_specs(s, study))
+
+    # ---- the user's own model and data (searchlab.methods.stn.problem)
+    def preflight(self, settings: MethodSettings, study: Study) -> None:
+        s = _settings(settings)
+        if s.user_model or s.user_data:
+            from searchlab.methods.stn.problem import check_problem
+
+            check_problem(s, hyper_specs(s, study))
+
+    def describe(self, settings: MethodSettings, study: Study) -> list[str]:
+        s = _settings(settings)
+        where = f" (code in {s.path})" if s.path else ""
+        return [f"trains     {describe_problem(s)}{where}",
+                f"runs       {', '.join(s.variants)} x {s.seeds} seed(s)"]
 
 
 def _settings(settings: MethodSettings) -> STNSettings:

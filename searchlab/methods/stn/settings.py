@@ -1,23 +1,39 @@
-"""The ``method: {name: stn, ...}`` block of a study file (defaults: the reference MLP setting)."""
+"""The ``method: {name: stn, ...}`` block of a study file (defaults: the reference MLP setting).
+
+``model`` and ``data`` name a built-in or the user's own code by ``"package.module:name"``
+reference, looked up in ``path`` (relative to the study file) and the installed packages.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from searchlab.methods.base import MethodSettings
 
-Variant = Literal["stn", "delta_stn"]
+Variant = Literal["stn", "delta_stn", "plain"]
+BUILTIN_MODELS = ("mlp", "cnn", "lstm")
+BUILTIN_DATA = ("fashion_mnist", "digits")
 
 
 class STNSettings(MethodSettings):
-    model: Literal["mlp", "cnn", "lstm"] = Field(
-        "mlp", description="mlp: 784-1200-1200-10; cnn: small conv net; lstm: character-level LM")
-    data: Literal["fashion_mnist", "digits"] = Field(
-        "fashion_mnist", description="image data for mlp/cnn (digits when Fashion-MNIST is absent)")
-    variants: list[Variant] = Field(["stn"], min_length=1,
-                                    description="stn, delta_stn (Bae & Grosse 2020), or both")
+    model: str = Field(
+        "mlp", description="mlp: 784-1200-1200-10; cnn: small conv net; lstm: character-level LM; "
+                           "or 'package.module:Class', your StnModel (docs/stn.md)")
+    model_args: dict[str, Any] = Field(default_factory=dict,
+                                       description="keyword arguments for your model's class")
+    data: str = Field(
+        "fashion_mnist", description="image data for mlp/cnn (digits when Fashion-MNIST is "
+                                     "absent), or 'package.module:function' returning a Split")
+    data_args: dict[str, Any] = Field(default_factory=dict,
+                                      description="keyword arguments for your data function")
+    path: str | None = Field(None, description="directory of your code, put on sys.path "
+                                               "(relative paths start at the study file)")
+    variants: list[Variant] = Field(
+        ["stn", "plain"], min_length=1,
+        description="stn, delta_stn (Bae & Grosse 2020), plain (the plain network trained at the "
+                    "initial values, the baseline the summary compares with)")
     seeds: int = Field(1, ge=1, le=1000, description="STN runs per variant")
     first_seed: int = Field(0, ge=0)
     epochs: int = Field(15, ge=1, le=10_000, description="passes over the training data")
@@ -28,6 +44,8 @@ class STNSettings(MethodSettings):
     batch_size: int = Field(128, ge=1, le=100_000)
     lr: float = Field(0.01, gt=0, description="SGD learning rate of the weights")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum of the weights")
+    lr_schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="the weights' learning rate: constant, or cosine decay to 0")
     clip: float | None = Field(None, gt=0, description="clip the weights' gradient norm (None: off)")
     hyper_lr: float = Field(0.01, gt=0, description="RMSprop learning rate of the hyperparameters")
     perturb_scale: float = Field(0.5, gt=0, description="initial perturbation scale (unconstrained units)")
@@ -46,6 +64,30 @@ class STNSettings(MethodSettings):
     corpus_chars: int = Field(400_000, ge=1000, description="lstm: characters of the corpus")
     threads: int = Field(1, ge=1, le=256, description="torch CPU threads per trial")
 
+    @field_validator("model")
+    @classmethod
+    def _model_ref(cls, v: str) -> str:
+        if v not in BUILTIN_MODELS and not _is_ref(v):
+            raise ValueError(f"model '{v}' is neither a built-in ({', '.join(BUILTIN_MODELS)}) "
+                             "nor 'package.module:Class'")
+        return v
+
+    @field_validator("data")
+    @classmethod
+    def _data_ref(cls, v: str) -> str:
+        if v not in BUILTIN_DATA and not _is_ref(v):
+            raise ValueError(f"data '{v}' is neither a built-in ({', '.join(BUILTIN_DATA)}) "
+                             "nor 'package.module:function'")
+        return v
+
+    @property
+    def user_model(self) -> bool:
+        return self.model not in BUILTIN_MODELS
+
+    @property
+    def user_data(self) -> bool:
+        return self.data not in BUILTIN_DATA
+
     @model_validator(mode="after")
     def _warmup(self) -> STNSettings:
         if self.warmup_epochs >= self.epochs:
@@ -53,4 +95,18 @@ class STNSettings(MethodSettings):
                              f"({self.epochs}), or no hyperparameter step is ever taken")
         if len(set(self.variants)) != len(self.variants):
             raise ValueError("variants lists a variant twice")
+        if self.model_args and not self.user_model:
+            raise ValueError(f"model_args are for your own model class; model '{self.model}' is "
+                             "built in")
+        if self.data_args and not self.user_data:
+            raise ValueError(f"data_args are for your own data function; data '{self.data}' is "
+                             "built in")
+        if self.model == "lstm" and self.data != "fashion_mnist":
+            raise ValueError("model 'lstm' reads its own text corpus; remove 'data'")
         return self
+
+
+def _is_ref(text: str) -> bool:
+    from searchlab.refs import is_ref
+
+    return is_ref(text)

@@ -194,6 +194,8 @@ def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
     from searchlab.show import best_table
 
     console = Console(width=None if sys.stdout.isatty() else 140)
+    if result.analysis.text:  # the method's own result leads (STN: against its plain run)
+        console.print(result.analysis.text, soft_wrap=True, markup=False)
     table = best_table(result.rows, result.metric, result.mode,
                        f"best trials of {result.name} ({result.metric}, {result.mode})")
     console.print(table)
@@ -205,8 +207,6 @@ def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
     counts = ", ".join(f"{v} {k}" for k, v in sorted(result.counts.items()))
     console.print(f"{len(result.rows)} trials ({counts}) in {result.elapsed_s:.1f} s"
                   + (" (resumed)" if result.resumed else ""))
-    if result.analysis.text:
-        console.print(result.analysis.text, soft_wrap=True, markup=False)
     failed = [r for r in result.rows if r.status in ("failed", "timed_out")]
     if failed:
         console.print(f"[yellow]{len(failed)} trial(s) failed; their errors are in MLflow "

@@ -29,6 +29,7 @@ class StoredStudy:
     run_status: str  # the parent run's MLflow status: FINISHED, RUNNING, KILLED, ...
     tracking_uri: str
     rows: list[TrialRow] = field(default_factory=list)
+    summary: str = ""  # the method's own summary (analysis/summary.md on the parent run)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -86,6 +87,9 @@ def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
             max(steps, default=0), {k: _param_value(v) for k, v in run.data.params.items()},
             run.info.run_id, t.get("searchlab.error") or None))
     study.rows.sort(key=lambda r: r.trial_id)
+    from searchlab.dashboard.data import _stored_analysis
+
+    study.summary = _stored_analysis(client, parent.info.run_id).text
     return study
 
 
@@ -136,6 +140,8 @@ def cmd_show(args: Any) -> int:
         console.print(f"study '{study.name}' has no trials in MLflow (parent run "
                       f"{study.parent_run_id}, {study.run_status})")
         return 0
+    if study.summary:  # the method's own result leads (STN: against its plain run)
+        console.print(study.summary, soft_wrap=True, markup=False)
     console.print(best_table(study.rows, study.metric, study.mode,
                              f"best trials of {study.name} ({study.metric}, {study.mode})",
                              limit=args.top))

@@ -4,8 +4,8 @@ Led by one line per STN run: its best validation loss against the plain run of t
 (``variants: [..., plain]``: the plain network trained at the initial values, in the same code),
 its compute against that run's, and the final hyperparameters; then each hyperparameter's schedule
 at a few epochs. Tables (``analysis/<name>.json``): ``stn_runs`` (one row per run) and
-``stn_schedules`` (one row per run and epoch); the figure ``stn_schedules`` draws the schedules and
-the validation loss per epoch, the plain runs dashed.
+``stn_schedules`` (one row per run and epoch), which the dashboard's STN panel
+(``dashboards/stn.py``) draws: the runs against the plain run, and the schedules.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ def summarize(results: list[TrialResult], names: list[str],
                   **{n: h.get(n) for n in names}}
                  for r in results for h in r.history if "val_loss" in h]
     return Analysis(metrics=_metrics(runs), tables={"stn_runs": runs, "stn_schedules": schedules},
-                    figures={"stn_schedules": _figure(schedules, names)},
                     tags={"method": "stn"}, text=_text(runs, schedules, names, init, title))
 
 
@@ -95,7 +94,7 @@ def _text(runs: list[dict[str, Any]], schedules: list[dict[str, Any]], names: li
             word = "below" if r["minus_plain"] < 0 else "above" if r["minus_plain"] > 0 else "at"
             line += f", {abs(r['minus_plain']):.4f} {word} plain ({r['plain_best_val_loss']:.4f})"
         if r.get("cpu_seconds"):
-            line += f"; {r['cpu_seconds']:.0f} CPU s"
+            line += f"; {r['cpu_seconds']:.3g} CPU s"
             if "cpu_over_plain" in r:
                 line += f" ({r['cpu_over_plain']:.2f}x plain)"
         if r["variant"] != PLAIN:
@@ -122,26 +121,3 @@ def _spread(n: int, k: int) -> list[int]:
     if n <= k:
         return list(range(n))
     return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
-
-
-def _figure(schedules: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
-    """One panel per hyperparameter and one for the validation loss; a line per run (plain
-    runs dashed)."""
-    from plotly.subplots import make_subplots
-
-    panels = [*names, "val_loss"]
-    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, subplot_titles=panels,
-                        vertical_spacing=0.04)
-    runs = dict.fromkeys((s["variant"], s["seed"]) for s in schedules)
-    for variant, seed in runs:
-        rows = [s for s in schedules if s["variant"] == variant and s["seed"] == seed]
-        label = f"{variant} seed {seed}"
-        dash = "dash" if variant == PLAIN else None
-        for i, n in enumerate(panels, 1):
-            fig.add_scatter(x=[s["epoch"] for s in rows], y=[s.get(n) for s in rows],
-                            mode="lines", name=label, legendgroup=label, showlegend=i == 1,
-                            line={"dash": dash}, row=i, col=1)
-    fig.update_layout(title="STN: learned hyperparameter schedules and validation loss "
-                            "(plain runs dashed)", height=220 * len(panels))
-    fig.update_xaxes(title_text="epoch", row=len(panels), col=1)
-    return fig.to_dict()

@@ -168,8 +168,8 @@ class STNRun(MethodRun):
     def summarize(self, results: list[TrialResult]) -> Analysis:
         from searchlab.methods.stn.analysis import summarize
 
-        return summarize(results, [h.name for h in self.specs], {h.name: h.init for h in self.specs},
-                         describe_problem(self.settings))
+        init = {h.name: h.init for h in self.specs}
+        return summarize(results, list(init), init, describe_problem(self.settings))
 
 
 def describe_problem(s: STNSettings) -> str:

@@ -254,3 +254,31 @@ def test_the_example_runs_from_a_fresh_directory(tmp_path):
                           timeout=300)
     assert dash.returncode == 0, dash.stderr[-2000:]
     assert "<h2>STN against the plain run</h2>" in page.read_text()
+
+
+def test_summary_of_runs_that_failed_or_lack_a_plain_run():
+    from searchlab.methods.base import TrialRequest, TrialResult
+    from searchlab.methods.stn.analysis import summarize
+
+    def result(variant, seed, status, vals):
+        hist = [{"epoch": i + 1, "val_loss": v, "dropout": 0.1 * (i + 1),
+                 "cpu_seconds": 2.0 * (i + 1)} for i, v in enumerate(vals)]
+        return TrialResult(f"{variant}{seed}", TrialRequest({"variant": variant, "seed": seed}, 3),
+                           status, hist[-1] if hist else {}, hist)
+
+    a = summarize([result("stn", 0, "failed", []), result("plain", 0, "completed", [0.5, 0.4]),
+                   result("stn", 1, "early_stopped", [0.6, 0.3]),
+                   result("delta_stn", 0, "completed", [0.45, 0.35])],
+                  ["dropout"], {"dropout": 0.1}, "net on data")
+    lines = a.text.splitlines()
+    assert lines[:2] == ["STN: net on data", "initial values: dropout 0.1"]
+    assert "- delta_stn seed 0: best val loss 0.3500 (epoch 2), 0.0500 below plain (0.4000); "\
+           "4 CPU s (1.00x plain); final dropout 0.2" in lines
+    assert "- stn seed 0: failed, no validation loss" in lines
+    assert "- stn seed 1: best val loss 0.3000 (epoch 2); 4 CPU s; final dropout 0.2 "\
+           "[early_stopped]" in lines  # no plain run of seed 1: no comparison
+    assert a.metrics == pytest.approx({"delta_stn.best_val_loss_mean": 0.35,
+                                       "delta_stn.minus_plain_mean": -0.05,
+                                       "delta_stn.cpu_over_plain_mean": 1.0,
+                                       "plain.best_val_loss_mean": 0.4,
+                                       "stn.best_val_loss_mean": 0.3})

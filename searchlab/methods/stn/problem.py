@@ -56,7 +56,8 @@ class Split:
 def load_split(s: STNSettings) -> Split:
     """The run's data: the user's data function, character sequences (lstm), or images
     (normalised with Fashion-MNIST's mean and std, as the reference does; validation out of the
-    training set, a fixed split with seed 0; the test set is the data set's own)."""
+    training set, a fixed random split with seed 0 or its last examples (``val_from``); the test
+    set is the data set's own)."""
     if s.user_data:
         return _user_data(s)
     if s.model == "lstm":
@@ -67,10 +68,14 @@ def load_split(s: STNSettings) -> Split:
     x = (torch.from_numpy(d.x_train) - FASHION_MEAN) / FASHION_STD
     xt = (torch.from_numpy(d.x_test) - FASHION_MEAN) / FASHION_STD
     y, yt = torch.from_numpy(d.y_train), torch.from_numpy(d.y_test)
-    idx = torch.from_numpy(np.random.default_rng(0).permutation(len(x)))
     n_val = min(s.val_size, len(x) // 5) if d.name == "digits" else s.val_size
     n_train = len(x) - n_val if s.train_size is None else min(s.train_size, len(x) - n_val)
-    tr, va = idx[n_val:n_val + n_train], idx[:n_val]
+    if s.val_from == "end":  # the file's order: the first examples train, the last validate
+        idx = torch.arange(len(x))
+        tr, va = idx[:n_train], idx[len(x) - n_val:]
+    else:
+        idx = torch.from_numpy(np.random.default_rng(0).permutation(len(x)))
+        tr, va = idx[n_val:n_val + n_train], idx[:n_val]
     n_test = len(xt) if s.test_size is None else min(s.test_size, len(xt))
     return Split(d.name, x[tr], y[tr], x[va], y[va], xt[:n_test], yt[:n_test])
 

@@ -59,6 +59,10 @@ class STNSettings(MethodSettings):
     train_size: int | None = Field(51_000, ge=10, description="training examples (None: all but "
                                                              "the validation set)")
     val_size: int = Field(9_000, ge=10, description="validation examples held out of training data")
+    val_from: Literal["random", "end"] = Field(
+        "random", description="built-in images: the validation examples drawn at random (seed 0), "
+                              "or the last val_size of the training file (the reference code's "
+                              "split, a harder validation set on Fashion-MNIST; docs/stn.md)")
     test_size: int | None = Field(None, ge=10, description="test examples (None: the whole test set)")
     seq_len: int = Field(64, ge=4, description="lstm: characters per sequence")
     corpus_chars: int = Field(400_000, ge=1000, description="lstm: characters of the corpus")

@@ -19,7 +19,7 @@ from searchlab.dashboard import Execution, StudyData
 from ._common import color
 
 TITLE = "STN against the plain run"
-ORDER = 45  # the trial panels leave STN studies out: for them this comes first
+ORDER = 70  # the trial panels leave STN studies out: for them this comes first
 
 RUNS, SCHEDULES = "stn_runs", "stn_schedules"
 NOT_HYPER = frozenset({"variant", "seed", "epoch", "val_loss"})
@@ -74,7 +74,7 @@ def _table(label: str, runs: list[dict[str, Any]]) -> go.Figure:
         header={"values": list(columns), "align": "left", "fill_color": "#f4f6f8"},
         cells={"values": list(columns.values()), "align": "left", "height": 24}))
     fig.update_layout(title_text=f"{label}: STN against the plain run (final hyperparameters)",
-                      height=min(600, 140 + 26 * len(ordered)),
+                      height=min(600, max(240, 140 + 26 * len(ordered))),
                       margin={"l": 20, "r": 20, "t": 60, "b": 20})
     return fig
 

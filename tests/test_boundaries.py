@@ -22,7 +22,8 @@ RAY_FREE = [
     "searchlab.methods.lr_free.scoring", "searchlab.methods.lr_free.optimizers",
     "searchlab.methods.lr_free.workloads", "searchlab.methods.lr_free.method",
     "searchlab.methods.stn.layers", "searchlab.methods.stn.hyper", "searchlab.methods.stn.train",
-    "searchlab.methods.stn.method",
+    "searchlab.methods.stn.method", "searchlab.methods.stn.problem",
+    "searchlab.methods.stn.analysis", "searchlab.stn", "searchlab.refs",
 ]
 
 BLOCKER = """

@@ -66,7 +66,7 @@ def test_report_renders_offline_without_console_errors(browser, report: Path,
     stored = page.locator("section#analysis")
     titles = stored.locator(".js-plotly-plot .gtitle").all_text_contents()
     assert titles == ["bandit-cdt: summary", "lr-free-suite: performance profile of time to target",
-                      "lr-free-suite: solved", "lr-free-suite: summary"]
+                      "lr-free-suite: solved", "lr-free-suite: summary", "stn-reference: summary"]
     assert "adam_tuned: reached the target on 100% of workloads" in stored.inner_text()
     shot = tmp_path / "dashboard.png"
     page.screenshot(path=str(shot), full_page=True)

@@ -54,11 +54,13 @@ def test_page_is_self_contained_with_plotly_inlined_once(page: str) -> None:
 
 def test_every_panel_has_a_section(page: str) -> None:
     for heading in ("Best so far", "Learning curves", "Parallel coordinates", "Parameter importance",
-                    "CDT regret", "Predicted final values", "Stored analyses"):
+                    "CDT regret", "Predicted final values", "STN against the plain run",
+                    "Stored analyses"):
         assert f"<h2>{heading}</h2>" in page
     assert "Panels with nothing to show" not in page
     # the summary table names every execution and its best trial
-    for name in ("mnist-asha-1", "mnist-asha-2", "mnist-random-1", "bandit-cdt-1", "lr-free-suite-1"):
+    for name in ("mnist-asha-1", "mnist-asha-2", "mnist-random-1", "bandit-cdt-1", "lr-free-suite-1",
+                 "stn-reference-1"):
         assert f"<td>{name}</td>" in page
 
 
@@ -196,3 +198,14 @@ def test_the_dashboard_command_does_not_create_a_store_where_there_is_none(tmp_p
     assert main(["dashboard", "--tracking-uri", f"sqlite:///{missing}"]) == 2
     assert "no MLflow store at" in capsys.readouterr().err
     assert not missing.exists()
+
+
+def test_stn_panel_leads_with_the_plain_comparison(figs: dict, fake_store) -> None:
+    """STN's panel, from what STN stored: the runs against the plain run, then the schedules."""
+    table = one(figs, "stn-reference: STN against the plain run (final hyperparameters)")
+    cells = table["data"][0]["cells"]["values"]
+    assert cells[0] == ["stn seed 0", "plain seed 0"]
+    assert float(cells[2][0]) == pytest.approx(fake_store.studies["stn-reference"]["minus_plain"])
+    schedules = one(figs, "stn-reference: learned schedules and validation loss (plain runs "
+                          "dashed)")
+    assert [t["line"]["dash"] for t in schedules["data"]] == ["solid", "solid", "dash", "dash"]

@@ -29,6 +29,7 @@ headline figures.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import statistics
@@ -177,9 +178,11 @@ def main() -> None:
                   "stn": stn_study(spec, seed, root), "overrides": overrides,
                   "load": f"{before} -> {load()}"}
         print(result["stn"]["summary"], flush=True)
-        saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        saved[str(seed)] = result  # merged: other processes may have saved other seeds
-        RESULTS.write_text(json.dumps(saved, indent=1, default=float))
+        with open(RESULTS.with_suffix(".lock"), "w") as lock:  # other processes save seeds too
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+            saved[str(seed)] = result
+            RESULTS.write_text(json.dumps(saved, indent=1, default=float))
     saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     out = table(saved, seeds, tuned)
     headline = {"seeds": seeds, "tuning_seeds": tuned, "trials": args.trials,

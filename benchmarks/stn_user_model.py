@@ -64,7 +64,15 @@ def run(study: dict[str, Any], root: Path) -> Any:
     study = {**study, "tracking": {"uri": f"sqlite:///{root / 'mlflow.db'}"},
              "storage": str(root / "studies")}
     t = time.perf_counter()
-    result = searchlab.run(study, quiet=True, restart=True)
+    for attempt in range(3):  # on a crowded machine a local Ray node may not start in time
+        try:
+            result = searchlab.run(study, quiet=True, restart=True)
+            break
+        except Exception as e:  # noqa: BLE001 - Ray's start-up timeout is a bare Exception
+            if "timed out during startup" not in str(e) or attempt == 2:
+                raise
+            print(f"  Ray did not start ({str(e)[:80]}); again in 60 s", flush=True)
+            time.sleep(60)
     print(f"  study {study['name']}: {time.perf_counter() - t:.0f} s wall, load {load()}",
           flush=True)
     return result

@@ -43,6 +43,13 @@ class _Modulated(nn.Module):
         if self.scale is not None:
             nn.init.normal_(self.scale.weight, std=0.1 / embed_dim ** 0.5)
 
+    def response_parameters(self) -> list[nn.Parameter]:
+        """The weights of the response to the hyperparameters (the scale and the response
+        branch; none for a plain layer): what Delta-STN trains on the linearised loss."""
+        parts = [getattr(self, name, None) for name in ("scale", "hyper_branch", "hyper_ih",
+                                                         "hyper_hh")]
+        return [p for part in parts if part is not None for p in part.parameters()]
+
 
 class StnLinear(_Modulated):
     """``nn.Linear`` whose output units respond to the hyperparameters: ``layer(x, e)`` with

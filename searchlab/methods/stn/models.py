@@ -39,6 +39,7 @@ from searchlab.methods.stn.layers import (
     StnConv2d,
     StnLinear,
     StnLSTMCell,
+    _Modulated,
     example_dropout,
 )
 
@@ -65,6 +66,15 @@ class StnModel(nn.Module):
 
     def embedding(self, net_input: torch.Tensor | None) -> torch.Tensor | None:
         return None if self.embed is None or net_input is None else self.embed(net_input)
+
+    def response_parameters(self) -> list[nn.Parameter]:
+        """The embedding and every STN layer's response weights (Delta-STN trains these on the
+        linearised loss, the rest on the loss of the unmodulated network)."""
+        params = list(self.embed.parameters()) if self.embed is not None else []
+        for m in self.modules():
+            if isinstance(m, _Modulated):
+                params += m.response_parameters()
+        return params
 
     def decayed_parameters(self) -> list[nn.Parameter]:
         """The weight matrices and kernels (what weight decay applies to)."""

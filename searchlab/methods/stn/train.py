@@ -172,8 +172,7 @@ def _delta_weight_step(model: StnModel, hyp: Hyperparameters, opt: torch.optim.O
     opt.zero_grad(set_to_none=True)
     (base_loss + _weight_decay(model, h.values)).backward(retain_graph=lin_loss is not None)
     if lin_loss is not None:
-        response = [p for n, p in model.named_parameters()
-                    if "hyper" in n or "scale" in n or n.startswith("embed")]
+        response = model.response_parameters()
         grads = torch.autograd.grad(lin_loss, response, allow_unused=True)
         for p, g in zip(response, grads):
             if g is not None:

@@ -33,7 +33,7 @@ def summarize(results: list[TrialResult], names: list[str],
             if r.get("cpu_seconds") and base.get("cpu_seconds"):
                 r["cpu_over_plain"] = r["cpu_seconds"] / base["cpu_seconds"]
     schedules = [{"variant": r.request.config.get("variant"), "seed": r.request.config.get("seed"),
-                  "epoch": h["epoch"], "val_loss": h["val_loss"],
+                  "epoch": int(h["epoch"]), "val_loss": h["val_loss"],
                   **{n: h.get(n) for n in names}}
                  for r in results for h in r.history if "val_loss" in h]
     return Analysis(metrics=_metrics(runs), tables={"stn_runs": runs, "stn_schedules": schedules},
@@ -48,8 +48,8 @@ def _run(r: TrialResult, names: list[str]) -> dict[str, Any]:
     if not hist:
         return row
     best = min(hist, key=lambda h: h["val_loss"])
-    row.update({"best_val_loss": best["val_loss"], "best_epoch": best["epoch"],
-                "epochs": hist[-1]["epoch"], "test_loss_at_best": best.get("test_loss"),
+    row.update({"best_val_loss": best["val_loss"], "best_epoch": int(best["epoch"]),
+                "epochs": int(hist[-1]["epoch"]), "test_loss_at_best": best.get("test_loss"),
                 "test_accuracy_at_best": best.get("test_accuracy"),
                 "seconds": hist[-1].get("seconds"), "cpu_seconds": hist[-1].get("cpu_seconds"),
                 **{f"final.{n}": hist[-1].get(n) for n in names}})

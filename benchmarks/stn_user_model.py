@@ -20,9 +20,9 @@ whether a lower validation loss carries over.
 
     nice -n 10 python benchmarks/stn_user_model.py --seeds 0,1,2,3,4 --tune-seeds 0
 
-Results go to ``benchmarks/results/stn_user_model.json`` (merged per seed, so seeds can run in
-separate processes: ``--seeds 1`` and ``--seeds 2`` side by side) with the MLflow store beside it;
-``--table`` prints the table of what was saved. The last line printed is one JSON object with the
+Results go to ``benchmarks/results/stn_user_model[_<tag>].json`` (merged per seed, so seeds can
+run in separate processes: ``--seeds 1`` and ``--seeds 2`` side by side) with the MLflow stores
+beside it; ``--table`` prints the table of what was saved. The last line printed is one JSON object with the
 headline figures.
 """
 
@@ -42,7 +42,6 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "stn_resnet"
 OUT = Path(__file__).resolve().parent / "results"
-RESULTS = OUT / "stn_user_model.json"
 FIXED = "searchlab.methods.stn.method:fixed_workload"
 
 
@@ -169,7 +168,11 @@ def main() -> None:
     p.add_argument("--set", default="{}", help="JSON overrides of the example's method block "
                                                 "(for both STN and the search)")
     p.add_argument("--table", action="store_true", help="only print the saved results")
+    p.add_argument("--tag", default="", help="names the results file and MLflow stores "
+                                             "(stn_user_model_<tag>.json), one per setting")
     args = p.parse_args()
+    name = "stn_user_model" + (f"_{args.tag}" if args.tag else "")
+    results = OUT / f"{name}.json"
     seeds = [int(s) for s in args.seeds.split(",")]
     tuned = [int(s) for s in args.tune_seeds.split(",") if s]
     overrides = json.loads(args.set)
@@ -177,7 +180,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     for seed in [] if args.table else seeds:
-        root = OUT / f"stn_user_model_s{seed}"
+        root = OUT / f"{name}_s{seed}"
         root.mkdir(parents=True, exist_ok=True)
         print(f"seed {seed}: {args.trials} random-search trials and STN + plain, load {load()}",
               flush=True)
@@ -186,14 +189,15 @@ def main() -> None:
                   "stn": stn_study(spec, seed, root), "overrides": overrides,
                   "load": f"{before} -> {load()}"}
         print(result["stn"]["summary"], flush=True)
-        with open(RESULTS.with_suffix(".lock"), "w") as lock:  # other processes save seeds too
+        with open(results.with_suffix(".lock"), "w") as lock:  # other processes save seeds too
             fcntl.flock(lock, fcntl.LOCK_EX)
-            saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+            saved = json.loads(results.read_text()) if results.exists() else {}
             saved[str(seed)] = result
-            RESULTS.write_text(json.dumps(saved, indent=1, default=float))
-    saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+            results.write_text(json.dumps(saved, indent=1, default=float))
+    saved = json.loads(results.read_text()) if results.exists() else {}
     out = table(saved, seeds, tuned)
-    headline = {"seeds": seeds, "tuning_seeds": tuned, "trials": args.trials,
+    headline = {"setting": args.tag or "example", "overrides": overrides, "seeds": seeds,
+                "tuning_seeds": tuned, "trials": args.trials,
                 **{k: {kk: vv for kk, vv in v.items() if kk != "rows"} for k, v in out.items()},
                 "wall_seconds": time.perf_counter() - start, "load_end": load()}
     print(json.dumps(headline, default=float))

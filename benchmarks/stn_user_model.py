@@ -116,6 +116,18 @@ def stn_study(spec: dict[str, Any], seed: int, root: Path) -> dict[str, Any]:
     return {"stn": runs["stn"], "plain": runs["plain"], "summary": result.analysis.text}
 
 
+def frozen_study(spec: dict[str, Any], seed: int, root: Path) -> dict[str, Any]:
+    """The control: STN's training with its hyperparameters frozen at the initial values (a
+    hyperparameter learning rate of 1e-9): what STN's network and perturbed training give
+    without the tuning."""
+    study = {**spec, "name": f"stn-user-frozen-s{seed}",
+             "method": {**spec["method"], "variants": ["stn"], "seeds": 1, "first_seed": seed,
+                        "hyper_lr": 1e-9},
+             "budget": {"concurrency": 1}}
+    result = run(study, root)
+    return result.analysis.tables["stn_runs"][0]
+
+
 def table(saved: dict[str, Any], seeds: list[int], tuned: list[int]) -> dict[str, Any]:
     print(f"\n{'seed':>5} {'STN val':>8} {'test':>7} {'plain val':>9} {'random best':>11} "
           f"{'its test':>8} {'STN<=best':>9} {'STN/run CPU':>11} {'STN/plain':>9}  final "
@@ -136,9 +148,12 @@ def table(saved: dict[str, Any], seeds: list[int], tuned: list[int]) -> dict[str
                    "stn_over_plain": stn["cpu_seconds"] / plain["cpu_seconds"],
                    "stn_cpu": stn["cpu_seconds"], "search_cpu": r["random"]["cpu_seconds"],
                    "final": {k[6:]: v for k, v in stn.items() if k.startswith("final.")},
+                   "frozen_val": r.get("frozen", {}).get("best_val_loss"),
                    "load": r.get("load")}
             rows.append(row)
             final = ", ".join(f"{k} {v:.3g}" for k, v in row["final"].items())
+            if row["frozen_val"] is not None:
+                final = f"frozen {row['frozen_val']:.4f}; {final}"
             print(f"{seed:>4}{'*' if seed in tuned else ' '} {row['stn_val']:8.4f} "
                   f"{row['stn_test']:7.4f} {row['plain_val']:9.4f} {row['random_best_val']:11.4f} "
                   f"{row['random_best_test']:8.4f} {'yes' if row['stn_wins'] else 'no':>9} "
@@ -147,6 +162,9 @@ def table(saved: dict[str, Any], seeds: list[int], tuned: list[int]) -> dict[str
             mean = {k: statistics.mean(r[k] for r in rows)
                     for k in ("stn_val", "stn_test", "plain_val", "plain_test", "random_best_val",
                               "random_best_test", "stn_over_run", "stn_over_plain")}
+            frozen = [r["frozen_val"] for r in rows if r["frozen_val"] is not None]
+            if frozen:
+                mean["frozen_val"] = statistics.mean(frozen)
             out[label] = {"seeds": [r["seed"] for r in rows],
                           "stn_wins": sum(r["stn_wins"] for r in rows), "n": len(rows),
                           "mean": mean, "rows": rows}
@@ -167,6 +185,8 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--set", default="{}", help="JSON overrides of the example's method block "
                                                 "(for both STN and the search)")
+    p.add_argument("--control", action="store_true", help="also STN with its hyperparameters "
+                                                           "frozen (hyper_lr 1e-9) per seed")
     p.add_argument("--table", action="store_true", help="only print the saved results")
     p.add_argument("--tag", default="", help="names the results file and MLflow stores "
                                              "(stn_user_model_<tag>.json), one per setting")
@@ -188,6 +208,8 @@ def main() -> None:
         result = {"random": random_search(spec, seed, args.trials, args.concurrency, root),
                   "stn": stn_study(spec, seed, root), "overrides": overrides,
                   "load": f"{before} -> {load()}"}
+        if args.control:
+            result["frozen"] = frozen_study(spec, seed, root)
         print(result["stn"]["summary"], flush=True)
         with open(results.with_suffix(".lock"), "w") as lock:  # other processes save seeds too
             fcntl.flock(lock, fcntl.LOCK_EX)

@@ -47,7 +47,7 @@ def test_predictive_study_stops_bad_trials_and_keeps_the_best(ray_cluster, tmp_p
 def test_predictive_inside_hyperband_brackets(ray_cluster, tmp_path):
     settings = PredictiveSettings(min_finished=4, bracket="hyperband")
     scheduler, curves, configs, epochs = tune_run(settings, 40, tmp_path, concurrency=None)
-    assert len(epochs) == 40 and scheduler.predictor.n >= 4
+    assert len(epochs) == 40 and scheduler.rule.predictor.n >= 4
     assert sum(epochs.values()) < 40 * EPOCHS
 
 

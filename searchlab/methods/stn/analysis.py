@@ -3,9 +3,12 @@
 Led by one line per STN run: its best validation loss against the plain run of the same seed
 (``variants: [..., plain]``: the plain network trained at the initial values, in the same code),
 its compute against that run's, and the final hyperparameters; then each hyperparameter's schedule
-at a few epochs. Tables (``analysis/<name>.json``): ``stn_runs`` (one row per run) and
-``stn_schedules`` (one row per run and epoch), which the dashboard's STN panel
-(``dashboards/stn.py``) draws: the runs against the plain run, and the schedules.
+at a few epochs. Tables (``analysis/<name>.json``): ``stn_result`` (a row per run: the lead
+table), ``stn_runs`` (a row per run, every field) and ``stn_schedules`` (a row per run and
+epoch); the figure ``schedules`` (``analysis/schedules.plotly.json``: a panel per hyperparameter
+and one for the validation loss, a line per run, plain runs dashed). STN's analysis is the
+study's result (``draws_own_analysis``): the run summary, ``searchlab show`` and the dashboard's
+"Result" panel (``dashboards/lead.py``) lead with ``stn_result``, ``schedules`` and the headline.
 """
 
 from __future__ import annotations
@@ -36,8 +39,78 @@ def summarize(results: list[TrialResult], names: list[str],
                   "epoch": int(h["epoch"]), "val_loss": h["val_loss"],
                   **{n: h.get(n) for n in names}}
                  for r in results for h in r.history if "val_loss" in h]
-    return Analysis(metrics=_metrics(runs), tables={"stn_runs": runs, "stn_schedules": schedules},
-                    tags={"method": "stn"}, text=_text(runs, schedules, names, init, title))
+    return Analysis(metrics=_metrics(runs),
+                    tables={"stn_result": _result(runs, names), "stn_runs": runs,
+                            "stn_schedules": schedules},
+                    figures={"schedules": schedules_figure(schedules, names)},
+                    tags={"method": "stn"}, text=_text(runs, schedules, names, init, title),
+                    lead_table="stn_result", lead_figures=("schedules",),
+                    headline=_headline(runs, names))
+
+
+def _ordered(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """STN runs first (by variant, seed), the plain runs last."""
+    return sorted(runs, key=lambda r: (r["variant"] == PLAIN, str(r["variant"]), str(r["seed"])))
+
+
+def _result(runs: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
+    """The lead table: per run its best validation loss, the difference to the plain run of its
+    seed, the epoch, the test loss there, its CPU time (and against the plain run's), and the
+    final hyperparameters (the plain run's: the initial values it was trained at)."""
+    return [{"run": f"{r['variant']} seed {r['seed']}", "status": r["status"],
+             "best_val_loss": r.get("best_val_loss"), "minus_plain": r.get("minus_plain"),
+             "best_epoch": r.get("best_epoch"), "test_loss_at_best": r.get("test_loss_at_best"),
+             "cpu_seconds": r.get("cpu_seconds"), "cpu_over_plain": r.get("cpu_over_plain"),
+             **{f"final.{n}": r.get(f"final.{n}") for n in names}}
+            for r in _ordered(runs)]
+
+
+def _headline(runs: list[dict[str, Any]], names: list[str]) -> str:
+    """One line: per tuned variant its mean best validation loss, against the plain run's, and
+    its cost against the plain run's."""
+    parts = []
+    for variant in dict.fromkeys(r["variant"] for r in _ordered(runs)):
+        mine = [r for r in runs if r["variant"] == variant and "best_val_loss" in r]
+        if not mine:
+            continue
+        line = f"{variant} best val loss {statistics.mean(r['best_val_loss'] for r in mine):.4f}"
+        paired = [r["minus_plain"] for r in mine if "minus_plain" in r]
+        if paired:
+            line += f" ({statistics.mean(paired):+.4f} against plain"
+            cost = [r["cpu_over_plain"] for r in mine if "cpu_over_plain" in r]
+            line += f", {statistics.mean(cost):.2f}x its CPU)" if cost else ")"
+        if len(mine) > 1:
+            line += f" over {len(mine)} seeds"
+        parts.append(line)
+    return "STN: " + ("; ".join(parts) if parts else "no run reported a validation loss")
+
+
+def schedules_figure(rows: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    """A panel per hyperparameter and one for the validation loss; a line per run (STN runs
+    solid, the plain runs dashed), from the ``stn_schedules`` rows. A Plotly figure as a dict."""
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+
+    panels = [*names, "val_loss"]
+    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, subplot_titles=panels,
+                        vertical_spacing=min(0.06, 0.3 / len(panels)))
+    runs = list(dict.fromkeys((r["variant"], r["seed"]) for r in rows))
+    runs.sort(key=lambda vs: (vs[0] == PLAIN, str(vs[0]), str(vs[1])))
+    palette = qualitative.Plotly
+    for i, (variant, seed) in enumerate(runs):
+        mine = [r for r in rows if r["variant"] == variant and r["seed"] == seed]
+        name = f"{variant} seed {seed}"
+        line = {"color": palette[i % len(palette)], "dash": "dash" if variant == PLAIN else "solid"}
+        for j, panel in enumerate(panels, 1):
+            fig.add_scatter(x=[r["epoch"] for r in mine], y=[r.get(panel) for r in mine],
+                            mode="lines", name=name, legendgroup=name, showlegend=j == 1,
+                            line=line, row=j, col=1,
+                            hovertemplate=f"{name}<br>epoch %{{x}}: {panel} %{{y:.4g}}"
+                                          "<extra></extra>")
+    fig.update_layout(title_text="STN: learned schedules and validation loss (plain runs dashed)",
+                      height=180 * len(panels) + 80)
+    fig.update_xaxes(title_text="epoch", row=len(panels), col=1)
+    return fig.to_dict()
 
 
 def _run(r: TrialResult, names: list[str]) -> dict[str, Any]:
@@ -83,8 +156,7 @@ def _text(runs: list[dict[str, Any]], schedules: list[dict[str, Any]], names: li
     lines = [f"STN{': ' + title if title else ''}"]
     if init:
         lines.append("initial values: " + ", ".join(f"{n} {_fmt(init.get(n))}" for n in names))
-    for r in sorted(runs, key=lambda r: (r["variant"] == PLAIN, str(r["variant"]),
-                                         str(r["seed"]))):
+    for r in _ordered(runs):
         head = f"- {r['variant']} seed {r['seed']}:"
         if "best_val_loss" not in r:
             lines.append(f"{head} {r['status']}, no validation loss")

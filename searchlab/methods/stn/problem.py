@@ -95,9 +95,9 @@ def _text_split(s: STNSettings) -> Split:
 
 
 def _resolve(ref: str, s: STNSettings) -> object:
-    from searchlab.refs import resolve
+    from searchlab.refs import import_ref
 
-    return resolve(ref, "<study>", s.path)  # s.path is absolute once bound to the study file
+    return import_ref(ref, s.path)  # s.path is absolute: the settings resolved it (settings.py)
 
 
 def model_class(s: STNSettings) -> type[StnModel]:

@@ -1,16 +1,23 @@
 """The ``method: {name: stn, ...}`` block of a study file (defaults: the reference MLP setting).
 
 ``model`` and ``data`` name a built-in or the user's own code by ``"package.module:name"``
-reference, looked up in ``path`` (relative to the study file) and the installed packages.
+reference, looked up in ``path`` (relative to the study file; default: the study file's
+directory) and the installed packages (:mod:`searchlab.refs`). Reading the settings imports
+nothing of the user's code, nor torch: the preflight does (:meth:`STNSettings.references`,
+``STNMethod.preflight``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from searchlab import refs
 from searchlab.methods.base import MethodSettings
+
+if TYPE_CHECKING:
+    from searchlab.refs import Reference
 
 Variant = Literal["stn", "delta_stn", "plain"]
 BUILTIN_MODELS = ("mlp", "cnn", "lstm")
@@ -28,8 +35,9 @@ class STNSettings(MethodSettings):
                                      "absent), or 'package.module:function' returning a Split")
     data_args: dict[str, Any] = Field(default_factory=dict,
                                       description="keyword arguments for your data function")
-    path: str | None = Field(None, description="directory of your code, put on sys.path "
-                                               "(relative paths start at the study file)")
+    path: str | None = Field(None, validate_default=True,
+                             description="directory of your code, put on sys.path (relative "
+                                         "paths start at the study file; default: its directory)")
     variants: list[Variant] = Field(
         ["stn", "plain"], min_length=1,
         description="stn, delta_stn (Bae & Grosse 2020), plain (the plain network trained at the "
@@ -84,6 +92,31 @@ class STNSettings(MethodSettings):
                              "nor 'package.module:function'")
         return v
 
+    @field_validator("path")
+    @classmethod
+    def _folder(cls, v: str | None, info: ValidationInfo) -> str | None:
+        """An absolute directory, so the trials find the code wherever they run: ``path``
+        relative to the study file, or (a model or data given by reference and no ``path``)
+        the study file's directory. None for built-ins only."""
+        user = any(refs.is_ref(str(info.data.get(k, ""))) for k in ("model", "data"))
+        if v is None and not user:
+            return None
+        study_file = refs.study_file_of(info.context)
+        return str(refs.locate(v, study_file, directory=True) if v else refs.study_dir(study_file))
+
+    def code_path(self) -> str | None:
+        return self.path
+
+    def references(self) -> list[Reference]:
+        """The user's model class and data function, for the preflight (which then builds the
+        model and runs it on two examples: ``STNMethod.preflight``)."""
+        out = []
+        if self.user_model:
+            out.append(refs.Reference(("model",), self.model, "model", _model_check))
+        if self.user_data:
+            out.append(refs.Reference(("data",), self.data, "data", _data_check))
+        return out
+
     @property
     def user_model(self) -> bool:
         return self.model not in BUILTIN_MODELS
@@ -111,6 +144,16 @@ class STNSettings(MethodSettings):
 
 
 def _is_ref(text: str) -> bool:
-    from searchlab.refs import is_ref
+    return refs.is_ref(text)
 
-    return is_ref(text)
+
+def _model_check(obj: Any) -> str | None:
+    from searchlab.methods.stn.models import StnModel  # torch: at the preflight, not at reading
+
+    if not (isinstance(obj, type) and issubclass(obj, StnModel)):
+        return "not a subclass of searchlab.stn.StnModel"
+    return None
+
+
+def _data_check(obj: Any) -> str | None:
+    return None if callable(obj) else "not a function returning a searchlab.stn.Split"

@@ -1,7 +1,7 @@
 """STN on the user's own model and data: references found from the study file, the preflight's
 one-line errors, the docs' "On your own problem" snippets as written, the example's model
-(batch norm, label smoothing, Delta-STN), the summary against the plain run, the dashboard
-panel, and (slow) the example run with the CLI from a fresh directory into MLflow."""
+(batch norm, label smoothing, Delta-STN), the summary against the plain run, the dashboard's
+"Result" panel, and (slow) the example run with the CLI from a fresh directory into MLflow."""
 
 from __future__ import annotations
 
@@ -17,9 +17,8 @@ import yaml
 from searchlab_testing import REPO
 
 from searchlab.errors import SpecError
-from searchlab.methods import get_method
 from searchlab.methods.local import run_local
-from searchlab.refs import bind_method_path, resolve
+from searchlab.preflight import preflight_study
 from searchlab.spec.parse import load_study
 
 DOCS = (REPO / "docs" / "stn.md").read_text()
@@ -56,23 +55,33 @@ def fresh_modules():
     sys.path[:] = path
 
 
-def test_references_are_found_from_the_study_file(tmp_path, monkeypatch, fresh_modules):
-    code = tmp_path / "project" / "code"
-    code.mkdir(parents=True)
-    (code / "refmod_a.py").write_text("class Thing:\n    class Inner:\n        pass\n")
-    study_file = str(tmp_path / "project" / "study.yaml")
+def test_code_path_and_references_follow_the_study_file(tmp_path, monkeypatch, fresh_modules):
+    """``method.path`` is made absolute from the study file's directory when the file is read
+    (not the current directory), defaults to that directory for a model or data given by
+    reference, stays None for the built-ins; the settings list the references for the
+    preflight, and a path that is not a directory is an error at its line."""
+    project = tmp_path / "project"
+    (project / "code").mkdir(parents=True)
+    study = project / "study.yaml"
+    body = ("name: refs\nmethod:\n  name: stn\n  model: mynet:Net\n  data: mydata:digits\n"
+            "  path: code\nspace:\n  dropout: {uniform: [0.0, 0.5]}\n")
+    study.write_text(body)
     monkeypatch.chdir(tmp_path)  # elsewhere: the path follows the study file, not the cwd
-    assert resolve("refmod_a:Thing.Inner", study_file, "code").__name__ == "Inner"
-    for ref, path, message in [
-        ("refmod_a", "code", "not a reference of the form"),
-        ("refmod_a:Nope", "code", "module 'refmod_a' has no 'Nope'"),
-        ("refmod_missing:Thing", "code", "cannot import module 'refmod_missing' \\(looked in "),
-        ("refmod_a:Thing", "nowhere", "'nowhere' is not a directory \\(relative paths start at "
-                                      "the study file's directory"),
-    ]:
-        with pytest.raises(ValueError, match=message) as e:
-            resolve(ref, study_file, path)
-        assert "\n" not in str(e.value)
+    settings = load_study(study).study.method.settings
+    assert settings.path == settings.code_path() == str(project / "code")
+    assert [(r.loc, r.ref, r.what) for r in settings.references()] == \
+        [(("model",), "mynet:Net", "model"), (("data",), "mydata:digits", "data")]
+    study.write_text(body.replace("  path: code\n", ""))
+    assert load_study(study).study.method.settings.path == str(project)
+    study.write_text(body.replace("mynet:Net", "mlp").replace("mydata:digits", "digits")
+                     .replace("  path: code\n", "").replace("dropout:", "dropout1:"))
+    builtin = load_study(study).study.method.settings
+    assert builtin.path is None and builtin.references() == []
+    study.write_text(body.replace("path: code", "path: nowhere"))
+    with pytest.raises(SpecError, match="directory 'nowhere' not found \\(relative paths start "
+                                        "at the study file's directory") as e:
+        load_study(study)
+    assert e.value.line == 6 and "\n" not in str(e.value)
 
 
 def test_docs_project_validates_and_runs_as_written(tmp_path, monkeypatch, capsys,
@@ -86,9 +95,9 @@ def test_docs_project_validates_and_runs_as_written(tmp_path, monkeypatch, capsy
     assert main(["validate", "project/study.yaml"]) == 0
     out = capsys.readouterr().out
     assert "valid study 'my-stn'" in out and f"code in {project}" in out
-    loaded = bind_method_path(load_study(project / "study.yaml"))
-    assert loaded.study.method.path == str(project)
-    result = run_local(get_method("stn"), loaded.study.method, loaded.study)
+    loaded = load_study(project / "study.yaml")
+    assert loaded.study.method.settings.path == str(project)
+    result = run_local(loaded.study)
     assert [(r.request.config["variant"], r.status) for r in result.results] == \
         [("stn", "completed"), ("plain", "completed")]
     stn, plain = result.results
@@ -117,7 +126,7 @@ def test_docs_python_snippet_runs_as_written(tmp_path, monkeypatch, capsys, fres
 
 
 @pytest.mark.parametrize(("edit", "line_of", "message"), [
-    (("mynet:Net", "mynet:Nett"), "  model: mynet:Nett", "module 'mynet' has no 'Nett'"),
+    (("mynet:Net", "mynet:Nett"), "  model: mynet:Nett", "module 'mynet' \\(.*\\) has no 'Nett'"),
     (("  mixup: {uniform", "  mixing: {uniform"), "  mixing: {uniform",
      "space parameter 'mixing': model 'mynet:Net' does not read it; it tunes cutout_holes, "
      "dropout_hidden, mixup, weight_decay"),
@@ -125,24 +134,20 @@ def test_docs_python_snippet_runs_as_written(tmp_path, monkeypatch, capsys, fres
      "declares it discrete; use {int: \\[low, high\\]}"),
     (("{hidden: 64}", "{hiden: 64}"), "  model:", "unexpected keyword argument 'hiden'"),
     (("mydata:digits", "mydata:nothing"), "  data: mydata:nothing", "has no 'nothing'"),
-    (("path: .", "path: elsewhere"), "  path: elsewhere", "'elsewhere' is not a directory"),
+    (("path: .", "path: elsewhere"), "  path: elsewhere", "directory 'elsewhere' not found"),
 ])
 def test_preflight_errors_name_the_line(tmp_path, fresh_modules, edit, line_of, message):
-    from searchlab.preflight import preflight_method
-
     project = _write_doc_project(tmp_path)
     study = project / "study.yaml"
     study.write_text(study.read_text().replace(*edit))
     line = next(i for i, text in enumerate(study.read_text().splitlines(), 1)
                 if text.startswith(line_of))
     with pytest.raises(SpecError, match=message) as e:
-        preflight_method(bind_method_path(load_study(study)))
+        preflight_study(load_study(study))
     assert e.value.line == line and "\n" not in str(e.value)
 
 
 def test_a_model_that_fails_is_one_line_before_anything_starts(tmp_path, fresh_modules):
-    from searchlab.preflight import preflight_method
-
     project = _write_doc_project(tmp_path)
     (project / "badnet.py").write_text(
         "from mynet import Net\n\n"
@@ -161,7 +166,7 @@ def test_a_model_that_fails_is_one_line_before_anything_starts(tmp_path, fresh_m
                                     "not fit$")):
         study.write_text(text.replace("mynet:Net", f"badnet:{cls}"))
         with pytest.raises(SpecError, match=message):
-            preflight_method(bind_method_path(load_study(study)))
+            preflight_study(load_study(study))
 
 
 def test_example_model_batch_norm_label_smoothing_and_delta_stn(fresh_modules, monkeypatch):
@@ -185,29 +190,37 @@ def test_example_model_batch_norm_label_smoothing_and_delta_stn(fresh_modules, m
         assert 0 <= rows[-1]["label_smoothing"] <= 0.5 and rows[-1]["label_smoothing"] != 0.1
 
 
-def test_the_stn_panel_draws_the_comparison_and_the_schedules(tmp_path, fresh_modules):
-    """dashboards/stn.py from a stored STN analysis: the table first, then one panel per
-    hyperparameter and the validation loss, the plain run dashed."""
+def test_the_result_panel_leads_with_the_comparison_and_the_schedules(tmp_path, fresh_modules):
+    """STN's analysis leads (dashboards/lead.py, as every draws_own_analysis method's): the
+    stn_result table first (each run against the plain run), then the stored schedules figure
+    (a panel per hyperparameter and the validation loss, the plain run dashed); the headline is
+    the one line the summary table shows."""
     from searchlab.dashboard import Execution, StoredAnalysis, StudyData, load_panels
 
     project = _write_doc_project(tmp_path)
     study = project / "study.yaml"
     study.write_text(study.read_text().replace("epochs: 10", "epochs: 3"))
-    loaded = bind_method_path(load_study(study))
-    analysis = run_local(get_method("stn"), loaded.study.method, loaded.study).analysis
-    stored = StoredAnalysis(tables=analysis.tables, text=analysis.text)
-    execution = Execution("run", "run", {"searchlab.method": "stn"}, 0, 1, (), analysis=stored)
-    panel = next(p for p in load_panels() if p.__name__.endswith(".stn"))
+    loaded = load_study(study)
+    assert loaded.study.method.traits.draws_own_analysis
+    analysis = run_local(loaded.study).analysis
+    assert analysis.lead_table == "stn_result" and analysis.lead_figures == ("schedules",)
+    runs = analysis.tables["stn_runs"]
+    assert re.fullmatch(r"STN: stn best val loss \d\.\d{4} \([+-]\d\.\d{4} against plain, "
+                        r"\d\.\d\dx its CPU\); plain best val loss \d\.\d{4}",
+                        analysis.headline), analysis.headline
+    stored = StoredAnalysis(tables=analysis.tables, figures=analysis.figures, text=analysis.text)
+    execution = Execution("run", "run", {"searchlab.method": "stn", **analysis.lead_tags()}, 0, 1,
+                          (), analysis=stored)
+    panel = next(p for p in load_panels() if p.__name__.endswith(".lead"))
     data = [StudyData("my-stn", "1", (execution,))]
     assert panel.applies(data)
     table, schedules = panel.render(data)
     cells = table.data[0].cells.values
-    assert table.data[0].header.values[:3] == ("run", "best val loss", "minus plain")
+    assert table.data[0].header.values[:4] == ("run", "status", "best val loss", "minus plain")
     assert list(cells[0]) == ["stn seed 0", "plain seed 0"]
-    assert float(cells[2][0]) == pytest.approx(analysis.tables["stn_runs"][0]["minus_plain"],
-                                               abs=1e-4)
+    assert float(cells[3][0]) == pytest.approx(runs[0]["minus_plain"], abs=1e-3)
     titles = [a.text for a in schedules.layout.annotations]
-    assert titles == ["cutout_holes", "dropout_hidden", "mixup", "weight_decay", "val_loss"]
+    assert titles == ["dropout_hidden", "mixup", "cutout_holes", "weight_decay", "val_loss"]
     dashes = {t.name: t.line.dash for t in schedules.data}
     assert dashes == {"stn seed 0": "solid", "plain seed 0": "dash"}
     assert not panel.applies([StudyData("x", "2", (Execution("r", "r", {}, 0, 1, ()),))])
@@ -230,14 +243,15 @@ def test_the_example_runs_from_a_fresh_directory(tmp_path):
     run = subprocess.run([sys.executable, "-m", "searchlab", "run", "../stn_resnet/study.yaml"],
                          cwd=fresh, env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    summary = run.stdout
-    assert summary.index("STN: small_resnet:SmallResNet") < summary.index("best trials of")
+    summary = run.stdout  # STN's own result leads, in place of a best-trial table
+    assert "STN: small_resnet:SmallResNet" in summary and "best trials of" not in summary
     assert re.search(r"- stn seed 0: best val loss .* (below|above) plain", summary)
     show = subprocess.run([sys.executable, "-m", "searchlab", "show", "stn-resnet"], cwd=fresh,
                           env=env, capture_output=True, text=True, timeout=300)
     assert show.returncode == 0, show.stderr[-2000:]
-    assert show.stdout.startswith("STN: small_resnet:SmallResNet")
+    assert "STN: small_resnet:SmallResNet" in show.stdout
     assert "schedules (value at the end of epoch):" in show.stdout
+    assert "best trials of" not in show.stdout
     from searchlab_testing import child_runs
 
     client, children, parents = child_runs(uri, "stn-resnet")
@@ -253,7 +267,9 @@ def test_the_example_runs_from_a_fresh_directory(tmp_path):
                            str(page)], cwd=fresh, env=env, capture_output=True, text=True,
                           timeout=300)
     assert dash.returncode == 0, dash.stderr[-2000:]
-    assert "<h2>STN against the plain run</h2>" in page.read_text()
+    html = page.read_text()
+    lead = html[html.index('<section id="lead">'):]
+    assert "stn_result (analysis/stn_result.json)" in lead[:lead.index("</section>")]
 
 
 def test_summary_of_runs_that_failed_or_lack_a_plain_run():

@@ -69,7 +69,8 @@ def test_report_renders_offline_without_console_errors(browser, report: Path,
     assert titles == ["bandit-cdt: summary", "lr-free-suite: solved", "lr-free-suite: summary",
                       "stn-reference: summary"]
     lead = page.locator("section#lead").locator(".js-plotly-plot .gtitle").all_text_contents()
-    assert lead == ["lr-free-suite: time_to_target (analysis/time_to_target.json)",
+    assert lead == ["bandit-cdt: final_regret (analysis/final_regret.json)",
+                    "lr-free-suite: time_to_target (analysis/time_to_target.json)",
                     "lr-free-suite: performance profile of time to target",
                     "stn-reference: stn_result (analysis/stn_result.json)",
                     "stn-reference: STN: learned schedules and validation loss (plain runs "

@@ -22,8 +22,8 @@ whether a lower validation loss carries over.
 
 Results go to ``benchmarks/results/stn_user_model[_<tag>].json`` (merged per seed, so seeds can
 run in separate processes: ``--seeds 1`` and ``--seeds 2`` side by side) with the MLflow stores
-beside it; ``--table`` prints the table of what was saved. The last line printed is one JSON object with the
-headline figures.
+beside it; ``--table`` prints the table of what was saved. The last line printed is one JSON
+object with the headline figures.
 """
 
 from __future__ import annotations

@@ -244,7 +244,8 @@ def reference(args: argparse.Namespace) -> dict[str, Any]:
                 plot_schedules(schedules, [h.name for h in DROPOUTS],
                                OUT / f"stn_reference_{s.epochs}ep_{s.val_from}_schedules.png",
                                f"Reference MLP ({s.epochs} epochs): learned dropout schedules")
-                (OUT / f"stn_reference_{s.epochs}ep_{s.val_from}_trace.json").write_text(json.dumps(schedules))
+                trace = OUT / f"stn_reference_{s.epochs}ep_{s.val_from}_trace.json"
+                trace.write_text(json.dumps(schedules))
     plain = [r for r in rows if r["run"] == "plain"]
     stn = [r for r in rows if r["run"] == "stn"]
     wall = [b["seconds"] / a["seconds"] for a, b in zip(plain, stn)]

@@ -58,8 +58,8 @@ def test_every_panel_has_a_section(page: str) -> None:
         assert f"<h2>{heading}</h2>" in page
     assert "Panels with nothing to show" not in page
     # the summary table names every execution and its best trial
-    for name in ("mnist-asha-1", "mnist-asha-2", "mnist-random-1", "bandit-cdt-1", "lr-free-suite-1",
-                 "stn-reference-1"):
+    for name in ("mnist-asha-1", "mnist-asha-2", "mnist-random-1", "bandit-cdt-1",
+                 "lr-free-suite-1", "stn-reference-1"):
         assert f"<td>{name}</td>" in page
 
 

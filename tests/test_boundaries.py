@@ -24,9 +24,10 @@ RAY_FREE = [
     "searchlab.methods.lr_free.scoring", "searchlab.methods.lr_free.optimizers",
     "searchlab.methods.lr_free.workloads", "searchlab.methods.lr_free.method",
     "searchlab.methods.stn.layers", "searchlab.methods.stn.hyper", "searchlab.methods.stn.train",
-    "searchlab.methods.stn.method", "searchlab.registry", "searchlab.stopping",
-    "searchlab.stopping.base", "searchlab.stopping.builtin", "searchlab.stopping.rule",
-    "searchlab.predictive.core", "searchlab.predictive.factory",
+    "searchlab.methods.stn.method", "searchlab.methods.stn.problem",
+    "searchlab.methods.stn.analysis", "searchlab.stn", "searchlab.refs", "searchlab.registry",
+    "searchlab.stopping", "searchlab.stopping.base", "searchlab.stopping.builtin",
+    "searchlab.stopping.rule", "searchlab.predictive.core", "searchlab.predictive.factory",
 ]
 
 BLOCKER = """

@@ -28,7 +28,7 @@ def test_every_method_describes_its_trials(name):
     ("spaces/lr_free.yaml", ["trials     386 in three phases", "calibration: 128 (8 optimizers "
                              "x 8 proposals x 2 workloads", "scoring: 240", "sensitivity: 18",
                              "100 optimizer steps"]),
-    ("spaces/stn_mlp.yaml", ["trials     2 (stn, delta_stn", "15 epochs each",
+    ("spaces/stn_mlp.yaml", ["trials     3 (stn, delta_stn, plain", "15 epochs each",
                              "5 warm-up epochs", "398 weight steps"]),
     ("spaces/deep_ga_maze.yaml", ["trials     6 grid points x 1 GA runs", "100 generations each",
                                   "a generation: 200 episodes, each up to 250 steps",

@@ -221,9 +221,9 @@ class STNMethod(Method[STNSettings]):
                     else "the training examples but the validation set")
         per_epoch = f" ({max(1, s.train_size // s.batch_size):,} weight steps)" \
             if s.train_size and s.model != "lstm" else ""
-        return [f"trains     {describe_problem(s)}{where}",
-                f"trials     {len(s.variants) * s.seeds} ({', '.join(s.variants)} x {s.seeds} "
+        return [f"trials     {len(s.variants) * s.seeds} ({', '.join(s.variants)} x {s.seeds} "
                 f"seed(s)), {study.concurrency_text}, {s.epochs} epochs each",
+                f"           trains {describe_problem(s)}{where}",
                 f"           a trial: {s.warmup_epochs} warm-up epochs of weight steps, "
                 f"then {s.epochs - s.warmup_epochs} of {s.train_steps} weight steps per "
                 f"{s.valid_steps} hyperparameter step(s)",

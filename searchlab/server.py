@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from searchlab.errors import SearchlabError
-from searchlab.processes import stop_group
+from searchlab.processes import spawn_tied, stop_group
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 PERMISSIONS = ("READ", "EDIT", "MANAGE", "NO_PERMISSIONS")
@@ -237,8 +237,10 @@ def _serve(args: argparse.Namespace, backend: str, artifacts: str, env: dict[str
     elif args.host in LOOPBACK:
         print(f"searchlab: jobs on this machine use --tracking-uri http://127.0.0.1:{args.port}",
               file=sys.stderr)
-    # its own process group: mlflow's server runs uvicorn workers that outlive a signal to it alone
-    proc = subprocess.Popen(cmd, start_new_session=True, env=env)
+    # its own process group: mlflow's server runs uvicorn workers that outlive a signal to it
+    # alone; tied to this process, so that it ends with it even when this process is killed with
+    # SIGKILL (see spawn_tied)
+    proc = spawn_tied(cmd, env=env)
 
     def interrupt(*_: Any) -> None:
         raise KeyboardInterrupt

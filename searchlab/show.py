@@ -54,23 +54,11 @@ def require_store(uri: str) -> str:
     return uri
 
 
-def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
-    """The latest execution of study ``name`` (its MLflow experiment) with all its trials.
-    Raises :class:`SearchlabError` (one line) when the store or the study is not there."""
+def _latest(name: str, tracking_uri: str | None) -> tuple[Any, Any, Any, str]:
+    """The MLflow client, experiment, latest study run and store URI of study ``name``."""
     from searchlab.tracking.store import login_message, login_problem, redact, resolve_uri
 
     uri = require_store(tracking_uri or resolve_uri(None))
-    from searchlab.tracking import sql_read
-
-    if sql_read.supported(uri):
-        try:
-            return _read_sql(name, uri)
-        except SearchlabError:
-            raise
-        except Exception as e:  # noqa: BLE001 - an unreadable database: said in one line
-            raise SearchlabError(f"cannot read MLflow at {redact(uri)}: "
-                                 f"{redact(str(e).splitlines()[0][:200]) if str(e) else e!r}"
-                                 ) from None
     client = _client(uri)
     try:
         exp = client.get_experiment_by_name(name)
@@ -88,12 +76,58 @@ def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
                                  order_by=["attributes.start_time DESC"], max_results=1)
     if not parents:
         raise SearchlabError(f"experiment '{name}' in {redact(uri)} holds no searchlab study run")
+    return client, exp, parents[0], uri
+
+
+def read_tables(name: str, tracking_uri: str | None = None) -> dict[str, Any]:
+    """The method's analysis tables (``analysis/<name>.json`` on the latest study run), by
+    name; empty where the method stored none."""
+    import tempfile
+
+    from searchlab.dashboard.data import _quiet_downloads  # no MLflow progress bar
+
+    client, _, parent, _ = _latest(name, tracking_uri)
+    run_id = parent.info.run_id
+    tables: dict[str, Any] = {}
+    try:
+        files = [f.path for f in client.list_artifacts(run_id, "analysis")
+                 if f.path.endswith(".json") and not f.path.endswith(".plotly.json")]
+        with tempfile.TemporaryDirectory(prefix="searchlab-load-") as tmp, _quiet_downloads():
+            for path in files:
+                local = client.download_artifacts(run_id, path, tmp)
+                tables[Path(path).name[:-len(".json")]] = json.loads(Path(local).read_text())
+    except Exception as e:  # noqa: BLE001 - an unreachable server or a broken store
+        raise SearchlabError(f"cannot read the analysis of study '{name}': "
+                             f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
+                             ) from None
+    return tables
+
+
+def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
+    """The latest execution of study ``name`` (its MLflow experiment) with all its trials.
+    Raises :class:`SearchlabError` (one line) when the store or the study is not there."""
+    from searchlab.tracking.store import redact, resolve_uri
+
+    uri = require_store(tracking_uri or resolve_uri(None))
+    from searchlab.tracking import sql_read
+
+    if sql_read.supported(uri):
+        try:
+            return _read_sql(name, uri)
+        except SearchlabError:
+            raise
+        except Exception as e:  # noqa: BLE001 - an unreadable database: said in one line
+            raise SearchlabError(f"cannot read MLflow at {redact(uri)}: "
+                                 f"{redact(str(e).splitlines()[0][:200]) if str(e) else e!r}"
+                                 ) from None
+    client, exp, parent, uri = _latest(name, uri)
+
     def last_step(run: Any, metric: str) -> int:
         return max((m.step for m in getattr(run.data, "_metric_objs", []) if m.key == metric),
                    default=0)
 
-    return _stored(name, uri, parents[0], _children(client, exp.experiment_id,
-                                                    parents[0].info.run_id), last_step)
+    return _stored(name, uri, parent, _children(client, exp.experiment_id, parent.info.run_id),
+                   last_step)
 
 
 def _read_sql(name: str, uri: str) -> StoredStudy:
@@ -132,7 +166,8 @@ def _stored(name: str, uri: str, parent: Any, children: list[Any], last_step: An
         study.rows.append(TrialRow(
             t.get("searchlab.trial_id", run.info.run_name or run.info.run_id), status, value,
             last_step(run, study.metric), {k: _param_value(v) for k, v in run.data.params.items()},
-            run.info.run_id, t.get("searchlab.error") or None))
+            run.info.run_id, t.get("searchlab.error") or None,
+            {k: v for k, v in run.data.metrics.items() if math.isfinite(v)}))
     study.rows.sort(key=lambda r: r.trial_id)
     return study
 

@@ -44,10 +44,13 @@ class Tracker:
         self.writer: Any = None
 
     def open(self, experiment: str, *, study_name: str, study_text: str, tags: dict[str, str],
-             resume_run_id: str | None, abandon_run_id: str | None, lock: Any = None,
-             out: Any = None) -> None:
-        """``lock``: the study's :class:`~searchlab.study_lock.StudyLock`, which takes its lease
-        in the experiment before anything of an earlier driver is touched."""
+             resume_run_id: str | None, abandon_run_id: str | None,
+             more: str | None = None, lock: Any = None, out: Any = None) -> None:
+        """Open the study's parent run: a new one, or ``resume_run_id`` reopened (a finished
+        one too, for a study continued with a larger budget: ``more`` says what grew; the run
+        then holds the study file it now runs). ``lock``: the study's
+        :class:`~searchlab.study_lock.StudyLock`, which takes its lease in the experiment before
+        anything of an earlier driver is touched."""
         try:
             self.experiment_id = ensure_experiment(self.client, experiment, self.uri)
             if lock is not None:
@@ -57,6 +60,11 @@ class Tracker:
             self.parent_run_id, self.created = open_parent_run(
                 self.client, self.experiment_id, study_name=study_name,
                 study_text=redact(study_text), tags=tags, resume_run_id=resume_run_id)
+            if more and not self.created:  # (the helper process's log_batch takes tuples)
+                self.client.log_batch(self.parent_run_id, tags=[
+                    ("searchlab.more", more[:5000]),
+                    ("searchlab.spec_hash", tags.get("searchlab.spec_hash", ""))])
+                self.client.log_text(self.parent_run_id, redact(study_text), "study.yaml")
         except SearchlabError:
             raise
         except Exception as e:  # noqa: BLE001

@@ -1,5 +1,5 @@
 """The SQL reader of ``show`` and the dashboard (searchlab.tracking.sql_read) gives what MLflow's
-own client gives, on a real SQLite store with five kinds of studies (failed, diverged, running
+own client gives, on a real SQLite store with six kinds of studies (failed, diverged, running
 trials, several executions, stored analyses), and on the same studies in a real PostgreSQL (the
 Debian package's, started here; skipped where PostgreSQL is not installed)."""
 
@@ -90,7 +90,7 @@ def _show_equal(fake_store) -> None:
 
 @pytest.mark.slow
 def test_show_and_dashboard_read_postgres(tmp_path) -> None:
-    """The five studies written through MLflow into a real PostgreSQL: the bulk reads equal
+    """The studies written through MLflow into a real PostgreSQL: the bulk reads equal
     MLflow's client there too, and ``searchlab show`` / ``searchlab dashboard`` on the
     ``postgresql://`` URI (password from a pgpass file, never in the URI) read them."""
     from searchlab.postgres import LocalPostgres, binaries
@@ -119,7 +119,7 @@ def test_show_and_dashboard_read_postgres(tmp_path) -> None:
         r = subprocess.run([sys.executable, "-m", "searchlab", "dashboard", "--tracking-uri",
                             store.uri, "-o", str(page)], env=env, capture_output=True,
                            text=True, timeout=300)
-        assert r.returncode == 0 and "5 studies" in r.stdout, r.stdout + r.stderr
+        assert r.returncode == 0 and f"{len(store.studies)} studies" in r.stdout, r.stdout + r.stderr
         html = page.read_text()
         assert all(name in html for name in store.studies)
     finally:

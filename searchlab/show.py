@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,8 @@ def _stored(name: str, uri: str, parent: Any, children: list[Any], last_step: An
             t.get("searchlab.trial_id", run.info.run_name or run.info.run_id), status, value,
             last_step(run, study.metric), {k: _param_value(v) for k, v in run.data.params.items()},
             run.info.run_id, t.get("searchlab.error") or None,
-            {k: v for k, v in run.data.metrics.items() if math.isfinite(v)}))
+            {k: v for k, v in run.data.metrics.items()  # MLflow keeps ±inf as ±float max
+             if math.isfinite(v) and abs(v) < sys.float_info.max}))
     study.rows.sort(key=lambda r: r.trial_id)
     return study
 

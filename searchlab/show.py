@@ -50,7 +50,8 @@ def require_store(uri: str) -> str:
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
         raise SearchlabError(f"no MLflow store at {redact(uri)}; pass --tracking-uri (or set "
                              "MLFLOW_TRACKING_URI) to where the study was tracked")
-    check_reachable(uri, advice=READ_ADVICE)  # a server that is down: one line, not minutes of retries
+    # a server that is down: one line, not minutes of retries
+    check_reachable(uri, advice=READ_ADVICE)
     fail_fast()
     return uri
 

@@ -12,7 +12,8 @@ import pytest
 from searchlab_testing import free_port
 
 
-def _searchlab(*args: str, cwd, env: dict | None = None) -> tuple[subprocess.CompletedProcess, float]:
+def _searchlab(*args: str, cwd,
+               env: dict | None = None) -> tuple[subprocess.CompletedProcess, float]:
     clean = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
     t0 = time.monotonic()
     r = subprocess.run([sys.executable, "-m", "searchlab", *args], cwd=cwd, capture_output=True,

@@ -64,7 +64,8 @@ def pg():
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS") and not k.startswith("MLFLOW_TRACKING_")}
+           if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")
+           and not k.startswith("MLFLOW_TRACKING_")}
     return {**env, "PYTHONPATH": str(REPO), **extra}
 
 

@@ -119,7 +119,8 @@ def test_show_and_dashboard_read_postgres(tmp_path) -> None:
         r = subprocess.run([sys.executable, "-m", "searchlab", "dashboard", "--tracking-uri",
                             store.uri, "-o", str(page)], env=env, capture_output=True,
                            text=True, timeout=300)
-        assert r.returncode == 0 and f"{len(store.studies)} studies" in r.stdout, r.stdout + r.stderr
+        assert r.returncode == 0 and f"{len(store.studies)} studies" in r.stdout, \
+            r.stdout + r.stderr
         html = page.read_text()
         assert all(name in html for name in store.studies)
     finally:

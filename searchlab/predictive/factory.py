@@ -36,7 +36,7 @@ import logging
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from searchlab.stopping.base import (
     BuiltScheduler,
@@ -122,6 +122,26 @@ class PredictiveSettings(StoppingSettings):
     keep_top: float = Field(0.0, ge=0, lt=1, description="never stop a trial whose value at the "
                             "epoch is in this best fraction of all trials' values at that epoch "
                             "(the data must agree with the prediction; 0: off)")
+    # --- model: pfn (searchlab/predictive/pfn_scheduler.py) ---------------------------------
+    model: Literal["regressor", "pfn"] = Field(
+        "regressor", description="what predicts the final values: Baker et al.'s regressor "
+        "fitted on the study's finished curves, or the learning-curve PFN trained on synthetic "
+        "curves (docs/predictive.md), which reads every trial's curve in context")
+    weights: str | None = Field(None, description="model: pfn: a weights file (default: the "
+                                "shipped searchlab/data/pfn_curves.pt)")
+    estimate: float = Field(0.5, gt=0, lt=1, description="model: pfn: the quantile of a trial's "
+                            "predicted final that is its estimate for the rank reference")
+
+    @model_validator(mode="after")
+    def _pfn_alone(self) -> PredictiveSettings:
+        if self.model == "pfn":
+            unused = [k for k in ("warm_start", "prior", "calibration", "bracket", "regressor",
+                                  "spread", "min_finished", "fallback")
+                      if k in self.model_fields_set]
+            if unused:
+                raise ValueError(f"model: pfn does not use {', '.join(unused)} (the network "
+                                 "predicts from the first trials on, with its own probabilities)")
+        return self
 
 
 class PredictiveFactory(SchedulerFactory):
@@ -153,6 +173,17 @@ def build_scheduler(settings: PredictiveSettings, *, metric: str | None, mode: s
     from searchlab.predictive.predictor import CurvePredictor
     from searchlab.predictive.scheduler import PredictiveScheduler
 
+    if settings.model == "pfn":  # the PFN's scheduler: everything of it in pfn_scheduler.py
+        from searchlab.predictive.pfn_scheduler import build_pfn_scheduler
+
+        pfn_rungs = ([r for r in GEOMETRIC_RUNGS if r < max_t] if settings.rungs == "geometric"
+                     else None if settings.rungs == "every" else list(settings.rungs))
+        scheduler = build_pfn_scheduler(settings, inner=FIFOScheduler(), fallback=None,
+                                        rungs=pfn_rungs, max_t=max_t, mode=mode,
+                                        time_attr=time_attr)
+        if metric or mode:
+            scheduler.set_search_properties(metric, mode)
+        return scheduler
     predictor = CurvePredictor(max_t, regressor=settings.regressor, spread=settings.spread,
                                seed=settings.seed)
     if settings.warm_start is not None:

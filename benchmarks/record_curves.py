@@ -19,8 +19,8 @@ every epoch's ``val_accuracy`` and ``val_loss`` to a compressed curve file
     nice -n 10 python benchmarks/record_curves.py            # 240 configs x 30 epochs, ~10 min
     nice -n 10 python benchmarks/record_curves.py --workload fashion --configs 120 --epochs 20 \
         --out benchmarks/data/fashion_curves.npz                # ~15 min on a shared core
-    nice -n 10 python benchmarks/record_curves.py --workload charlm --configs 120 --epochs 20 \
-        --train 20000 --val 5000 --out benchmarks/data/charlm_curves.npz
+    nice -n 10 python benchmarks/record_curves.py --workload charlm --configs 100 --epochs 20 \
+        --train 8000 --val 4000 --out benchmarks/data/charlm_curves.npz
     nice -n 10 python benchmarks/record_curves.py --configs 20 --epochs 5 --out /tmp/c.npz
 """
 

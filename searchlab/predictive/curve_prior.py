@@ -35,7 +35,9 @@ Per task (one study) the prior draws: the spread of the configurations' final va
 distribution of gaps below the best, plus a fraction of poor configurations and of ones that
 never learn), how far along the curves start, their time constants (log-normal around a task
 median, optionally tied to their quality), the share of the gain left to a slow phase (often
-larger for the better configurations: the curves that end best keep learning longest), the
+larger for the better configurations: the curves that end best keep learning longest), a
+fraction of steady learners (a large, nearly linear slow phase and a final value biased to the
+best), the
 fractions of late bloomers (a plateau, then a rise at a random time to a final value that is
 often among the best), divergers (a drop to the floor at a random time) and overfitters (a
 decline after a peak), and the noise (Gaussian or Student-t, optionally autocorrelated, scaled
@@ -135,6 +137,10 @@ def sample_curves(rng: np.random.Generator, b: int, n: int, t: int) -> np.ndarra
     gap = np.where(poor, rng.uniform(0.2, 1.0, shape), gap)
     dead = rng.random(shape) < _task_rate(rng, b, 0.5, 0.3)[..., None]
     gap = np.where(dead, rng.uniform(0.9, 1.0, shape), gap)
+    # steady learners: a share of the gain arrives nearly linearly until the end, and their
+    # final value is often among the best (a low learning rate that keeps improving)
+    steady = (rng.random(shape) < _task_rate(rng, b, 0.6, 0.3)[..., None]) & ~dead
+    gap = np.where(steady, gap * rng.uniform(0.0, 1.0, shape), gap)
     final = 1.0 - np.minimum(gap, 1.0)  # floor (chance) at 0, best near 1
     # --- start and speed --------------------------------------------------------------------
     start_mean = rng.uniform(0.0, 0.8, (b, 1, 1))
@@ -154,6 +160,8 @@ def sample_curves(rng: np.random.Generator, b: int, n: int, t: int) -> np.ndarra
     tie = rng.uniform(-0.5, 1.5, (b, 1, 1))
     slow = np.clip(slow_mean * (rng.uniform(0.0, 2.0, shape) - 0.5 * tie * z_gap), 0.0, 0.9)
     tau2 = _logu(rng, 0.1, 5.0, shape)
+    slow = np.where(steady, rng.uniform(0.15, 0.6, shape), slow)
+    tau2 = np.where(steady, _logu(rng, 1.0, 10.0, shape), tau2)
     h2 = _decay(np.zeros(shape, dtype=int), s / tau2, rng.uniform(0.5, 2.0, shape))  # pow
     h2_end = h2[..., -1:]  # the slow phase adds exactly ``slow * rise`` by the last epoch
     rise = final - y0

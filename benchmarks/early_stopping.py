@@ -142,9 +142,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
 #: the learning-curve PFN (model: pfn, the shipped weights; docs/predictive.md): settings tried
 #: on the five development tasks only (r = rank, d = delta, me = min epoch)
 _PFN = {"model": "pfn", "reference": "rank", "min_seen": 3, "rungs": "geometric"}
-VARIANTS.update({
-    "pfn_r1_d05": {**_PFN, "rank": 1, "delta": 0.05, "min_epoch": 2},
-})
+VARIANTS.update({f"pfn_r{r}_d{d:02d}": {**_PFN, "rank": r, "min_seen": max(3, r),
+                                        "delta": d / 100, "min_epoch": 2}
+                 for r in (1, 3, 5) for d in (5, 2, 1)})
 PRIOR_PER_TASK = 20
 
 

@@ -36,18 +36,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from searchlab.processes import stop_processes
+from searchlab.execution.ray_start import LocalCluster, init_local
 
 POP = 256
 
@@ -112,80 +109,6 @@ def ga_rate(generations: int, pool=None) -> dict:
 
 
 # ------------------------------------------------------------------- a two-node local cluster
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-class LocalCluster:
-    """A Ray head and ``nodes - 1`` more nodes on 127.0.0.1 (``ray start --block`` each), with a
-    temp directory of their own; ``stop()`` ends exactly the processes they started."""
-
-    def __init__(self, cpus: list[int]) -> None:
-        self.tmp = Path(tempfile.mkdtemp(prefix="sga", dir="/tmp"))  # short: Ray's socket paths
-        self.procs: list[subprocess.Popen] = []
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
-        self.env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token")
-        # this tree's searchlab, importable by every worker of every node
-        root = str(Path(__file__).resolve().parents[1])
-        self.env["PYTHONPATH"] = os.pathsep.join(p for p in (root, self.env.get("PYTHONPATH")) if p)
-        gcs = _free_port()
-        self.address = f"127.0.0.1:{gcs}"
-        self.resources = ["ga_head"] + [f"ga_node{i}" if i > 1 else "ga_node"
-                                        for i in range(1, len(cpus))]
-        try:
-            self._start("head", cpus[0], self.resources[0],
-                        ["--head", "--port", str(gcs), "--include-dashboard=false",
-                         "--ray-client-server-port", str(_free_port())])
-            self._wait(lambda: _listening(gcs), 120)
-            for i in range(1, len(cpus)):
-                self._start(f"node{i}", cpus[i], self.resources[i], ["--address", self.address])
-        except BaseException:
-            self.stop()
-            raise
-
-    def _start(self, name: str, cpus: int, resource: str, args: list[str]) -> None:
-        log = open(self.tmp / f"{name}.log", "w")
-        ports = ("--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
-                 "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port")
-        cmd = [shutil.which("ray") or "ray", "start", "--block", "--node-ip-address", "127.0.0.1",
-               "--num-cpus", str(cpus), "--num-gpus", "0", "--disable-usage-stats",
-               "--resources", json.dumps({resource: 1}), "--min-worker-port", "0",
-               "--max-worker-port", "0", "--temp-dir", str(self.tmp / name), *args]
-        for flag in ports:
-            cmd += [flag, str(_free_port())]
-        self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                           env=self.env, start_new_session=True, cwd=self.tmp))
-
-    def _wait(self, check, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for p in self.procs:
-                if p.poll() is not None:
-                    raise RuntimeError(f"`ray start` exited with {p.returncode}; logs in {self.tmp}")
-            if check():
-                return
-            time.sleep(0.5)
-        raise TimeoutError(f"the Ray cluster was not up after {timeout:.0f} s; logs in {self.tmp}")
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL, to the processes this cluster started; then its temp dir."""
-        stop_processes(self.procs, str(self.tmp))
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def __enter__(self) -> LocalCluster:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
 def _ga_in_group(generations: int, workers: int) -> dict:
     """Runs in bundle 0 of the placement group; the GA's RayPool takes bundles 1..workers."""
     import ray
@@ -204,14 +127,19 @@ def cluster_rate(generations: int, nodes: int) -> dict:
     The driver is a child process (this file with ``--driver``), so that it starts with the
     cluster's environment (Ray reads ``RAY_AUTH_MODE`` when it is imported)."""
     cpus = [2] + [1] * (nodes - 1)
-    with LocalCluster(cpus) as cluster:
+    names = ["ga_head"] + [f"ga_node{i}" if i > 1 else "ga_node" for i in range(1, nodes)]
+    env = dict(os.environ)
+    # this tree's searchlab, importable by every worker of every node
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    with LocalCluster(cpus, resources=[{n: 1} for n in names], env=env, prefix="sga") as cluster:
         r = subprocess.run([sys.executable, __file__, "--driver", cluster.address,
                             "--generations", str(generations), "--cluster", str(nodes)],
                            capture_output=True, text=True, env=cluster.env, timeout=1800)
     if r.returncode != 0:
         raise RuntimeError(f"the cluster driver failed:\n{r.stderr[-3000:]}")
     out = json.loads(r.stdout.strip().splitlines()[-1])
-    out["node_cpus"] = dict(zip(cluster.resources, cpus))
+    out["node_cpus"] = dict(zip(names, cpus))
     return out
 
 
@@ -293,6 +221,7 @@ def main() -> None:
         out["ga_frames_per_s_2"] = None
         out["note"] = "searchlab.execution.pool.RayPool not in this tree: 2-worker figure skipped"
     if RayPool is not None:
+        init_local(a.workers)  # as `searchlab run` starts Ray, whatever `ray start` left behind
         pool = RayPool(workers=a.workers, worker_cpu=1)
         out[f"ga_frames_per_s_{a.workers}"] = ga_rate(a.generations, pool)["frames_per_s"]
         pool.close()

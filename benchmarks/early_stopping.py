@@ -200,36 +200,38 @@ def digits_corpus(epochs: int) -> Any:
     return TaskCurves(curve_set.configs, curves, ["digits"] * len(curves))
 
 
-def make_scheduler(method: str, epochs: int, seed: int, pool_name: str = "") -> Any:
+def make_scheduler(method: str, epochs: int, seed: int, pool_name: str = "",
+                   on_decision: Any = None) -> Any:
     from searchlab.predictive.factory import PredictiveSettings, build_scheduler
-    from searchlab.stopping import SchedulerContext, get_factory
+    from searchlab.spec.parse import parse_text
+    from searchlab.stopping import SchedulerContext
 
-    ctx = SchedulerContext(metric="acc", mode="max", max_epochs=epochs, space=None, seed=seed,
-                           study_name="benchmark")
     if method in VARIANTS:
         variant = dict(VARIANTS[method])
-        prior = variant.pop("prior", None)
         settings = PredictiveSettings(seed=seed, **variant)
-        scheduler = build_scheduler(settings, metric="acc", mode="max", max_t=epochs)
-        if prior is not None:  # the factory's prior, built once per pool (see pool_prior)
-            scheduler.prior = pool_prior(pool_name, prior, epochs)
-            scheduler.takeover = prior.get("takeover", 50)
-        return scheduler
+        # the prior is built once per pool (see pool_prior); its takeover is the settings'
+        prior = pool_prior(pool_name, variant["prior"], epochs) if "prior" in variant else None
+        return build_scheduler(settings, metric="acc", mode="max", max_t=epochs, prior=prior,
+                               on_decision=on_decision)
     if method.startswith("predictive"):
         settings = PredictiveSettings(bracket="hyperband" if method.endswith("_hb") else "none",
                                       seed=seed)
-        scheduler = build_scheduler(settings, metric="acc", mode="max", max_t=epochs)
+        scheduler = build_scheduler(settings, metric="acc", mode="max", max_t=epochs,
+                                    on_decision=on_decision)
         if method == "predictive_warm":
             for config, curve in zip(*warm_pool(pool_name, epochs)):
-                scheduler.predictor.add({f"hp.{k}": v for k, v in config.items()}, curve)
+                scheduler.rule.predictor.add({f"hp.{k}": v for k, v in config.items()}, curve)
         return scheduler
     name, extra = {
-        "fifo": ("fifo", {}), "median": ("median", {}), "hyperband": ("hyperband", {}),
-        "asha": ("asha", {"grace_period": 4, "reduction_factor": 3}),
-        "asha_g1": ("asha", {"grace_period": 1, "reduction_factor": 3}),
+        "fifo": ("fifo", ""), "median": ("median", ""), "hyperband": ("hyperband", ""),
+        "asha": ("asha", ", grace_period: 4, reduction_factor: 3"),
+        "asha_g1": ("asha", ", grace_period: 1, reduction_factor: 3"),
     }[method]
-    factory = get_factory(name)
-    return factory.build(factory.settings_model(**extra), ctx).scheduler
+    study = parse_text(f"name: b\nworkload: sphere\nmetric: {{name: acc, mode: max}}\n"
+                       f"space: {{x: {{uniform: [0, 1]}}}}\nbudget: {{trials: 1}}\n"
+                       f"stopping: {{scheduler: {name}{extra}}}\n").study
+    return study.stopping.build(SchedulerContext(metric="acc", mode="max", max_epochs=epochs,
+                                                 space=None))
 
 
 def run_tune(method: str, pool_name: str, configs: list[dict[str, Any]], curves: np.ndarray,
@@ -364,9 +366,6 @@ def run_sim(method: str, pool_name: str, configs: list[dict[str, Any]], curves: 
             seed: int) -> dict[str, Any]:
     order = np.random.default_rng(seed).permutation(len(configs))
     trials = [SimTrial(f"t{k:04d}", {"hp": configs[i]}, int(i)) for k, i in enumerate(order)]
-    scheduler = make_scheduler(method, curves.shape[1], seed, pool_name)
-    t0 = time.time()
-    controller = SimController(scheduler, trials)
     first_stop: list[int] = []
     decisions: list[Any] = []
 
@@ -375,8 +374,9 @@ def run_sim(method: str, pool_name: str, configs: list[dict[str, Any]], curves: 
         if d.stop and not first_stop:
             first_stop.append(controller.reports)
 
-    if is_predictive(method):
-        scheduler.on_decision = on_decision
+    scheduler = make_scheduler(method, curves.shape[1], seed, pool_name, on_decision)
+    t0 = time.time()
+    controller = SimController(scheduler, trials)
     reports, last = controller.run(curves)
     rows = {t.trial_id: t.row for t in trials}
     finals = curves[:, -1]
@@ -748,7 +748,9 @@ def main(argv: list[str] | None = None) -> None:
     t_start = time.time()
     r2 = {name: r2_at_quarter(*pool) for name, pool in pools.items()}
     if args.engine == "tune":
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        from searchlab.execution.ray_start import init_local
+
+        init_local(2)
     rows: list[dict[str, Any]] = []
     methods = args.methods.split(",")
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"searchlab-bench-{os.getpid()}"

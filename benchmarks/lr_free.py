@@ -42,8 +42,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from searchlab.methods import get_method
     from searchlab.methods.local import run_local
+    from searchlab.methods.lr_free.method import LRFreeMethod
     from searchlab.methods.lr_free.optimizers import OPTIMIZERS
     from searchlab.methods.lr_free.settings import LRFreeSettings
     from searchlab.methods.lr_free.workloads import WORKLOADS
@@ -57,14 +57,14 @@ def main() -> None:
                               calibration_trials=args.calibration_trials, repeats=args.repeats,
                               seed=args.seed)
     study = parse_text("name: lr-free-benchmark\nmethod: {name: lr_free}\n").study
-    method = get_method("lr_free")
-    total = method.start(settings, study).total
+    study = study.model_copy(update={"method": LRFreeMethod(settings)})
+    total = study.method.start(study).total
     load_before = os.getloadavg()
     print(f"lr_free benchmark: {len(optimizers)} optimizers, workloads {workloads}, "
           f"images={image_classification().name}, {total} trials, load {load_before[0]:.1f}",
           flush=True)
     t0 = time.time()
-    out = run_local(method, settings, study, seed=args.seed)
+    out = run_local(study, seed=args.seed)
     wall = time.time() - t0
     load_after = os.getloadavg()
     a = out.analysis

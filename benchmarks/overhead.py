@@ -120,8 +120,9 @@ def main() -> None:
     import ray
 
     logging.getLogger("ray").setLevel(logging.ERROR)
-    ray.init(num_cpus=args.concurrency, include_dashboard=False, log_to_driver=False,
-             logging_level=logging.ERROR)
+    from searchlab.execution.ray_start import init_local
+
+    init_local(args.concurrency)
     tmp = Path(tempfile.mkdtemp(prefix="searchlab-overhead-"))
     n, r, c = args.trials, args.reports, args.concurrency
     ways = {

@@ -18,6 +18,7 @@ import time
 import ray
 
 from searchlab.execution.pool import RayPool
+from searchlab.execution.ray_start import init_local
 from searchlab.workloads.api import SerialPool
 
 
@@ -42,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     items = list(range(args.items))
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    init_local(2)
     rows = {"serial": per_call(SerialPool(), items, args.calls)}
     for workers in (1, 2):
         with RayPool(workers=workers, worker_cpu=1) as pool:

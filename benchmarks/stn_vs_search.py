@@ -268,8 +268,9 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         path = results_file(name)
         cache.update(json.loads(path.read_text()) if path.exists() else {})
     if args.phase != "table":
-        ray.init(address="local", num_cpus=args.concurrency, include_dashboard=False,
-                 log_to_driver=False, logging_level="ERROR")
+        from searchlab.execution.ray_start import init_local
+
+        init_local(args.concurrency)
     seeds = [int(x) for x in args.seeds.split(",")]
     tuned = [int(x) for x in args.tune_seeds.split(",") if x]
     summary: dict[str, Any] = {"part": "compare", "seeds": seeds, "tuning_seeds": tuned,

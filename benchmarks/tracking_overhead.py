@@ -32,10 +32,12 @@ os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 import ray
 from ray import tune
 
+from searchlab.execution.ray_start import init_local
+
 def objective(config):
     tune.report({{"loss": config["x1"] ** 2 + config["x2"] ** 2}})
 
-ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+init_local(2)  # a cluster of its own, as `searchlab run` starts one
 tuner = tune.Tuner(
     objective,
     param_space={{"x1": tune.uniform(-5, 5), "x2": tune.uniform(-5, 5)}},

@@ -20,15 +20,13 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8
            "#e377c2", "#7f7f7f", "#bcbd22")
 FIGURE_HEIGHT = 420
 
-# Methods whose child runs are not epoch-based trials of one configuration (bandit runs, GA
-# generations, benchmark cells, hypernetwork training): the generic trial panels leave them out;
-# their figures come from the method's stored analysis (the ``analysis`` panel) or their own panel.
-OWN_PANEL_METHODS = frozenset({"cdt", "deep_ga", "lr_free", "stn"})
-
-
 def trial_studies(studies: Sequence[StudyData]) -> list[StudyData]:
-    """The studies the generic trial panels (curves, best so far, space, importance) cover."""
-    return [s for s in studies if not s.methods <= OWN_PANEL_METHODS]
+    """The studies the generic trial panels (curves, best so far, space, importance) cover: those
+    with an execution whose stored analysis does not replace them. A method whose trials are not
+    configurations scored epoch by epoch (bandit runs, GA runs, benchmark cells, hypernetwork
+    training) says so in its analysis; its figures come from that analysis (the ``analysis``
+    panel) or a panel of its own."""
+    return [s for s in studies if any(e.trial_panels for e in s.executions)]
 
 
 def color(i: int) -> str:

@@ -28,12 +28,16 @@ def applies(studies: list[StudyData]) -> bool:
 
 
 def render(studies: list[StudyData]) -> list[go.Figure]:
+    from .lead import lead_figures
+
     figures = []
     for study in studies:
         for execution in study.executions:
             label = study.execution_label(execution)
+            drawn = set(lead_figures(execution))  # the "Result" panel drew these first
             for name, stored in execution.analysis.figures.items():
-                figures.append(stored_figure(label, name, stored))
+                if name not in drawn:
+                    figures.append(stored_figure(label, name, stored))
             if execution.analysis.text:
                 figures.append(summary_figure(label, execution.analysis.text))
     return figures

@@ -1,6 +1,11 @@
-"""CDT: cumulative regret per chunk, mean over seeds with a 95% confidence band, by tuner.
+"""CDT: the regret table per environment and bandit, then cumulative regret per chunk, mean
+over seeds with a 95% confidence band, by tuner.
 
-Read from the child runs' ``cum_regret`` (step = chunk index) and their ``environment``,
+The table is CDT's own summary as it stored it (its ``final_regret`` table on the study's parent
+run): per tuner the mean final regret over seeds with its 95 % interval, the excess over the best
+fixed value in hindsight and the paired difference from CDT, then the best and the worst fixed
+value of the oracle's grid. The curves are read from the child runs' ``cum_regret`` (step =
+chunk index) and their ``environment``,
 ``bandit``, ``tuner``, ``seed`` and ``fixed`` params; one figure per execution, environment and
 bandit. Of the oracle's fixed-value runs only the best fixed value in hindsight is drawn, as CDT
 stored it (its ``best_fixed`` table on the study's parent run); without that table no best-fixed
@@ -79,10 +84,54 @@ def render(studies: list[StudyData]) -> list[go.Figure]:
     return figures
 
 
+def regret_tables(label: str, execution: Execution) -> list[go.Figure]:
+    """One table per (environment, bandit) from the stored ``final_regret`` rows: the tuners,
+    then the best and the worst fixed value (empty when CDT stored no table)."""
+    rows = execution.analysis.tables.get("final_regret")
+    if not isinstance(rows, list):
+        return []
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        if isinstance(r, dict) and {"environment", "bandit", "tuner", "final_regret"} <= r.keys():
+            groups.setdefault((str(r["environment"]), str(r["bandit"])), []).append(r)
+    figures = []
+    for (env, bandit), here in sorted(groups.items()):
+        fixed = sorted((r for r in here if str(r["tuner"]).startswith("fixed ")),
+                       key=lambda r: r["final_regret"])
+        shown = [r for r in here if not str(r["tuner"]).startswith("fixed ")]
+        shown += [(fixed[0], "best fixed"), (fixed[-1], "worst fixed")][:min(2, len(fixed))] \
+            if fixed else []
+        names, seeds, regret, over, paired = [], [], [], [], []
+        lead = next((str(r["paired_against"]) for r in here if r.get("paired_against")), "cdt")
+        for item in shown:
+            r, what = item if isinstance(item, tuple) else (item, "")
+            names.append(f"{what}: {r['tuner'][len('fixed '):]}" if what else str(r["tuner"]))
+            seeds.append(str(r.get("seeds", "")))
+            ci = r.get("ci95")
+            regret.append(f"{r['final_regret']:.1f}" + (f" ± {ci:.1f}" if ci is not None else ""))
+            v = r.get("vs_best_fixed")
+            over.append("" if v is None else f"{100 * v:+.1f} %")
+            d, dci = r.get("cdt_minus"), r.get("cdt_minus_ci95")
+            paired.append("" if d is None else f"{d:+.1f} ± {dci or 0:.1f}")
+        where = ", ".join(x for x in (label, env, bandit) if x)
+        fig = go.Figure(go.Table(
+            header={"values": ["tuner", "seeds", "final regret (mean ± 95% CI)",
+                               "over best fixed", f"{lead} − tuner (paired)"],
+                    "align": "left", "fill_color": "#f4f6f8"},
+            cells={"values": [names, seeds, regret, over, paired], "align": "left",
+                   "height": 24}))
+        fig.update_layout(title=f"{where}: final regret over seeds ({len(fixed)} fixed values "
+                                f"in the oracle's grid)",
+                          height=min(640, 140 + 26 * len(names)), template="plotly_white",
+                          margin={"l": 20, "r": 20, "t": 60, "b": 20})
+        figures.append(fig)
+    return figures
+
+
 def _execution_figures(label: str, execution: Execution) -> list[go.Figure]:
     runs = [t for t in execution.trials if t.history.get(REGRET)]
     best = best_fixed(execution)
-    figures = []
+    figures = regret_tables(label, execution)
     for env, bandit in sorted({(t.param("environment") or "", t.param("bandit") or "") for t in runs}):
         here = [t for t in runs
                 if (t.param("environment") or "", t.param("bandit") or "") == (env, bandit)]

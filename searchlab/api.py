@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from searchlab import refs
 from searchlab.errors import SearchlabError
 
 
@@ -73,11 +74,13 @@ def load_spec(study: dict[str, Any] | str | os.PathLike) -> Any:
 
         return parse_text(yaml.safe_dump(study, sort_keys=False), "<dict>")
     if isinstance(study, os.PathLike):
-        return load_study(Path(study))
+        with refs.reading(study):  # references in the file resolve from its directory
+            return load_study(Path(study))
     if isinstance(study, str):
         one_line = "\n" not in study.strip()
         if one_line and (Path(study).is_file() or study.strip().endswith((".yaml", ".yml"))):
-            return load_study(Path(study))  # a missing .yaml file: "file not found"
+            with refs.reading(study):
+                return load_study(Path(study))  # a missing .yaml file: "file not found"
         return parse_text(study, "<text>")
     raise SearchlabError(f"a study is a dict, YAML text or a file path, not {type(study).__name__}")
 

@@ -6,13 +6,12 @@ import argparse
 import os
 import shlex
 import signal
-import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
-from searchlab import __version__
+from searchlab import __version__, refs
 from searchlab.errors import SearchlabError, StudyInterrupted
-from searchlab.processes import stop_group
+from searchlab.processes import spawn_tied, stop_group
 
 if TYPE_CHECKING:
     from searchlab.spec.models import Study
@@ -25,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        # references in the study file (CDT's bandit class, data files) resolve from its directory
+        with refs.reading(getattr(args, "file", None)):
+            return int(args.func(args) or 0)
     except StudyInterrupted as e:
         print(f"\nsearchlab: {e}", file=sys.stderr)
         return e.exit_code
@@ -60,10 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("file", help="the study file (YAML)")
     v.set_defaults(func=_cmd_validate)
 
-    sh = sub.add_parser("show", help="the best trials of a study, read back from MLflow")
+    sh = sub.add_parser("show", help="a study's result (its best trials, or the method's "
+                                     "analysis where that leads), read back from MLflow")
     sh.add_argument("name", help="the study's name (its MLflow experiment)")
     sh.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else ./.searchlab/mlflow.db")
     sh.add_argument("--top", type=int, default=10, help="how many trials to list (default: 10)")
+    sh.add_argument("--trials", action="store_true",
+                    help="list the best trials even where the method's analysis leads (lr_free)")
     sh.set_defaults(func=_cmd_show)
 
     u = sub.add_parser("ui", help="open the MLflow UI on the study store (127.0.0.1)")
@@ -99,26 +103,21 @@ def _parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------- commands
 def _run_label(s: Study) -> str:
     """What drives the study, for the line that starts it: the method, then the searcher and
-    the stopping rule where the method uses them (``methods.drivers``: "stn", not "stn, random,
+    the stopping rule where the method uses them (``Study.drivers``: "stn", not "stn, random,
     fifo")."""
-    from searchlab.methods import drivers
-
-    return ", ".join([s.method_name] + [d for d in drivers(s) if d is not None])
+    return ", ".join([s.method.name] + [d for d in s.drivers if d is not None])
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from searchlab.methods import get_method
     from searchlab.preflight import preflight_study
     from searchlab.spec.parse import load_study
 
     loaded = load_study(args.file)
-    preflight_study(loaded)  # the workload imports and is ready here: checked before "valid"
+    preflight_study(loaded)  # its packages, workload and data are here: checked before "valid"
     s = loaded.study
-    method = get_method(s.method_name)
-    objective = method.objective(s.method, s)
-    lines = method.describe(s.method, s)
+    objective = s.method.objective(s)
     print(f"{args.file}: valid study '{s.name}' (spec {loaded.hash})")
-    print(f"  method     {s.method_name}")
+    print(f"  method     {s.method.name}")
     if s.workload is not None:
         print(f"  workload   {s.workload.function}" +
               (f" {s.workload.args}" if s.workload.args else ""))
@@ -129,17 +128,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print("  space")
         for line in s.space.describe("    "):
             print(line)
-    if s.space is not None and "search" not in method.refuses:
-        print(f"  search     {s.searcher_label} (seed {s.search.seed})"
-              + (f", {len(s.search.points)} known point(s) first" if s.search.points else ""))
-    print(f"  stopping   {s.stopping_name} {_settings(s.stopping)}")
-    for line in lines:
+    if s.searched:
+        points = s.search.settings.points
+        print(f"  search     {s.search.label} (seed {s.search.settings.seed})"
+              + (f", {len(points)} known point(s) first" if points else ""))
+    print(f"  stopping   {s.stopping.name} {_settings(s.stopping.settings)}")
+    for line in s.method.describe(s):
         print(f"  {line}")
     b = s.budget
     if b.time_limit:
         print(f"  time limit {b.time_limit:g} s")
     r = s.resources
-    pool = f", {r.workers} pool workers x {r.worker_cpu:g} CPU {r.worker_gpu:g} GPU" if r.workers else ""
+    pool = (f", {r.workers} pool workers x {r.worker_cpu:g} CPU {r.worker_gpu:g} GPU"
+            if r.workers else "")
     print(f"  resources  {r.cpu:g} CPU, {r.gpu:g} GPU per trial{pool}")
     from searchlab.tracking.store import redact, resolve_uri
 
@@ -189,12 +190,16 @@ def _resume_command(args: argparse.Namespace) -> str:
 def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
     from rich.console import Console
 
+    from searchlab.methods.base import leads as method_leads
     from searchlab.show import best_table
 
     console = Console(width=None if sys.stdout.isatty() else 140)
-    table = best_table(result.rows, result.metric, result.mode,
-                       f"best trials of {result.name} ({result.metric}, {result.mode})")
-    console.print(table)
+    leads = bool(method_leads(result.analysis.tags) and result.analysis.text)
+    if leads:  # the method's analysis is the result (lr_free's AlgoPerf table, CDT's regrets)
+        console.print(result.analysis.text, soft_wrap=True, markup=False)
+    else:
+        console.print(best_table(result.rows, result.metric, result.mode,
+                                 f"best trials of {result.name} ({result.metric}, {result.mode})"))
     if result.objectives:
         names = ", ".join(f"{m} {d}" for m, d in result.objectives)
         console.print(f"Pareto front: {len(result.pareto)} trials ({names}): "
@@ -203,12 +208,14 @@ def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
     counts = ", ".join(f"{v} {k}" for k, v in sorted(result.counts.items()))
     console.print(f"{len(result.rows)} trials ({counts}) in {result.elapsed_s:.1f} s"
                   + (" (resumed)" if result.resumed else ""))
-    if result.analysis.text:
+    if result.analysis.text and not leads:
         console.print(result.analysis.text, soft_wrap=True, markup=False)
     failed = [r for r in result.rows if r.status in ("failed", "timed_out")]
     if failed:
-        console.print(f"[yellow]{len(failed)} trial(s) failed; their errors are in MLflow "
-                      f"(artifact trial/error.txt) and under {result.study_dir}[/yellow]")
+        where = ("in MLflow (artifact trial/error.txt) and " if result.tracking_uri else "") + \
+            f"under {result.study_dir}"
+        console.print(f"[yellow]{len(failed)} trial(s) failed; their errors are {where}"
+                      "[/yellow]")
         errors: dict[str, int] = {}
         for r in failed:
             errors[r.error or r.status] = errors.get(r.error or r.status, 0) + 1
@@ -225,8 +232,8 @@ def _print_summary(result: Any, study: Any, args: argparse.Namespace) -> None:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    """The MLflow UI as a child process group: one quiet worker, stopped with us (Ctrl-C or
-    SIGTERM), and a clear line when the port is taken."""
+    """The MLflow UI as a child process group: one quiet worker, stopped with us (Ctrl-C,
+    SIGTERM, or SIGKILL: see spawn_tied), and a clear line when the port is taken."""
     from searchlab.tracking.store import prepare_local, redact, resolve_uri
 
     uri = args.tracking_uri or resolve_uri(None)
@@ -242,7 +249,9 @@ def _cmd_ui(args: argparse.Namespace) -> int:
            "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_LOGGING_LEVEL": "WARNING",
            "PYTHONWARNINGS": "ignore::DeprecationWarning,"
                              "ignore:starlette.middleware.wsgi is deprecated"}
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True)  # its own group: we stop it all
+    # its own group, which we stop; tied to this process, so that it ends with it even when this
+    # process is killed with SIGKILL
+    proc = spawn_tied(cmd, env=env)
 
     def stop(sig: int, frame: Any) -> None:
         raise _Stop

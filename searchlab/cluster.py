@@ -148,18 +148,48 @@ def _auth_message(address: str) -> str:
             "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token (`ray get-auth-token` on the head node)")
 
 
-def _call(address: str, what: str, fn: Any, *a: Any, **k: Any) -> Any:
+#: what a cluster still starting answers ("Request failed with status code 500: No available
+#: agent to submit job, please try again later.")
+_STARTING = ("No available agent", "please try again later", "status code 503")
+
+
+def _starting(e: BaseException) -> bool:
+    return any(s in str(e) for s in _STARTING)
+
+
+def _call(address: str, what: str, fn: Any, *a: Any, patience: float = 0.0,
+          pause: float = 0.5, **k: Any) -> Any:
+    """``fn(*a, **k)``, its errors as one line naming the cluster. A cluster still starting
+    (its job agent not up yet) is asked again, waiting ``pause`` seconds and twice as long each
+    time (up to 8 s), for up to ``patience`` seconds in all."""
     from searchlab.tracking.store import redact
 
-    try:
-        return fn(*a, **k)
-    except Exception as e:  # noqa: BLE001
-        if _auth_error(e):
-            raise SearchlabError(_auth_message(address)) from None
-        msg = _first_line(e)
-        if "does not exist" in msg or "404" in msg:
-            raise SearchlabError(f"no {what} on the Ray cluster at {redact(address)}") from None
-        raise SearchlabError(f"{what} on the Ray cluster at {redact(address)}: {msg}") from None
+    deadline, said = time.monotonic() + patience, False
+    while True:
+        try:
+            return fn(*a, **k)
+        except Exception as e:  # noqa: BLE001
+            if _starting(e) and time.monotonic() + pause <= deadline:
+                if not said:
+                    print(f"searchlab: the Ray cluster at {redact(address)} is still starting "
+                          f"(no job agent yet); trying again for up to {patience:.0f} s",
+                          file=sys.stderr)
+                    said = True
+                time.sleep(pause)
+                pause = min(pause * 2, 8.0)
+                continue
+            if _auth_error(e):
+                raise SearchlabError(_auth_message(address)) from None
+            msg = _first_line(e)
+            if _starting(e) and patience:
+                raise SearchlabError(f"{what} on the Ray cluster at {redact(address)}: the "
+                                     f"cluster had no job agent ready after {patience:.0f} s "
+                                     f"({msg}); is it still starting? try again") from None
+            if "does not exist" in msg or "404" in msg:
+                raise SearchlabError(f"no {what} on the Ray cluster at {redact(address)}") \
+                    from None
+            raise SearchlabError(f"{what} on the Ray cluster at {redact(address)}: {msg}") \
+                from None
 
 
 def _first_line(e: BaseException) -> str:

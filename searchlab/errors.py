@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class SearchlabError(Exception):
     """An error the user can fix; shown without a traceback (exit code 2)."""
@@ -32,6 +34,37 @@ def key_path(loc: tuple[object, ...] | list[object]) -> str:
         else:
             out += ("." if out else "") + str(part)
     return out
+
+
+ECHO_LIMIT = 60
+"""How many characters of a value an error line echoes."""
+MESSAGE_LIMIT = 300
+"""How long an error message may be before the values it echoes are cut."""
+
+
+def clip(text: str, limit: int = ECHO_LIMIT) -> str:
+    """``text`` cut to at most ``limit`` characters (it says how long it was), so that cutting
+    again changes nothing."""
+    if len(text) <= limit:
+        return text
+    note = f"...({len(text):,} characters)"
+    return text[:max(limit - len(note), 10)] + note
+
+
+_N = ECHO_LIMIT + 1
+_QUOTED = re.compile(f"'[^'\\n]{{{_N},}}'|\"[^\"\\n]{{{_N},}}\"")
+
+
+def clip_quoted(message: str, limit: int = ECHO_LIMIT) -> str:
+    """A long ``message`` with each long quoted value in it (``'...'`` or ``"..."``, the way
+    ``repr`` and f-strings echo one) cut to ``limit`` characters, and then the whole cut to a few
+    lines' worth: an error names a value, it does not reprint it. A message of up to
+    :data:`MESSAGE_LIMIT` characters is left as it is."""
+    if len(message) <= MESSAGE_LIMIT:
+        return message
+    out = _QUOTED.sub(lambda m: m.group(0)[0] + clip(m.group(0)[1:-1], limit) + m.group(0)[0],
+                      message)
+    return clip(out, MESSAGE_LIMIT)
 
 
 class WorkloadError(SearchlabError):

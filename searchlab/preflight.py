@@ -10,29 +10,79 @@ here, or None.
 
 from __future__ import annotations
 
-from typing import Any
+import importlib.util
+from typing import TYPE_CHECKING, Any
 
 from searchlab.errors import WorkloadError
-from searchlab.spec.parse import LoadedStudy
+
+if TYPE_CHECKING:
+    from searchlab.spec.parse import LoadedStudy
+
+#: import name -> the package to install, where they differ
+PACKAGES = {"sklearn": "scikit-learn", "ale_py": "ale-py"}
+
+
+def missing(*modules: str) -> str | None:
+    """Why something that imports ``modules`` cannot run here (the first one that is not
+    installed, and how to install it), or None. Nothing is imported."""
+    for module in modules:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            package = PACKAGES.get(module, module)
+            return f"it needs {package}, which is not installed (pip install {package})"
+    return None
 
 
 def preflight_study(loaded: LoadedStudy) -> None:
-    """Raise :class:`WorkloadError` (one line, with file:line) when the study's workload cannot
-    run here. Studies whose method brings its own workloads have nothing to check here."""
+    """Raise a one-line error (with file:line) when the study cannot run here: its method's own
+    check (:meth:`Method.preflight`: the packages and data it needs), the ``"module:name"``
+    references its settings name, then the workload's."""
     study = loaded.study
+    try:
+        study.method.preflight(study)
+    except ValueError as e:
+        loc = getattr(e, "loc", None) or (("method",) if "method" in study.written else ())
+        raise loaded.document.error(f"method '{study.method.name}' cannot run here: {e}",
+                                    loc) from None
+    method_references(loaded)
     workload = study.workload
     if workload is None:
         return
     from searchlab.workloads import check_signature, resolve
 
     try:
-        fn = resolve(workload.function, loaded.workload_path)
+        fn = resolve(workload.ref, loaded.workload_path, workload.function)
         check_signature(fn, workload.function, workload.args)
         reason = check_ready(fn, workload.args)
     except WorkloadError as e:
         raise _located(loaded, str(e), "function") from None
     if reason:
         raise _located(loaded, f"workload '{workload.function}' cannot run here: {reason}", "args")
+
+
+def method_references(loaded: LoadedStudy) -> None:
+    """Resolve every reference the method's settings list (``settings.references()``, see
+    :class:`searchlab.refs.Reference`) from the study's code directory and run its check; the
+    first that fails is one line with the study file, the line and the key."""
+    from searchlab.refs import study_code_dir
+
+    settings = loaded.study.method.settings
+    references = settings.references()
+    if not references:
+        return
+    settings_path = settings.code_path()
+    directory = study_code_dir(loaded)
+    if settings_path and directory is None:
+        raise WorkloadError(str(loaded.document.error(
+            f"path '{settings_path}' is not a directory (relative paths start at the study "
+            "file's directory)", ("method", "path"))))
+    for ref in references:
+        problem = ref.problem(directory)
+        if problem:
+            raise WorkloadError(str(loaded.document.error(problem, ("method", *ref.loc))))
 
 
 def check_ready(fn: Any, args: dict[str, Any]) -> str | None:

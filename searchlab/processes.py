@@ -1,14 +1,63 @@
-"""Child process groups that searchlab starts (the MLflow UI and server) and must stop."""
+"""Child processes that searchlab starts (the MLflow UI and server, local Ray nodes) and must stop.
+
+Process trees are read with psutil (every platform). :func:`spawn_tied` starts a command that
+does not outlive this process, even when this process is killed with SIGKILL: a small guard
+(this module, run as ``python -m searchlab.processes CMD...``) leads the command's process group
+and watches its standard input, a pipe whose only writer is this process; at end of file (this
+process is gone, however it ended) it stops the command and everything it started.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import psutil
+
+
+def spawn_tied(cmd: list[str], **popen: Any) -> subprocess.Popen:
+    """Start ``cmd`` in a process group of its own (:func:`stop_group` stops it all) that ends
+    when this process ends, however it ends. ``popen`` goes to :class:`subprocess.Popen`
+    (``env``, ``stdout``, ...; not ``stdin``, which the guard uses). The returned process is
+    the guard: its exit status is the command's."""
+    return subprocess.Popen([sys.executable, "-m", "searchlab.processes", *cmd],
+                            stdin=subprocess.PIPE, start_new_session=True, **popen)
+
+
+def _guard(cmd: list[str]) -> int:
+    """Run ``cmd``; stop it and its descendants when standard input reaches end of file."""
+    child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+    orphaned = threading.Event()
+
+    def watch() -> None:
+        try:
+            while os.read(0, 4096):
+                pass
+        except OSError:
+            pass
+        orphaned.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    while True:
+        try:
+            return child.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            if orphaned.is_set():
+                stop_processes([child])
+                return 1
 
 
 def stop_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
-    """End a child's whole process group (a server and its workers): SIGTERM, then SIGKILL."""
+    """End a child's whole process group (a server and its workers): SIGTERM, then SIGKILL.
+    Where there are no process groups (Windows), its process tree."""
+    if not hasattr(os, "killpg"):
+        stop_processes([proc], grace=grace)
+        return
     try:
         os.killpg(proc.pid, signal.SIGTERM)
     except (ProcessLookupError, PermissionError):
@@ -27,40 +76,30 @@ def stop_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
 def process_tree(roots: list[int], marker: str | None = None) -> set[int]:
     """The processes ``roots`` and all their descendants, plus every process whose command line
     names ``marker`` (daemons that left the tree, e.g. Ray's, named by their own temp directory);
-    never this process. Linux (``/proc``); empty elsewhere."""
-    children: dict[int, list[int]] = {}
-    marked: set[int] = set()
-    try:
-        entries = [d for d in os.listdir("/proc") if d.isdigit()]
-    except OSError:
-        return set()
-    for d in entries:
+    never this process."""
+    found: set[int] = set()
+    for pid in roots:
         try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            if marker:
-                with open(f"/proc/{d}/cmdline", "rb") as f:
-                    if marker.encode() in f.read():
-                        marked.add(int(d))
-        except (OSError, IndexError, ValueError):
+            root = psutil.Process(pid)
+            found.add(pid)
+            found.update(c.pid for c in root.children(recursive=True))
+        except psutil.Error:
             continue
-        children.setdefault(ppid, []).append(int(d))
-    seen: set[int] = set()
-    todo = list(roots)
-    while todo:
-        pid = todo.pop()
-        if pid not in seen:
-            seen.add(pid)
-            todo += children.get(pid, [])
-    return (seen | marked) - {os.getpid()}
+    if marker:
+        for p in psutil.process_iter(["cmdline"]):
+            try:
+                if marker in " ".join(p.info["cmdline"] or ()):
+                    found.add(p.pid)
+            except (psutil.Error, TypeError):
+                continue
+    return found - {os.getpid()}
 
 
 def alive(pid: int) -> bool:
     """The process exists and is not a zombie."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
         return False
 
 
@@ -68,19 +107,18 @@ def stop_processes(procs: list[subprocess.Popen], marker: str | None = None,
                    grace: float = 10.0) -> None:
     """SIGTERM, then SIGKILL, to ``procs``, all their descendants and every process naming
     ``marker`` (see :func:`process_tree`), waiting up to ``grace`` seconds after each signal."""
-    import time
-
     pids = process_tree([p.pid for p in procs], marker)
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    for kill in (False, True):
         for pid in pids:
             try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
+                p = psutil.Process(pid)
+                p.kill() if kill else p.terminate()
+            except psutil.Error:
                 pass
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and any(alive(pid) for pid in pids):
             for p in procs:
-                p.poll()
+                p.poll()  # reap our own children, which would stay zombies
             time.sleep(0.2)
         pids = {pid for pid in pids if alive(pid)}
         if not pids:
@@ -90,3 +128,8 @@ def stop_processes(procs: list[subprocess.Popen], marker: str | None = None,
             p.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+
+
+if __name__ == "__main__":  # the guard of spawn_tied
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; the parent decides
+    sys.exit(_guard(sys.argv[1:]))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from searchlab.methods.base import Analysis
 
@@ -42,10 +43,8 @@ class StudyResult:
 
     @property
     def best(self) -> TrialRow | None:
-        scored = [r for r in self.rows if r.value is not None and math.isfinite(r.value)]
-        if not scored:
-            return None
-        return (max if self.mode == "max" else min)(scored, key=lambda r: r.value)
+        ranked = rank_rows(self.rows, self.mode)
+        return ranked[0] if ranked else None
 
 
 def count(rows: list[TrialRow]) -> dict[str, int]:
@@ -53,3 +52,31 @@ def count(rows: list[TrialRow]) -> dict[str, int]:
     for r in rows:
         counts[r.status] = counts.get(r.status, 0) + 1
     return counts
+
+
+T = TypeVar("T")
+
+TIE_BREAK = "fewer epochs, then the trial id"
+"""How trials of the same value are ordered, everywhere a study's best trials are named."""
+
+
+def best_first(items: Iterable[T], mode: str, *, value: Callable[[T], Any],
+               epochs: Callable[[T], Any], trial_id: Callable[[T], str]) -> list[T]:
+    """``items`` with a finite value, best first: by value, then (:data:`TIE_BREAK`) fewer
+    epochs, the same value reached with less, then the trial id. The one order of the results
+    table, a method's summary line, ``searchlab show`` and the progress display, so that they
+    name the same best trial."""
+    def finite(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    sign = -1.0 if mode == "max" else 1.0
+    scored = [i for i in items if finite(value(i))]
+    return sorted(scored, key=lambda i: (sign * float(value(i)),
+                                         float(epochs(i)) if finite(epochs(i)) else math.inf,
+                                         str(trial_id(i))))
+
+
+def rank_rows(rows: Iterable[TrialRow], mode: str) -> list[TrialRow]:
+    """Trial rows with a value, best first (see :func:`best_first`)."""
+    return best_first(rows, mode, value=lambda r: r.value, epochs=lambda r: r.epochs,
+                      trial_id=lambda r: r.trial_id)

@@ -19,11 +19,10 @@ from typing import Any
 
 from searchlab import status, study_state
 from searchlab.errors import SearchlabError, StudyInterrupted
-from searchlab.methods import get_method
 from searchlab.methods.base import Analysis, Objective
 from searchlab.results import StudyResult, TrialRow, count
 from searchlab.spec.parse import LoadedStudy
-from searchlab.stopping import SchedulerContext, get_factory
+from searchlab.stopping import SchedulerContext
 
 __all__ = ["RunOptions", "StudyResult", "TrialRow", "run_study"]
 
@@ -35,7 +34,7 @@ class RunOptions:
     quiet: bool = False
     tracking: bool = True
     gpus: float | None = None  # logical GPUs to declare on a local cluster
-    address: str | None = None  # an existing Ray cluster ("auto", "ray://...")
+    address: str | None = None  # an existing Ray cluster ("auto", "host:port")
     command: str | None = None  # the command line that runs this study (for resume advice)
 
 
@@ -51,9 +50,8 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
     started = time.monotonic()
 
     # ---- everything that can fail on the user's input fails here, before Ray or MLflow start
-    method = get_method(study.method_name)
-    objective = method.objective(study.method, study)
-    _preflight(loaded, method)
+    objective = study.method.objective(study)
+    _preflight(loaded)
     root = storage_root(loaded, opts)
     study_dir = root / study.name
     study_state.check_storage(root)
@@ -73,10 +71,8 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
         on_start(resuming)
 
     # ---- tracking: the experiment and the parent run
-    from searchlab.methods import drivers
-
-    searcher, scheduler = drivers(study)  # tagged only where the method uses them
-    base_tags = {"searchlab.method": study.method_name, "searchlab.workload": study.workload_name,
+    searcher, scheduler = study.drivers  # tagged only where the method uses them
+    base_tags = {"searchlab.method": study.method.name, "searchlab.workload": study.workload_name,
                  "searchlab.searcher": searcher, "searchlab.scheduler": scheduler}
     base_tags = {k: v for k, v in base_tags.items() if v is not None}
     # the MLflow store (imports, schema) and Ray start at the same time
@@ -163,82 +159,78 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
     return result
 
 
-def _preflight(loaded: LoadedStudy, method: Any) -> None:
-    """What the study needs on this machine (the workload, its data), before anything starts."""
-    study = loaded.study
-    try:
-        method.preflight(study.method, study)
-    except ValueError as e:
-        raise SearchlabError(f"{loaded.document.file}: {e}") from None
-    if study.workload is not None:
-        from searchlab.preflight import preflight_study
+def _preflight(loaded: LoadedStudy) -> None:
+    """What the study needs on this machine (packages, the workload, its data), before anything
+    starts."""
+    from searchlab.preflight import preflight_study
 
-        preflight_study(loaded)
+    preflight_study(loaded)
 
 
 def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir: Path,
           resuming: bool, tracker: Any, base_tags: dict[str, str], out: Any,
           started: float) -> StudyResult:
-    from searchlab.execution.driver import MethodSearcher
-    from searchlab.execution.tune_run import TunePlan, fit, start_method_run
+    import functools
+
+    from searchlab.execution.driver import JOURNAL, MethodSearcher
+    from searchlab.execution.tune_run import TunePlan, fit
     from searchlab.pareto import pareto_trials
-    from searchlab.progress import Forwarder, Progress
+    from searchlab.progress import Progress
+    from searchlab.refs import study_code_dir
     from searchlab.spec.space import flat_config
     from searchlab.trainable import TrialSpec
 
     study = loaded.study
     metric, mode = objective.metric, objective.mode
     max_epochs = study.budget.max_epochs
-    built = get_factory(study.stopping_name).build(study.stopping, SchedulerContext(
-        metric=metric, mode=mode, max_epochs=max_epochs, space=study.space, seed=study.search.seed,
-        study_name=study.name, tracking_uri=tracker.uri if tracker else None,
-        extra={"workload": study.workload_name,
-               "experiment_id": tracker.experiment_id if tracker else None}))
-    # a replay of the journal gives the method's total without touching Tune's copy
-    preview = start_method_run(study.method_name, study.method, study)
+    scheduler = study.stopping.build(SchedulerContext(
+        metric=metric, mode=mode, max_epochs=max_epochs, space=study.space,
+        tracking_uri=tracker.uri if tracker else None, workload=study.workload_name))
+    if not resuming:  # a start without Tune's state starts the method over
+        (study_dir / JOURNAL).unlink(missing_ok=True)
+    # the method's run, replaying its journal when the study resumes; Tune drives this object
+    told = MethodSearcher(functools.partial(study.method.start, study), study_dir, metric, mode,
+                          max_epochs)
     workload = study.workload
-    spec = TrialSpec(workload.function if workload else None,
+    spec = TrialSpec(workload.ref if workload else None,
                      dict(workload.args) if workload else {},
-                     loaded.workload_path, metric, mode, max_epochs,
-                     study.search.seed or 0, study.budget.trial_timeout, study_dir=str(study_dir),
-                     resources=study.resources.trial(),
+                     study_code_dir(loaded), metric, mode, max_epochs,
+                     study.search.settings.seed or 0, study.budget.trial_timeout,
+                     study_dir=str(study_dir), resources=study.resources.trial(),
                      more_metrics=tuple(m for m, _ in objective.more))
-    progress = Progress(total=preview.total, metric=metric, mode=mode, max_epochs=max_epochs,
+    progress = Progress(total=told.run.total, metric=metric, mode=mode, max_epochs=max_epochs,
                         quiet=opts.quiet, stream=out, started=started,
                         tracked=tracker is not None)
     progress.study_dir = str(study_dir)
-    live: list[Any] = [progress]
+    if resuming:
+        progress.resuming(str(study_dir))
+    callbacks: list[Any] = [progress]
     writer = None
     if tracker is not None:
         writer = tracker.make_writer(metric=metric, mode=mode, max_epochs=max_epochs,
                                      base_tags=base_tags, spill_dir=study_dir)
         writer.study_dir = str(study_dir)
-        live.append(writer)
-    key = str(study_dir)  # stable across a resume: the restored forwarder must find us
-    Forwarder.LIVE[key] = _Fanout(live)
-    plan = TunePlan(study, spec, built, metric, mode, study_dir, key)
+        callbacks.append(writer)
+    plan = TunePlan(study, spec, scheduler, study.stopping.traits, study_dir)
     try:
-        try:
-            results = fit(plan, resuming, opts.command or _default_command(loaded))
-        except BaseException as e:
-            MethodSearcher.drop(study_dir)  # no summary follows: let go of the live searcher
-            if isinstance(e, StudyInterrupted) and writer is not None:
-                writer.close_interrupted()
-            raise
-        # the method's view: every result it was told (the live searcher, or a journal replay)
-        told = MethodSearcher.after_fit(_run_factory(study), study_dir, metric, mode, max_epochs)
-        lost = _told_but_lost(told, results)
-        if writer is not None:
-            writer.reconcile(results, resumed=resuming)
-            writer.record_told(lost)
-            if not writer.close():
-                out.write(f"warning: MLflow is unreachable; {writer.spilled()} tracking records are "
-                          f"kept in {writer.spill_file} and will be delivered when this study "
-                          "is resumed\n")
-        run_ids = writer.existing_runs() if writer is not None and not writer.spilled() else {}
-        pending = writer.spilled() if writer is not None else 0
+        results = fit(plan, told, callbacks, resuming,
+                      opts.command or _default_command(loaded))
+    except BaseException as e:
+        if isinstance(e, StudyInterrupted) and writer is not None:
+            writer.close_interrupted()
+        raise
     finally:
-        Forwarder.LIVE.pop(key, None)
+        progress.close()
+    lost = _told_but_lost(told, results)
+    if writer is not None:
+        writer.reconcile(results, resumed=resuming)
+        writer.record_told(lost)
+        if not writer.close():
+            out.write(f"warning: MLflow is unreachable; {writer.spilled()} tracking records are "
+                      f"kept in {writer.spill_file} and will be delivered when this study "
+                      "is resumed\n")
+    run_ids = writer.existing_runs() if writer is not None and not writer.spilled() else {}
+    pending = writer.spilled() if writer is not None else 0
 
     if told.abort:
         if writer is not None:
@@ -246,9 +238,11 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
         raise SearchlabError(f"{told.abort}; the study stopped at the first trial without it "
                              f"(its full error is in {study_dir})")
     if told.stalled:
-        out.write(f"warning: method '{study.method_name}' waited for results while no trial "
+        out.write(f"warning: method '{study.method.name}' waited for results while no trial "
                   "ran; the study ended early\n")
     analysis = told.run.summarize(told.all_results()) if told.results else Analysis()
+    if analysis and study.method.traits.draws_own_analysis:
+        analysis.tags.update(analysis.lead_tags())  # it leads, in place of a best trial
     rows = []
     for res in results:
         m = res.metrics or {}
@@ -260,7 +254,9 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
                              int(m.get("training_iteration") or 0), flat_config(res.config or {}),
                              run_ids.get(tid, (None,))[0],
                              None if res.error is None
-                             else status.error_line(str(res.error)) or type(res.error).__name__))
+                             else status.trial_error(str(res.error),
+                                                     status.files_of(str(study_dir), tune_id))
+                             or type(res.error).__name__))
     for res in lost:  # ended before Tune's last checkpoint could record them: from the journal
         value = res.metrics.get(metric)
         rows.append(TrialRow(res.trial_id, res.status,
@@ -286,32 +282,10 @@ def _told_but_lost(told: Any, results: Any) -> list[Any]:
         return []
     in_tune = {status.tracking_key(r.config, str((r.metrics or {}).get("trial_id", "")))
                for r in results}
-    alias = getattr(told, "alias", {})  # Tune's trial id -> the request it runs (fixed lists: PBT)
+    alias = told.alias  # Tune's trial id -> the request it runs (fixed lists: PBT)
     in_tune |= {alias[t] for t in in_tune if t in alias}
     return [res for tid, res in told.results.items() if tid not in in_tune]
 
 
-def _run_factory(study: Any) -> Any:
-    import functools
-
-    from searchlab.execution.tune_run import start_method_run
-
-    return functools.partial(start_method_run, study.method_name, study.method, study)
-
-
 def _default_command(loaded: LoadedStudy) -> str:
     return f"searchlab run {shlex.quote(str(loaded.document.file))}"
-
-
-class _Fanout:
-    """One live object that calls several callbacks in turn."""
-
-    def __init__(self, callbacks: list[Any]) -> None:
-        self.callbacks = callbacks
-
-    def __getattr__(self, name: str) -> Any:
-        def call(*a: Any, **k: Any) -> None:
-            for cb in self.callbacks:
-                getattr(cb, name)(*a, **k)
-
-        return call

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from searchlab.errors import SearchlabError
+from searchlab.methods.base import leads as method_leads
 from searchlab.results import TrialRow
 from searchlab.status import UNSCORED
 
@@ -29,6 +30,8 @@ class StoredStudy:
     run_status: str  # the parent run's MLflow status: FINISHED, RUNNING, KILLED, ...
     tracking_uri: str
     rows: list[TrialRow] = field(default_factory=list)
+    #: the method's analysis leads (parent tag searchlab.lead=analysis): its summary.md
+    lead: str | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -74,6 +77,8 @@ def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
     tags = parent.data.tags
     study = StoredStudy(name, tags.get("searchlab.metric", "?"), tags.get("searchlab.mode", "max"),
                         parent.info.run_id, parent.info.status, uri)
+    if method_leads(tags):
+        study.lead = _summary(client, parent.info.run_id)
     for run in _children(client, exp.experiment_id, parent.info.run_id):
         t = run.data.tags
         status = t.get("searchlab.status", "unknown")
@@ -90,9 +95,11 @@ def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
 
 
 def ranked(rows: list[Any], mode: str) -> list[Any]:
-    """Trials with a value, best first."""
-    scored = [r for r in rows if r.value is not None]
-    return sorted(scored, key=lambda r: r.value, reverse=mode == "max")
+    """Trials with a value, best first, ties by fewer epochs then trial id (the one order of
+    :func:`searchlab.results.best_first`)."""
+    from searchlab.results import rank_rows
+
+    return rank_rows(rows, mode)
 
 
 def best_table(rows: list[Any], metric: str, mode: str, title: str, limit: int = 5) -> Any:
@@ -136,9 +143,14 @@ def cmd_show(args: Any) -> int:
         console.print(f"study '{study.name}' has no trials in MLflow (parent run "
                       f"{study.parent_run_id}, {study.run_status})")
         return 0
-    console.print(best_table(study.rows, study.metric, study.mode,
-                             f"best trials of {study.name} ({study.metric}, {study.mode})",
-                             limit=args.top))
+    if study.lead and not getattr(args, "trials", False):
+        console.print(study.lead, soft_wrap=True, markup=False)
+        console.print("(the method's analysis leads: its trials report values on different "
+                      "scales; list them with --trials)", soft_wrap=True, markup=False)
+    else:
+        console.print(best_table(study.rows, study.metric, study.mode,
+                                 f"best trials of {study.name} ({study.metric}, {study.mode})",
+                                 limit=args.top))
     counts = ", ".join(f"{v} {k}" for k, v in sorted(study.counts.items()))
     state = "" if study.run_status == "FINISHED" else \
         f"; the study is not finished (its run is {study.run_status})"
@@ -146,6 +158,20 @@ def cmd_show(args: Any) -> int:
     console.print(f"MLflow: {redact(study.tracking_uri)}, experiment '{study.name}', parent run "
                   f"{study.parent_run_id}", soft_wrap=True)
     return 0
+
+
+def _summary(client: Any, run_id: str) -> str | None:
+    """The method's ``analysis/summary.md`` on the parent run (None when it cannot be read)."""
+    import tempfile
+
+    from searchlab.dashboard.data import _quiet_downloads  # no MLflow progress bar
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="searchlab-show-") as tmp, _quiet_downloads():
+            path = client.download_artifacts(run_id, "analysis/summary.md", tmp)
+            return Path(path).read_text(encoding="utf-8").strip() or None
+    except Exception:  # noqa: BLE001 - no stored summary: show the best-trial table instead
+        return None
 
 
 def _children(client: Any, experiment_id: str, parent_run_id: str) -> list[Any]:

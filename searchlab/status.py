@@ -22,6 +22,7 @@ TIMED_OUT = "searchlab_timed_out"
 #: files the trial adapter leaves in <study_dir>/<trial_id>/
 TIMED_OUT_MARKER = "searchlab-timed-out"
 FINISHED_MARKER = "searchlab-finished"  # the workload ended by itself
+EXITED_MARKER = "searchlab-exited"  # the trial's process ended with os._exit(code): the code
 LOG_FILE = "trial.log"
 
 #: keys of a Tune result that are Tune's bookkeeping, never a workload's metric
@@ -91,6 +92,46 @@ def of_result(result: Any, default_length: int, study_dir: str | None = None) ->
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: Ray's memory monitor, in the error of the trial whose process it ended
+_OOM = re.compile(r"running low on memory.*?was ([\d.]+)\s*GB used / ([\d.]+)\s*GB limit", re.S)
+#: Ray's error when a trial's process died under it (os._exit, a signal, a crash)
+_DIED = ("The actor is dead because its worker process has died", "ActorDiedError",
+         "Worker unexpectedly exits")
+
+
+def trial_error(text: str | None, files: str | None = None) -> str | None:
+    """A trial's error in one line of words: its time limit, a process that died (out of memory
+    at N GB, exited with code N, killed) instead of Ray's multi-line report, or else the
+    workload's own exception (:func:`error_line`). ``files``: the trial's own directory, where
+    the trial adapter leaves its markers."""
+    timed_out = _read_marker(files, TIMED_OUT_MARKER)
+    if timed_out:
+        return error_line(timed_out)
+    plain = _ANSI.sub("", text or "")
+    oom = _OOM.search(plain)
+    if oom:
+        used, limit = float(oom.group(1)), float(oom.group(2))
+        return (f"out of memory: its node was using {used:.1f} GB of {limit:.1f} GB and Ray's "
+                "memory monitor ended the trial's process")
+    if any(s in plain for s in _DIED):
+        code = (_read_marker(files, EXITED_MARKER) or "").strip()
+        if code:
+            return f"its process exited with code {code}"
+        return ("its process died without an exit status (killed by a signal, such as the "
+                "kernel's out-of-memory killer's, or crashed)")
+    line = error_line(text)
+    # the trial adapter's own error says it all in words (the metric it never saw)
+    return line.split("MissingMetricError: ", 1)[-1] if line else line
+
+
+def _read_marker(files: str | None, name: str) -> str | None:
+    if not files:
+        return None
+    try:
+        with open(os.path.join(files, name), errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def error_line(text: str | None) -> str | None:

@@ -48,4 +48,5 @@ def write_state(study_dir: Path, state: dict[str, Any]) -> None:
 
 
 def is_resumable(study_dir: Path) -> bool:
-    return (study_dir / "tuner.pkl").exists()
+    """Whether Ray Tune saved the study's state (its experiment checkpoint) to resume from."""
+    return any(study_dir.glob("experiment_state-*.json"))

@@ -23,6 +23,53 @@ from searchlab.errors import SearchlabError
 #: never packaged: local results and stores, version control, caches
 EXCLUDES = [".searchlab", ".git", "results", "__pycache__", "*.pyc", ".venv", "venv",
             ".mypy_cache", ".pytest_cache", ".ruff_cache", "mlruns", "mlartifacts", "*.db"]
+#: seconds a submission waits for a cluster that is still starting (its job agent not up)
+SUBMIT_PATIENCE = 60.0
+#: the most a package may hold (the files Ray would send, after EXCLUDES and .gitignore): half
+#: of what Ray uploads at most (512 MiB), where Ray starts warning that the upload may fail
+MAX_PACKAGE_BYTES = 256 * 1024 * 1024
+
+
+class _TooBig(Exception):
+    pass
+
+
+def check_package(root: Path, limit: int = MAX_PACKAGE_BYTES) -> int:
+    """The bytes Ray would package from ``root``, walking it as Ray does (its excludes and
+    .gitignore files) and stopping at ``limit``: the filesystem root, the home directory and a
+    directory holding more than ``limit`` are refused before anything is read or sent."""
+    import logging
+
+    from ray._private.ray_constants import RAY_RUNTIME_ENV_IGNORE_GITIGNORE
+    from ray._private.runtime_env.packaging import _dir_travel, _get_excludes
+
+    if root == Path(root.anchor) or root == Path.home().resolve():
+        what = "filesystem root" if root == Path(root.anchor) else "home directory"
+        raise SearchlabError(f"refusing to package {root} (the {what}): pass --working-dir with "
+                             "your project's directory")
+    total = 0
+
+    def add(path: Path) -> None:
+        nonlocal total
+        if path.is_file():
+            total += path.stat().st_size
+            if total > limit:
+                raise _TooBig
+
+    quiet = logging.getLogger("searchlab.package")  # Ray logs each path it gives up on
+    quiet.disabled = True
+    gitignore = os.environ.get(RAY_RUNTIME_ENV_IGNORE_GITIGNORE, "0") != "1"
+    try:
+        _dir_travel(root, [_get_excludes(root, EXCLUDES)], add, include_gitignore=gitignore,
+                    logger=quiet)
+    except _TooBig:
+        raise SearchlabError(f"refusing to package {root}: it holds more than "
+                             f"{limit >> 20} MiB besides the excluded files; pass --working-dir "
+                             "with a smaller directory, or list large files in a .gitignore"
+                             ) from None
+    except (OSError, RecursionError) as e:
+        raise SearchlabError(f"cannot package {root}: {e}") from None
+    return total
 
 
 def _is_loopback(address: str) -> bool:
@@ -140,12 +187,16 @@ def cmd_submit(args: argparse.Namespace) -> int:
     wpath = study.workload.path if study.workload is not None else None
     address = _address(args)
     root, inside, warnings = plan_package(Path(args.file), wpath, args.working_dir)
+    check_package(root)
     if study.workload is not None:  # the workload imports here as it will there: fail early
         from searchlab.workloads import check_signature, resolve
 
         code = loaded.workload_path or wpath
-        check_signature(resolve(study.workload.function, code), study.workload.function,
-                        study.workload.args)
+        check_signature(resolve(study.workload.ref, code, study.workload.function),
+                        study.workload.function, study.workload.args)
+    from searchlab.preflight import method_references
+
+    method_references(loaded)  # the "module:name" references the method's settings name, too
     uri, more = _tracking(args, study, address)
     warnings += more
 
@@ -167,7 +218,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {"entrypoint": shlex.join(entry), "runtime_env": runtime_env}
     if args.job_id:
         kwargs["submission_id"] = args.job_id
-    job = _call(address, "job submission", client.submit_job, **kwargs)
+    job = _call(address, "job submission", client.submit_job, patience=SUBMIT_PATIENCE, **kwargs)
     where = redact(address)
     if args.no_wait:
         print(job)

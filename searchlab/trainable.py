@@ -21,6 +21,7 @@ from typing import Any
 
 from searchlab.status import (
     DIVERGED,
+    EXITED_MARKER,
     FINISHED_MARKER,
     LOG_FILE,
     META,
@@ -38,7 +39,7 @@ class TrialSpec:
 
     function: str | None  # the study's workload (requests may name their own)
     args: dict[str, Any]
-    path: str | None
+    path: str | None  # the study's code directory (searchlab.refs.study_code_dir), on sys.path
     metric: str
     mode: str
     max_epochs: int  # the default length
@@ -64,7 +65,9 @@ def run_trial(spec: TrialSpec, config: dict[str, Any]) -> None:
 
     meta = config.get(META) or {}
     if meta.get("workload"):
-        fn, args = resolve(meta["workload"]), dict(meta.get("args") or {})
+        # a method's workload: from the study's code directory (the study file's, see
+        # searchlab.refs), where the references its settings name were found at the preflight
+        fn, args = resolve(meta["workload"], spec.path), dict(meta.get("args") or {})
     else:
         if not spec.function:
             raise ValueError("this trial names no workload and the study has none")
@@ -88,7 +91,7 @@ def run_trial(spec: TrialSpec, config: dict[str, Any]) -> None:
     started = time.monotonic()
     watchdog = _start_watchdog(spec.trial_timeout, files) if spec.trial_timeout else None
     try:
-        with _Tee(os.path.join(files, LOG_FILE) if files else None):
+        with _Tee(os.path.join(files, LOG_FILE) if files else None), _ExitCode(files):
             try:
                 ended = _run(spec, fn, flat_config(config), args, ctx, worst, started, done)
             except MissingMetricError as e:
@@ -227,6 +230,39 @@ class _Tee:
             import logging
 
             logging.getLogger("ray").handlers = self._ray_handlers
+
+
+class _ExitCode:
+    """While the trial runs, ``os._exit(code)`` first leaves the code in the trial's directory:
+    the process then dies under Ray, whose error says only that the worker died, and the driver
+    reads the code there ("its process exited with code 3")."""
+
+    def __init__(self, files: str | None) -> None:
+        self.files = files
+        self.saved: Any = None
+
+    def __enter__(self) -> _ExitCode:
+        if self.files:
+            self.saved = real = os._exit
+            path = os.path.join(self.files, EXITED_MARKER)
+            try:
+                os.remove(path)  # an earlier attempt's
+            except OSError:
+                pass
+
+            def recording_exit(code: int) -> None:
+                try:
+                    with open(path, "w") as f:
+                        f.write(f"{code}\n")
+                finally:
+                    real(code)
+
+            os._exit = recording_exit  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.saved is not None:  # actors are reused: the next trial records its own
+            os._exit = self.saved
 
 
 def _normal_exit(exc: BaseException | None) -> bool:

@@ -17,8 +17,9 @@ def ray_cluster():
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     if not ray.is_initialized():
-        ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, log_to_driver=False,
-                 logging_level="ERROR")
+        from searchlab.execution.ray_start import init_local
+
+        init_local(4, 1)  # as `searchlab run` starts Ray, whatever an earlier `ray start` left
     yield ray
     ray.shutdown()
 

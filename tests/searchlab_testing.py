@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
+
+from searchlab.execution.ray_start import free_port  # noqa: F401 - for the test modules
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def child_runs(uri: str, experiment: str):

@@ -22,7 +22,9 @@ RAY_FREE = [
     "searchlab.methods.lr_free.scoring", "searchlab.methods.lr_free.optimizers",
     "searchlab.methods.lr_free.workloads", "searchlab.methods.lr_free.method",
     "searchlab.methods.stn.layers", "searchlab.methods.stn.hyper", "searchlab.methods.stn.train",
-    "searchlab.methods.stn.method",
+    "searchlab.methods.stn.method", "searchlab.registry", "searchlab.stopping",
+    "searchlab.stopping.base", "searchlab.stopping.builtin", "searchlab.stopping.rule",
+    "searchlab.predictive.core", "searchlab.predictive.factory",
 ]
 
 BLOCKER = """
@@ -45,6 +47,24 @@ def test_pure_modules_import_without_ray_or_mlflow():
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "ok"
+
+
+def test_ray_private_attributes_are_read_in_one_marked_function():
+    """Ray's private API (an underscore attribute of a Ray object) appears only in
+    searchlab.stopping.adapter.resume_bracket, which a test pins (tests/stopping)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "searchlab"
+    private = re.compile(r"\b(_trial_info|_process_bracket|_schedule_trial_save|_metric|_mode|"
+                         r"_supports_buffered_results|_local_tuner|_tune_config)\b")
+    hits = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py")
+            for i, line in enumerate(p.read_text().splitlines(), 1) if private.search(line)]
+    text = (root / "stopping" / "adapter.py").read_text()
+    body = text[text.index("def resume_bracket("):]
+    start = text[:text.index("def resume_bracket(")].count("\n") + 1
+    inside = {f"stopping/adapter.py:{start + i}" for i in range(body.count("\n") + 1)}
+    assert hits and set(hits) <= inside, sorted(set(hits) - inside)
 
 
 def test_the_blocker_blocks():

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 import urllib.error
@@ -24,9 +21,9 @@ from argparse import Namespace
 from pathlib import Path
 
 import pytest
+from searchlab_testing import free_port
 
 from searchlab.errors import SearchlabError
-from searchlab.processes import stop_processes
 
 PROBE = '''
 import time
@@ -71,7 +68,7 @@ def test_unreachable_cluster_is_one_line_naming_the_address(tmp_path):
     good = tmp_path / "s.yaml"
     good.write_text("name: s\nworkload: sphere\nmetric: {name: loss, mode: min}\n"
                     "space: {x1: {uniform: [0, 1]}}\nbudget: {trials: 2}\ntracking: {enabled: false}\n")
-    port = _free_port()
+    port = free_port()
     line = one_error_line(searchlab("submit", str(good), "--address", f"http://127.0.0.1:{port}"))
     assert f"cannot reach the Ray cluster at http://127.0.0.1:{port}" in line
     line = one_error_line(searchlab("jobs", "--address", f"http://u:secret@127.0.0.1:{port}"))
@@ -143,12 +140,6 @@ def test_tracking_uri_for_the_job(monkeypatch):
 
 
 # ---------------------------------------------------------------------------- the real thing
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ray_token() -> dict[str, str]:
     """Ray (>= 2.5x) starts clusters with token authentication; its REST API wants the token."""
     token = os.environ.get("RAY_AUTH_TOKEN")
@@ -186,85 +177,42 @@ def _wait(what: str, check, timeout: float, procs: list) -> None:
     raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
 
 
-def _stop(procs: list[subprocess.Popen], marker: str) -> None:
-    """SIGTERM, then SIGKILL, to the processes we started, their descendants and Ray's daemons
-    (named by our own temp directory)."""
-    stop_processes(procs, marker)
-
-
 @pytest.fixture(scope="module")
 def cluster():
-    """A two-node Ray cluster and an MLflow tracking server, all on 127.0.0.1."""
-    # short: Ray's socket paths live under it and must stay under 108 characters
-    tmp = Path(tempfile.mkdtemp(prefix="slc", dir="/tmp"))
-    marker = str(tmp)
-    procs: list[subprocess.Popen] = []
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "MLFLOW_"))}
-    env["RAY_USAGE_STATS_ENABLED"] = "0"
-    # Ray's default token authentication, stated so that the second node joins with the token
-    # (~/.ray/auth_token, made by the head if missing); `searchlab` finds the token by itself
-    env["RAY_AUTH_MODE"] = "token"
+    """A two-node Ray cluster (the head with Ray's Jobs API) and an MLflow tracking server, all
+    on 127.0.0.1, stopped by process id (see LocalCluster)."""
+    from searchlab.execution.ray_start import LocalCluster
 
-    def start(name: str, cmd: list[str]) -> subprocess.Popen:
-        log = open(tmp / f"{name}.log", "w")
-        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                             start_new_session=True, cwd=tmp)
-        procs.append(p)
-        return p
-
-    def node_ports() -> list[str]:
-        return ["--node-manager-port", str(_free_port()), "--object-manager-port", str(_free_port()),
-                "--dashboard-agent-listen-port", str(_free_port()),
-                "--dashboard-agent-grpc-port", str(_free_port()),
-                "--runtime-env-agent-port", str(_free_port()),
-                "--metrics-export-port", str(_free_port()),
-                "--min-worker-port", "0", "--max-worker-port", "0"]
-
-    ray = shutil.which("ray") or "ray"
-    gcs, dash, mlflow_port = _free_port(), _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    ray = LocalCluster([2, 2], dashboard=True, env=env)
     try:
-        start("mlflow", [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
-                         "--port", str(mlflow_port), "--workers", "1",
-                         "--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}",
-                         "--artifacts-destination", str(tmp / "artifacts")])
-        head = start("head", [ray, "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
-                              "--port", str(gcs), "--num-cpus", "2", "--num-gpus", "0",
-                              "--include-dashboard=true", "--dashboard-host", "127.0.0.1",
-                              "--dashboard-port", str(dash),
-                              "--ray-client-server-port", str(_free_port()),
-                              "--temp-dir", str(tmp / "ray"), "--disable-usage-stats",
-                              *node_ports()])
-        jobs_api = f"http://127.0.0.1:{dash}"
-        _wait("Ray head", lambda: _get(f"{jobs_api}/api/version").get("ray_version"), 180, [head])
-        worker = start("worker", [ray, "start", "--block", "--address", f"127.0.0.1:{gcs}",
-                                  "--node-ip-address", "127.0.0.1", "--num-cpus", "2",
-                                  "--num-gpus", "0", "--disable-usage-stats", *node_ports(),
-                                  # a temp dir of its own, as on a machine of its own: two nodes
-                                  # sharing one would unpack (and delete) each other's packages
-                                  "--temp-dir", str(tmp / "ray2")])
+        jobs_api = ray.jobs_api
+        ray.wait("Ray head", lambda: _get(f"{jobs_api}/api/version").get("ray_version"), 180)
 
         def nodes() -> list[str]:
             data = _get(f"{jobs_api}/api/v0/nodes?limit=10")["data"]["result"]["result"]
             return [n["node_id"] for n in data if n["state"] == "ALIVE"]
 
-        _wait("second Ray node", lambda: len(nodes()) == 2, 180, [head, worker])
+        ray.wait("second Ray node", lambda: len(nodes()) == 2, 180)
+        mlflow_port = free_port()
+        ray.spawn("mlflow", [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
+                             "--port", str(mlflow_port), "--workers", "1",
+                             "--backend-store-uri", f"sqlite:///{ray.tmp / 'mlflow.db'}",
+                             "--artifacts-destination", str(ray.tmp / "artifacts")])
         mlflow_url = f"http://127.0.0.1:{mlflow_port}"
-        _wait("MLflow server", lambda: urllib.request.urlopen(f"{mlflow_url}/health", timeout=2)
-              .status == 200, 120, procs[:1])
+        ray.wait("MLflow server", lambda: urllib.request.urlopen(f"{mlflow_url}/health",
+                                                                  timeout=2).status == 200, 120)
     except Exception:
-        for log in sorted(tmp.glob("*.log")):
-            print(f"---- {log.name}\n" + log.read_text()[-3000:], file=sys.stderr)
-        _stop(procs, marker)
-        shutil.rmtree(tmp, ignore_errors=True)
+        print(ray.logs(), file=sys.stderr)
+        ray.stop()
         raise
     try:
-        yield Namespace(jobs_api=jobs_api, mlflow=mlflow_url, nodes=nodes(), tmp=tmp,
-                        worker=worker, live_nodes=nodes)
+        yield Namespace(jobs_api=jobs_api, mlflow=mlflow_url, nodes=nodes(), tmp=ray.tmp,
+                        worker=ray.procs[1], live_nodes=nodes)
     finally:
-        _stop(procs, marker)
-        for p in procs:
+        ray.stop()
+        for p in ray.procs:
             assert p.poll() is not None, f"{p.args[:3]} still running"
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _project(tmp_path: Path, name: str, trials: int, sleep: float, retries: int = 0) -> Path:
@@ -406,3 +354,77 @@ def test_removing_a_worker_node_moves_its_trials_and_the_study_finishes(cluster,
     head = {int(n[:12], 16) for n in cluster.live_nodes()}
     moved = [t for t in trials if t["tags"].get("searchlab.retries")]
     assert {int(t["metrics"]["node"]) for t in moved} <= head
+
+
+def test_packaging_refuses_the_filesystem_root_the_home_directory_and_large_directories(tmp_path):
+    """Before anything is packaged or sent (port 9: nothing listens there), one line."""
+    home = tmp_path / "home"
+    (home / "proj").mkdir(parents=True)
+    study = home / "proj" / "s.yaml"
+    study.write_text("name: s\nworkload: sphere\nmetric: {name: loss, mode: min}\n"
+                     "space: {x1: {uniform: [0, 1]}}\nbudget: {trials: 2}\n"
+                     "tracking: {enabled: false}\n")
+    env = {"HOME": str(home)}
+    for working_dir, words in [("/", "refusing to package / (the filesystem root)"),
+                               (str(home), "(the home directory)")]:
+        t0 = time.monotonic()
+        line = one_error_line(searchlab("submit", str(study), "--working-dir", working_dir,
+                                        "--address", "http://127.0.0.1:9", env=env))
+        assert words in line, line
+        assert time.monotonic() - t0 < 60
+    # a study file in the home directory itself: its directory is the package, refused too
+    (home / "s.yaml").write_text(study.read_text())
+    line = one_error_line(searchlab("submit", str(home / "s.yaml"), "--address",
+                                    "http://127.0.0.1:9", env=env))
+    assert "(the home directory)" in line, line
+    # more than the bound (a sparse file: no disk used), unless a .gitignore leaves it out
+    with open(home / "proj" / "big.bin", "wb") as f:
+        f.truncate(300 * 1024 * 1024)
+    line = one_error_line(searchlab("submit", str(study), "--address", "http://127.0.0.1:9",
+                                    env=env))
+    assert "holds more than 256 MiB" in line and str(home / "proj") in line, line
+    (home / "proj" / ".gitignore").write_text("big.bin\n")
+    line = one_error_line(searchlab("submit", str(study), "--address", "http://127.0.0.1:9",
+                                    env=env))
+    assert "cannot reach the Ray cluster" in line, line  # packaged: it got as far as sending
+
+
+def test_a_cluster_still_starting_is_asked_again_then_one_line(capsys):
+    """Ray's Jobs API on a freshly started head answers 500 "No available agent to submit job,
+    please try again later" until its agent is up: the submission waits and tries again, with
+    backoff, for a bounded time."""
+    from searchlab.cluster import _call
+
+    busy = RuntimeError("Request failed with status code 500: No available agent to submit job, "
+                        "please try again later.")
+    calls: list[float] = []
+
+    def submit_job(**kw):
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            raise busy
+        return "raysubmit_1"
+
+    assert _call("http://h:8265", "job submission", submit_job, patience=10, pause=0.1,
+                 entrypoint="x") == "raysubmit_1"
+    assert len(calls) == 3 and calls[2] - calls[1] > calls[1] - calls[0]  # backoff
+    assert capsys.readouterr().err.count("still starting") == 1
+
+    def never_ready(**kw):
+        raise busy
+
+    t0 = time.monotonic()
+    with pytest.raises(SearchlabError) as e:
+        _call("http://h:8265", "job submission", never_ready, patience=1.0, pause=0.1)
+    assert time.monotonic() - t0 < 3
+    assert "no job agent ready after 1 s" in str(e.value) and "\n" not in str(e.value)
+    # other errors are not retried
+    calls.clear()
+
+    def broken(**kw):
+        calls.append(1)
+        raise RuntimeError("Request failed with status code 400: bad runtime_env")
+
+    with pytest.raises(SearchlabError, match="bad runtime_env"):
+        _call("http://h:8265", "job submission", broken, patience=10, pause=0.1)
+    assert calls == [1]

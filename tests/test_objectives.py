@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from searchlab.methods import get_method
 from searchlab.methods.base import TrialRequest, TrialResult
 from searchlab.methods.local import run_local
 from searchlab.pareto import dominates, pareto_front, pareto_trials
@@ -65,7 +64,7 @@ def test_a_single_mapping_keeps_working_and_a_list_leads_with_its_first():
     assert one.metric.name == "loss" and len(one.objectives) == 1
     two = parse_text(TWO).study
     assert (two.metric.name, two.metric.mode) == ("loss", "min")
-    obj = get_method("search").objective(two.method, two)
+    obj = two.method.objective(two)
     assert obj.all == (("loss", "min"), ("size", "max"))
 
 
@@ -97,7 +96,7 @@ def test_bad_metric_lists_name_the_line(text, line, needle):
 def test_multi_objective_search_in_process(algorithm):
     study = parse_text(TWO.replace("{algorithm: optuna, sampler: nsga2, seed: 1}", algorithm)
                        ).study
-    out = run_local(get_method("search"), study.method, study, study_workload=two_losses)
+    out = run_local(study, study_workload=two_losses)
     assert len(out.results) == 12
     # loss = x, size = x^2 are monotone in x together: min loss vs max size conflict fully,
     # so every completed trial is on the front
@@ -110,7 +109,7 @@ def test_multi_objective_search_in_process(algorithm):
 
 def test_nsga2_gets_both_objectives():
     study = parse_text(TWO).study
-    run = get_method("search").start(study.method, study)
+    run = study.method.start(study)
     ray_searcher = run.suggester.searcher
     assert ray_searcher.metric == ["loss", "size"] and ray_searcher.mode == ["min", "max"]
     assert ray_searcher._ot_study.directions[1].name == "MAXIMIZE"

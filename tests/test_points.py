@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from searchlab.methods import get_method
 from searchlab.methods.local import run_local
 from searchlab.spec.loader import SpecError
 from searchlab.spec.parse import parse_text
@@ -41,7 +40,7 @@ def _study(algorithm: str, text: str = BASE):
 @pytest.mark.parametrize("algorithm", ["random", "optuna", "nevergrad"])
 def test_points_run_first_and_count_toward_the_budget(algorithm):
     study = _study(algorithm)
-    out = run_local(get_method("search"), study.method, study)
+    out = run_local(study)
     configs = [r.request.config for r in out.results]
     assert len(configs) == 5
     assert configs[0] == FIRST and configs[1] == SECOND
@@ -56,7 +55,7 @@ def test_grid_runs_the_points_then_every_grid_point():
     text = text.replace("{uniform: [0.0, 0.99]}", "{choice: [0.0, 0.9]}").replace(
         "{uniform: [0.8, 0.999]}", "{choice: [0.9]}")
     study = _study("grid", text)
-    out = run_local(get_method("search"), study.method, study)
+    out = run_local(study)
     configs = [r.request.config for r in out.results]
     assert configs[:2] == [FIRST, SECOND]
     assert len(configs) == 2 + 2 * 2 * 3  # the points, then x1 x x2 x (2 sgd + 1 adam)
@@ -64,7 +63,7 @@ def test_grid_runs_the_points_then_every_grid_point():
 
 def test_optuna_learns_from_the_points():
     study = _study("optuna")
-    run = get_method("search").start(study.method, study)
+    run = study.method.start(study)
     first = run.ask("a")
     assert first.config == FIRST
     ot_study = run.suggester.searcher._ot_study

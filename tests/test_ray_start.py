@@ -49,6 +49,32 @@ def test_a_stale_ray_address_file_does_not_stop_a_local_run(tmp_path):
     assert "2 trials (2 completed)" in r.stdout
 
 
+def test_benchmarks_start_ray_as_searchlab_run_does_whatever_ray_start_left(tmp_path):
+    """A killed `ray start --head` leaves its address file; a benchmark that started Ray with
+    plain ray.init(num_cpus=...) died on it ("When connecting to an existing cluster, num_cpus
+    and num_gpus must not be provided"). Scripts and tests start Ray through init_local."""
+    import json
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    ray_tmp = Path(tempfile.mkdtemp(prefix="slr", dir="/tmp"))
+    try:
+        (ray_tmp / "ray").mkdir(parents=True)
+        (ray_tmp / "ray" / "ray_current_cluster").write_text("127.0.0.1:1")
+        env = {**os.environ, "RAY_TMPDIR": str(ray_tmp), "PYTHONPATH": str(REPO),
+               "OMP_NUM_THREADS": "1"}
+        env.pop("RAY_ADDRESS", None)
+        r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "deep_ga_throughput.py"),
+                            "--generations", "1", "--evotorch-generations", "1",
+                            "--seconds", "0.2", "--workers", "2"], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=600)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads(r.stdout.strip().splitlines()[-1])["ga_frames_per_s_2"] > 0
+
+
 def test_an_unreachable_cluster_is_one_line_and_leaves_no_mlflow_run(tmp_path):
     from searchlab_testing import child_runs
 

@@ -31,7 +31,8 @@ def test_quickstart_parses_into_typed_models(tmp_path):
     assert isinstance(s.space.params["lr"], Float) and s.space.params["lr"].log
     opt = s.space.params["optimizer"]
     assert isinstance(opt, Conditional) and set(opt.options) == {"sgd", "adam"}
-    assert s.stopping_name == "asha" and s.stopping.grace_period == 2
+    assert s.stopping.name == "asha" and s.stopping.settings.grace_period == 2
+    assert s.search.name == "optuna" and s.search.settings.sampler == "tpe"
     assert s.budget.trials == 32 and s.budget.concurrency == 2
     assert len(loaded.hash) == 16
 
@@ -47,8 +48,13 @@ def test_quickstart_parses_into_typed_models(tmp_path):
     (BASE.replace("trials: 4", "trials: 4, time_limit: soon"), 6, "budget.time_limit", "duration"),
     (BASE + "stopping: {scheduler: ahsa}\n", 7, "stopping.scheduler", "did you mean 'asha'"),
     (BASE + "stopping: {scheduler: asha, grace: 2}\n", 7, "stopping.grace", "did you mean 'grace_period'"),
-    (BASE + "search: {algorithm: optuna, sampler: tpee}\n", 7, "search", "use one of: tpe"),
-    (BASE + "search: {algorithm: random, startup: 3}\n", 7, "search", "tpe and gp samplers"),
+    (BASE + "search: {algorithm: optuna, sampler: tpee}\n", 7, "search.sampler", "'tpe'"),
+    (BASE + "search: {algorithm: optuna, sampler: cmaes, startup: 3}\n", 7, "search",
+     "tpe and gp samplers"),
+    (BASE + "search: {algorithm: random, startup: 3}\n", 7, "search.startup",
+     "unknown key 'startup'"),
+    (BASE + "search: {algorithm: optuna, repeats: 3}\n", 7, "search.repeats",
+     "unknown key 'repeats'"),
     (BASE + "search: {algorithm: grid}\n", 7, "search.algorithm", "cannot enumerate the continuous"),
     (BASE + "method: {name: cdtt}\n", 7, "method.name", "did you mean 'cdt'"),
     (BASE.replace("x1: {uniform: [-1, 1]}", "x1: {choice: []}"), 5, "space.x1.choice", "non-empty list"),
@@ -147,5 +153,5 @@ def test_tpe_models_from_a_third_of_the_budget_unless_told():
     assert [startup_trials(None, n) for n in (None, 4, 10, 30, 300)] == [10, 2, 3, 10, 10]
     assert startup_trials(5, 10) == 5
     study = parse_text(BASE + "search: {algorithm: optuna, startup: 4}\n", "s.yaml").study
-    assert study.search.startup == 4
+    assert study.search.settings.startup == 4
     assert sampler("tpe", 0, 4)._n_startup_trials == 4

@@ -58,7 +58,7 @@ def test_a_trial_tune_lost_after_a_kill_is_completed_from_the_methods_journal(tm
     kept = TrialResult("kept", TrialRequest(config={"tuner": "op", "seed": 0}, length=3), "completed",
                        history[-1], history)
     in_tune = SimpleNamespace(config={"tuner": "op", "seed": 0}, metrics={"trial_id": "kept"})
-    told = SimpleNamespace(results={"lost1": lost, "kept": kept})
+    told = SimpleNamespace(results={"lost1": lost, "kept": kept}, alias={})
     assert _told_but_lost(told, [in_tune]) == [lost]
     # a fixed list of trials (PBT): Tune's trial runs a request under another id, an alias
     pbt = SimpleNamespace(config={"tuner": "op", "seed": 0}, metrics={"trial_id": "abc_00001"})

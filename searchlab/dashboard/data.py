@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from searchlab.errors import SearchlabError
+from searchlab.methods.base import leads
 
 TRIAL_STATUSES = ("completed", "early_stopped", "timed_out", "diverged", "failed", "running")
 _MLFLOW_STATUS = {"FINISHED": "completed", "FAILED": "failed", "KILLED": "failed",
@@ -131,6 +132,12 @@ class Execution:
     def best_run_id(self) -> str | None:
         return self.tags.get("searchlab.best_run_id")
 
+    @property
+    def trial_panels(self) -> bool:
+        """False when the method's stored analysis is the study's result and replaces the
+        generic trial panels (the parent-run tag ``searchlab.lead: analysis``)."""
+        return not leads(self.tags)
+
 
 @dataclass(frozen=True)
 class StudyData:
@@ -155,10 +162,6 @@ class StudyData:
     @property
     def mode(self) -> str:
         return self.latest.mode
-
-    @property
-    def methods(self) -> set[str]:
-        return {e.method for e in self.executions}
 
     def has_metric(self, key: str) -> bool:
         return any(key in t.history for t in self.trials)

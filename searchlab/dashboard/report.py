@@ -16,6 +16,8 @@ from types import ModuleType
 from typing import Any
 
 from searchlab.dashboard.data import DashboardError, StudyData, load_studies, shown_uri, statuses_of
+from searchlab.methods.base import HEADLINE_TAG
+from searchlab.methods.base import leads as method_leads
 
 PANELS_PACKAGE = "searchlab_dashboards"
 # The repository layout: dashboards/ next to the searchlab package.
@@ -160,13 +162,15 @@ def _summary_table(studies: list[StudyData]) -> str:
             by_status = ", ".join(f"{counts[s]} {s}" for s in statuses_of(ex.trials))
             best = next((t for t in ex.trials if t.run_id == ex.best_run_id), None)
             best_value = best.final(ex.metric) if best is not None and ex.metric else None
+            leads = method_leads(ex.tags)  # the method's own result, not one trial
+            headline = ex.tags.get(HEADLINE_TAG) or "see Result"
             cells = [
                 study.name, ex.run_name, ex.method, ex.tags.get("searchlab.searcher", "–"),
                 ex.tags.get("searchlab.scheduler", "–"),
                 f"{ex.metric or ''} ({ex.mode})" if ex.metric else "",
                 str(len(ex.trials)), by_status,
-                "" if best_value is None else f"{best_value:.6g}",
-                ex.tags.get("searchlab.best_trial_id", ""),
+                headline if leads else "" if best_value is None else f"{best_value:.6g}",
+                "–" if leads else ex.tags.get("searchlab.best_trial_id", ""),
             ]
             rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
     return f'<table class="summary">{head}{"".join(rows)}</table>'
@@ -197,13 +201,65 @@ table.summary th { background: #f4f6f8; }
 .sl-figure { width: 100%; margin: 8px 0 16px; }
 """
 
+#: WebGL figures (parcoords takes three contexts) drawn at once: a browser keeps about 16 WebGL
+#: contexts and loses the oldest past that, which left a page of several studies with blank plots
+MAX_LIVE_WEBGL = 4
+
 _BOOT = """
-document.querySelectorAll("script.sl-figure-json").forEach(function (node) {
-  var fig = JSON.parse(node.textContent);
+(function () {
   var config = {responsive: true, displaylogo: false};
-  Plotly.newPlot(node.dataset.target, fig.data, fig.layout, config);
-});
-"""
+  // trace types plotly draws with WebGL
+  var GL = new RegExp("^(parcoords|splom|scattergl|scatterpolargl|heatmapgl|pointcloud|" +
+    "scatter3d|surface|mesh3d|cone|streamtube|volume|isosurface|scattermap|choroplethmap|" +
+    "densitymap|scattermapbox|choroplethmapbox|densitymapbox)$");
+  var MAX_LIVE = MAX_LIVE_WEBGL;
+  var live = [];  // drawn WebGL figures, least recently drawn first
+  function usesGL(fig) {
+    return fig.data.some(function (t) { return GL.test(t.type || "scatter"); });
+  }
+  function release(el) {  // free its contexts now, not at the next garbage collection
+    el.querySelectorAll("canvas").forEach(function (c) {
+      var gl = c.getContext("webgl") || c.getContext("experimental-webgl");
+      var lose = gl && gl.getExtension("WEBGL_lose_context");
+      if (lose) lose.loseContext();
+    });
+    Plotly.purge(el);
+    el.dataset.drawn = "no";
+  }
+  function draw(el) {
+    var at = live.indexOf(el);
+    if (at >= 0) { live.splice(at, 1); live.push(el); return; }
+    while (live.length >= MAX_LIVE) {  // an off-screen one first, else the oldest
+      var off = live.filter(function (f) { return f.dataset.visible !== "yes"; });
+      var old = off.length ? off[0] : live[0];
+      live.splice(live.indexOf(old), 1);
+      release(old);
+    }
+    live.push(el);
+    Plotly.newPlot(el, el.slFigure.data, el.slFigure.layout, config);
+    el.dataset.drawn = "yes";
+  }
+  var seen = new IntersectionObserver(function (entries) {
+    entries.forEach(function (e) {
+      e.target.dataset.visible = e.isIntersecting ? "yes" : "no";
+      if (e.isIntersecting) draw(e.target);
+    });
+  }, {rootMargin: "100px 0px"});
+  document.querySelectorAll("script.sl-figure-json").forEach(function (node) {
+    var fig = JSON.parse(node.textContent);
+    var el = document.getElementById(node.dataset.target);
+    if (usesGL(fig)) {  // drawn while on screen (see MAX_LIVE)
+      el.slFigure = fig;
+      el.dataset.webgl = "yes";
+      el.dataset.drawn = "no";
+      el.style.minHeight = ((fig.layout && fig.layout.height) || 450) + "px";
+      seen.observe(el);
+    } else {
+      Plotly.newPlot(el, fig.data, fig.layout, config);
+    }
+  });
+})();
+""".replace("MAX_LIVE_WEBGL", str(MAX_LIVE_WEBGL))
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en">

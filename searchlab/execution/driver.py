@@ -8,10 +8,11 @@ as a :class:`~searchlab.methods.base.TrialResult` when the trial ends, with its 
 everywhere else (:mod:`searchlab.status`). Schedulers work on these trials as on any others.
 
 Resume: every ask and tell is appended to a journal beside the study's Tune state. Whenever this
-searcher is built or unpickled (Tune pickles it into its experiment state and unpickles it on
-``Tuner.restore``), a fresh run is started and the journal replayed into it, so a run needs no
-pickling of its own. Requests that were asked but that Tune never saved (the driver died in
-between) are handed out again, first, under new trial ids.
+searcher is built (a resumed study builds a fresh one) or unpickled, a fresh run is started and
+the journal replayed into it, so a run needs no pickling of its own. Requests that were asked but
+that Tune never saved (the driver died in between) are handed out again, first, under new trial
+ids. The runner builds the searcher, hands it to Tune and reads the method's view from the same
+object once Tune has ended.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ray.tune import Callback
 from ray.tune.search import Searcher
 
 from searchlab import status
@@ -76,10 +78,10 @@ def resources_of(default: TrialResources) -> Callable[[dict[str, Any]], Any]:
 
 
 class MethodSearcher(Searcher):
-    # the newest searcher of each journal in this process (the one Tune drives), by journal path
-    LIVE: dict[str, MethodSearcher] = {}
+    """A method run as a Tune ``Searcher``. ``build_run`` starts a fresh run (picklable, e.g.
+    ``functools.partial(study.method.start, study)``)."""
 
-    def __init__(self, build_run: Callable[[], MethodRun], journal_dir: str | os.PathLike,
+    def __init__(self, build_run: Callable[[], MethodRun], journal_dir: str | os.PathLike[str],
                  metric: str, mode: str, default_length: int) -> None:
         super().__init__(metric=metric, mode=mode)
         self.build_run = build_run
@@ -89,11 +91,14 @@ class MethodSearcher(Searcher):
 
     # ------------------------------------------------------------------ pickling = replay
     def __getstate__(self) -> dict[str, Any]:
-        keep = ("build_run", "journal_path", "default_length", "_metric", "_mode")
-        return {k: v for k, v in self.__dict__.items() if k in keep}
+        return {"build_run": self.build_run, "journal_path": self.journal_path,
+                "default_length": self.default_length, "metric": self.metric,
+                "mode": self.mode}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        Searcher.__init__(self, metric=state["metric"], mode=state["mode"])
+        self.build_run = state["build_run"]
+        self.journal_path, self.default_length = state["journal_path"], state["default_length"]
         self._setup()
 
     def _setup(self) -> None:
@@ -108,8 +113,6 @@ class MethodSearcher(Searcher):
         self.stalled = False
         self.abort: str | None = None  # an error that makes every further trial pointless
         entries = _read_journal(self.journal_path)
-        self.lines = len(entries)  # journal lines this searcher has replayed or written
-        MethodSearcher.LIVE[self.journal_path] = self
         for entry in entries:
             kind = entry.get("kind")
             if kind == "ask":
@@ -125,24 +128,6 @@ class MethodSearcher(Searcher):
             elif kind == "abort":
                 self.abort = entry["error"]
         self._reissue_unsaved()
-
-    @classmethod
-    def after_fit(cls, build_run: Callable[[], MethodRun], journal_dir: str | os.PathLike,
-                  metric: str, mode: str, default_length: int) -> MethodSearcher:
-        """The method's view once Tune has ended: the searcher Tune drove, when it holds every
-        line of the journal (no replay), else a fresh one that replays the journal."""
-        live = cls.drop(journal_dir)
-        path = str(Path(journal_dir) / JOURNAL)
-        if live is not None and live.lines == len(_read_journal(path)):
-            return live
-        replayed = cls(build_run, journal_dir, metric, mode, default_length)
-        cls.drop(journal_dir)  # it registered itself; the study has ended
-        return replayed
-
-    @classmethod
-    def drop(cls, journal_dir: str | os.PathLike) -> MethodSearcher | None:
-        """Forget (and return) the live searcher of a journal: the study it served has ended."""
-        return cls.LIVE.pop(str(Path(journal_dir) / JOURNAL), None)
 
     def _reissue_unsaved(self) -> None:
         """After a restore: hand out again the requests that Tune never saved."""
@@ -166,11 +151,12 @@ class MethodSearcher(Searcher):
     def restore_from_dir(self, checkpoint_dir: str) -> None:
         """Nothing to restore: Tune unpickled this searcher, which replayed the journal."""
 
-    def set_search_properties(self, metric: str | None, mode: str | None, config: dict,
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any],
                               **spec: Any) -> bool:
         return True
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    def suggest(  # type: ignore[override]  # Tune's own FINISHED is a str; it types Dict | None
+            self, trial_id: str) -> dict[str, Any] | str | None:
         if self.abort:
             return Searcher.FINISHED
         if self.reissue:
@@ -259,34 +245,28 @@ class MethodSearcher(Searcher):
         if self._journal is None:
             self._journal = open(self.journal_path, "a", buffering=1)  # a line at a time
         self._journal.write(json.dumps(entry, default=str) + "\n")
-        self.lines += 1
 
 
-class FixedTrialsCallback:
+class FixedTrialsCallback(Callback):
     """For fixed trial lists: feeds a MethodSearcher from Tune's callback hooks (the searcher
     slot holds Tune's own variant generator)."""
 
     def __init__(self, searcher: MethodSearcher) -> None:
         self.searcher = searcher
 
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.searcher.started(trial.trial_id, trial.config)
 
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
                         **info: Any) -> None:
         self.searcher.started(trial.trial_id, trial.config)
         self.searcher.on_trial_result(trial.trial_id, result)
 
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.searcher.on_trial_complete(trial.trial_id, trial.last_result, False)
 
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.searcher.on_trial_complete(trial.trial_id, trial.last_result, True)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("on_") or name in ("setup",):
-            return lambda *a, **k: None
-        raise AttributeError(name)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -345,7 +325,7 @@ def _missing_metric(files: str | None) -> str | None:
     return None
 
 
-def known_trials(study_dir: str | os.PathLike) -> set[str]:
+def known_trials(study_dir: str | os.PathLike[str]) -> set[str]:
     """The trial ids in Tune's newest saved experiment state (empty when unreadable)."""
     states = sorted(Path(study_dir).glob("experiment_state-*.json"))
     if not states:

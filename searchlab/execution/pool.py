@@ -23,6 +23,7 @@ its node, the item and the original exception (the worker's traceback is kept in
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import traceback
@@ -114,7 +115,7 @@ class _Worker:
         return out
 
 
-_RemoteWorker = ray.remote(max_restarts=0)(_Worker)
+_RemoteWorker: Any = ray.remote(max_restarts=0)(_Worker)  # an actor class (Ray types it loosely)
 
 
 class RayPool:
@@ -136,7 +137,8 @@ class RayPool:
         else:
             _ensure_ray(workers, worker_cpu, worker_gpu)
             options = [{"num_cpus": worker_cpu, "num_gpus": worker_gpu}] * workers
-        self._actors = [_RemoteWorker.options(**opts).remote(i) for i, opts in enumerate(options)]
+        self._actors: list[Any] = [_RemoteWorker.options(**opts).remote(i)
+                                   for i, opts in enumerate(options)]
         try:
             infos = ray.get([a.info.remote() for a in self._actors], timeout=start_timeout)
         except ray.exceptions.GetTimeoutError:
@@ -229,10 +231,10 @@ def _ensure_ray(workers: int, cpu: float, gpu: float) -> None:
     """Start a local Ray cluster when there is none; refuse a pool the cluster cannot hold."""
     if not ray.is_initialized():
         if os.environ.get("RAY_ADDRESS"):
-            ray.init(logging_level="ERROR")
+            ray.init(logging_level=logging.ERROR)
         else:
             ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(workers * cpu)),
-                     include_dashboard=False, logging_level="ERROR")
+                     include_dashboard=False, logging_level=logging.ERROR)
     total = ray.cluster_resources()
     for name, each in (("CPU", cpu), ("GPU", gpu)):
         if workers * each > total.get(name, 0) + 1e-9:

@@ -1,9 +1,13 @@
-"""Assemble Ray Tune for a study and run it: a fresh ``Tuner`` or a restored one, with Ctrl-C
-and SIGTERM turned into a graceful, resumable stop."""
+"""Assemble Ray Tune for a study and run it (``tune.run``, fresh or resumed from the study's
+directory), with Ctrl-C and SIGTERM turned into a graceful, resumable stop.
+
+The runner's live objects go to Tune as they are: the method's searcher and the callbacks
+(progress line, MLflow writer). ``tune.run`` pickles none of them (a resumed study gets fresh
+ones: the searcher replays the method's journal), so no object has to be found again by a key.
+"""
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import threading
@@ -12,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ray.tune import Callback
+from ray.tune.schedulers import TrialScheduler
+
 from searchlab.errors import SearchlabError, StudyInterrupted
 from searchlab.execution.driver import FixedTrialsCallback, MethodSearcher, resources_of
-from searchlab.methods.base import MethodRun
-from searchlab.progress import Forwarder
-from searchlab.stopping.base import BuiltScheduler
+from searchlab.spec.models import Study
+from searchlab.stopping.base import SchedulerTraits
 from searchlab.trainable import TrialSpec, make_trainable
 
 
@@ -24,24 +30,17 @@ from searchlab.trainable import TrialSpec, make_trainable
 class TunePlan:
     """Everything Tune needs for one study execution."""
 
-    study: Any  # searchlab.spec.models.Study
+    study: Study
     spec: TrialSpec
-    built: BuiltScheduler
-    metric: str
-    mode: str
+    scheduler: TrialScheduler
+    traits: SchedulerTraits  # the stopping rule's (``study.stopping.traits``)
     study_dir: Path
-    callback_key: str  # Forwarder.LIVE key of the live callbacks (progress, MLflow writer)
 
 
-def start_method_run(method_name: str, settings: Any, study: Any) -> MethodRun:
-    """Module-level (picklable) constructor of a method run, for the searcher's replays."""
-    from searchlab.methods import get_method
-
-    return get_method(method_name).start(settings, study)
-
-
-def fit(plan: TunePlan, resuming: bool, restart_command: str) -> list[Any]:
-    """Run the study; the list of Tune results (one per trial). Raises StudyInterrupted."""
+def fit(plan: TunePlan, searcher: MethodSearcher, callbacks: list[Callback], resuming: bool,
+        restart_command: str) -> list[Any]:
+    """Run the study, ``searcher`` asking its method for trials and ``callbacks`` receiving
+    Tune's events; the list of Tune results (one per trial). Raises StudyInterrupted."""
     # Tune's own console output and its default CSV/TensorBoard loggers: off, whoever started Ray
     # (searchlab writes MLflow; Tune's JSON results stay for resume and reconciliation)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -53,66 +52,55 @@ def fit(plan: TunePlan, resuming: bool, restart_command: str) -> list[Any]:
     study = plan.study
     trainable = tune.with_resources(make_trainable(plan.spec),
                                     resources_of(study.resources.trial()))
-    if plan.built.fixed_trials:
+    search_alg: Any = searcher
+    config: dict[str, Any] = {}
+    num_samples = -1
+    callbacks = [JsonLoggerCallback(), *callbacks]
+    if plan.traits.refuses_searcher:
         # the scheduler takes no searcher (PBT): Tune's variant generator runs the method's
         # trials, asked for up front; a callback tells the method their results
-        fixed = MethodSearcher(
-            functools.partial(start_method_run, study.method_name, study.method, study),
-            plan.study_dir, plan.metric, plan.mode, study.budget.max_epochs)
         try:
-            configs = fixed.fixed_configs()
+            configs = searcher.fixed_configs()
         except ValueError as e:
-            raise SearchlabError(f"method '{study.method_name}' with stopping "
-                                 f"'{study.stopping_name}': {e}") from None
-        Forwarder.LIVE[plan.callback_key].callbacks.append(FixedTrialsCallback(fixed))
-    if resuming:
-        tuner = tune.Tuner.restore(str(plan.study_dir), trainable=trainable, resume_unfinished=True,
-                                   resume_errored=study.budget.retries > 0, restart_errored=False)
-    else:
-        concurrency = study.budget.concurrency
-        if plan.built.fixed_trials:
-            from ray.tune.search.basic_variant import BasicVariantGenerator
+            raise SearchlabError(f"method '{study.method.name}' with stopping "
+                                 f"'{study.stopping.name}': {e}") from None
+        from ray.tune.search.basic_variant import BasicVariantGenerator
 
-            search_alg: Any = BasicVariantGenerator(points_to_evaluate=configs)
-            param_space, num_samples = dict(configs[0]) if configs else {}, len(configs)
-        else:
-            search_alg = MethodSearcher(
-                functools.partial(start_method_run, study.method_name, study.method, study),
-                plan.study_dir, plan.metric, plan.mode, study.budget.max_epochs)
-            param_space, num_samples = {}, -1
-        tuner = tune.Tuner(
-            trainable,
-            param_space=param_space,
-            tune_config=tune.TuneConfig(
-                search_alg=search_alg, scheduler=plan.built.scheduler, num_samples=num_samples,
-                max_concurrent_trials=None if plan.built.synchronous else concurrency,
-                time_budget_s=study.budget.time_limit, reuse_actors=True,
-                trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
-            ),
-            run_config=tune.RunConfig(
-                name=study.name, storage_path=str(plan.study_dir.parent),
-                callbacks=[JsonLoggerCallback(), Forwarder(plan.callback_key)], verbose=0,
-                failure_config=tune.FailureConfig(max_failures=study.budget.retries),
-                checkpoint_config=tune.CheckpointConfig(
-                    num_to_keep=None if plan.built.clones_checkpoints else 2),
-            ),
-        )
+        search_alg = BasicVariantGenerator(points_to_evaluate=configs)
+        config, num_samples = (dict(configs[0]) if configs else {}), len(configs)
+        callbacks.append(FixedTrialsCallback(searcher))
     interrupted = threading.Event()
     restore_signals = _catch_interrupts(interrupted)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            grid = tuner.fit()
+            analysis = tune.run(
+                trainable, name=study.name, storage_path=str(plan.study_dir.parent),
+                config=config, num_samples=num_samples, search_alg=search_alg,
+                scheduler=plan.scheduler,
+                max_concurrent_trials=(None if plan.traits.pauses_trials
+                                       else study.budget.concurrency),
+                time_budget_s=study.budget.time_limit, reuse_actors=True,
+                trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
+                callbacks=callbacks, verbose=0, max_failures=study.budget.retries,
+                checkpoint_config=tune.CheckpointConfig(
+                    num_to_keep=None if plan.traits.keeps_checkpoints else 2),
+                raise_on_failed_trial=False,
+                # a resumed study continues its unfinished trials, and its failed ones from their
+                # last checkpoint when it allows retries
+                resume=("AUTO+ERRORED" if study.budget.retries else "AUTO") if resuming else None,
+            )
     finally:
         restore_signals()
     if interrupted.is_set():
         raise StudyInterrupted(f"study '{study.name}' interrupted; its state is saved in "
                                f"{plan.study_dir}; to resume it, run: {restart_command}")
+    grid = tune.ResultGrid(analysis)
     return [grid[i] for i in range(len(grid))]
 
 
 def _trial_name(trial: Any) -> str:
-    return trial.trial_id
+    return str(trial.trial_id)
 
 
 def _catch_interrupts(flag: threading.Event) -> Any:

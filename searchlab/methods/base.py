@@ -2,16 +2,24 @@
 
 A method decides *which trials to run*. It is selected in the study file with
 ``method: {name: ..., ...settings}``; plain search (``search``, the default) is a method like any
-other. Each method lives in ``searchlab/methods/<name>/`` (or one module) and provides:
+other. Each method lives in ``searchlab/methods/<name>/`` (or one module) and provides a
+:class:`Method` subclass, registered by name in :data:`searchlab.methods.REGISTRY`:
 
-- a pydantic settings model (validated when the study file is parsed);
-- :meth:`Method.check`, which raises ``ValueError`` with one line for anything in the study it
-  cannot honour (a ``search:`` block it would ignore, a missing space, ...);
+- ``settings_model``: a pydantic model of its ``method:`` block (validated when the study file is
+  parsed); the parser binds the class to its settings, so ``study.method`` *is* the method, and
+  ``self.settings`` is typed as the method's own settings (``Method[S]`` holds an ``S``);
+- ``TRAITS`` (:class:`MethodTraits`): what the method uses of the study file. From them, and only
+  there, the parser requires the keys the method needs and refuses every key it would ignore;
+- :meth:`Method.check`, which raises ``ValueError`` with one line for anything else in the study
+  it cannot honour;
 - :meth:`Method.start`, which returns a :class:`MethodRun`.
+
+The module that defines the :class:`Method` subclass must import no heavy package (Ray, torch,
+scikit-learn, Optuna, MLflow): validating a study file imports it. Its run may import them.
 
 A run is driven by one adapter (``searchlab.execution``) through Ray Tune::
 
-    run = method.start(settings, study)
+    run = study.method.start(study)
     while not run.done:
         request = run.ask(trial_id)        # a TrialRequest, or None: nothing to start right now
         ...                                # Tune runs it; schedulers may stop it early
@@ -22,22 +30,75 @@ A run is driven by one adapter (``searchlab.execution``) through Ray Tune::
 the adapter asks again after the next ``tell``. Once ``done`` is true and no trial runs, the study
 ends. A resumed study replays every ``ask`` and ``tell`` the run saw (in order) on a fresh run
 object before asking for more, so runs need no pickling: they must only be deterministic given
-the same sequence of calls.
+the same sequence of calls. A run whose trials are a list known from its settings subclasses
+:class:`FixedTrials`.
 
-Workloads are named by reference (a built-in name or ``"module:function"``), so every request
-stays plain JSON-able data that Tune can store in its experiment state.
+Workloads are named by reference (``"module:function"``), so every request stays plain JSON-able
+data that Tune can store in its experiment state.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from searchlab.registry import Binding, Settings
 
 if TYPE_CHECKING:
+    from searchlab.refs import Reference
     from searchlab.spec.models import Study
+
+
+class MethodSettings(Settings):
+    """Base for a method's settings block; unknown keys are errors."""
+
+    def code_path(self) -> str | None:
+        """The directory the settings' ``"module:name"`` references resolve from (its ``path``
+        key, relative to the study file), for methods that take one; None: the study file's
+        directory (see :mod:`searchlab.refs`)."""
+        return None
+
+    def references(self) -> list[Reference]:
+        """Every ``"module:name"`` reference these settings name (the user's code), for the
+        preflight: each is imported and checked before anything starts."""
+        return []
+
+
+S = TypeVar("S", bound=MethodSettings)
+
+
+@dataclass(frozen=True)
+class MethodTraits:
+    """What a method uses of the study file, declared once on its class.
+
+    The parser derives every requirement and refusal from these (``searchlab.spec.parse``):
+    a key the method would ignore is an error with its file and line, never silently dropped.
+    """
+
+    #: its trials run the study's ``workload`` (then it is required; else it is refused)
+    runs_workload: bool = False
+    #: it names its own objective (:meth:`Method.objective`): ``metric`` is refused; else the
+    #: study's ``metric`` is its objective and is required
+    owns_objective: bool = True
+    #: ``metric`` may list several objectives (their Pareto front is reported)
+    several_metrics: bool = False
+    #: whether it needs the study's ``space``, may take one, or has no use for it
+    space: Literal["required", "optional", "refused"] = "refused"
+    #: it samples ``space`` with the study's searcher: ``search`` (and ``budget.trials``) apply
+    #: when a space is given; without one, it lists its own trials and both are refused
+    takes_searcher: bool = False
+    #: each trial is one configuration reporting once per epoch, up to ``budget.max_epochs``;
+    #: else its trials have lengths of their own and ``budget.max_epochs`` is only the horizon
+    #: of a ``stopping`` rule (refused without one)
+    epoch_trials: bool = False
+    #: it can list every trial before any result: schedulers that take no searcher (PBT) run
+    #: such a list; with a method that asks as results come in they are refused
+    enumerates_trials: bool = True
+    #: its trials are not configurations scored epoch by epoch (bandit runs, GA runs, benchmark
+    #: cells): its stored analysis replaces the dashboard's generic trial panels
+    draws_own_analysis: bool = False
 
 
 def invalid(message: str, *loc: str | int) -> ValueError:
@@ -46,12 +107,6 @@ def invalid(message: str, *loc: str | int) -> ValueError:
     error = ValueError(message)
     error.loc = loc  # type: ignore[attr-defined]
     return error
-
-
-class MethodSettings(BaseModel):
-    """Base for a method's settings block; unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass(frozen=True)
@@ -123,6 +178,23 @@ class TrialResult:
     error: str | None = None
 
 
+#: Parent-run tags of a study whose method's analysis is its result (``MethodTraits.
+#: draws_own_analysis``: its trials differ in workload, environment, seed, ... so a best-trial
+#: view would rank values on different scales). The runner sets them from the analysis
+#: (:meth:`Analysis.lead_tags`); the closing summary and ``searchlab show`` then print the
+#: analysis's text in place of the best-trial table, and the dashboard leads with its table and
+#: figures ("Result") instead of the generic trial panels.
+LEAD_TAG = "searchlab.lead"  # "analysis"
+LEAD_TABLE_TAG = "searchlab.lead_table"  # the stored table that leads
+LEAD_FIGURES_TAG = "searchlab.lead_figures"  # the stored figures that lead, comma-separated
+HEADLINE_TAG = "searchlab.headline"  # one line: the result, where a best value would stand
+
+
+def leads(tags: dict[str, str]) -> bool:
+    """Whether a study's parent-run ``tags`` say that its method's analysis is its result."""
+    return tags.get(LEAD_TAG) == "analysis"
+
+
 @dataclass
 class Analysis:
     """A method's summary of the whole study, stored on the study's parent MLflow run.
@@ -131,6 +203,9 @@ class Analysis:
     data (``analysis/<name>.json``). ``figures``: name -> a Plotly figure as a dict (``fig.to_dict()``,
     ``analysis/<name>.plotly.json``), which the dashboard draws. ``tags``: parent-run tags.
     ``text``: a short human-readable report (``analysis/summary.md``), printed after the study.
+    For a method whose analysis is the study's result (``draws_own_analysis``): ``lead_table``
+    and ``lead_figures`` name what the dashboard draws first, ``headline`` is one line of the
+    result (see :data:`LEAD_TAG`).
     """
 
     metrics: dict[str, float] = field(default_factory=dict)
@@ -138,9 +213,23 @@ class Analysis:
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     text: str = ""
+    lead_table: str | None = None
+    lead_figures: tuple[str, ...] = ()
+    headline: str | None = None
 
     def __bool__(self) -> bool:
         return bool(self.metrics or self.tables or self.figures or self.tags or self.text)
+
+    def lead_tags(self) -> dict[str, str]:
+        """The parent-run tags that say this analysis leads (see :data:`LEAD_TAG`)."""
+        tags = {LEAD_TAG: "analysis"}
+        if self.lead_table:
+            tags[LEAD_TABLE_TAG] = self.lead_table
+        if self.lead_figures:
+            tags[LEAD_FIGURES_TAG] = ",".join(self.lead_figures)
+        if self.headline:
+            tags[HEADLINE_TAG] = self.headline[:5000]
+        return tags
 
 
 @dataclass(frozen=True)
@@ -188,31 +277,60 @@ class MethodRun(ABC):
         return Analysis()
 
 
-class Method(ABC):
-    """One method, selected in the study file by ``method: {name: ..., ...settings}``."""
+class FixedTrials(MethodRun):
+    """A run whose trials are a list known from the settings: asked in order, one per ``ask``.
 
-    name: ClassVar[str]
-    settings_model: ClassVar[type[MethodSettings]]
-    #: the study keys this method needs (checked at parse time with the usual error format)
-    needs: ClassVar[tuple[str, ...]] = ()
-    #: the study keys this method ignores, so writing them is an error
-    refuses: ClassVar[tuple[str, ...]] = ()
+    Subclasses pass the requests and write :meth:`summarize`; the list is the same on every
+    start, as a resume needs."""
 
-    def check(self, settings: MethodSettings, study: Study) -> None:  # noqa: B027
-        """Raise ValueError (one line) for what this method cannot honour in ``study``."""
+    def __init__(self, requests: Sequence[TrialRequest]) -> None:
+        self.requests = list(requests)
+        self.asked = 0
+
+    def ask(self, trial_id: str) -> TrialRequest | None:
+        if self.done:
+            return None
+        self.asked += 1
+        return self.requests[self.asked - 1]
+
+    @property
+    def done(self) -> bool:
+        return self.asked >= len(self.requests)
+
+    @property
+    def total(self) -> int:
+        return len(self.requests)
+
+
+class Method(Binding[S], ABC):
+    """One method bound to its settings (``self.settings``), selected in the study file by
+    ``method: {name: ..., ...settings}``. Subclasses declare ``name``, ``settings_model`` (the
+    class of ``S``) and ``TRAITS``."""
+
+    settings_model: ClassVar[type[Settings]]
+    #: what the method uses of the study file (see :class:`MethodTraits`)
+    TRAITS: ClassVar[MethodTraits] = MethodTraits()
+
+    @property
+    def traits(self) -> MethodTraits:
+        return self.TRAITS
+
+    def check(self, study: Study) -> None:  # noqa: B027 - optional hook
+        """Raise ValueError (one line; :func:`invalid` to point at a key) for what this method
+        cannot honour in ``study`` beyond what its traits say."""
 
     @abstractmethod
-    def objective(self, settings: MethodSettings, study: Study) -> Objective:
+    def objective(self, study: Study) -> Objective:
         """The headline metric and mode."""
 
     @abstractmethod
-    def start(self, settings: MethodSettings, study: Study) -> MethodRun:
+    def start(self, study: Study) -> MethodRun:
         """A fresh run. Must be deterministic: a resume replays the same asks and tells."""
 
-    def describe(self, settings: MethodSettings, study: Study) -> list[str]:
-        """Lines for ``searchlab validate`` (what the run will do)."""
+    def describe(self, study: Study) -> list[str]:
+        """Lines for ``searchlab validate`` (what the run will do); builds nothing heavy."""
         return []
 
-    def preflight(self, settings: MethodSettings, study: Study) -> None:  # noqa: B027
+    def preflight(self, study: Study) -> None:  # noqa: B027 - optional hook
         """Check what the run needs on this machine (data, packages) before anything starts;
         raise ValueError with one line."""

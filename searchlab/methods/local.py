@@ -1,10 +1,11 @@
 """Drive a method in this process, without Ray or MLflow: for tests and notebooks.
 
-``run_local(method, settings, study)`` asks the run for trials, calls each workload directly
-(serially, with the in-process pool), tells the run every result and returns the run's analysis
-with every result. It honours each request's ``length`` and workload, and decides statuses the way
-the Ray adapter does (completed, diverged, failed); there is no scheduler, so nothing is stopped
-early. Use it to test a method end to end in a second; the Ray adapter is tested separately.
+``run_local(study)`` asks the study's method (``study.method``) for trials, calls each workload
+directly (serially, with the in-process pool), tells the run every result and returns the run's
+analysis with every result. It honours each request's ``length`` and workload, and decides
+statuses the way the Ray adapter does (completed, diverged, failed); there is no scheduler, so
+nothing is stopped early. Use it to test a method end to end in a second; the Ray adapter is
+tested separately.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from searchlab.methods.base import Analysis, Method, MethodSettings, TrialResult
+from searchlab.methods.base import Analysis, TrialResult
 from searchlab.workloads.api import Context, Pool, SerialPool, iterate
 
 
@@ -23,15 +24,15 @@ class LocalRun:
     analysis: Analysis = field(default_factory=Analysis)
 
 
-def run_local(method: Method, settings: MethodSettings, study: Any, *, seed: int = 0,
-              max_trials: int = 100_000, pool: Pool | None = None,
+def run_local(study: Any, *, seed: int = 0, max_trials: int = 100_000, pool: Pool | None = None,
               study_workload: Any = None) -> LocalRun:
-    """Run ``method`` to the end in this process. ``study_workload`` overrides the study's own
-    workload function (for requests with ``workload=None``)."""
+    """Run the study's method (a ``Study``'s ``method`` binding) to the end in this process.
+    ``study_workload`` overrides the study's own workload function (for requests with
+    ``workload=None``)."""
     from searchlab.workloads import resolve
 
-    objective = method.objective(settings, study)
-    run = method.start(settings, study)
+    objective = study.method.objective(study)
+    run = study.method.start(study)
     out = LocalRun()
     n = 0
     while not run.done and n < max_trials:
@@ -43,8 +44,8 @@ def run_local(method: Method, settings: MethodSettings, study: Any, *, seed: int
         if study_workload is not None and request.workload is None:
             fn = study_workload
         else:
-            ref = request.workload or study.workload.function
-            fn = resolve(ref, None if request.workload else getattr(study.workload, "path", None))
+            ref = request.workload or study.workload.ref
+            fn = resolve(ref, None if request.workload else study.workload.path)
         ctx = Context(max_epochs=request.length, seed=(seed * 100_003 + n) % 2**31,
                       pool=pool or SerialPool(), trial_id=tid)
         history: list[dict[str, float]] = []

@@ -14,11 +14,11 @@ from searchlab.methods.base import (
     Method,
     MethodRun,
     MethodSettings,
+    MethodTraits,
     Objective,
     TrialRequest,
     TrialResources,
     TrialResult,
-    invalid,
 )
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from searchlab.spec.models import Study
 
 
-class SearchSettings(MethodSettings):
+class SearchMethodSettings(MethodSettings):
     """Plain search has no settings of its own."""
 
 
@@ -91,21 +91,21 @@ def build_suggester(study: Study, metric: str, mode: str,
                     objectives: tuple[tuple[str, str], ...] = ()) -> Suggester:
     """The study's searcher; ``search.points`` come first (served here unless the searcher
     takes them itself), and count toward ``budget.trials``."""
-    from searchlab.searchers import SearchContext, get_searcher
+    from searchlab.searchers import SearchContext
     from searchlab.searchers.base import PointsFirst
     from searchlab.spec.points import complete_point
 
     if study.space is None:
         raise ValueError("this study has no space to search")
-    factory = get_searcher(study.search.algorithm)
-    points = [complete_point(study.space, p) for p in study.search.points]
-    trials = None if factory.enumerates else study.budget.trials
-    if factory.takes_points:
-        return factory.build(study.search, study.space, SearchContext(
+    search = study.search
+    points = [complete_point(study.space, p) for p in search.settings.points]
+    trials = None if search.enumerates else study.budget.trials
+    if search.takes_points:
+        return search.build(study.space, SearchContext(
             metric, mode, trials, study.budget.concurrency, objectives, tuple(points)))
     own = None if trials is None else max(1, trials - len(points))
-    inner = factory.build(study.search, study.space,
-                          SearchContext(metric, mode, own, study.budget.concurrency, objectives))
+    inner = search.build(study.space,
+                         SearchContext(metric, mode, own, study.budget.concurrency, objectives))
     return PointsFirst(points, inner) if points else inner
 
 
@@ -117,47 +117,45 @@ def search_run(study: Study, *, workload: str | None, length: int, metric: str, 
     """Search ``study.space`` with ``study.search``; each trial runs ``workload`` with the sampled
     config merged over ``base_config``. ``budget.trials`` trials (grid: every point x repeats,
     plus ``search.points``). ``objectives``: (metric, mode) each, when there are several."""
-    from searchlab.searchers import get_searcher
-
     suggester = build_suggester(study, metric, mode, objectives)
-    limit = None if get_searcher(study.search.algorithm).enumerates else study.budget.trials
+    limit = None if study.search.enumerates else study.budget.trials
     return SearchRun(suggester, limit=limit, length=length, workload=workload, args=args,
                      resources=resources, base_config=base_config, tags=tags,
                      objectives=objectives)
 
 
-class SearchMethod(Method):
+def planned_trials(study: Study) -> str:
+    """How many trials searching the study's space runs, in words (builds nothing)."""
+    search, space = study.search, study.space
+    if not search.enumerates or space is None:
+        return str(study.budget.trials)
+    repeats = getattr(search.settings, "repeats", 1)
+    points = len(search.settings.points)
+    return f"{space.grid_size()} grid points x {repeats}" + (
+        f" + {points} known points" if points else "")
+
+
+class SearchMethod(Method[SearchMethodSettings]):
+    """Plain search: the study's searcher samples its space; each trial runs the study's
+    workload for up to ``budget.max_epochs`` epochs."""
+
     name: ClassVar[str] = "search"
-    settings_model: ClassVar[type[MethodSettings]] = SearchSettings
-    needs: ClassVar[tuple[str, ...]] = ("workload", "space", "metric")
+    settings_model: ClassVar[type[MethodSettings]] = SearchMethodSettings
+    TRAITS: ClassVar[MethodTraits] = MethodTraits(
+        runs_workload=True, owns_objective=False, several_metrics=True, space="required",
+        takes_searcher=True, epoch_trials=True, enumerates_trials=True)
 
-    def check(self, settings: MethodSettings, study: Study) -> None:
-        from searchlab.searchers import get_searcher
-
-        written_budget = "budget" in study.written and study.budget.trials is not None
-        if get_searcher(study.search.algorithm).enumerates:
-            if written_budget:
-                raise invalid(f"{study.search.algorithm} search runs every grid point (times "
-                              "search.repeats); remove budget.trials", "budget", "trials")
-        elif study.budget.trials is None:
-            raise invalid("missing budget.trials (how many trials to run)", "budget")
-
-    def objective(self, settings: MethodSettings, study: Study) -> Objective:
+    def objective(self, study: Study) -> Objective:
         if study.metric is None:
             raise ValueError("the study has no metric")
         return Objective(study.metric.name, study.metric.mode,
                          tuple((m.name, m.mode) for m in study.objectives[1:]))
 
-    def start(self, settings: MethodSettings, study: Study) -> SearchRun:
-        obj = self.objective(settings, study)
+    def start(self, study: Study) -> SearchRun:
+        obj = self.objective(study)
         return search_run(study, workload=None, length=study.budget.max_epochs, metric=obj.metric,
                           mode=obj.mode, objectives=obj.all if obj.more else ())
 
-    def describe(self, settings: MethodSettings, study: Study) -> list[str]:
-        run = self.start(settings, study)
-        trials = str(run.total) if run.total is not None else "?"
-        if run.limit is None and study.space is not None:
-            trials = f"{study.space.grid_size()} grid points x {study.search.repeats}" + (
-                f" + {len(study.search.points)} known points" if study.search.points else "")
-        return [f"trials     {trials}, {study.budget.concurrency} at a time, up to "
+    def describe(self, study: Study) -> list[str]:
+        return [f"trials     {planned_trials(study)}, {study.budget.concurrency} at a time, up to "
                 f"{study.budget.max_epochs} epochs each"]

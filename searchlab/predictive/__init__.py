@@ -10,26 +10,15 @@ Architecture Search using Performance Prediction" (ICLR workshop 2018, arXiv:170
   cross-validated residuals or a small ensemble;
 * :mod:`~searchlab.predictive.rule` stops a trial when the Gaussian probability that its final
   value beats the best final value so far falls below a threshold;
-* :mod:`~searchlab.predictive.scheduler` is the Ray Tune adapter (alone, or inside Hyperband
-  brackets, the paper's second setting) and :mod:`~searchlab.predictive.factory` its study-file
-  settings.
+* :mod:`~searchlab.predictive.core` keeps the decisions on every trial, free of Ray (tested on
+  fake trials); :mod:`~searchlab.predictive.scheduler` is its Ray Tune adapter (alone, or inside
+  Hyperband brackets, the paper's second setting) and :mod:`~searchlab.predictive.factory` its
+  study-file settings and binding.
 
 Beyond the paper, the predictor can be warm-started from curves of earlier studies
 (:mod:`~searchlab.predictive.curves`), its probabilities calibrated on held-out residuals
 (:mod:`~searchlab.predictive.calibration`), and a prior trained on other tasks' curves
 (:mod:`~searchlab.predictive.prior`) can decide before the study has finished trials of its own
-(docs/predictive.md). Only the scheduler and the factory import Ray.
+(docs/predictive.md). Only the scheduler imports Ray; this package's ``__init__`` imports
+nothing, so reading the settings needs neither Ray nor scikit-learn.
 """
-
-from searchlab.predictive.features import FeatureBuilder, curve_features
-from searchlab.predictive.predictor import CurvePredictor, Prediction
-from searchlab.predictive.rule import probability_beats, should_stop
-
-__all__ = [
-    "CurvePredictor",
-    "FeatureBuilder",
-    "Prediction",
-    "curve_features",
-    "probability_beats",
-    "should_stop",
-]

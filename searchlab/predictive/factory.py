@@ -1,4 +1,9 @@
-"""Study-file settings of the predictive scheduler: ``stopping: {scheduler: predictive, ...}``.
+"""The predictive stopping rule in the study file: ``stopping: {scheduler: predictive, ...}``.
+
+Its settings, its binding (:class:`Predictive`) and :func:`build_scheduler`, which assembles the
+Ray-free core (:class:`~searchlab.predictive.core.PredictiveRule`) with its predictor, prior and
+warm-start curves and hands it to the Ray adapter (:mod:`searchlab.predictive.scheduler`). This
+module imports neither Ray nor scikit-learn; building does.
 
 Example::
 
@@ -33,17 +38,22 @@ reported on the other 29, see docs/predictive.md)::
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from searchlab.stopping.base import (
-    BuiltScheduler,
+    Scheduler,
     SchedulerContext,
-    SchedulerFactory,
+    SchedulerTraits,
     StoppingSettings,
 )
+
+if TYPE_CHECKING:
+    from ray.tune.schedulers import TrialScheduler
+
+    from searchlab.predictive.core import CurvePrior, Decision, PredictiveRule
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +98,7 @@ GEOMETRIC_RUNGS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 
 
 class PredictiveSettings(StoppingSettings):
-    """Settings of :class:`~searchlab.predictive.scheduler.PredictiveScheduler`."""
+    """Settings of the predictive rule (:class:`~searchlab.predictive.core.PredictiveRule`)."""
 
     regressor: Literal["svr", "forest", "linear"] = Field(
         "svr", description="nu-SVR with RBF kernel (the paper's best), random forest, or ridge")
@@ -122,7 +132,7 @@ class PredictiveSettings(StoppingSettings):
     keep_top: float = Field(0.0, ge=0, lt=1, description="never stop a trial whose value at the "
                             "epoch is in this best fraction of all trials' values at that epoch "
                             "(the data must agree with the prediction; 0: off)")
-    # --- model: pfn (searchlab/predictive/pfn_scheduler.py) ---------------------------------
+    # --- model: pfn (searchlab/predictive/pfn_rule.py) --------------------------------------
     model: Literal["regressor", "pfn"] = Field(
         "regressor", description="what predicts the final values: Baker et al.'s regressor "
         "fitted on the study's finished curves, or the learning-curve PFN trained on synthetic "
@@ -131,6 +141,12 @@ class PredictiveSettings(StoppingSettings):
                                 "shipped searchlab/data/pfn_curves.pt)")
     estimate: float = Field(0.5, gt=0, lt=1, description="model: pfn: the quantile of a trial's "
                             "predicted final that is its estimate for the rank reference")
+
+    @model_validator(mode="after")
+    def _rank_seen(self) -> PredictiveSettings:
+        if self.reference == "rank" and self.min_seen < self.rank:
+            raise ValueError(f"min_seen ({self.min_seen}) must be at least rank ({self.rank})")
+        return self
 
     @model_validator(mode="after")
     def _pfn_alone(self) -> PredictiveSettings:
@@ -144,85 +160,63 @@ class PredictiveSettings(StoppingSettings):
         return self
 
 
-class PredictiveFactory(SchedulerFactory):
+class Predictive(Scheduler[PredictiveSettings]):
     name: ClassVar[str] = "predictive"
     settings_model: ClassVar[type[StoppingSettings]] = PredictiveSettings
-    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> BuiltScheduler:
-        if not isinstance(settings, PredictiveSettings):
-            raise TypeError(f"expected PredictiveSettings, got {type(settings).__name__}")
-        # Inside Hyperband brackets trials are paused and brackets must fill, which Tune's
-        # max_concurrent_trials prevents: the runner limits concurrency through resources.
-        hyperband = settings.bracket == "hyperband"
-        scheduler = build_scheduler(settings, metric=ctx.metric, mode=ctx.mode,
-                                    max_t=ctx.max_epochs, tracking_uri=ctx.tracking_uri,
-                                    workload=(ctx.extra or {}).get("workload"))
-        return BuiltScheduler(scheduler, synchronous=hyperband, pauses_trials=hyperband)
+
+    @property
+    def traits(self) -> SchedulerTraits:
+        # inside Hyperband brackets trials wait paused for their bracket
+        return SchedulerTraits(pauses_trials=self.settings.bracket == "hyperband")
+
+    def build(self, ctx: SchedulerContext) -> TrialScheduler:
+        return build_scheduler(self.settings, metric=ctx.metric, mode=ctx.mode,
+                               max_t=ctx.max_epochs, tracking_uri=ctx.tracking_uri,
+                               workload=ctx.workload)
 
 
-def build_scheduler(settings: PredictiveSettings, *, metric: str | None, mode: str | None,
-                    max_t: int, tracking_uri: str | None = None, workload: str | None = None,
-                    time_attr: str = "training_iteration") -> Any:
-    """The scheduler for ``settings`` (also used by the benchmark, without a study)."""
-    from ray.tune.schedulers import (
-        AsyncHyperBandScheduler,
-        FIFOScheduler,
-        HyperBandScheduler,
-        MedianStoppingRule,
-    )
-
+def build_rule(settings: PredictiveSettings, *, metric: str | None, mode: str, max_t: int,
+               tracking_uri: str | None = None, workload: str | None = None,
+               prior: CurvePrior | None = None,
+               on_decision: Callable[[Decision], None] | None = None) -> PredictiveRule:
+    """The Ray-free rule of ``settings``: its predictor (warm-started as the settings say) and
+    its prior (``prior``: one built already, else from ``settings.prior``); with ``model: pfn``
+    the PFN's rule (:class:`~searchlab.predictive.pfn_rule.PFNTrialRule`), which needs neither."""
+    from searchlab.predictive.core import PredictiveRule
     from searchlab.predictive.predictor import CurvePredictor
-    from searchlab.predictive.scheduler import PredictiveScheduler
 
-    if settings.model == "pfn":  # the PFN's scheduler: everything of it in pfn_scheduler.py
-        from searchlab.predictive.pfn_scheduler import build_pfn_scheduler
+    if settings.model == "pfn":
+        from searchlab.predictive.pfn import PFNPredictor
+        from searchlab.predictive.pfn_rule import PFNTrialRule
 
-        pfn_rungs = ([r for r in GEOMETRIC_RUNGS if r < max_t] if settings.rungs == "geometric"
-                     else None if settings.rungs == "every" else list(settings.rungs))
-        scheduler = build_pfn_scheduler(settings, inner=FIFOScheduler(), fallback=None,
-                                        rungs=pfn_rungs, max_t=max_t, mode=mode,
-                                        time_attr=time_attr)
-        if metric or mode:
-            scheduler.set_search_properties(metric, mode)
-        return scheduler
+        return PFNTrialRule(settings, PFNPredictor.load(settings.weights), max_t=max_t,
+                            mode=mode, on_decision=on_decision)
     predictor = CurvePredictor(max_t, regressor=settings.regressor, spread=settings.spread,
                                seed=settings.seed)
     if settings.warm_start is not None:
-        for config, curve in _warm_curves(settings.warm_start, metric, max_t, tracking_uri, workload):
+        for config, curve in _warm_curves(settings.warm_start, metric, max_t, tracking_uri,
+                                          workload):
             predictor.add(config, curve)
-    inner: Any = FIFOScheduler()
-    if settings.bracket == "hyperband":
-        inner = HyperBandScheduler(time_attr=time_attr, max_t=max_t,
-                                   reduction_factor=settings.reduction_factor)
-    fallback: Any = None
-    if settings.fallback == "asha":
-        fallback = AsyncHyperBandScheduler(time_attr=time_attr, max_t=max_t,
-                                           grace_period=settings.grace_period,
-                                           reduction_factor=settings.reduction_factor)
-    elif settings.fallback == "median":
-        fallback = MedianStoppingRule(time_attr=time_attr, grace_period=settings.grace_period)
-    rungs: list[int] | None = None
-    if settings.rungs == "geometric":
-        rungs = [r for r in GEOMETRIC_RUNGS if r < max_t]
-    elif isinstance(settings.rungs, list):
-        rungs = settings.rungs
-    prior = None
-    if settings.prior is not None:
-        prior = build_prior(settings.prior, metric=metric, max_t=max_t, tracking_uri=tracking_uri,
-                            regressor=settings.regressor, seed=settings.seed)
-    if settings.reference == "rank" and settings.min_seen < settings.rank:
-        raise ValueError(f"min_seen ({settings.min_seen}) must be at least rank ({settings.rank})")
-    scheduler = PredictiveScheduler(predictor, delta=settings.delta,
-                                    min_finished=settings.min_finished,
-                                    min_epoch=settings.min_epoch, inner=inner, fallback=fallback,
-                                    time_attr=time_attr, prior=prior,
-                                    takeover=settings.prior.takeover if settings.prior else 50,
-                                    calibration=settings.calibration,
-                                    reference=settings.reference, rank=settings.rank,
-                                    min_seen=settings.min_seen, rungs=rungs,
-                                    keep_top=settings.keep_top)
-    if metric or mode:
-        scheduler.set_search_properties(metric, mode)
-    return scheduler
+    if prior is None and settings.prior is not None:
+        prior = build_prior(settings.prior, metric=metric, max_t=max_t,
+                            tracking_uri=tracking_uri, regressor=settings.regressor,
+                            seed=settings.seed)
+    return PredictiveRule(settings, predictor, mode=mode, prior=prior, on_decision=on_decision)
+
+
+def build_scheduler(settings: PredictiveSettings, *, metric: str, mode: str, max_t: int,
+                    tracking_uri: str | None = None, workload: str | None = None,
+                    time_attr: str = "training_iteration", prior: CurvePrior | None = None,
+                    on_decision: Callable[[Decision], None] | None = None) -> Any:
+    """The Ray Tune scheduler of ``settings`` (also used by the benchmark, without a study):
+    :func:`build_rule` inside :func:`searchlab.predictive.scheduler.ray_scheduler`."""
+    from searchlab.predictive.scheduler import ray_scheduler
+
+    rule = build_rule(settings, metric=metric, mode=mode, max_t=max_t,
+                      tracking_uri=tracking_uri, workload=workload, prior=prior,
+                      on_decision=on_decision)
+    return ray_scheduler(rule, settings, metric=metric, mode=mode, max_t=max_t,
+                         time_attr=time_attr)
 
 
 def _warm_curves(warm: WarmStart, metric: str | None, max_t: int, tracking_uri: str | None,
@@ -253,6 +247,8 @@ def _warm_curves(warm: WarmStart, metric: str | None, max_t: int, tracking_uri: 
 def build_prior(settings: PriorSettings, *, metric: str | None, max_t: int,
                 tracking_uri: str | None = None, regressor: str = "svr", seed: int = 0) -> Any:
     """The :class:`~searchlab.predictive.prior.PriorPredictor` of ``settings``' corpus."""
+    import numpy as np
+
     from searchlab.predictive.prior import PriorPredictor, TaskCurves, lcbench_corpus, mlflow_corpus
 
     corpus = TaskCurves([], np.zeros((0, max_t)), [])

@@ -1,16 +1,33 @@
-"""The searcher extension point: a factory per algorithm that turns the study's ``search`` block
-and space into a :class:`Suggester`, which plain search (``searchlab.methods.search``) asks for
-configs and tells results."""
+"""The searcher extension point: a :class:`Searcher` per algorithm, bound to its ``search:``
+block, turns the study's space into a :class:`Suggester`, which plain search
+(``searchlab.methods.search``) asks for configs and tells results. The module defining a
+searcher imports nothing heavy; :meth:`Searcher.build` imports the library."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from pydantic import Field
+
+from searchlab.registry import Binding, Settings
 
 if TYPE_CHECKING:
-    from searchlab.spec.models import SearchSpec
+    from searchlab.spec.models import Study
     from searchlab.spec.space import Space
+
+
+class SearchSettings(Settings):
+    """The ``search:`` block every searcher takes; a searcher's own model adds its keys."""
+
+    seed: int | None = 0
+    points: tuple[dict[str, Any], ...] = Field(
+        (), description="known configurations (flat names) to run first; they count toward "
+                        "budget.trials")
+
+
+S = TypeVar("S", bound=SearchSettings)
 
 
 @dataclass(frozen=True)
@@ -43,29 +60,45 @@ class Suggester(ABC):
         """A trial ended (``metrics``: its last result)."""
 
 
-class SearcherFactory(ABC):
-    name: ClassVar[str]
-    #: valid ``search.sampler`` values; the first is the default ("" when none is taken)
-    samplers: ClassVar[tuple[str, ...]] = ()
+class Searcher(Binding[S], ABC):
+    """One search algorithm bound to its settings (``self.settings``), selected in the study file
+    by ``search: {algorithm: <name>, ...}``."""
+
+    settings_model: ClassVar[type[Settings]]
     #: it decides how many trials there are (every grid point): budget.trials is refused
     enumerates: ClassVar[bool] = False
     #: it runs ``SearchContext.points`` first itself (and learns from them); else plain search
     #: serves them before the searcher's own configs
     takes_points: ClassVar[bool] = False
 
-    def several_objectives(self, search: SearchSpec) -> bool:
-        """Whether this searcher, with ``search.sampler``, can optimize several metrics at once
-        (searchers that ignore results can)."""
+    @classmethod
+    def samplers(cls) -> tuple[str, ...]:
+        """The values its settings' ``sampler`` may take (none when it has no such key)."""
+        import typing
+
+        field = cls.settings_model.model_fields.get("sampler")
+        return typing.get_args(field.annotation) if field is not None else ()
+
+    @property
+    def sampler(self) -> str | None:
+        """The sampler (or optimizer) in use, for searchers that have several."""
+        return None
+
+    @property
+    def label(self) -> str:
+        """``algorithm`` or ``algorithm-sampler``, as the start line and MLflow name it."""
+        return f"{self.name}-{self.sampler}" if self.sampler else self.name
+
+    @property
+    def several_objectives(self) -> bool:
+        """Whether it can optimize several metrics at once (searchers that ignore results can)."""
         return False
 
-    def check(self, search: SearchSpec, space: Space, budget: Any) -> None:
-        """Raise ValueError (one line) when this searcher cannot search ``space`` as asked."""
+    def check(self, space: Space, study: Study) -> None:  # noqa: B027 - optional hook
+        """Raise ValueError (one line) when it cannot search ``space`` as the study asks."""
 
     @abstractmethod
-    def build(self, search: SearchSpec, space: Space, ctx: SearchContext) -> Suggester: ...
-
-    def default_sampler(self) -> str:
-        return self.samplers[0] if self.samplers else "-"
+    def build(self, space: Space, ctx: SearchContext) -> Suggester: ...
 
 
 def first_grid_param(space: Space) -> str | None:

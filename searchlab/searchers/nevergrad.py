@@ -4,16 +4,20 @@ others choose their algorithm from it and refuse to run without one)."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from searchlab.searchers.base import (
     RaySearcherSuggester,
     SearchContext,
-    SearcherFactory,
+    Searcher,
+    SearchSettings,
     Suggester,
     first_grid_param,
 )
 from searchlab.spec.space import OPTION_KEY, Choice, Conditional, Constant, Float, Int, Param, Space
+
+if TYPE_CHECKING:
+    from searchlab.spec.models import Study
 
 
 def to_nevergrad(space: Space) -> Any:
@@ -45,29 +49,37 @@ def to_nevergrad(space: Space) -> Any:
     return ng.p.Dict(**items(space))
 
 
-class NevergradFactory(SearcherFactory):
-    name: ClassVar[str] = "nevergrad"
-    samplers: ClassVar[tuple[str, ...]] = ("ngopt", "cma", "oneplusone", "de", "pso", "random")
+class NevergradSettings(SearchSettings):
+    sampler: Literal["ngopt", "cma", "oneplusone", "de", "pso", "random"] = "ngopt"
 
-    def check(self, search: Any, space: Space, budget: Any) -> None:
+
+class NevergradSearch(Searcher[NevergradSettings]):
+    name: ClassVar[str] = "nevergrad"
+    settings_model: ClassVar[type[SearchSettings]] = NevergradSettings
+
+    @property
+    def sampler(self) -> str:
+        return self.settings.sampler
+
+    def check(self, space: Space, study: Study) -> None:
         grid = first_grid_param(space)
         if grid is not None:
             raise ValueError(f"nevergrad cannot enumerate grid parameter '{grid}'; write it as "
                              "{choice: [...]} or use search.algorithm random/grid")
 
-    def build(self, search: Any, space: Space, ctx: SearchContext) -> Suggester:
+    def build(self, space: Space, ctx: SearchContext) -> Suggester:
         import nevergrad as ng
-        from ray.tune.search.nevergrad import NevergradSearch
+        from ray.tune.search.nevergrad import NevergradSearch as RayNevergradSearch
 
         optimizer = {
             "ngopt": ng.optimizers.NGOpt, "cma": ng.optimizers.CMA,
             "oneplusone": ng.optimizers.OnePlusOne, "de": ng.optimizers.DE,
             "pso": ng.optimizers.PSO, "random": ng.optimizers.RandomSearch,
-        }[search.sampler_name]
+        }[self.settings.sampler]
         parametrization = to_nevergrad(space)
-        if search.seed is not None:
-            parametrization.random_state.seed(search.seed)
-        searcher = NevergradSearch(
+        if self.settings.seed is not None:
+            parametrization.random_state.seed(self.settings.seed)
+        searcher = RayNevergradSearch(
             space=parametrization, optimizer=optimizer, metric=ctx.metric, mode=ctx.mode,
             optimizer_kwargs={"num_workers": ctx.concurrency, "budget": ctx.trials or 1})
         return RaySearcherSuggester(searcher, space, ctx.trials)

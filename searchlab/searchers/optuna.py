@@ -3,16 +3,25 @@ a trial suggests only the parameters of the options it chose."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
 
 from searchlab.searchers.base import (
     RaySearcherSuggester,
     SearchContext,
-    SearcherFactory,
+    Searcher,
+    SearchSettings,
     Suggester,
     first_grid_param,
 )
 from searchlab.spec.space import Choice, Conditional, Constant, Float, Int, Space
+
+if TYPE_CHECKING:
+    from searchlab.spec.models import Study
+
+#: samplers that optimize several objectives (a Pareto front)
+MULTI_OBJECTIVE = ("tpe", "gp", "nsga2", "random", "qmc")
 
 
 def suggest_optuna(space: Space, trial: Any, prefix: str = "") -> dict[str, Any]:
@@ -34,36 +43,52 @@ def suggest_optuna(space: Space, trial: Any, prefix: str = "") -> dict[str, Any]
     return constants
 
 
-class OptunaFactory(SearcherFactory):
+class OptunaSettings(SearchSettings):
+    sampler: Literal["tpe", "cmaes", "gp", "nsga2", "random", "qmc"] = "tpe"
+    startup: int | None = Field(
+        None, ge=1, description="tpe/gp: random trials before the model takes over "
+                                "(default: a third of budget.trials, between 2 and 10)")
+
+    @model_validator(mode="after")
+    def _startup(self) -> OptunaSettings:
+        if self.startup is not None and self.sampler not in ("tpe", "gp"):
+            raise ValueError("search.startup applies to optuna's tpe and gp samplers only")
+        return self
+
+
+class OptunaSearch(Searcher[OptunaSettings]):
     name: ClassVar[str] = "optuna"
-    samplers: ClassVar[tuple[str, ...]] = ("tpe", "cmaes", "gp", "nsga2", "random", "qmc")
-    #: samplers that optimize several objectives (a Pareto front)
-    multi_objective: ClassVar[tuple[str, ...]] = ("tpe", "gp", "nsga2", "random", "qmc")
+    settings_model: ClassVar[type[SearchSettings]] = OptunaSettings
     takes_points: ClassVar[bool] = True  # enqueued: Optuna learns from them
 
-    def several_objectives(self, search: Any) -> bool:
-        return search.sampler_name in self.multi_objective
+    @property
+    def sampler(self) -> str:
+        return self.settings.sampler
 
-    def check(self, search: Any, space: Space, budget: Any) -> None:
+    @property
+    def several_objectives(self) -> bool:
+        return self.settings.sampler in MULTI_OBJECTIVE
+
+    def check(self, space: Space, study: Study) -> None:
         grid = first_grid_param(space)
         if grid is not None:
             raise ValueError(f"optuna cannot enumerate grid parameter '{grid}'; write it as "
                              "{choice: [...]} or use search.algorithm random/grid")
 
-    def build(self, search: Any, space: Space, ctx: SearchContext) -> Suggester:
+    def build(self, space: Space, ctx: SearchContext) -> Suggester:
         import functools
 
-        from ray.tune.search.optuna import OptunaSearch
+        from ray.tune.search.optuna import OptunaSearch as RayOptunaSearch
 
+        s = self.settings
         metric: str | list[str] = ctx.metric
         mode: str | list[str] = ctx.mode
         if len(ctx.objectives) > 1:
             metric, mode = [m for m, _ in ctx.objectives], [d for _, d in ctx.objectives]
-        searcher = OptunaSearch(space=functools.partial(suggest_optuna, space), metric=metric,
-                                mode=mode, sampler=sampler(search.sampler_name, search.seed,
-                                                startup_trials(search.startup, ctx.trials)),
-                                points_to_evaluate=[_suggested(space, p) for p in ctx.points]
-                                or None)
+        searcher = RayOptunaSearch(
+            space=functools.partial(suggest_optuna, space), metric=metric, mode=mode,
+            sampler=sampler(s.sampler, s.seed, startup_trials(s.startup, ctx.trials)),
+            points_to_evaluate=[_suggested(space, p) for p in ctx.points] or None)
         return RaySearcherSuggester(searcher, space, ctx.trials)
 
 

@@ -4,10 +4,15 @@ space translated to Ray's ``param_space`` language here."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from searchlab.searchers.base import SearchContext, SearcherFactory, Suggester
+from pydantic import Field
+
+from searchlab.searchers.base import SearchContext, Searcher, SearchSettings, Suggester
 from searchlab.spec.space import OPTION_KEY, Choice, Conditional, Constant, Float, Int, Space
+
+if TYPE_CHECKING:
+    from searchlab.spec.models import Study
 
 
 def to_ray(space: Space, grid: bool = False) -> dict[str, Any]:
@@ -76,31 +81,44 @@ def _grid_points(space: Space) -> int:
     return n
 
 
-class RandomFactory(SearcherFactory):
-    name: ClassVar[str] = "random"
+class RandomSettings(SearchSettings):
+    """Random search takes only a seed and known points."""
 
-    def several_objectives(self, search: Any) -> bool:
+
+class RandomSearch(Searcher[RandomSettings]):
+    name: ClassVar[str] = "random"
+    settings_model: ClassVar[type[SearchSettings]] = RandomSettings
+
+    @property
+    def several_objectives(self) -> bool:
         return True  # it ignores results
 
-    def build(self, search: Any, space: Space, ctx: SearchContext) -> Suggester:
+    def build(self, space: Space, ctx: SearchContext) -> Suggester:
         # each pass enumerates {grid: ...} parameters; budget.trials counts passes, as in Ray
-        return VariantSuggester(space, to_ray(space), ctx.trials or 1, search.seed)
+        return VariantSuggester(space, to_ray(space), ctx.trials or 1, self.settings.seed)
 
 
-class GridFactory(SearcherFactory):
+class GridSettings(SearchSettings):
+    repeats: int = Field(1, ge=1, le=100_000, description="samples per grid point")
+
+
+class GridSearch(Searcher[GridSettings]):
     name: ClassVar[str] = "grid"
+    settings_model: ClassVar[type[SearchSettings]] = GridSettings
     enumerates: ClassVar[bool] = True
 
-    def several_objectives(self, search: Any) -> bool:
+    @property
+    def several_objectives(self) -> bool:
         return True  # it ignores results
 
-    def check(self, search: Any, space: Space, budget: Any) -> None:
+    def check(self, space: Space, study: Study) -> None:
         if space.grid_size() is None:
             cont = next(n for n, p in space.walk() if isinstance(p, Float))
             raise ValueError(f"grid search cannot enumerate the continuous parameter '{cont}'; "
                              "give it as {grid: [...]} or use random/optuna/nevergrad")
 
-    def build(self, search: Any, space: Space, ctx: SearchContext) -> Suggester:
-        s = VariantSuggester(space, to_ray(space, grid=True), search.repeats, search.seed)
-        s.total = (space.grid_size() or 1) * search.repeats
+    def build(self, space: Space, ctx: SearchContext) -> Suggester:
+        repeats = self.settings.repeats
+        s = VariantSuggester(space, to_ray(space, grid=True), repeats, self.settings.seed)
+        s.total = (space.grid_size() or 1) * repeats
         return s

@@ -8,16 +8,32 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from searchlab import searchers
-from searchlab.methods.base import MethodSettings, TrialResources
+from searchlab.methods.base import Method, TrialResources
+from searchlab.searchers.base import Searcher
 from searchlab.spec.space import Space
-from searchlab.stopping.base import StoppingSettings
+from searchlab.stopping.base import Scheduler
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+NAME_MAX = 200
+
+
+def _name(v: str) -> str:
+    """Study and experiment names name directories (results, MLflow artifacts): no path
+    separators, no leading dot, and short (MLflow takes 500 characters at most)."""
+    if not 1 <= len(v) <= NAME_MAX:
+        raise ValueError(f"a name of 1 to {NAME_MAX} characters (this one has {len(v):,})")
+    if not _NAME.match(v):
+        raise ValueError("use letters, digits, _ . and -, starting with a letter or digit "
+                         f"(it names directories; got {v!r})")
+    return v
+
+
+Name = Annotated[str, AfterValidator(_name)]
 
 
 class Strict(BaseModel):
@@ -30,51 +46,13 @@ class MetricSpec(Strict):
 
 
 class WorkloadSpec(Strict):
+    """The study's workload: ``function`` as written, ``ref`` the ``"module:function"`` it names
+    (a built-in name resolved when the study file was parsed)."""
+
     function: str = Field(min_length=1, description="built-in name or 'package.module:function'")
+    ref: str = Field(min_length=3, description="'package.module:function'")
     args: dict[str, Any] = Field(default_factory=dict, description="keyword arguments")
     path: str | None = Field(None, description="a directory to put on sys.path (your code)")
-
-
-class SearchSpec(Strict):
-    algorithm: str = Field("random", description="one of searchlab.searchers.REGISTRY")
-    sampler: str | None = None
-    seed: int | None = 0
-    points: tuple[dict[str, Any], ...] = Field(
-        (), description="known configurations (flat names) to run first; they count toward "
-                        "budget.trials")
-    repeats: int = Field(1, ge=1, le=100_000, description="grid: samples per grid point")
-    startup: int | None = Field(
-        None, ge=1, description="optuna tpe/gp: random trials before the model takes over "
-                                "(default: a third of budget.trials, between 2 and 10)")
-
-    @field_validator("algorithm")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in searchers.REGISTRY:
-            import difflib
-
-            close = difflib.get_close_matches(v, list(searchers.REGISTRY), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ValueError(f"unknown search algorithm '{v}'{hint} (available: "
-                             f"{', '.join(searchers.REGISTRY)})")
-        return v
-
-    @model_validator(mode="after")
-    def _sampler_fits(self) -> SearchSpec:
-        valid = searchers.get_searcher(self.algorithm).samplers
-        if self.sampler is not None and self.sampler not in valid:
-            if not valid:
-                raise ValueError(f"algorithm {self.algorithm} takes no sampler")
-            raise ValueError(f"unknown sampler '{self.sampler}' for {self.algorithm}; "
-                             f"use one of: {', '.join(valid)}")
-        if self.startup is not None and (self.algorithm, self.sampler_name) not in (
-                ("optuna", "tpe"), ("optuna", "gp")):
-            raise ValueError("search.startup applies to optuna's tpe and gp samplers only")
-        return self
-
-    @property
-    def sampler_name(self) -> str:
-        return self.sampler or searchers.get_searcher(self.algorithm).default_sampler()
 
 
 class BudgetSpec(Strict):
@@ -123,24 +101,27 @@ class ResourcesSpec(Strict):
 class TrackingSpec(Strict):
     uri: str | None = Field(None, description="MLflow tracking URI; else MLFLOW_TRACKING_URI; else local SQLite")
     enabled: bool = True
-    experiment: str | None = Field(None, description="MLflow experiment name (default: the study name)")
+    experiment: Name | None = Field(
+        None, description="MLflow experiment name (default: the study name); the rules of study "
+                    "names, as it names the experiment's artifact directory")
 
 
 class Study(Strict):
-    """One study: the workload, the space, the method, stopping, resources and budget."""
+    """One study: the workload, the space, the method, stopping, resources and budget.
 
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    ``method``, ``search`` and ``stopping`` are bindings: the registered extension each block
+    names, holding its validated settings (``study.method.settings``)."""
+
+    name: Name
     description: str | None = None
     workload: WorkloadSpec | None = None
     objectives: tuple[MetricSpec, ...] = Field(
         (), description="the study file's `metric`: one mapping, or a list (the first is the "
                         "headline)")
     space: Space | None = None
-    search: SearchSpec = SearchSpec()
-    stopping_name: str = "fifo"
-    stopping: StoppingSettings
-    method_name: str = "search"
-    method: MethodSettings
+    search: Searcher[Any]
+    stopping: Scheduler[Any]
+    method: Method[Any]
     budget: BudgetSpec = BudgetSpec()
     resources: ResourcesSpec = ResourcesSpec()
     tracking: TrackingSpec = TrackingSpec()
@@ -159,13 +140,22 @@ class Study(Strict):
         return self.tracking.experiment or self.name
 
     @property
-    def searcher_label(self) -> str:
-        s = self.search
-        return f"{s.algorithm}-{s.sampler_name}" if s.sampler_name != "-" else s.algorithm
+    def searched(self) -> bool:
+        """Whether the study's searcher samples its space (the method takes one, and a space is
+        given)."""
+        return self.method.traits.takes_searcher and self.space is not None
+
+    @property
+    def drivers(self) -> tuple[str | None, str | None]:
+        """The searcher and the stopping rule that drive the study, None for each it does not
+        use: only a searched study has a searcher to name, and 'fifo' is named only there."""
+        searcher = self.search.label if self.searched else None
+        stopping = self.stopping.name if self.searched or self.stopping.name != "fifo" else None
+        return searcher, stopping
 
     @property
     def workload_name(self) -> str:
-        return self.workload.function if self.workload else self.method_name
+        return self.workload.function if self.workload else self.method.name
 
 
 def spec_hash(data: dict[str, Any]) -> str:

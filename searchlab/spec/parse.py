@@ -1,7 +1,15 @@
 """Study file -> validated :class:`Study`. The only place raw YAML data is looked at.
 
 Every error is a :class:`SpecError` naming the file, the line and the key path, with the closest
-valid key suggested for typos. Nothing is started here: no Ray, no MLflow.
+valid key suggested for typos. Nothing is started here: no Ray, no MLflow, and no heavy package
+is imported (a method's, searcher's or scheduler's class lives in a light module).
+
+Each registry name is looked up once, here (:class:`searchlab.registry.Registry`), and bound to
+its validated settings on the ``Study``. What a method needs of the study file and what it would
+ignore is decided in one place, :func:`_method_keys`, from the method's declared traits.
+
+The checks that span blocks are generators of errors (:data:`CHECKS`); the parser raises the
+first today, and could report every one.
 """
 
 from __future__ import annotations
@@ -10,13 +18,16 @@ import difflib
 import os
 import types
 import typing
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from searchlab import methods, searchers, stopping
+from searchlab import methods, searchers, stopping, workloads
+from searchlab.errors import SpecError, clip_quoted
+from searchlab.registry import Binding, Registry, UnknownName
 from searchlab.spec.loader import Document, Loc, load_file, load_text
 from searchlab.spec.models import MetricSpec, Study, spec_hash
 from searchlab.spec.points import PointError, complete_point
@@ -74,28 +85,77 @@ def _parse(doc: Document) -> LoadedStudy:
         if key not in _TOP_KEYS:
             raise doc.error(f"unknown key '{key}'{_suggest(key, _TOP_KEYS)}", (key,))
 
-    # the conditional blocks: stopping and method are validated by their own registered models
-    stop_name, stop_settings = _registered(doc, data.pop("stopping", None), "stopping", "scheduler",
-                                           stopping.REGISTRY, "fifo", stopping.get_factory)
-    method_name, method_settings = _registered(doc, data.pop("method", None), "method", "name",
-                                               methods.REGISTRY, "search", methods.get_method)
+    # the blocks that name an extension: each bound to the named class and its own settings
+    method = _bind(doc, data.pop("method", None), "method", "name", methods.REGISTRY, "search")
+    search = _bind(doc, data.pop("search", None), "search", "algorithm", searchers.REGISTRY,
+                   "random")
+    stop = _bind(doc, data.pop("stopping", None), "stopping", "scheduler", stopping.REGISTRY,
+                 "fifo")
     space = None
     if "space" in data:
         try:
             space = parse_space(data.pop("space"))
         except SpaceError as e:
             raise doc.error(e.message, e.loc) from None
-    if isinstance(data.get("workload"), str):
-        data["workload"] = {"function": data["workload"]}
+    if "workload" in data:
+        data["workload"] = _workload(doc, data["workload"])
     objectives = _objectives(doc, data.pop("metric", None))
 
     study = _validate(doc, Study, {**data, "space": space, "objectives": objectives,
-                                   "stopping_name": stop_name, "stopping": stop_settings,
-                                   "method_name": method_name, "method": method_settings,
+                                   "method": method, "search": search, "stopping": stop,
                                    "written": tuple(doc.data)})
-    _check_workload_path(doc, study)
-    _check_combinations(doc, study)
+    for check in CHECKS:
+        for error in check(doc, study):
+            raise error
     return LoadedStudy(study, doc)
+
+
+def _bind(doc: Document, raw: Any, block: str, key: str, registry: Registry[Any],
+          default: str) -> Binding[Any]:
+    """A ``{<key>: name, ...settings}`` block (or just the name) -> the registered class bound
+    to its settings, validated by the class's own settings model."""
+    if raw is None:
+        raw = {key: default}
+    elif isinstance(raw, str):
+        raw = {key: raw}
+    if not isinstance(raw, dict):
+        raise doc.error(f"must be a name or a mapping with '{key}:'", (block,))
+    name = raw.get(key, default)
+    if not isinstance(name, str):
+        raise doc.error(f"{block}.{key} must be a name, one of: {', '.join(registry)}",
+                        (block, key))
+    try:
+        cls = registry.load(name)
+    except UnknownName as e:
+        raise doc.error(str(e), (block, key) if key in raw else (block,)) from None
+    except ImportError as e:
+        raise doc.error(f"{block} '{name}' is not available: {e}", (block,)) from None
+    settings = _validate(doc, cls.settings_model, {k: v for k, v in raw.items() if k != key},
+                         (block,))
+    return cls(settings)  # type: ignore[no-any-return]
+
+
+def _workload(doc: Document, raw: Any) -> Any:
+    """``workload``: a name or ``{function, args, path}``; a built-in name is resolved to its
+    ``"module:function"`` reference here, once."""
+    if isinstance(raw, str):
+        raw = {"function": raw}
+    if not isinstance(raw, dict):
+        return raw  # the model says what it must be
+    if "ref" in raw:
+        raise doc.error("unknown key 'ref'", ("workload", "ref"))
+    function = raw.get("function")
+    if not isinstance(function, str) or not function or ":" in function:
+        return {**raw, "ref": function}
+    loc = ("workload", "function") if isinstance(doc.data.get("workload"), dict) \
+        else ("workload",)
+    try:
+        return {**raw, "ref": workloads.BUILTIN.ref(function)}
+    except UnknownName as e:
+        hint = e.hint if e.hint.startswith("; did") else ""
+        raise doc.error(f"workload '{function}' is neither a built-in{hint} (built-ins: "
+                        f"{', '.join(workloads.BUILTIN)}) nor 'package.module:function'",
+                        loc) from None
 
 
 def _objectives(doc: Document, raw: Any) -> tuple[MetricSpec, ...]:
@@ -117,33 +177,9 @@ def _objectives(doc: Document, raw: Any) -> tuple[MetricSpec, ...]:
     return tuple(specs)
 
 
-def _registered(doc: Document, raw: Any, block: str, key: str, registry: dict[str, str],
-                default: str, get: Any) -> tuple[str, Any]:
-    """Validate a ``{<key>: name, ...settings}`` block with the named entry's settings model."""
-    if raw is None:
-        raw = {key: default}
-    elif isinstance(raw, str):
-        raw = {key: raw}
-    if not isinstance(raw, dict):
-        raise doc.error(f"must be a name or a mapping with '{key}:'", (block,))
-    name = raw.get(key, default)
-    if not isinstance(name, str):
-        raise doc.error(f"{block}.{key} must be a name, one of: {', '.join(registry)}",
-                        (block, key))
-    if name not in registry:
-        hint = _suggest(str(name), registry) or f"; available: {', '.join(registry)}"
-        raise doc.error(f"unknown {block} '{name}'{hint}", (block, key) if key in raw else (block,))
-    try:
-        entry = get(name)
-    except ImportError as e:
-        raise doc.error(f"{block} '{name}' is not available: {e}", (block,)) from None
-    settings = {k: v for k, v in raw.items() if k != key}
-    return name, _validate(doc, entry.settings_model, settings, (block,))
-
-
 def _validate(doc: Document, model: type[BaseModel], data: dict[str, Any], prefix: Loc = ()) -> Any:
-    try:
-        return model.model_validate(data)
+    try:  # validators that find the user's files and code read the study file from the context
+        return model.model_validate(data, context={"study_file": doc.file})
     except ValidationError as e:
         err = e.errors()[0]
         loc = prefix + tuple(err["loc"])
@@ -156,7 +192,7 @@ def _validate(doc: Document, model: type[BaseModel], data: dict[str, Any], prefi
         msg = err["msg"].removeprefix("Value error, ")
         got = err.get("input")
         if err["type"] not in ("value_error",) and not isinstance(got, (dict, list)) and got is not None:
-            msg += f" (got {got!r})"
+            msg += f" (got {clip_quoted(repr(got))})"
         raise doc.error(msg, loc) from None
 
 
@@ -198,55 +234,112 @@ _NEEDS_HINT = {
     "metric": "{name: ..., mode: min|max}",
 }
 
+Check = Callable[[Document, Study], Iterator[SpecError]]
 
-def _check_workload_path(doc: Document, study: Study) -> None:
+
+def _check_workload_path(doc: Document, study: Study) -> Iterator[SpecError]:
     path = study.workload.path if study.workload is not None else None
     if path and workload_dir(path, doc.file) is None:
         where = "" if os.path.isabs(path) or doc.file.startswith("<") else \
             f" (relative paths start at the study file's directory, {Path(doc.file).resolve().parent})"
-        raise doc.error(f"workload.path '{path}' is not a directory{where}", ("workload", "path"))
+        yield doc.error(f"workload.path '{path}' is not a directory{where}", ("workload", "path"))
 
 
-def _check_combinations(doc: Document, study: Study) -> None:
-    """Rules that span blocks: what the method needs and refuses, the searcher, the scheduler."""
-    method = methods.get_method(study.method_name)
-    for key in method.needs:
-        if getattr(study, key, None) is None:
-            hint = f" ({_NEEDS_HINT[key]})" if key in _NEEDS_HINT else ""
-            raise doc.error(f"missing required key '{key}'{hint}")
-    for key in method.refuses:
-        if key in study.written:
-            raise doc.error(f"method '{study.method_name}' does not use '{key}'; remove it",
-                            (key,))
-    if len(study.objectives) > 1 and "metric" not in method.needs:
-        raise doc.error(f"method '{study.method_name}' takes one metric, not a list", ("metric",))
-    if study.space is not None and "search" not in method.refuses:
-        factory = searchers.get_searcher(study.search.algorithm)
-        try:
-            factory.check(study.search, study.space, study.budget)
-        except ValueError as e:
-            raise doc.error(str(e), ("search", "algorithm")) from None
-        if len(study.objectives) > 1 and not factory.several_objectives(study.search):
-            key = ("search", "sampler") if "sampler" in (doc.data.get("search") or {}) \
-                else ("search", "algorithm")
-            raise doc.error(f"{study.searcher_label} optimizes one metric, and metric lists "
-                            f"{len(study.objectives)}; use a searcher that takes several "
-                            "(optuna tpe, nsga2, random, qmc, gp) or one metric", key)
-        for i, point in enumerate(study.search.points):
-            try:
-                complete_point(study.space, point)
-            except PointError as e:
-                loc = ("search", "points", i) + ((e.name,) if e.name else ())
-                raise doc.error(str(e), loc) from None
+def _method_keys(doc: Document, study: Study) -> Iterator[SpecError]:
+    """The one place that decides, from the method's traits, which keys of the study file it
+    needs and which it would ignore: a key it would ignore is an error, never dropped."""
+    method, traits = study.method, study.method.traits
+    written = set(study.written)
+    raw_budget = doc.data.get("budget")
+    budget: dict[str, Any] = raw_budget if isinstance(raw_budget, dict) else {}
+
+    def missing(key: str) -> SpecError:
+        hint = f" ({_NEEDS_HINT[key]})" if key in _NEEDS_HINT else ""
+        return doc.error(f"missing required key '{key}'{hint}")
+
+    def unused(key: str, why: str, loc: Loc | None = None) -> SpecError:
+        return doc.error(f"method '{method.name}' does not use '{key}' ({why}); remove it",
+                         loc or (key,))
+
+    if traits.runs_workload:
+        if study.workload is None:
+            yield missing("workload")
+    elif "workload" in written:
+        yield unused("workload", "it runs its own workloads")
+    if traits.owns_objective:
+        if "metric" in written:
+            own = method.objective(study)
+            yield unused("metric", f"its trials report {own.metric}, {own.mode}")
+    elif not study.objectives:
+        yield missing("metric")
+    elif len(study.objectives) > 1 and not traits.several_metrics:
+        yield doc.error(f"method '{method.name}' takes one metric, not a list", ("metric",))
+    if traits.space == "required" and study.space is None:
+        yield missing("space")
+    elif traits.space == "refused" and "space" in written:
+        yield unused("space", "it has no parameters to search")
+    if "search" in written and not study.searched:
+        yield unused("search", "without a space there is nothing to search"
+                     if traits.takes_searcher else "it tunes no space with a searcher")
+    if study.searched and not study.search.enumerates:
+        if study.budget.trials is None:
+            yield doc.error("missing budget.trials (how many configurations to sample from the "
+                            "space)", ("budget",) if "budget" in written else ())
+    elif "trials" in budget:
+        why = (f"{study.search.name} search runs every grid point (times search.repeats)"
+               if study.searched else f"method '{method.name}' lists its own trials")
+        yield doc.error(f"{why}; remove budget.trials", ("budget", "trials"))
+    if not traits.epoch_trials and "max_epochs" in budget and "stopping" not in written:
+        yield doc.error(f"method '{method.name}' sets the length of its own trials; "
+                        "budget.max_epochs is only the horizon of a stopping rule; remove it",
+                        ("budget", "max_epochs"))
+
+
+def _search_checks(doc: Document, study: Study) -> Iterator[SpecError]:
+    """The searcher's own rules, where a space is searched."""
+    if not study.searched or study.space is None:
+        return
+    search = study.search
     try:
-        method.check(study.method, study)
+        search.check(study.space, study)
+    except ValueError as e:
+        yield doc.error(str(e), ("search", "algorithm"))
+    if len(study.objectives) > 1 and not search.several_objectives:
+        key = ("search", "sampler") if "sampler" in (doc.data.get("search") or {}) \
+            else ("search", "algorithm")
+        yield doc.error(f"{search.label} optimizes one metric, and metric lists "
+                        f"{len(study.objectives)}; use a searcher that takes several "
+                        "(optuna tpe, nsga2, random, qmc, gp) or one metric", key)
+    for i, point in enumerate(search.settings.points):
+        try:
+            complete_point(study.space, point)
+        except PointError as e:
+            yield doc.error(str(e), ("search", "points", i) + ((e.name,) if e.name else ()))
+
+
+def _method_check(doc: Document, study: Study) -> Iterator[SpecError]:
+    try:
+        study.method.check(study)
     except ValueError as e:
         loc = getattr(e, "loc", None)
         if loc is None:
             loc = ("method",) if "method" in study.written else ()
-        raise doc.error(str(e), tuple(loc)) from None
-    factory = stopping.get_factory(study.stopping_name)
+        yield doc.error(str(e), tuple(loc))
+
+
+def _stopping_checks(doc: Document, study: Study) -> Iterator[SpecError]:
+    rule, method = study.stopping, study.method
+    if rule.traits.refuses_searcher and not method.traits.enumerates_trials:
+        yield doc.error(f"stopping '{rule.name}' runs a list of trials fixed up front, and "
+                        f"method '{method.name}' asks for trials as results come in",
+                        ("stopping", "scheduler") if isinstance(doc.data.get("stopping"), dict)
+                        else ("stopping",))
     try:
-        factory.check(study.stopping, study)
+        rule.check(study)
     except ValueError as e:
-        raise doc.error(str(e), ("stopping",)) from None
+        yield doc.error(str(e), ("stopping",))
+
+
+#: the checks that span blocks, in order (each yields its errors)
+CHECKS: tuple[Check, ...] = (_check_workload_path, _search_checks, _method_keys, _method_check,
+                             _stopping_checks)

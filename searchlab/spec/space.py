@@ -263,16 +263,16 @@ def _parse_param(value: Any, loc: Loc) -> Param:
         log = value.get("log", False)
         if not isinstance(log, bool):
             raise SpaceError("log must be true or false", loc + ("log",))
-        step = 1 if step_raw is None else int(_number(step_raw, loc + ("step",), integer=True))
-        return _int(int(low), int(high), step, log, kloc)
-    step = None if step_raw is None else float(_number(step_raw, loc + ("step",)))
-    if step is not None and step <= 0:
+        istep = 1 if step_raw is None else int(_number(step_raw, loc + ("step",), integer=True))
+        return _int(int(low), int(high), istep, log, kloc)
+    fstep = None if step_raw is None else float(_number(step_raw, loc + ("step",)))
+    if fstep is not None and fstep <= 0:
         raise SpaceError("step must be positive", loc + ("step",))
     if not low < high:
         raise SpaceError(f"low must be below high, got [{low}, {high}]", kloc)
     if kind == "loguniform" and low <= 0:
         raise SpaceError(f"loguniform needs low > 0, got {low}", kloc + (0,))
-    return Float(float(low), float(high), log=(kind == "loguniform"), step=step)
+    return Float(float(low), float(high), log=(kind == "loguniform"), step=fstep)
 
 
 def _int(low: int, high: int, step: int, log: bool, loc: Loc) -> Int:

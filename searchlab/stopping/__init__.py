@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-from searchlab.registry import load
+from typing import Any
+
+from searchlab.registry import Registry
 from searchlab.stopping.base import (
-    BuiltScheduler,
+    Scheduler,
     SchedulerContext,
-    SchedulerFactory,
+    SchedulerTraits,
     StoppingSettings,
 )
 
-#: scheduler name -> "module:Class" of its SchedulerFactory, imported only when used.
-REGISTRY: dict[str, str] = {
+#: scheduler name -> "module:Class" of its Scheduler, imported only when a study names it.
+REGISTRY: Registry[type[Scheduler[Any]]] = Registry("stopping", {
     "fifo": "searchlab.stopping.builtin:FIFO",
     "asha": "searchlab.stopping.builtin:ASHA",
     "hyperband": "searchlab.stopping.builtin:Hyperband",
     "median": "searchlab.stopping.builtin:Median",
     "pbt": "searchlab.stopping.builtin:PBT",
-    "predictive": "searchlab.predictive.factory:PredictiveFactory",
-}
+    "predictive": "searchlab.predictive.factory:Predictive",
+})
 
-
-def get_factory(name: str) -> SchedulerFactory:
-    return load(REGISTRY[name])()
-
-
-__all__ = ["REGISTRY", "BuiltScheduler", "SchedulerContext", "SchedulerFactory", "StoppingSettings", "get_factory"]
+__all__ = ["REGISTRY", "Scheduler", "SchedulerContext", "SchedulerTraits", "StoppingSettings"]

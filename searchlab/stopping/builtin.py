@@ -1,31 +1,36 @@
-"""Ray Tune's own schedulers, each with validated settings."""
+"""Ray Tune's own schedulers, each with validated settings (Ray is imported only to build)."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
 from searchlab.stopping.base import (
-    BuiltScheduler,
+    Scheduler,
     SchedulerContext,
-    SchedulerFactory,
+    SchedulerTraits,
     StoppingSettings,
 )
+
+if TYPE_CHECKING:
+    from ray.tune.schedulers import TrialScheduler
+
+    from searchlab.spec.models import Study
 
 
 class FIFOSettings(StoppingSettings):
     """Run every trial to max_epochs."""
 
 
-class FIFO(SchedulerFactory):
+class FIFO(Scheduler[FIFOSettings]):
     name: ClassVar[str] = "fifo"
     settings_model: ClassVar[type[StoppingSettings]] = FIFOSettings
 
-    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> BuiltScheduler:
+    def build(self, ctx: SchedulerContext) -> TrialScheduler:
         from ray.tune.schedulers import FIFOScheduler
 
-        return BuiltScheduler(FIFOScheduler())
+        return FIFOScheduler()
 
 
 class ASHASettings(StoppingSettings):
@@ -35,19 +40,19 @@ class ASHASettings(StoppingSettings):
     brackets: int = Field(1, ge=1)
 
 
-class ASHA(SchedulerFactory):
+class ASHA(Scheduler[ASHASettings]):
     name: ClassVar[str] = "asha"
     settings_model: ClassVar[type[StoppingSettings]] = ASHASettings
 
-    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> BuiltScheduler:
+    def build(self, ctx: SchedulerContext) -> TrialScheduler:
         from ray.tune.schedulers import ASHAScheduler
 
-        assert isinstance(settings, ASHASettings)
-        return BuiltScheduler(ASHAScheduler(
+        s = self.settings
+        return ASHAScheduler(
             time_attr="training_iteration", metric=ctx.metric, mode=ctx.mode,
-            max_t=settings.max_t or ctx.max_epochs, grace_period=settings.grace_period,
-            reduction_factor=settings.reduction_factor, brackets=settings.brackets,
-        ))
+            max_t=s.max_t or ctx.max_epochs, grace_period=s.grace_period,
+            reduction_factor=s.reduction_factor, brackets=s.brackets,
+        )
 
 
 class HyperbandSettings(StoppingSettings):
@@ -55,18 +60,19 @@ class HyperbandSettings(StoppingSettings):
     reduction_factor: float = Field(3, gt=1)
 
 
-class Hyperband(SchedulerFactory):
+class Hyperband(Scheduler[HyperbandSettings]):
     name: ClassVar[str] = "hyperband"
     settings_model: ClassVar[type[StoppingSettings]] = HyperbandSettings
+    TRAITS: ClassVar[SchedulerTraits] = SchedulerTraits(pauses_trials=True)
 
-    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> BuiltScheduler:
+    def build(self, ctx: SchedulerContext) -> TrialScheduler:
         from ray.tune.schedulers import HyperBandScheduler
 
-        assert isinstance(settings, HyperbandSettings)
-        return BuiltScheduler(HyperBandScheduler(
+        s = self.settings
+        return HyperBandScheduler(
             time_attr="training_iteration", metric=ctx.metric, mode=ctx.mode,
-            max_t=settings.max_t or ctx.max_epochs, reduction_factor=settings.reduction_factor,
-        ), synchronous=True, pauses_trials=True)
+            max_t=s.max_t or ctx.max_epochs, reduction_factor=s.reduction_factor,
+        )
 
 
 class MedianSettings(StoppingSettings):
@@ -75,63 +81,63 @@ class MedianSettings(StoppingSettings):
     hard_stop: bool = True
 
 
-class Median(SchedulerFactory):
+class Median(Scheduler[MedianSettings]):
     name: ClassVar[str] = "median"
     settings_model: ClassVar[type[StoppingSettings]] = MedianSettings
 
-    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> BuiltScheduler:
+    def build(self, ctx: SchedulerContext) -> TrialScheduler:
         from ray.tune.schedulers import MedianStoppingRule
 
-        assert isinstance(settings, MedianSettings)
-        return BuiltScheduler(MedianStoppingRule(
+        s = self.settings
+        return MedianStoppingRule(
             time_attr="training_iteration", metric=ctx.metric, mode=ctx.mode,
-            grace_period=settings.grace_period, min_samples_required=settings.min_samples_required,
-            hard_stop=settings.hard_stop,
-        ), pauses_trials=True)  # it pauses trials while it lacks samples
+            grace_period=s.grace_period, min_samples_required=s.min_samples_required,
+            hard_stop=s.hard_stop,
+        )
 
 
 class PBTSettings(StoppingSettings):
     perturbation_interval: int = Field(2, ge=1, description="epochs between exploit/explore steps")
     quantile_fraction: float = Field(0.25, gt=0, le=0.5)
     resample_probability: float = Field(0.25, ge=0, le=1)
-    mutate: list[str] | None = Field(None, description="parameters to mutate (default: all top-level non-constant)")
+    mutate: list[str] | None = Field(
+        None, description="parameters to mutate (default: all top-level non-constant)")
 
 
-class PBT(SchedulerFactory):
+class PBT(Scheduler[PBTSettings]):
     name: ClassVar[str] = "pbt"
     settings_model: ClassVar[type[StoppingSettings]] = PBTSettings
+    TRAITS: ClassVar[SchedulerTraits] = SchedulerTraits(keeps_checkpoints=True,
+                                                        refuses_searcher=True)
 
-    def check(self, settings: StoppingSettings, study: Any) -> None:
+    def check(self, study: Study) -> None:
         from searchlab.spec.space import Conditional, Constant
 
-        assert isinstance(settings, PBTSettings)
         if study.space is None:
             raise ValueError("pbt needs a search space to mutate")
-        for name in settings.mutate or []:
+        for name in self.settings.mutate or []:
             p = study.space.params.get(name)
             if p is None or isinstance(p, (Constant, Conditional)):
                 raise ValueError(f"pbt can only mutate top-level non-conditional parameters; "
                                  f"'{name}' is not one")
 
-    def build(self, settings: StoppingSettings, ctx: SchedulerContext) -> BuiltScheduler:
+    def build(self, ctx: SchedulerContext) -> TrialScheduler:
         from ray.tune.schedulers import PopulationBasedTraining
 
+        from searchlab.searchers.variants import to_ray
         from searchlab.spec.space import Conditional, Constant
 
-        assert isinstance(settings, PBTSettings)
         if ctx.space is None:
             raise ValueError("pbt needs a search space")
-        from searchlab.searchers.variants import to_ray
-
+        s = self.settings
         ray_space = to_ray(ctx.space)
-        names = settings.mutate or [
+        names = s.mutate or [
             n for n, p in ctx.space.params.items() if not isinstance(p, (Constant, Conditional))
         ]
-        mutations = {n: ray_space[n] for n in names}
-        return BuiltScheduler(PopulationBasedTraining(
+        return PopulationBasedTraining(
             time_attr="training_iteration", metric=ctx.metric, mode=ctx.mode,
-            perturbation_interval=settings.perturbation_interval,
-            quantile_fraction=settings.quantile_fraction,
-            resample_probability=settings.resample_probability,
-            hyperparam_mutations=mutations,
-        ), pauses_trials=True, clones_checkpoints=True, fixed_trials=True)
+            perturbation_interval=s.perturbation_interval,
+            quantile_fraction=s.quantile_fraction,
+            resample_probability=s.resample_probability,
+            hyperparam_mutations={n: ray_space[n] for n in names},
+        )

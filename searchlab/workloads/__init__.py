@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import importlib
 
+from searchlab.registry import Registry
 from searchlab.workloads.api import Context, WorkloadFn, iterate
 
-#: built-in workload name -> "module:function", imported only when used.
-BUILTIN: dict[str, str] = {
+#: built-in workload name -> "module:function", imported only when a trial runs it (the study
+#: file parser resolves a name to its reference: ``study.workload.ref``).
+BUILTIN: Registry[WorkloadFn] = Registry("workload", {
     "digits_mlp": "searchlab.workloads.digits:digits_mlp",
     "sphere": "searchlab.workloads.analytic:sphere",
     "rosenbrock": "searchlab.workloads.analytic:rosenbrock",
@@ -29,42 +31,44 @@ BUILTIN: dict[str, str] = {
     "sphere_curve": "searchlab.workloads.analytic:sphere_curve",
     "lcbench": "searchlab.workloads.lcbench:lcbench",
     "replay": "searchlab.workloads.replay:replay",
-}
+})
 
 __all__ = ["BUILTIN", "Context", "WorkloadFn", "iterate"]
 
 
-def resolve(function: str, path: str | None = None) -> WorkloadFn:
-    """A workload reference -> the function. Raises WorkloadError with a clear reason."""
+def resolve(ref: str, path: str | None = None, name: str | None = None) -> WorkloadFn:
+    """A ``"module:function"`` reference -> the function (``path``: a directory to put on
+    ``sys.path`` first; ``name``: the workload as the study file wrote it, for messages).
+    Raises WorkloadError with a clear reason."""
     import os
     import sys
 
     from searchlab.errors import WorkloadError
 
+    name = name or ref
+
     if path and not os.path.isdir(path):
-        raise WorkloadError(f"workload '{function}': workload.path '{path}' is not a directory")
+        raise WorkloadError(f"workload '{name}': workload.path '{path}' is not a directory")
     if path and path not in sys.path:
         sys.path.insert(0, path)
-    ref = BUILTIN.get(function, function)
     module_name, sep, attr = ref.partition(":")
     if not sep or not module_name or not attr:
-        raise WorkloadError(f"workload '{function}' is neither a built-in{_suggest(function)} "
-                            f"(built-ins: {', '.join(BUILTIN)}) nor 'package.module:function'")
+        raise WorkloadError(f"workload '{name}' is not 'package.module:function'")
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
         where = f" (looked in {path} and the installed packages)" if path else ""
-        raise WorkloadError(f"workload '{function}': cannot import module '{module_name}'"
+        raise WorkloadError(f"workload '{name}': cannot import module '{module_name}'"
                             f"{where}: {e}") from None
     except Exception as e:  # noqa: BLE001 - the user's module raised while importing
-        raise WorkloadError(f"workload '{function}': importing '{module_name}' raised "
+        raise WorkloadError(f"workload '{name}': importing '{module_name}' raised "
                             f"{type(e).__name__}: {e}") from None
     fn = getattr(module, attr, None)
     if fn is None:
-        raise WorkloadError(f"workload '{function}': module '{module_name}' has no '{attr}'")
+        raise WorkloadError(f"workload '{name}': module '{module_name}' has no '{attr}'")
     if not callable(fn):
-        raise WorkloadError(f"workload '{function}': '{attr}' is not a function")
-    return fn
+        raise WorkloadError(f"workload '{name}': '{attr}' is not a function")
+    return fn  # type: ignore[no-any-return]
 
 
 def check_signature(fn: WorkloadFn, function: str, args: dict) -> None:
@@ -80,10 +84,3 @@ def check_signature(fn: WorkloadFn, function: str, args: dict) -> None:
                              f"{', ' + ', '.join(args) if args else ''}): {e}") from None
     except ValueError:
         pass  # builtins without a signature: let the call decide
-
-
-def _suggest(name: str) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, BUILTIN, n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""

@@ -5,23 +5,28 @@ Parameters (all optional, with defaults): ``lr``, ``hidden``, ``layers``, ``drop
 (``optimizer.sgd.momentum``) or ``adam`` (``optimizer.adam.beta2``). Reports ``train_loss``,
 ``val_loss`` and ``val_accuracy`` once per epoch, and checkpoints model and optimizer state so
 paused (PBT, Hyperband) and resumed trials continue where they stopped.
+
+torch and scikit-learn are imported when a trial runs: checking a study (``searchlab validate``)
+reads only this module and :func:`_ready`, which names the package that is missing.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from typing import Any
-
-import numpy as np
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from searchlab.workloads.api import Context
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 @functools.lru_cache(maxsize=1)
 def _data(seed: int = 0) -> tuple[torch.Tensor, ...]:
+    import numpy as np
+    import torch
     from sklearn.datasets import load_digits
 
     x, y = load_digits(return_X_y=True)
@@ -35,6 +40,8 @@ def _data(seed: int = 0) -> tuple[torch.Tensor, ...]:
 
 
 def build_model(config: dict[str, Any]) -> nn.Module:
+    from torch import nn
+
     hidden, layers = int(config.get("hidden", 64)), int(config.get("layers", 1))
     dropout = float(config.get("dropout", 0.0))
     mods: list[nn.Module] = []
@@ -47,6 +54,8 @@ def build_model(config: dict[str, Any]) -> nn.Module:
 
 
 def build_optimizer(config: dict[str, Any], params: Any) -> torch.optim.Optimizer:
+    import torch
+
     lr = float(config.get("lr", 1e-2))
     wd = float(config.get("weight_decay", 0.0))
     name = config.get("optimizer", "adam")
@@ -60,6 +69,9 @@ def build_optimizer(config: dict[str, Any], params: Any) -> torch.optim.Optimize
 
 
 def digits_mlp(config: dict[str, Any], ctx: Context) -> Iterator[dict[str, float]]:
+    import torch
+    from torch import nn
+
     torch.set_num_threads(1)
     torch.manual_seed(ctx.seed)
     device = torch.device(ctx.device)
@@ -92,3 +104,13 @@ def digits_mlp(config: dict[str, Any], ctx: Context) -> Iterator[dict[str, float
             acc = (logits.argmax(1) == yva).float().mean().item()
         ctx.checkpoint({"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict()})
         yield {"train_loss": total / len(xtr), "val_loss": val_loss, "val_accuracy": acc}
+
+
+def _ready(**_: Any) -> str | None:
+    """Why ``digits_mlp`` cannot run here (a package it needs is not installed), or None."""
+    from searchlab.preflight import missing
+
+    return missing("torch", "sklearn")
+
+
+digits_mlp.preflight = _ready  # type: ignore[attr-defined]

@@ -9,7 +9,6 @@ import math
 import pytest
 
 from searchlab import searchers
-from searchlab.methods import get_method
 from searchlab.methods.local import run_local
 from searchlab.spec.parse import parse_text
 
@@ -36,7 +35,7 @@ space:
 def _samplers() -> list[tuple[str, str | None]]:
     out: list[tuple[str, str | None]] = []
     for name in searchers.REGISTRY:
-        samplers = searchers.get_searcher(name).samplers
+        samplers = searchers.REGISTRY.load(name).samplers()
         out += [(name, s) for s in samplers] if samplers else [(name, None)]
     return out
 
@@ -52,7 +51,7 @@ def _study(algorithm: str, sampler: str | None, space: str, trials: int = 8):
 @pytest.mark.parametrize("space", [CONTINUOUS, CONDITIONAL], ids=["continuous", "conditional"])
 def test_every_sampler_searches_continuous_and_conditional_spaces(algorithm, sampler, space):
     study = _study(algorithm, sampler, space)
-    out = run_local(get_method("search"), study.method, study)
+    out = run_local(study)
     assert len(out.results) == 8
     assert all(r.status == "completed" for r in out.results), [r.error for r in out.results]
     for r in out.results:
@@ -66,7 +65,7 @@ def test_every_sampler_searches_continuous_and_conditional_spaces(algorithm, sam
 
 def test_grid_enumerates_every_point_and_refuses_continuous():
     study = _study("grid", None, GRID)
-    out = run_local(get_method("search"), study.method, study)
+    out = run_local(study)
     points = sorted((r.request.config["x1"], r.request.config["kind"]) for r in out.results)
     assert points == sorted((x, k) for x in (-1.0, 0.0, 1.0) for k in ("a", "b"))
     from searchlab.errors import SearchlabError
@@ -79,7 +78,7 @@ def test_grid_enumerates_every_point_and_refuses_continuous():
                                                 ("optuna", "random"), ("grid", None)])
 def test_a_seed_reproduces_the_configs(algorithm, sampler):
     space = GRID if algorithm == "grid" else CONDITIONAL
-    runs = [run_local(get_method("search"), (s := _study(algorithm, sampler, space)).method, s)
+    runs = [run_local(_study(algorithm, sampler, space))
             for _ in range(2)]
     assert [r.request.config for r in runs[0].results] == \
         [r.request.config for r in runs[1].results]
@@ -89,6 +88,6 @@ def test_optuna_learns_from_what_it_is_told():
     """TPE after 40 trials of sphere lands closer to 0 than its random start-up trials."""
     study = _study("optuna", "tpe", CONTINUOUS.replace("loguniform: [0.01, 1.0]",
                                                        "uniform: [-2.0, 2.0]"), trials=40)
-    out = run_local(get_method("search"), study.method, study)
+    out = run_local(study)
     losses = [r.metrics["loss"] for r in out.results]
     assert min(losses[20:]) < min(losses[:10])

@@ -187,6 +187,7 @@ def _write_cdt(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
     parent = w.parent(exp, f"{name}-1", start_ms, {
         "searchlab.method": "cdt", "searchlab.searcher": "grid", "searchlab.scheduler": "fifo",
         "searchlab.spec_hash": "cdt00001", "searchlab.workload": "cdt",
+        "searchlab.lead": "analysis",
         "searchlab.metric": "cum_regret", "searchlab.mode": "min"},
         "name: bandit-cdt\nmethod: cdt\n", tmp)
     slope = {("cdt", "-"): 0.7, ("theoretical", "-"): 2.2, ("op", "-"): 1.0,
@@ -224,7 +225,9 @@ def _write_cdt(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
                           "seed": seed, "fixed": fixed}
                 results.append(TrialResult(trial_id, TrialRequest(config, chunks), "completed",
                                            {"cum_regret": regret}))
-    w.store_analysis(parent, summarize(results))  # CDT's own summary: tables and text
+    analysis = summarize(results)  # CDT's own summary: tables and text
+    analysis.tags.update(analysis.lead_tags())  # as the runner does for draws_own_analysis
+    w.store_analysis(parent, analysis)
     w.finish_parent(parent, end_all + 1_000, best[1], best[2])
     return {"parent": parent, "bandits": bandits, "tuners": ["cdt", "op", "theoretical"],
             "best_fixed": "{hp}=1", "seeds": seeds, "chunks": chunks}
@@ -299,7 +302,10 @@ def _write_lr_free(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
     parent = w.parent(exp, f"{name}-1", start_ms, {
         "searchlab.method": "lr_free", "searchlab.searcher": "grid", "searchlab.scheduler": "fifo",
         "searchlab.spec_hash": "lrf00001", "searchlab.workload": "suite",
-        "searchlab.metric": "time_to_target", "searchlab.mode": "min"}, "name: lr-free\n", tmp)
+        "searchlab.metric": "time_to_target", "searchlab.mode": "min",
+        # its analysis is the result: the "Result" panel draws this table and figure first
+        "searchlab.lead": "analysis", "searchlab.lead_table": "time_to_target",
+        "searchlab.lead_figures": "performance_profile"}, "name: lr-free\n", tmp)
     rows, k, best = [], 0, (math.inf, "", "")
     for opt, per_workload in LR_FREE_TIMES.items():
         for workload, t in per_workload.items():
@@ -363,6 +369,22 @@ def report(fake_store: FakeStore, tmp_path_factory: pytest.TempPathFactory) -> P
 
     out = tmp_path_factory.mktemp("report") / "report.html"
     return build_report(list(fake_store.studies), str(out), fake_store.uri)
+
+
+@pytest.fixture(scope="session")
+def twelve_studies(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A report over 12 searched studies: 12 parallel-coordinates figures, 3 WebGL contexts each,
+    twice what a browser keeps alive (about 16)."""
+    from searchlab.dashboard import build_report
+
+    root = tmp_path_factory.mktemp("twelve")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    writer = _Writer(uri, root / "artifacts")
+    names = [f"study-{i:02d}" for i in range(12)]
+    for i, name in enumerate(names):
+        _write_search(writer, root / "staging", name, scheduler="fifo", searcher="random",
+                      executions=[8], seed=i + 1, start_ms=T0_MS + i * 3_600_000)
+    return build_report(names, str(root / "report.html"), uri)
 
 
 @pytest.fixture(scope="session")

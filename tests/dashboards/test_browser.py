@@ -44,6 +44,7 @@ def test_report_renders_offline_without_console_errors(browser, report: Path,
 
     page.route("**/*", only_the_file)
     page.goto(report.as_uri())
+    _scroll_through(page)  # WebGL figures are drawn as they come on screen
     page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length == {len(expected)}")
     drawn = page.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => ({
         types: gd.data.map(t => t.type || 'scatter'),
@@ -65,8 +66,10 @@ def test_report_renders_offline_without_console_errors(browser, report: Path,
     assert page.locator(".parcoords").count() == 3  # one per study of ordinary trials
     stored = page.locator("section#analysis")
     titles = stored.locator(".js-plotly-plot .gtitle").all_text_contents()
-    assert titles == ["bandit-cdt: summary", "lr-free-suite: performance profile of time to target",
-                      "lr-free-suite: solved", "lr-free-suite: summary"]
+    assert titles == ["bandit-cdt: summary", "lr-free-suite: solved", "lr-free-suite: summary"]
+    lead = page.locator("section#lead").locator(".js-plotly-plot .gtitle").all_text_contents()
+    assert lead == ["lr-free-suite: time_to_target (analysis/time_to_target.json)",
+                    "lr-free-suite: performance profile of time to target"]
     assert "adam_tuned: reached the target on 100% of workloads" in stored.inner_text()
     shot = tmp_path / "dashboard.png"
     page.screenshot(path=str(shot), full_page=True)
@@ -76,6 +79,81 @@ def test_report_renders_offline_without_console_errors(browser, report: Path,
     page.close()
     assert errors == []
     assert outside == []
+
+
+def _scroll_through(page) -> list[dict]:
+    """Bring every figure on screen in turn, as a reader scrolling down; for each WebGL figure,
+    once drawn: its WebGL contexts (lost or not) and a screenshot (PNG bytes)."""
+    figures = page.locator(".sl-figure")
+    seen = []
+    for i in range(figures.count()):
+        fig = figures.nth(i)
+        fig.scroll_into_view_if_needed()
+        if fig.get_attribute("data-webgl") != "yes":
+            continue
+        page.wait_for_function("el => el.dataset.drawn === 'yes' && el.querySelector('canvas')",
+                               arg=fig.element_handle())
+        page.wait_for_timeout(300)  # the lines are drawn a frame after the canvases appear
+        seen.append({"id": fig.get_attribute("id"), "contexts": fig.evaluate(_CONTEXTS),
+                     "png": fig.screenshot()})
+    return seen
+
+
+_CONTEXTS = """el => Array.from(el.querySelectorAll('canvas')).map(c => {
+    const gl = c.getContext('webgl') || c.getContext('experimental-webgl');
+    return gl ? (gl.isContextLost() ? 'lost' : 'live') : 'none';
+})"""
+
+
+def _lines_drawn(png: bytes) -> int:
+    """Coloured (Viridis) pixels between the first and last axes of a parallel-coordinates
+    figure, where only its WebGL lines are: none when its context was lost."""
+    import io
+
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    w, h = img.size
+    area = img.crop((int(0.08 * w), int(0.3 * h), int(0.8 * w), int(0.9 * h)))
+    return sum(1 for r, g, b in area.getdata() if max(r, g, b) - min(r, g, b) > 80)
+
+
+def test_twelve_studies_every_plot_is_drawn(browser, twelve_studies: Path,
+                                            tmp_path: Path) -> None:
+    """With 6 studies the first parallel-coordinates plot was blank: Chromium keeps about 16
+    WebGL contexts ("Too many active WebGL contexts. Oldest context will be lost."). WebGL
+    figures are drawn while on screen, a few at a time, and drawn again when scrolled back to."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.set_default_timeout(180_000)
+    console: list[str] = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda e: console.append(f"page error: {e}"))
+    page.goto(twelve_studies.as_uri())
+    expected = figures_in(twelve_studies.read_text(encoding="utf-8"))
+    seen = _scroll_through(page)
+    assert len(seen) == 12 == sum(f["data"][0]["type"] == "parcoords" for f in expected)
+    for fig in seen:
+        assert fig["contexts"] and set(fig["contexts"]) == {"live"}, fig["id"]
+        assert _lines_drawn(fig["png"]) > 200, fig["id"]
+    # every other figure (SVG) is drawn at once
+    drawn = page.evaluate("document.querySelectorAll('.js-plotly-plot').length")
+    assert drawn >= len(expected) - 12
+    # back to the first: drawn again, and never more WebGL contexts alive than a browser keeps
+    first = page.locator(f"#{seen[0]['id']}")
+    first.scroll_into_view_if_needed()
+    page.wait_for_function("el => el.dataset.drawn === 'yes' && el.querySelector('canvas')",
+                           arg=first.element_handle())
+    page.wait_for_timeout(300)
+    assert _lines_drawn(first.screenshot()) > 200
+    assert set(first.evaluate(_CONTEXTS)) == {"live"}
+    live = page.evaluate("""() => Array.from(document.querySelectorAll('canvas')).filter(c => {
+        const gl = c.getContext('webgl'); return gl && !gl.isContextLost(); }).length""")
+    assert live <= 16, live
+    (tmp_path / "first.png").write_bytes(first.screenshot())
+    shutil.copy(tmp_path / "first.png", "/tmp/dashboard_twelve_first.png")
+    page.close()
+    assert not [m for m in console if "Too many active WebGL contexts" in m], console
+    assert not [m for m in console if m.startswith(("error", "page error"))], console
 
 
 def _free_port() -> int:

@@ -33,7 +33,8 @@ def common(panels: dict):
 def test_panels_are_the_files_in_dashboards(panels: dict) -> None:
     files = {p.stem for p in (Path(__file__).parents[2] / "dashboards").glob("[!_]*.py")}
     assert set(panels) == files
-    assert list(panels)[:4] == ["best_so_far", "learning_curves", "parallel_coords", "importance"]
+    assert list(panels)[:5] == ["lead", "best_so_far", "learning_curves", "parallel_coords",
+                                "importance"]
     for module in panels.values():
         assert callable(module.applies) and callable(module.render) and module.TITLE
 
@@ -66,7 +67,7 @@ def test_a_panel_without_render_is_reported(tmp_path: Path) -> None:
 def test_only_applicable_panels_are_drawn(tmp_path: Path, fake_store) -> None:
     page = build_report(["mnist-random"], tmp_path / "r.html", fake_store.uri).read_text()
     assert "<h2>Learning curves</h2>" in page and "<h2>CDT regret</h2>" not in page
-    assert "Panels with nothing to show for these studies: CDT regret" in page
+    assert "Panels with nothing to show for these studies: Result, CDT regret" in page
 
 
 def test_unknown_experiment_is_a_clear_error(tmp_path: Path, fake_store) -> None:

@@ -140,7 +140,23 @@ def test_cdt_regret_has_a_band_and_a_mean_per_tuner(figs: dict, fake_store) -> N
         assert final["cdt"] < final["op"] < final["theoretical"]
         chosen = one(figs, f"bandit-cdt, linear-d5, {bandit}: {hp} chosen")
         assert chosen["layout"]["yaxis"]["title"]["text"] == hp
+        # the section leads with CDT's own table: every seed of each tuner, the best fixed value
+        table = one(figs, f"bandit-cdt, linear-d5, {bandit}: final regret over seeds")
+        titles = list(figs)
+        assert titles.index(title(table)) < titles.index(title(fig))
+        cells = [values(c) for c in table["data"][0]["cells"]["values"]]
+        best = facts["best_fixed"].format(hp=hp)
+        assert cells[0] == ["cdt", "op", "theoretical", f"best fixed: {best}",
+                            f"worst fixed: {hp}=0.1"]
+        assert set(cells[1]) == {str(facts["seeds"])} and all(" ± " in c for c in cells[2])
+        assert cells[3][3] == "+0.0 %" and cells[3][0].startswith("-")  # cdt beats the oracle
+        assert cells[4][0] == "" and all(" ± " in c for c in cells[4][1:])
     assert not any("round chosen" in t or "seconds chosen" in t for t in figs)
+
+
+def test_the_study_table_leads_with_cdts_result_not_a_single_run(page: str) -> None:
+    row = next(r for r in re.findall(r"<tr>.*?</tr>", page) if "bandit-cdt" in r)
+    assert "linear-d5/linucb: cdt " in row and "% over best fixed (alpha=1)" in row
 
 
 def test_predicted_against_actual_final_values(figs: dict, fake_store) -> None:
@@ -171,7 +187,8 @@ def test_stored_analyses_are_drawn_as_stored(figs: dict, fake_store) -> None:
         f"{o}: reached the target on {v:.0%} of workloads" for o, v in facts["solved"].items()]
     # CDT stores tables and text but no figures: its summary is shown, its regret drawn by its panel
     cdt = values(one(figs, "bandit-cdt: summary")["data"][0]["cells"]["values"][0])
-    assert "best fixed in hindsight, linear-d5/linucb: alpha=1" in " ".join(cdt)
+    assert "linear-d5 / linucb (oracle: 2 fixed values)" in cdt
+    assert any(line.strip().startswith("best fixed: alpha=1 ") for line in cdt)
     titles = list(figs)
     assert titles.index("lr-free-suite: summary") == titles.index("lr-free-suite: solved") + 1
 
@@ -196,3 +213,25 @@ def test_the_dashboard_command_does_not_create_a_store_where_there_is_none(tmp_p
     assert main(["dashboard", "--tracking-uri", f"sqlite:///{missing}"]) == 2
     assert "no MLflow store at" in capsys.readouterr().err
     assert not missing.exists()
+
+
+def test_a_method_whose_analysis_leads_is_drawn_first(figs: dict, page: str, fake_store) -> None:
+    # lr-free-suite tags its parent run searchlab.lead=analysis: its lead table and figure open
+    # the page ("Result"), the figure is not drawn again under "Stored analyses", and the
+    # overview names no best trial (its trials' values are on different workloads' scales)
+    facts = fake_store.studies["lr-free-suite"]
+    titles = list(figs)
+    # the lead tables open the page: CDT's regret table, then lr-free-suite's table and figure
+    assert titles[:3] == ["bandit-cdt: final_regret (analysis/final_regret.json)",
+                          "lr-free-suite: time_to_target (analysis/time_to_target.json)",
+                          "lr-free-suite: performance profile of time to target"]
+    (table,) = figs[titles[1]]["data"]
+    assert values(table["header"]["values"]) == ["optimizer", "workload", "time to target"]
+    cells = [values(c) for c in table["cells"]["values"]]
+    assert len(cells[0]) == len(facts["rows"])
+    assert cells[2] == ["-" if r["time_to_target"] is None else f"{r['time_to_target']:.3f}"
+                        if isinstance(r["time_to_target"], float) else str(r["time_to_target"])
+                        for r in facts["rows"]]
+    assert page.index('<section id="lead">') < page.index('<section id="best_so_far">')
+    row = re.search(r"<tr><td>lr-free-suite</td>.*?</tr>", page).group(0)
+    assert "<td>see Result</td>" in row

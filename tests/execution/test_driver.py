@@ -1,9 +1,8 @@
 """The Tune adapter of method runs, without a cluster: Tune's calls made by hand.
 
-Every ask and tell lands in the journal; a searcher built again (Tune unpickling it on resume)
+Every ask and tell lands in the journal; a searcher built again (a resumed study) or unpickled
 replays the journal into a fresh run; requests that Tune never saved are handed out again under
-their first id; once Tune ends, the runner gets the searcher Tune drove, or a replay when the
-journal holds lines that searcher did not write."""
+their first id."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import functools
 import pickle
 
 from searchlab import status
-from searchlab.execution.driver import JOURNAL, MethodSearcher
+from searchlab.execution.driver import MethodSearcher
 from searchlab.methods.base import MethodRun, TrialRequest, TrialResult
 
 
@@ -51,7 +50,7 @@ def _finish(s, tid, x):
     s.on_trial_complete(tid, {"loss": float(x), "training_iteration": 2})
 
 
-def test_journal_replay_resume_and_the_live_searcher_after_fit(tmp_path):
+def test_journal_replay_and_resume(tmp_path):
     s = _searcher(tmp_path)
     configs = [s.suggest(f"t{i}") for i in range(3)]
     assert [c["x"] for c in configs] == [0, 1, 2]
@@ -72,19 +71,12 @@ def test_journal_replay_resume_and_the_live_searcher_after_fit(tmp_path):
     assert back.run.told[-1] == ("t1", "completed", 1.0)
     assert back.suggest("t10") == MethodSearcher.FINISHED
 
-    # after the fit: the searcher Tune drove (the newest of this journal), without a replay
+    # a resumed study builds a fresh searcher on the same journal: the same view, replayed
     builds = Countdown.builds
-    told = MethodSearcher.after_fit(functools.partial(Countdown, 3), tmp_path, "loss", "min", 2)
-    assert told is back and Countdown.builds == builds
-    assert [r.trial_id for r in told.all_results()] == ["t0", "t2", "t1"]
-    # a journal line that searcher did not write: the journal wins, replayed into a fresh run
-    with open(tmp_path / JOURNAL, "a") as f:
-        f.write('{"kind": "stalled"}\n')
-    MethodSearcher.LIVE[str(tmp_path / JOURNAL)] = back
-    told = MethodSearcher.after_fit(functools.partial(Countdown, 3), tmp_path, "loss", "min", 2)
-    assert told is not back and told.stalled and Countdown.builds == builds + 1
-    assert MethodSearcher.drop(tmp_path) is None  # the ended study's searchers let go
-    assert [r.trial_id for r in told.all_results()] == ["t0", "t2", "t1"]
+    resumed = _searcher(tmp_path)
+    assert Countdown.builds == builds + 1 and resumed.run.told == back.run.told
+    assert [r.trial_id for r in resumed.all_results()] == ["t0", "t2", "t1"]
+    assert resumed.alias == {"t9": "t1"} and not resumed.stalled
 
 
 def test_a_result_is_told_once_and_failures_carry_their_status(tmp_path):

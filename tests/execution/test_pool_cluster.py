@@ -1,9 +1,10 @@
 """One Ray Tune trial's evaluation pool spread over a real two-node cluster.
 
 A Ray head (``ray start --head``) and a second node (``ray start --address``) run on 127.0.0.1,
-each with a temp directory of its own, as in ``tests/test_cluster.py`` (whose process helpers this
-module reuses: everything started is stopped by process id, never by ``ray stop``). The nodes are
-told apart by a custom resource each (``node_a`` on the head, ``node_b`` on the second node), and
+each with a temp directory of its own (``searchlab.execution.ray_start.LocalCluster``, as in
+``tests/test_cluster.py``: everything started is stopped by process id, never by ``ray stop``).
+The nodes are told apart by a custom resource each (``node_a`` on the head, ``node_b`` on the
+second node), and
 the trial's placement group puts one worker bundle on each, so a pool that ignored the trial's
 bundles could not pass by luck. The trial runs in a driver process of its own, so this test
 leaves the test session's own Ray cluster alone.
@@ -13,16 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
-from test_cluster import _free_port, _stop, _wait
 
 DRIVER = '''
 import json
@@ -71,58 +68,18 @@ print(json.dumps({"nodes": nodes, "error": str(result.error) if result.error els
 @pytest.fixture(scope="module")
 def two_nodes():
     """A Ray head with ``node_a`` and a second node with ``node_b``, 3 CPUs each, on 127.0.0.1."""
-    tmp = Path(tempfile.mkdtemp(prefix="slp", dir="/tmp"))  # short: Ray's socket paths
-    marker = str(tmp)
-    procs: list[subprocess.Popen] = []
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
-    env["RAY_USAGE_STATS_ENABLED"] = "0"
-    env["RAY_AUTH_MODE"] = "token"  # stated, so the second node and the driver join with it
+    from searchlab.execution.ray_start import LocalCluster
+
+    env = dict(os.environ)
     # the tests' workload module, importable by every worker on both nodes
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).parents[1]),
                                                     env.get("PYTHONPATH")) if p)
-
-    def start(name: str, args: list[str]) -> subprocess.Popen:
-        log = open(tmp / f"{name}.log", "w")
-        p = subprocess.Popen([shutil.which("ray") or "ray", "start", "--block",
-                              "--node-ip-address", "127.0.0.1", "--num-cpus", "3",
-                              "--num-gpus", "0", "--disable-usage-stats",
-                              "--node-manager-port", str(_free_port()),
-                              "--object-manager-port", str(_free_port()),
-                              "--dashboard-agent-listen-port", str(_free_port()),
-                              "--dashboard-agent-grpc-port", str(_free_port()),
-                              "--runtime-env-agent-port", str(_free_port()),
-                              "--metrics-export-port", str(_free_port()),
-                              "--min-worker-port", "0", "--max-worker-port", "0",
-                              "--temp-dir", str(tmp / name), *args],
-                             stdout=log, stderr=subprocess.STDOUT, env=env,
-                             start_new_session=True, cwd=tmp)
-        procs.append(p)
-        return p
-
-    def listening(port: int) -> bool:
-        with socket.socket() as s:
-            return s.connect_ex(("127.0.0.1", port)) == 0
-
-    gcs = _free_port()
-    try:
-        head = start("head", ["--head", "--port", str(gcs), "--include-dashboard=false",
-                              "--ray-client-server-port", str(_free_port()),
-                              "--resources", json.dumps({"node_a": 1})])
-        _wait("Ray head", lambda: listening(gcs), 180, [head])
-        start("node", ["--address", f"127.0.0.1:{gcs}", "--resources", json.dumps({"node_b": 1})])
-    except Exception:
-        for log in sorted(tmp.glob("*.log")):
-            print(f"---- {log.name}\n" + log.read_text()[-3000:], file=sys.stderr)
-        _stop(procs, marker)
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    try:
-        yield {"address": f"127.0.0.1:{gcs}", "env": env, "tmp": tmp}
-    finally:
-        _stop(procs, marker)
-        for p in procs:
+    with LocalCluster([3, 3], resources=[{"node_a": 1}, {"node_b": 1}], env=env,
+                      prefix="slp") as cluster:
+        yield {"address": cluster.address, "env": cluster.env, "tmp": cluster.tmp}
+        cluster.stop()
+        for p in cluster.procs:
             assert p.poll() is not None, f"{p.args[:3]} still running"
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.mark.slow

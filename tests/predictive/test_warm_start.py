@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from searchlab.predictive.curves import from_mlflow
-from searchlab.predictive.factory import PredictiveSettings, build_scheduler
+from searchlab.predictive.factory import PredictiveSettings, build_rule
 
 
 def log_trial(client, experiment_id, workload, config, curve):
@@ -33,9 +33,9 @@ def test_curves_of_the_same_workload_are_read_back(tmp_path):
     assert all(isinstance(c["lr"], float) and c["opt"] == "sgd" for c in configs)
 
     settings = PredictiveSettings(min_finished=4, warm_start={"mlflow": True})
-    scheduler = build_scheduler(settings, metric="acc", mode="max", max_t=5, tracking_uri=uri,
+    rule = build_rule(settings, metric="acc", mode="max", max_t=5, tracking_uri=uri,
                                 workload="lcbench")
-    assert scheduler.predictor.n == 4
+    assert rule.predictor.n == 4
 
 
 def test_prior_from_earlier_studies_of_other_workloads(tmp_path):
@@ -53,9 +53,9 @@ def test_prior_from_earlier_studies_of_other_workloads(tmp_path):
     log_trial(client, exp, "this_study", {"lr": 0.5}, [0.5] * 5)  # not asked for
     settings = PredictiveSettings(calibration="conformal", prior={
         "mlflow_workloads": ["workload_task0", "workload_task1"], "use_config": False})
-    scheduler = build_scheduler(settings, metric="acc", mode="max", max_t=5, tracking_uri=uri)
-    assert scheduler.prior.n == 12 and scheduler.prior.tasks == ["workload_task0", "workload_task1"]
-    mean, residuals = scheduler.prior.distribution({"other": 1}, list(curves[0][:2]))
+    rule = build_rule(settings, metric="acc", mode="max", max_t=5, tracking_uri=uri)
+    assert rule.prior.n == 12 and rule.prior.tasks == ["workload_task0", "workload_task1"]
+    mean, residuals = rule.prior.distribution({"other": 1}, list(curves[0][:2]))
     assert np.isfinite(mean) and len(residuals) == 12
 
 

@@ -17,5 +17,6 @@ Layout (the algorithm is numpy only and knows nothing of Ray):
   a finite set) and TL (EXP3 over the set), each as defined here and as the paper's authors'
   code defines it, fixed values (for the best-fixed-in-hindsight oracle).
 - :mod:`.simulate` -- one run of (environment, bandit, tuner, seed) -> regret curve.
-- :mod:`.settings` / :mod:`.adapter` -- the study-file settings and the Ray Tune facing method.
+- :mod:`.settings` / :mod:`.adapter` -- the study-file settings and the method (its trials, their
+  workload and the analysis; driven through Ray Tune by `searchlab.execution`).
 """

@@ -1,4 +1,8 @@
-"""The Ray-facing part of CDT: settings -> one trial per (environment, bandit, tuner, seed).
+"""CDT as a searchlab method: settings -> one trial per (environment, bandit, tuner, seed).
+
+This module is the method's glue (Ray-free, like the rest of the package; the one Tune adapter
+in ``searchlab.execution`` drives it): the :class:`CDTMethod` binding, the fixed list of trials,
+the trial's workload and the study's analysis.
 
 The 'oracle' tuner expands into one 'fixed' trial per grid value; the best fixed value in
 hindsight is the grid value with the lowest mean final regret, read off afterwards.
@@ -18,15 +22,16 @@ import numpy as np
 
 from searchlab.methods.base import (
     Analysis,
+    FixedTrials,
     Method,
-    MethodRun,
     MethodSettings,
+    MethodTraits,
     Objective,
     TrialRequest,
     TrialResult,
 )
-from searchlab.methods.cdt.bandits import BANDITS
-from searchlab.methods.cdt.settings import CDTSettings
+from searchlab.methods.cdt.analysis import summarize
+from searchlab.methods.cdt.settings import CDTSettings, check_bandits_play, plan
 from searchlab.methods.cdt.simulate import run
 
 if TYPE_CHECKING:
@@ -44,25 +49,30 @@ def env_labels(s: CDTSettings) -> list[str]:
 
 
 def trial_configs(s: CDTSettings) -> list[dict[str, Any]]:
-    """Every (environment, bandit, tuner, seed) combination as a flat, JSON-able config."""
+    """Every (environment, bandit, tuner, seed) combination as a flat, JSON-able config
+    (a user's bandit adds ``bandit_spec``: its class, directory, args and ranges)."""
     zooming = s.zooming.model_dump(exclude_none=True)
     configs = []
     for (label, env), bandit, tuner in itertools.product(zip(env_labels(s), s.environments),
                                                          s.bandits, s.tuners):
         if tuner == "oracle":
-            names = [h.name for h in BANDITS[bandit].hyperparams]
+            names = [h.name for h in s.bandit_space(bandit)]
+            grid = s.oracle_values(bandit)
             variants = [("fixed", dict(zip(names, v)))
-                        for v in itertools.product(*(s.oracle_grid[n] for n in names))]
+                        for v in itertools.product(*(grid[n] for n in names))]
         else:
             variants = [(tuner, {})]
+        user = {} if isinstance(bandit, str) else {"bandit_spec": json.dumps(bandit.spec())}
+        candidates = s.candidates if isinstance(bandit, str) else \
+            {**s.candidates, **s.candidate_values(bandit)}
         for name, fixed in variants:
             for seed in range(s.first_seed, s.first_seed + s.seeds):
                 configs.append({
-                    "environment": label, "bandit": bandit, "tuner": name, "seed": seed,
-                    "fixed": ",".join(f"{k}={v:g}" for k, v in fixed.items()) or "-",
+                    "environment": label, "bandit": s.bandit_label(bandit), "tuner": name,
+                    "seed": seed, "fixed": ",".join(f"{k}={v:g}" for k, v in fixed.items()) or "-",
                     "env": json.dumps(env.params()), "zooming": json.dumps(zooming),
-                    "candidates": json.dumps(s.candidates), "regularization": s.regularization,
-                    "chunks": s.chunks,
+                    "candidates": json.dumps(candidates), "regularization": s.regularization,
+                    "chunks": s.chunks, **user,
                 })
     return configs
 
@@ -75,7 +85,8 @@ def cdt_workload(config: dict[str, Any], ctx: Context) -> Iterator[dict[str, flo
     fixed = None
     if config["tuner"] == "fixed":
         fixed = [float(kv.split("=")[1]) for kv in config["fixed"].split(",")]
-    res = run(json.loads(config["env"]), config["bandit"], config["tuner"], int(config["seed"]),
+    bandit = json.loads(config["bandit_spec"]) if "bandit_spec" in config else config["bandit"]
+    res = run(json.loads(config["env"]), bandit, config["tuner"], int(config["seed"]),
               zooming=json.loads(config["zooming"]), candidates=json.loads(config["candidates"]),
               fixed=fixed, lam=float(config["regularization"]))
     T = len(res.regret)
@@ -95,101 +106,44 @@ def cdt_workload(config: dict[str, Any], ctx: Context) -> Iterator[dict[str, flo
         yield metrics
 
 
-class CDTRun(MethodRun):
+class CDTRun(FixedTrials):
     """Every (environment, bandit, tuner, seed) trial, asked in a fixed order."""
 
     def __init__(self, settings: CDTSettings) -> None:
-        self.settings = settings
-        self.requests = [
+        super().__init__([
             TrialRequest(config=c, length=_chunks(settings, c), workload=WORKLOAD,
                          tags={"method": "cdt"})
-            for c in trial_configs(settings)]
-        self.asked = 0
-
-    @property
-    def total(self) -> int:
-        return len(self.requests)
-
-    @property
-    def done(self) -> bool:
-        return self.asked >= len(self.requests)
-
-    def ask(self, trial_id: str) -> TrialRequest | None:
-        if self.done:
-            return None
-        self.asked += 1
-        return self.requests[self.asked - 1]
+            for c in trial_configs(settings)])
 
     def summarize(self, results: list[TrialResult]) -> Analysis:
         return summarize(results)
 
 
 def _chunks(s: CDTSettings, config: dict[str, Any]) -> int:
-    horizon = dict(zip(env_labels(s), (env.horizon for env in s.environments)))
+    horizon = dict(zip(env_labels(s), (env.rounds for env in s.environments)))
     return min(s.chunks, horizon[config["environment"]])
 
 
-def summarize(results: list[TrialResult]) -> Analysis:
-    """Mean final regret with a 95 % interval per (environment, bandit, tuner); the best fixed
-    value in hindsight (lowest mean final regret among the oracle's fixed values) per
-    (environment, bandit), and each tuner's regret relative to it."""
-    cells: dict[tuple[str, str, str], list[float]] = {}
-    for r in results:
-        if r.status not in ("completed", "early_stopped") or "cum_regret" not in r.metrics:
-            continue
-        c = r.request.config
-        tuner = c["tuner"] if c["tuner"] != "fixed" else f"fixed {c['fixed']}"
-        cells.setdefault((c["environment"], c["bandit"], tuner), []).append(
-            float(r.metrics["cum_regret"]))
-    rows = []
-    for (env, bandit, tuner), values in sorted(cells.items()):
-        v = np.asarray(values)
-        half = 1.96 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0
-        rows.append({"environment": env, "bandit": bandit, "tuner": tuner, "seeds": len(v),
-                     "final_regret": float(v.mean()), "ci95": float(half)})
-    best_fixed: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        if row["tuner"].startswith("fixed "):
-            key = f"{row['environment']}/{row['bandit']}"
-            if key not in best_fixed or row["final_regret"] < best_fixed[key]["final_regret"]:
-                best_fixed[key] = {"environment": row["environment"], "bandit": row["bandit"],
-                                   "fixed": row["tuner"][len("fixed "):],
-                                   "final_regret": row["final_regret"]}
-    metrics = {}
-    for row in rows:
-        ref = best_fixed.get(f"{row['environment']}/{row['bandit']}")
-        if ref and ref["final_regret"] > 0:
-            row["vs_best_fixed"] = row["final_regret"] / ref["final_regret"] - 1
-            if not row["tuner"].startswith("fixed "):
-                metrics[f"vs_best_fixed.{row['environment']}.{row['bandit']}.{row['tuner']}"] = \
-                    row["vs_best_fixed"]
-    lines = [f"{r['environment']} {r['bandit']} {r['tuner']}: {r['final_regret']:.1f} "
-             f"± {r['ci95']:.1f} (n={r['seeds']})" for r in rows if not r["tuner"].startswith("fixed ")]
-    lines += [f"best fixed in hindsight, {k}: {v['fixed']} ({v['final_regret']:.1f})"
-              for k, v in best_fixed.items()]
-    return Analysis(metrics=metrics, tables={"final_regret": rows,
-                                             "best_fixed": list(best_fixed.values())},
-                    text="\n".join(lines))
-
-
-class CDTMethod(Method):
+class CDTMethod(Method[CDTSettings]):
     name: ClassVar[str] = "cdt"
     settings_model: ClassVar[type[MethodSettings]] = CDTSettings
-    refuses: ClassVar[tuple[str, ...]] = ("space", "search", "workload", "metric")
+    TRAITS: ClassVar[MethodTraits] = MethodTraits(draws_own_analysis=True)
 
-    def objective(self, settings: MethodSettings, study: Study) -> Objective:
+    def objective(self, study: Study) -> Objective:
         return Objective("cum_regret", "min")
 
-    def start(self, settings: MethodSettings, study: Study) -> MethodRun:
-        return CDTRun(_settings(settings))
+    def start(self, study: Study) -> CDTRun:
+        return CDTRun(self.settings)
 
-    def describe(self, settings: MethodSettings, study: Study) -> list[str]:
-        s = _settings(settings)
-        return [f"trials     {len(trial_configs(s))} (environments x bandits x tuners x seeds), "
-                f"{study.budget.concurrency} at a time"]
+    def preflight(self, study: Study) -> None:
+        from searchlab.preflight import missing
 
+        data_sets = any(env.kind == "classification" for env in self.settings.environments)
+        why = missing("sklearn") if data_sets else None
+        if why:
+            raise ValueError(f"classification environments: {why}")
+        check_bandits_play(self.settings)  # your bandits play one round on every environment
 
-def _settings(settings: MethodSettings) -> CDTSettings:
-    if not isinstance(settings, CDTSettings):
-        raise TypeError(f"expected CDTSettings, got {type(settings).__name__}")
-    return settings
+    def describe(self, study: Study) -> list[str]:
+        return [f"trials     {len(trial_configs(self.settings))} (environments x bandits x "
+                f"tuners x seeds), {study.budget.concurrency} at a time", *plan(self.settings)]

@@ -12,7 +12,8 @@ serves both kinds of bandit: UCB widths are row norms of ``X S`` and a Thompson 
 
 A bandit's hyperparameters are values (not scaled); ``select(X, h, z)`` takes the K x d contexts
 of one round, the hyperparameter vector and a standard normal d-vector (used by Thompson samplers)
-and returns the arm; ``update(x, r)`` learns from the pulled arm's context and reward.
+and returns the arm; ``update(x, r, arm)`` learns from the pulled arm's context and reward. A
+user's own bandit class enters through :class:`searchlab.methods.cdt.user.UserBandit`.
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ class Bandit:
     def select(self, X: np.ndarray, h: np.ndarray, z: np.ndarray) -> int:
         raise NotImplementedError
 
-    def update(self, x: np.ndarray, r: float) -> None:
+    def update(self, x: np.ndarray, r: float, arm: int = -1) -> None:
+        """Learn from the pulled arm's context ``x`` and reward ``r`` (``arm``: its index)."""
         self.est.update(x, r)
 
     def theoretical(self, t: int, sigma: float, delta: float = 0.05, theta_norm: float = 1.0) -> np.ndarray:
@@ -213,7 +215,7 @@ class LinUCBReg(Bandit):
             score += h[0] * np.sqrt(np.einsum("ij,ij->i", XA, X))
         return int(score.argmax())
 
-    def update(self, x: np.ndarray, r: float) -> None:
+    def update(self, x: np.ndarray, r: float, arm: int = -1) -> None:
         self.G += np.outer(x, x)
         self.g += r * x
 

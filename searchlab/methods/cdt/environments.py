@@ -18,6 +18,8 @@ from typing import Literal
 
 import numpy as np
 
+from searchlab.methods.cdt.datafiles import load_classification, load_contextual
+
 FASHION_MNIST_DIRS = ("/usr/share/dataset-fashion-mnist", "/usr/share/datasets/fashion-mnist",
                       "/usr/share/fashion-mnist")
 
@@ -203,14 +205,20 @@ class ClassificationBandit(Environment):
     Features are standardised, reduced to ``pca_dim`` components by PCA and scaled to unit norm;
     arm k's context is the feature vector placed in block k of a (classes * pca_dim)-vector (the
     disjoint-model encoding), so a shared-theta bandit learns one linear scorer per class.
-    Each round draws one example uniformly at random (with replacement).
+    Each round draws one example uniformly at random (with replacement). ``file`` reads the
+    user's own data set instead of a bundled one (CSV, .npz or .npy: see
+    :mod:`searchlab.methods.cdt.datafiles`).
     """
 
-    def __init__(self, rng: np.random.Generator, dataset: str = "digits", pca_dim: int = 8,
-                 horizon: int = 5_000, max_examples: int = 20_000) -> None:
+    def __init__(self, rng: np.random.Generator, dataset: str | None = "digits", pca_dim: int = 8,
+                 horizon: int = 5_000, max_examples: int = 20_000, file: str | None = None,
+                 label: str = "label") -> None:
         from sklearn.decomposition import PCA
 
-        X, y = load_dataset(dataset)
+        if file is not None:  # the user's data set (searchlab.methods.cdt.datafiles)
+            X, y = load_classification(file, label)
+        else:
+            X, y = load_dataset(dataset or "digits")
         if len(X) > max_examples:
             keep = rng.choice(len(X), max_examples, replace=False)
             X, y = X[keep], y[keep]
@@ -225,8 +233,61 @@ class ClassificationBandit(Environment):
 
     def _block(self, rng: np.random.Generator, start: int, n: int) -> Block:
         idx = rng.integers(len(self.labels), size=n)
-        X = np.zeros((n, self.K, self.K, self.p))
-        ar = np.arange(self.K)
-        X[:, ar, ar, :] = self.features[idx][:, None, :]
-        means = (self.labels[idx][:, None] == ar[None, :]).astype(float)
-        return Block(X.reshape(n, self.K, self.d), means, means)
+        means = (self.labels[idx][:, None] == np.arange(self.K)[None, :]).astype(float)
+        return Block(disjoint(self.features[idx], self.K), means, means)
+
+
+def disjoint(features: np.ndarray, arms: int) -> np.ndarray:
+    """Shared contexts (n x p) -> per-arm contexts (n x K x K*p): arm k's context is the row
+    placed in block k, so a bandit with one shared theta learns one linear scorer per arm."""
+    n, p = features.shape
+    X = np.zeros((n, arms, arms, p))
+    ar = np.arange(arms)
+    X[:, ar, ar, :] = features[:, None, :]
+    return X.reshape(n, arms, arms * p)
+
+
+class DataBandit(Environment):
+    """A user's contextual data as a bandit: every round shows one row's contexts; pulling arm k
+    pays that row's ``rewards[k]``.
+
+    Rows are drawn uniformly at random with replacement (``order="random"``: each seed sees its
+    own sequence) or played in the file's order (``order="file"``, at most one pass). Shared
+    contexts (one per row) get the disjoint encoding (:func:`disjoint`); per-arm contexts are
+    used as they are. ``normalize`` divides every context by the largest context norm in the file,
+    so that ``||x|| <= 1`` as the linear bandits' confidence bounds assume. The regret of a round
+    is the best arm's reward minus the pulled arm's, on the expected rewards (``means``) where the
+    file gives them, else on the realised ones. ``sigma`` (for the theoretical rates) is the
+    rewards' standard deviation around the means, or around each arm's average without them.
+    """
+
+    def __init__(self, rng: np.random.Generator, file: str, horizon: int | None = None,
+                 arms: int | None = None, order: str = "random", normalize: bool = True) -> None:
+        data = load_contextual(file, arms)
+        contexts = data.contexts
+        if normalize:
+            norms = np.linalg.norm(contexts, axis=-1)
+            contexts = contexts / max(float(norms.max()), 1e-12)
+        self.contexts, self.rewards = contexts, data.rewards
+        self.means = data.means if data.means is not None else data.rewards
+        self.shared = contexts.ndim == 2
+        self.K = data.arms
+        self.d = data.arms * data.features if self.shared else data.features
+        self.T = data.rows if horizon is None else horizon
+        if order == "file" and self.T > data.rows:
+            raise ValueError(f"{file}: horizon {self.T} is longer than the file ({data.rows} rows) "
+                             "with order: file")
+        self.order = order
+        resid = data.rewards - (data.means if data.means is not None else data.rewards.mean(0))
+        self.sigma = max(float(resid.std()), 1e-3)
+        self.reward_range = (float(data.rewards.min()), float(data.rewards.max()))
+        if self.reward_range[0] == self.reward_range[1]:
+            self.reward_range = (self.reward_range[0], self.reward_range[0] + 1.0)
+
+    def _block(self, rng: np.random.Generator, start: int, n: int) -> Block:
+        if self.order == "file":
+            idx = np.arange(start, start + n)
+        else:
+            idx = rng.integers(len(self.rewards), size=n)
+        X = disjoint(self.contexts[idx], self.K) if self.shared else self.contexts[idx]
+        return Block(X, self.means[idx], self.rewards[idx])

@@ -19,6 +19,7 @@ import numpy as np
 from searchlab.methods.cdt.bandits import BANDITS, Bandit, HyperParam
 from searchlab.methods.cdt.environments import (
     ClassificationBandit,
+    DataBandit,
     Environment,
     NonStationaryBandit,
     SyntheticBandit,
@@ -85,7 +86,28 @@ def make_environment(params: Mapping[str, Any], rng: np.random.Generator) -> Env
         return NonStationaryBandit(rng, **p)
     if kind == "classification":
         return ClassificationBandit(rng, **p)
+    if kind == "data":
+        return DataBandit(rng, **p)
     raise ValueError(f"unknown environment kind '{kind}'")
+
+
+def make_bandit(bandit: str | Mapping[str, Any], env: Environment, seed: int,
+                lam: float = 1.0) -> Bandit:
+    """A built-in bandit by name, or a user's bandit from its spec: ``{"label", "class"
+    ("package.module:Class"), "path" (an absolute directory or None), "args",
+    "hyperparameters": {name: {"low", "high", "scale"}}}`` (``UserBanditSettings.spec()``)."""
+    if isinstance(bandit, str):
+        if bandit not in BANDITS:
+            raise ValueError(f"unknown bandit '{bandit}'; use one of {', '.join(BANDITS)}")
+        return BANDITS[bandit](env.d, lam)
+    from searchlab.methods.cdt.user import UserBandit
+    from searchlab.refs import import_ref
+
+    cls = import_ref(bandit["class"], bandit.get("path"))
+    space = [HyperParam(name, float(r["low"]), float(r["high"]), r.get("scale", "log"))
+             for name, r in bandit["hyperparameters"].items()]
+    return UserBandit(cls, bandit["label"], space, env.d, env.K, np.random.default_rng([seed, 3]),
+                      bandit.get("args"))
 
 
 def make_tuner(name: str, bandit: Bandit, env: Environment, rng: np.random.Generator, *,
@@ -146,12 +168,12 @@ def simulate(env: Environment, bandit: Bandit, tuner: Tuner, seed: int,
             X = C[i]
             if t < warm:
                 a = int(random_arms[i])
-                update(X[a], R[i, a])
+                update(X[a], R[i, a], a)
             else:
                 h = propose(t)
                 a = select(X, h, Z[i])
                 r = R[i, a]
-                update(X[a], r)
+                update(X[a], r, a)
                 learn(r)
                 hyper[t] = h
             arms[t] = a
@@ -166,16 +188,15 @@ def simulate(env: Environment, bandit: Bandit, tuner: Tuner, seed: int,
     return RunResult(np.cumsum(regret), hyper, tuple(h.name for h in bandit.hyperparams), seconds, info)
 
 
-def run(environment: Mapping[str, Any], bandit: str, tuner: str, seed: int, *,
-        zooming: Mapping[str, Any] | None = None,
+def run(environment: Mapping[str, Any], bandit: str | Mapping[str, Any], tuner: str, seed: int,
+        *, zooming: Mapping[str, Any] | None = None,
         candidates: Mapping[str, Sequence[float]] | None = None,
         fixed: Sequence[float] | None = None, lam: float = 1.0) -> RunResult:
-    """Build everything from plain settings and simulate one seed."""
+    """Build everything from plain settings and simulate one seed (``bandit``: a built-in
+    name or a user bandit's spec, see :func:`make_bandit`)."""
     env_rng = np.random.default_rng([seed, 0])
     env = make_environment(environment, env_rng)
-    if bandit not in BANDITS:
-        raise ValueError(f"unknown bandit '{bandit}'; use one of {', '.join(BANDITS)}")
-    b = BANDITS[bandit](env.d, lam)
+    b = make_bandit(bandit, env, seed, lam)
     tun = make_tuner(tuner, b, env, np.random.default_rng([seed, 2]), zooming=zooming,
                      candidates=candidates, fixed=fixed)
     return simulate(env, b, tun, seed, env_rng)

@@ -14,15 +14,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from searchlab.methods.base import (
     Analysis,
+    FixedTrials,
     Method,
     MethodRun,
     MethodSettings,
+    MethodTraits,
     Objective,
     TrialRequest,
     TrialResult,
+    invalid,
 )
 from searchlab.methods.deep_ga.settings import DeepGASettings
 from searchlab.methods.deep_ga.workload import REFERENCE
+from searchlab.results import best_first
 
 if TYPE_CHECKING:
     from searchlab.spec.models import Study
@@ -32,81 +36,66 @@ SEARCHABLE = ("sigma", "truncation", "population", "novelty_weight", "novelty_k"
               "episodes", "elite_candidates", "elite_episodes", "hidden", "activation")
 
 
-class DeepGAMethod(Method):
+class DeepGAMethod(Method[DeepGASettings]):
     name: ClassVar[str] = "deep_ga"
     settings_model: ClassVar[type[MethodSettings]] = DeepGASettings
-    refuses: ClassVar[tuple[str, ...]] = ("workload",)
+    TRAITS: ClassVar[MethodTraits] = MethodTraits(space="optional", takes_searcher=True,
+                                                  draws_own_analysis=True)
 
-    def check(self, settings: MethodSettings, study: Study) -> None:
-        s = _settings(settings)
-        if study.workload is not None:
-            raise ValueError("deep_ga runs its own workload; remove the 'workload' block")
+    def check(self, study: Study) -> None:
         if study.space is not None:
             names = [name for name, _ in study.space.walk()]
             bad = [n for n in names if n not in SEARCHABLE]
             if bad:
-                raise ValueError(f"deep_ga can search {', '.join(SEARCHABLE)}; not {', '.join(bad)}")
-            if study.search.algorithm != "grid" and study.budget.trials is None:
-                raise ValueError("a deep_ga study with a space needs budget.trials (GA runs to sample)")
-            if s.seeds != 1:
-                raise ValueError("with a space, each sampled GA run uses first_seed; remove 'seeds'")
+                raise invalid(f"deep_ga can search {', '.join(SEARCHABLE)}; not "
+                              f"{', '.join(bad)}", "space", bad[0])
+            if self.settings.seeds != 1:
+                raise invalid("with a space, each sampled GA run uses first_seed; remove 'seeds'",
+                              "method", "seeds")
 
-    def objective(self, settings: MethodSettings, study: Study) -> Objective:
+    def objective(self, study: Study) -> Objective:
         return Objective(METRIC, "max")
 
-    def describe(self, settings: MethodSettings, study: Study) -> list[str]:
-        s = _settings(settings)
-        runs = "GA runs sampled from the space" if study.space else f"{s.seeds} GA runs (seeds {s.first_seed}..)"
+    def preflight(self, study: Study) -> None:
+        from searchlab.preflight import missing
+
+        s = self.settings
+        why = ((missing("minatar") if s.env.startswith("minatar:") else None)
+               or (missing("gymnasium", "ale_py") if s.env.startswith("atari:") else None)
+               or (missing("torch") if s.backend == "torch" else None))
+        if why:
+            raise ValueError(f"{s.env} ({s.backend} backend): {why}")
+
+    def describe(self, study: Study) -> list[str]:
+        s = self.settings
+        runs = ("GA runs sampled from the space" if study.space
+                else f"{s.seeds} GA runs (seeds {s.first_seed}..)")
         mode = ("GA-NS" if s.novelty_weight >= 1 else
                 f"GA, novelty weight {s.novelty_weight:g}" if s.novelty_weight > 0 else "GA")
         return [f"{runs} of {mode} on {s.env}: population {s.population}, truncation "
                 f"{s.truncation}, sigma {s.sigma:g}, up to {s.generations} generations"]
 
-    def start(self, settings: MethodSettings, study: Study) -> MethodRun:
-        s = _settings(settings)
+    def start(self, study: Study) -> MethodRun:
+        from searchlab.methods.search import search_run
+
+        s = self.settings
         if study.space is None:
             return _SeedRuns(s)
-        try:
-            from searchlab.methods.search import search_run  # type: ignore[attr-defined]
-        except ImportError:
-            raise ValueError("deep_ga with a space needs searchlab.methods.search.search_run, "
-                             "which this searchlab does not have yet") from None
-        inner = search_run(study, workload=REFERENCE, length=s.generations, metric=METRIC, mode="max",
-                           resources=None, base_config={**s.ga_config(), "seed": s.first_seed},
+        inner = search_run(study, workload=REFERENCE, length=s.generations, metric=METRIC,
+                           mode="max", resources=None,
+                           base_config={**s.ga_config(), "seed": s.first_seed},
                            tags={"method": "deep_ga"})
         return _Searched(inner)
 
 
-def _settings(settings: MethodSettings) -> DeepGASettings:
-    if not isinstance(settings, DeepGASettings):
-        raise TypeError(f"expected DeepGASettings, got {type(settings).__name__}")
-    return settings
-
-
-class _SeedRuns(MethodRun):
+class _SeedRuns(FixedTrials):
     """``seeds`` runs of one GA configuration."""
 
     def __init__(self, s: DeepGASettings) -> None:
-        self.requests = [
+        super().__init__([
             TrialRequest(config={**s.ga_config(), "seed": seed}, length=s.generations,
-                         workload=REFERENCE,
-                         tags={"method": "deep_ga", "seed": str(seed)})
-            for seed in range(s.first_seed, s.first_seed + s.seeds)]
-        self.asked = 0
-
-    def ask(self, trial_id: str) -> TrialRequest | None:
-        if self.asked >= len(self.requests):
-            return None
-        self.asked += 1
-        return self.requests[self.asked - 1]
-
-    @property
-    def done(self) -> bool:
-        return self.asked >= len(self.requests)
-
-    @property
-    def total(self) -> int | None:
-        return len(self.requests)
+                         workload=REFERENCE, tags={"method": "deep_ga", "seed": str(seed)})
+            for seed in range(s.first_seed, s.first_seed + s.seeds)])
 
     def summarize(self, results: list[TrialResult]) -> Analysis:
         return summarize(results)
@@ -156,7 +145,11 @@ def summarize(results: list[TrialResult]) -> Analysis:
     analysis = Analysis(tables={"ga_runs": rows}, tags={"method": "deep_ga"})
     scored = [row for row in rows if row["elite_score"] is not None]
     if scored:
-        best = max(scored, key=lambda row: row["elite_score"])
+        # the order of the results table and `searchlab show`: ties by fewer epochs, then id
+        epochs = {r.trial_id: r.metrics.get("epoch", len(r.history)) for r in results}
+        best = best_first(scored, "max", value=lambda row: row["elite_score"],
+                          epochs=lambda row: epochs[row["trial_id"]],
+                          trial_id=lambda row: row["trial_id"])[0]
         analysis.metrics["best_elite_score"] = float(best["elite_score"])
         finals = [row["final_score"] for row in rows if row["final_score"] is not None]
         if finals:

@@ -28,7 +28,6 @@ once for all workloads helps a lot, yet they still lag a NadamW baseline calibra
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -39,14 +38,23 @@ from searchlab.methods.base import (
     Method,
     MethodRun,
     MethodSettings,
+    MethodTraits,
     Objective,
     TrialRequest,
     TrialResult,
 )
 from searchlab.methods.lr_free import scoring
-from searchlab.methods.lr_free.optimizers import BASELINES, OPTIMIZERS, hyperparameters, spec
-from searchlab.methods.lr_free.settings import LRFreeSettings
-from searchlab.methods.lr_free.workloads import WORKLOADS, evaluations
+from searchlab.methods.lr_free.settings import BASELINES, WORKLOADS, LRFreeSettings
+
+# The optimizers and workloads import torch: the run imports them (``searchlab validate`` reads
+# only this module's Method class, which must not).
+
+
+def evaluations(workload: str, size: str) -> int:
+    """A built-in workload's length in evaluations (imports the workloads, so torch)."""
+    from searchlab.methods.lr_free.workloads import evaluations as of
+
+    return of(workload, size)
 
 if TYPE_CHECKING:
     from searchlab.spec.models import Study
@@ -128,13 +136,14 @@ class LRFreeRun(MethodRun):
 
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         self.s = settings
+        self.specs = settings.specs()  # name -> OptimizerSpec, built-in or the user's
         self.studies: dict[str, Any] = {}
-        for i, o in enumerate(settings.optimizers):
+        for i, o in enumerate(settings.names):
             seed = settings.seed * 1009 + i
             sampler = (optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(4, settings.calibration_trials))
                        if settings.sampler == "tpe" else optuna.samplers.RandomSampler(seed=seed))
             self.studies[o] = optuna.create_study(direction="maximize", sampler=sampler)
-        self.proposed = dict.fromkeys(settings.optimizers, 0)
+        self.proposed = dict.fromkeys(settings.names, 0)
         self.open: list[_Proposal] = []
         self.asked: dict[str, _Proposal | None] = {}
         self.calibration: list[dict[str, Any]] = []
@@ -148,6 +157,8 @@ class LRFreeRun(MethodRun):
                  seed: int, phase: str, extra: dict[str, Any] | None = None) -> TrialRequest:
         config = {"optimizer": optimizer, "setting": setting, "workload": label(workload),
                   "seed": seed, **hparams, **(extra or {})}
+        from searchlab.methods.lr_free.workloads import evaluations
+
         length = (evaluations(workload, self.s.size) if workload in WORKLOADS
                   else self.s.max_evaluations)
         return TrialRequest(config=config, length=length, workload=reference(workload),
@@ -156,29 +167,37 @@ class LRFreeRun(MethodRun):
                                   "lr_free.setting": setting, "lr_free.workload": label(workload)})
 
     def _sensitivity_requests(self) -> list[TrialRequest]:
+
         w = self.s.sensitivity_workload
         if w is None:
             return []
-        out = [self._request(o, hyperparameters(o, {"lr": lr}), w, "sensitivity", 0, "sensitivity")
-               for o in self.s.optimizers if o in BASELINES for lr in self.s.sensitivity_lrs]
+        out = [self._request(o, self.specs[o].hyperparameters({"lr": lr}), w, "sensitivity", 0,
+                             "sensitivity")
+               for o in self.s.names if o in BASELINES for lr in self.s.sensitivity_lrs]
         if w not in self.s.workloads:  # else the seed-0 defaults runs of the scoring phase serve
-            out += [self._request(o, hyperparameters(o), w, "defaults", 0, "sensitivity")
-                    for o in self.s.optimizers if o not in BASELINES]
+            out += [self._request(o, self.specs[o].hyperparameters(), w, "defaults", 0,
+                                  "sensitivity")
+                    for o in self.s.names if o not in BASELINES]
         return out
 
     def _new_proposal(self) -> _Proposal | None:
-        for o in self.s.optimizers:
+        for o in self.s.names:
             running = sum(p.optimizer == o for p in self.open)
-            if self.proposed[o] < self.s.calibration_trials and running < self.s.calibration_parallel:
+            limit = self.s.proposals(o, self.specs[o])
+            if self.proposed[o] < limit and running < self.s.calibration_parallel:
                 trial, params = None, {}
                 if self.proposed[o] > 0:  # the first proposal is the literature defaults
                     trial = self.studies[o].ask()
-                    for name, p in spec(o).space.items():
+                    for name, p in self.specs[o].space.items():
                         if p.choices:
                             params[name] = trial.suggest_categorical(name, list(p.choices))
+                        elif p.integer:
+                            params[name] = trial.suggest_int(name, int(p.low), int(p.high),
+                                                             step=p.step, log=p.log)
                         else:
                             params[name] = trial.suggest_float(name, p.low, p.high, log=p.log)
-                proposal = _Proposal(o, self.proposed[o], trial, hyperparameters(o, params),
+                proposal = _Proposal(o, self.proposed[o], trial,
+                                     self.specs[o].hyperparameters(params),
                                      list(self.s.calibration_workloads))
                 self.proposed[o] += 1
                 self.open.append(proposal)
@@ -210,6 +229,8 @@ class LRFreeRun(MethodRun):
         proposal.results[label(str(result.request.config["workload"]))] = result
         if len(proposal.results) < len(self.s.calibration_workloads):
             return
+        from searchlab.methods.lr_free.workloads import evaluations
+
         results = [proposal.results[label(w)] for w in self.s.calibration_workloads]
         budgets = [evaluations(w, self.s.size) if w in WORKLOADS else None
                    for w in self.s.calibration_workloads]
@@ -222,16 +243,18 @@ class LRFreeRun(MethodRun):
         self.calibration.append({"optimizer": proposal.optimizer, "proposal": proposal.number,
                                  "score": value, **proposal.hparams})
         self.open.remove(proposal)
-        if not self.open and all(n >= self.s.calibration_trials for n in self.proposed.values()):
+        if not self.open and all(n >= self.s.proposals(o, self.specs[o])
+                                 for o, n in self.proposed.items()):
             self._finish_calibration()
 
     def _finish_calibration(self) -> None:
-        self.calibrated = {o: self.best[o][1] for o in self.s.optimizers}
+        self.calibrated = {o: self.best[o][1] for o in self.s.names}
         for r in range(self.s.repeats):
             for w in self.s.workloads:
-                for o in self.s.optimizers:
+                for o in self.s.names:
                     for setting in SETTINGS:
-                        h = hyperparameters(o) if setting == "defaults" else self.calibrated[o]
+                        h = (self.specs[o].hyperparameters() if setting == "defaults"
+                             else self.calibrated[o])
                         self.queue.append(self._request(o, h, w, setting, r, "scoring"))
 
     @property
@@ -241,180 +264,38 @@ class LRFreeRun(MethodRun):
     @property
     def total(self) -> int:
         s = self.s
-        n_opt = len(s.optimizers)
-        sens = (len([o for o in s.optimizers if o in BASELINES]) * len(s.sensitivity_lrs)
+        n_opt = len(s.names)
+        sens = (len([o for o in s.names if o in BASELINES]) * len(s.sensitivity_lrs)
                 if s.sensitivity_workload else 0)
         if s.sensitivity_workload and s.sensitivity_workload not in s.workloads:
-            sens += len([o for o in s.optimizers if o not in BASELINES])
-        return (n_opt * s.calibration_trials * len(s.calibration_workloads)
+            sens += len([o for o in s.names if o not in BASELINES])
+        proposals = sum(s.proposals(o, self.specs[o]) for o in s.names)
+        return (proposals * len(s.calibration_workloads)
                 + n_opt * len(s.workloads) * len(SETTINGS) * s.repeats + sens)
 
     # -- analysis ---------------------------------------------------------------------------
     def summarize(self, results: list[TrialResult]) -> Analysis:
+        from searchlab.methods.lr_free.analysis import summarize
+
         return summarize(self.s, results, self.calibration, self.calibrated or {})
 
 
-def _finite(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
-
-
-def summarize(s: LRFreeSettings, results: list[TrialResult], calibration: list[dict[str, Any]],
-              calibrated: dict[str, dict[str, Any]]) -> Analysis:
-    """Score table, profiles, time to target and sensitivity from every trial's result."""
-    from searchlab.methods.lr_free import figures
-
-    scored = [r for r in results if r.request.tags.get("lr_free.phase") == "scoring"]
-    workloads = [label(w) for w in s.workloads]
-    held_out = [label(w) for w in s.workloads if w not in s.calibration_workloads]
-    per_seed: dict[tuple[str, str, str], list[float]] = {}
-    for r in scored:
-        c = r.request.config
-        per_seed.setdefault((c["optimizer"], c["setting"], c["workload"]), []).append(
-            trial_time_to_target(r))
-    times: dict[str, dict[str, float]] = {f"{o}:{st}": {} for o in s.optimizers for st in SETTINGS}
-    for (o, st, w), ts in per_seed.items():
-        times[f"{o}:{st}"][w] = scoring.median_time(ts)
-
-    def score_all(ws: list[str]) -> tuple[dict[str, float], dict[str, np.ndarray], np.ndarray]:
-        if not ws or not scored:
-            return {}, {}, np.array([])
-        sc, profiles, taus, _ = scoring.algoperf_scores(times, ws, max_tau=s.max_tau)
-        return sc, profiles, taus
-
-    scores, profiles, taus = score_all(workloads)
-    scores_held, _, _ = score_all(held_out)
-    table = []
-    for o in s.optimizers:
-        row: dict[str, Any] = {"optimizer": o, "label": OPTIMIZERS[o].label,
-                               "lr_free": OPTIMIZERS[o].lr_free}
-        for st in SETTINGS:
-            row[st] = scores.get(f"{o}:{st}")
-            if held_out:
-                row[f"{st}_held_out"] = scores_held.get(f"{o}:{st}")
-        table.append(row)
-    ttt_rows = [{"optimizer": o, "setting": st, "workload": w,
-                 "median_steps": _finite(scoring.median_time(ts)),
-                 "per_seed": [_finite(t) for t in ts]}
-                for (o, st, w), ts in sorted(per_seed.items())]
-
-    sens_rows = []
-    sens_w = label(s.sensitivity_workload) if s.sensitivity_workload else None
-    for r in results:
-        c, tags = r.request.config, r.request.tags
-        is_sweep = tags.get("lr_free.phase") == "sensitivity"
-        is_point = (tags.get("lr_free.phase") == "scoring" and c["setting"] == "defaults"
-                    and c["workload"] == sens_w and int(c["seed"]) == 0
-                    and c["optimizer"] not in BASELINES)
-        if (is_sweep or is_point) and r.history:
-            sens_rows.append({"optimizer": c["optimizer"], "lr": c.get("lr"),
-                              "setting": c["setting"],
-                              "final": _finite(float(r.history[-1].get(METRIC, math.inf)))})
-
-    metrics: dict[str, float] = {}
-    for row in table:
-        for st in SETTINGS:
-            if row[st] is not None:
-                metrics[f"score.{row['optimizer']}.{st}"] = row[st]
-    ordering = ordering_check(table)
-    metrics.update({f"ordering.{k}": float(v) for k, v in ordering.items() if v is not None})
-    seconds = sum(float(r.history[-1].get("seconds", 0.0)) for r in results if r.history)
-    steps = sum(float(r.history[-1].get("step", 0.0)) for r in results if r.history)
-    metrics.update({"compute.trials": float(len(results)), "compute.train_seconds": seconds,
-                    "compute.steps": steps})
-
-    figs = {}
-    if profiles:
-        figs["performance_profiles"] = figures.profiles(profiles, taus, OPTIMIZERS)
-        figs["time_to_target"] = figures.time_to_target(ttt_rows, workloads)
-    if sens_rows:
-        figs["lr_sensitivity"] = figures.sensitivity(sens_rows, sens_w or "")
-    if calibration:
-        figs["calibration"] = figures.calibration(calibration)
-    return Analysis(
-        metrics=metrics,
-        tables={"scores": table, "time_to_target": ttt_rows, "calibration": calibration,
-                "calibrated_hparams": calibrated, "sensitivity": sens_rows,
-                "workloads": {"calibration": [label(w) for w in s.calibration_workloads],
-                              "scored": workloads, "held_out": held_out},
-                "ordering": ordering},
-        figures=figs,
-        tags={"lr_free.size": s.size},
-        text=report(table, ordering, held_out, metrics),
-    )
-
-
-def ordering_check(table: list[dict[str, Any]]) -> dict[str, Any]:
-    """The paper's ordering: defaults < calibrated (mean over learning-rate-free optimizers), and
-    the best calibrated learning-rate-free optimizer <= calibrated NadamW."""
-    lr_free = [r for r in table if r["lr_free"] and r["defaults"] is not None
-               and r["calibrated"] is not None]
-    nadamw = next((r for r in table if r["optimizer"] == "nadamw"), None)
-    out: dict[str, Any] = {"mean_lr_free_defaults": None, "mean_lr_free_calibrated": None,
-                           "nadamw_calibrated": None, "defaults_below_calibrated": None,
-                           "lr_free_at_most_nadamw": None}
-    if lr_free:
-        d = statistics.fmean(r["defaults"] for r in lr_free)
-        c = statistics.fmean(r["calibrated"] for r in lr_free)
-        out.update(mean_lr_free_defaults=d, mean_lr_free_calibrated=c,
-                   defaults_below_calibrated=d < c)
-        if nadamw is not None and nadamw["calibrated"] is not None:
-            best = max(r["calibrated"] for r in lr_free)
-            out.update(nadamw_calibrated=nadamw["calibrated"],
-                       best_lr_free_calibrated=best,
-                       lr_free_at_most_nadamw=best <= nadamw["calibrated"])
-    return out
-
-
-def report(table: list[dict[str, Any]], ordering: dict[str, Any], held_out: list[str],
-           metrics: dict[str, float]) -> str:
-    def f(x: Any) -> str:
-        return "-" if x is None else f"{x:.3f}"
-
-    head = "| optimizer | lr-free | defaults | calibrated |"
-    sep = "|---|---|---|---|"
-    if held_out:
-        head += " defaults (held-out) | calibrated (held-out) |"
-        sep += "---|---|"
-    lines = ["AlgoPerf scores (area under the performance profile, tau in [1, 4]; 1 = best)", "",
-             head, sep]
-    for r in table:
-        line = f"| {r['label']} | {'yes' if r['lr_free'] else 'no'} | {f(r['defaults'])} | {f(r['calibrated'])} |"
-        if held_out:
-            line += f" {f(r.get('defaults_held_out'))} | {f(r.get('calibrated_held_out'))} |"
-        lines.append(line)
-
-    def yes(x: Any) -> str:
-        return "-" if x is None else ("yes" if x else "no")
-
-    lines += ["", "the paper's ordering (AlgoPerf scores, higher is better):",
-              f"  calibration raises the lr-free optimizers' mean score: "
-              f"{yes(ordering.get('defaults_below_calibrated'))} "
-              f"({f(ordering.get('mean_lr_free_defaults'))} defaults -> "
-              f"{f(ordering.get('mean_lr_free_calibrated'))} calibrated)",
-              f"  no calibrated lr-free optimizer beats calibrated NadamW: "
-              f"{yes(ordering.get('lr_free_at_most_nadamw'))} "
-              f"(best lr-free {f(ordering.get('best_lr_free_calibrated'))}, NadamW "
-              f"{f(ordering.get('nadamw_calibrated'))})",
-              "",
-              f"compute: {metrics['compute.trials']:.0f} trials, {metrics['compute.steps']:.0f} steps, "
-              f"{metrics['compute.train_seconds']:.0f} s of training"]
-    return "\n".join(lines)
-
-
-class LRFreeMethod(Method):
+class LRFreeMethod(Method[LRFreeSettings]):
     name: ClassVar[str] = "lr_free"
     settings_model: ClassVar[type[MethodSettings]] = LRFreeSettings
-    refuses: ClassVar[tuple[str, ...]] = ("space", "search", "workload")
+    #: calibration waits on results before scoring is asked for
+    TRAITS: ClassVar[MethodTraits] = MethodTraits(enumerates_trials=False,
+                                                  draws_own_analysis=True)
 
-    def check(self, settings: MethodSettings, study: Study) -> None:
-        if study.space is not None or study.workload is not None:
-            raise ValueError("lr_free names its own workloads and hyperparameters: remove "
-                             "'workload' and 'space' (use method.workloads / method.optimizers)")
-
-    def objective(self, settings: MethodSettings, study: Study) -> Objective:
+    def objective(self, study: Study) -> Objective:
         return Objective(METRIC, "min")
 
-    def start(self, settings: MethodSettings, study: Study) -> MethodRun:
-        if not isinstance(settings, LRFreeSettings):
-            raise TypeError(f"expected LRFreeSettings, got {type(settings).__name__}")
-        return LRFreeRun(settings)
+    def start(self, study: Study) -> LRFreeRun:
+        return LRFreeRun(self.settings)
+
+    def preflight(self, study: Study) -> None:
+        from searchlab.preflight import missing
+
+        why = missing("torch", "optuna")
+        if why:
+            raise ValueError(why)

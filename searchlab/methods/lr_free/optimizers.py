@@ -25,6 +25,11 @@ Learning-rate methods (their learning rate is a default from the literature and 
   ``lion-pytorch``; linear warmup + cosine decay.
 - ``adamw``, ``nadamw`` -- torch's AdamW and NAdam(decoupled_weight_decay=True), the AlgoPerf
   baselines, with linear warmup + cosine decay to zero.
+
+A user's optimizer is named by reference, ``"package.module:Name"``: a ``torch.optim.Optimizer``
+subclass, or any factory ``Name(params, **hyperparameters) -> torch.optim.Optimizer``
+(:func:`user_spec`). Its hyperparameters are keyword arguments, except ``warmup`` and
+``schedule`` which this module applies (see :func:`multiplier`).
 """
 
 from __future__ import annotations
@@ -38,18 +43,15 @@ from typing import Any
 
 import torch
 
-#: the optimizers whose learning-rate sensitivity is measured (they have a learning rate)
-BASELINES = ("adamw", "nadamw")
+# the optimizers whose learning-rate sensitivity is measured, the trial config keys a user
+# optimizer may not use, and one calibrated hyperparameter (light: the settings module)
+from searchlab.methods.lr_free.settings import BASELINES as BASELINES
+from searchlab.methods.lr_free.settings import RESERVED as RESERVED
+from searchlab.methods.lr_free.settings import Param as Param
 
-
-@dataclass(frozen=True)
-class Param:
-    """One calibrated hyperparameter: a float range (log or linear) or a categorical choice."""
-
-    low: float = 0.0
-    high: float = 1.0
-    log: bool = False
-    choices: tuple[Any, ...] = ()
+#: the schedule every optimizer gets unless its defaults say otherwise (applied here, not passed
+#: to the optimizer): no warmup, constant multiplier
+SCHEDULE = {"warmup": 0.0, "schedule": "constant"}
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,17 @@ class OptimizerSpec:
     schedule_free: bool = False
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    user: bool = False  # named by reference in the study file
+
+    def hyperparameters(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The defaults with ``overrides`` on top; a key neither in the defaults nor in the
+        calibration space is an error."""
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(self.defaults) - set(self.space))
+        if unknown:
+            raise ValueError(f"{self.name} has no hyperparameter {', '.join(unknown)}; "
+                             f"it has: {', '.join(dict.fromkeys([*self.defaults, *self.space]))}")
+        return {**self.defaults, **overrides}
 
 
 @dataclass
@@ -210,33 +223,110 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {s.name: s for s in [
 ]}
 
 
+class UserFactory:
+    """The optimizer a reference names, called as ``obj(params, **hyperparameters)`` without
+    ``warmup`` and ``schedule`` (applied by :func:`build`). Picklable: it holds the reference."""
+
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+
+    def __call__(self, params: list[torch.nn.Parameter], h: dict[str, Any]
+                 ) -> torch.optim.Optimizer:
+        from searchlab.refs import import_ref
+
+        obj = import_ref(self.ref)  # the study's code directory is on sys.path in a trial
+        if not callable(obj):
+            raise TypeError(f"optimizer '{self.ref}' is a {type(obj).__name__}, not a class "
+                            "or a factory")
+        optimizer = obj(params, **{k: v for k, v in h.items() if k not in SCHEDULE})
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer '{self.ref}' returned a {type(optimizer).__name__}, "
+                            "not a torch.optim.Optimizer")
+        return optimizer
+
+
+def user_spec(ref: str, defaults: dict[str, Any] | None = None,
+              space: dict[str, Param] | None = None, label: str | None = None,
+              lr_free: bool | None = None) -> OptimizerSpec:
+    """The spec of a user's optimizer ``"package.module:Name"``: its ``defaults`` (keyword
+    arguments, plus ``warmup`` and ``schedule``, default none and constant) and calibration
+    ``space``. ``lr_free`` defaults to whether it has no ``lr`` among them."""
+    defaults, space = dict(defaults or {}), dict(space or {})
+    if lr_free is None:
+        lr_free = "lr" not in defaults and "lr" not in space
+    return OptimizerSpec(ref, label or ref.rpartition(":")[2], "(user)", lr_free,
+                         {**SCHEDULE, **defaults}, space, UserFactory(ref), user=True)
+
+
 def spec(name: str) -> OptimizerSpec:
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer '{name}'; use one of: {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[name]
+    """A built-in optimizer's spec; a reference gets a spec with no defaults but the schedule's
+    (in a trial, every hyperparameter comes with the config)."""
+    if name in OPTIMIZERS:
+        return OPTIMIZERS[name]
+    from searchlab.refs import is_ref
+
+    if is_ref(name):
+        return user_spec(name)
+    raise ValueError(f"unknown optimizer '{name}'; use one of: {', '.join(OPTIMIZERS)} "
+                     "or 'package.module:Class'")
 
 
 def hyperparameters(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The literature defaults of ``name`` with ``overrides`` on top (unknown keys are errors)."""
-    s = spec(name)
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - set(s.defaults))
-    if unknown:
-        raise ValueError(f"{name} has no hyperparameter {', '.join(unknown)}; "
-                         f"it has: {', '.join(s.defaults)}")
-    return {**s.defaults, **overrides}
+    """The literature defaults of built-in ``name`` with ``overrides`` on top (unknown keys are
+    errors)."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer '{name}'; use one of: {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name].hyperparameters(overrides)
 
 
 def build(name: str, params: Iterable[torch.nn.Parameter], hparams: dict[str, Any] | None,
           steps: int) -> Built:
-    """The optimizer ``name`` over ``params`` with ``hparams`` (over its defaults) for a run of
-    ``steps`` steps, with its learning-rate schedule."""
+    """The optimizer ``name`` (built-in or ``"package.module:Name"``) over ``params`` with
+    ``hparams`` (over its defaults) for a run of ``steps`` steps, with its learning-rate
+    schedule: linear warmup over the ``warmup`` fraction, then ``schedule`` (constant or
+    cosine), multiplying each parameter group's ``lr``. A user's optimizer that has ``train``
+    and ``eval`` methods (schedule-free) is switched like schedule-free AdamW."""
     s = spec(name)
-    h = hyperparameters(name, hparams)
+    h = {**s.defaults, **(hparams or {})} if s.user else s.hyperparameters(hparams)
     optimizer = s.factory(list(params), h)
     scheduler = None
-    if h["schedule"] != "constant" or h["warmup"] > 0:
-        warmup, schedule = float(h["warmup"]), str(h["schedule"])
+    warmup, schedule = float(h["warmup"]), str(h["schedule"])
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
+    if schedule != "constant" or warmup > 0:
+        if any("lr" not in g for g in optimizer.param_groups):
+            raise ValueError(f"optimizer '{name}' has no 'lr' in its parameter groups, so a "
+                             f"schedule ({schedule}, warmup {warmup:g}) cannot scale it; set "
+                             "schedule: constant and warmup: 0")
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda t: multiplier(t, steps, warmup, schedule))
-    return Built(optimizer, scheduler, s.schedule_free)
+    schedule_free = s.schedule_free or (s.user and callable(getattr(optimizer, "train", None))
+                                        and callable(getattr(optimizer, "eval", None)))
+    return Built(optimizer, scheduler, schedule_free)
+
+
+def optimizer_check(s: OptimizerSpec) -> Callable[[Any], str | None]:
+    """The preflight of a user's optimizer (given the object its reference names): it builds
+    on a small parameter and takes a step, with its defaults and with the low end of each
+    calibration range; returns why not (one line) or None."""
+    def check(obj: Any) -> str | None:
+        if not callable(obj):
+            return f"is a {type(obj).__name__}, not an optimizer class or factory"
+        trials = [("its defaults", s.defaults)]
+        if s.space:
+            low = s.hyperparameters({k: p.lowest() for k, p in s.space.items()})
+            trials.append(("the low end of its calibration space", low))
+        for what, h in trials:
+            p = torch.nn.Parameter(torch.zeros(4))
+            try:
+                built = build(s.name, [p], h, steps=10)
+                built.train_mode()
+                p.grad = torch.full_like(p, 0.1)
+                built.step()
+                built.eval_mode()
+            except Exception as e:  # noqa: BLE001 - the user's code: say what it raised
+                text = (str(e).strip().splitlines() or [""])[0][:200]
+                return f"fails to build and step with {what}: {type(e).__name__}: {text}"
+        return None
+
+    return check

@@ -16,21 +16,29 @@ and ``scoring/score_submissions.py`` in https://github.com/mlcommons/algorithmic
 2. **Median over studies** (``np.median``: with ``inf`` values the median is ``inf`` once half
    or more of the studies missed; for an even count the mean of the middle two, so ``(t + inf)/2
    = inf``).
-3. **Cut-off and ratios.** Per workload, an optimizer whose time exceeds ``max_tau`` (4) times
-   the fastest optimizer's time is set to ``inf``; then every time is divided by the fastest
-   (finite) time on that workload. Ties share the ratio 1. A workload no optimizer solves gives
-   ``inf / inf = nan`` for all, which counts as a miss.
+3. **Cut-off and ratios.** Per workload, an optimizer whose time exceeds **4** times the
+   fastest optimizer's time is set to ``inf`` -- always 4 (:data:`CUTOFF`), whatever ``max_tau``
+   the profile is drawn to: the reference writes ``df > 4 * best_scores`` next to its
+   ``max_tau`` argument. Then every time is divided by the fastest time on that workload, and
+   where the quotient is NaN the time itself stays (the reference divides with
+   ``df.update(df.div(...))``, and ``DataFrame.update`` skips NaN). So ties share the ratio 1;
+   a workload no optimizer solves keeps ``inf`` for all (``inf / inf``), a miss; and **a
+   fastest time of 0 counts as reached**: its ratio stays 0 (``0 / 0``), which is ``<= tau``
+   for every ``tau``, while every positive time on that workload is more than 4 x 0, so cut.
 4. **Performance profile.** ``rho(tau)`` = (number of workloads with ratio ``<= tau``) /
    (number of workloads), on ``num_points`` (100) evenly spaced ``tau`` in ``[1, max_tau]``.
    The denominator is the number of workloads in the benchmark, so a workload an optimizer did
-   not run counts as a miss.
+   not run counts as a miss. With ``max_tau`` above 4 the profile is flat beyond 4 (nothing is
+   slower than 4x and kept); below 4, ratios between ``max_tau`` and 4 stay in the ratio table
+   but are never counted.
 5. **Score.** The trapezoidal area under ``rho`` over ``[1, max_tau]``, divided by the range
    ``max_tau - 1`` (``compute_leaderboard_score(normalize=True)``), so it lies in ``[0, 1]``:
-   1 means fastest on every workload, 0 means no workload within ``max_tau`` of the fastest.
+   1 means fastest on every workload, 0 means no workload within ``min(4, max_tau)`` of the
+   fastest.
 
 "Time" is whatever the caller measures at each evaluation: training steps here (deterministic
-on a loaded machine), where AlgoPerf uses accumulated submission time in seconds. Times must be
-positive: as in AlgoPerf, a fastest time of 0 would give ``0 / 0 = nan`` ratios.
+on a loaded machine), where AlgoPerf uses accumulated submission time in seconds. A negative
+time is an error; NaN counts as never reached.
 """
 
 from __future__ import annotations
@@ -42,6 +50,8 @@ import numpy as np
 
 MAX_TAU = 4.0
 NUM_POINTS = 100
+#: times beyond this multiple of the fastest are cut (AlgoPerf's fixed 4, not ``max_tau``)
+CUTOFF = 4.0
 
 
 def reaches(value: float, target: float, mode: str) -> bool:
@@ -90,28 +100,34 @@ def median_time(study_times: Sequence[float]) -> float:
     return float(np.median(np.asarray(study_times, dtype=float)))
 
 
-def performance_ratios(times: Mapping[str, Mapping[str, float]], workloads: Sequence[str],
-                       max_tau: float = MAX_TAU) -> dict[str, dict[str, float]]:
-    """``times[optimizer][workload]`` (a missing entry is a miss) -> ratio to the fastest per
-    workload, with times beyond ``max_tau`` x the fastest set to inf first; nan where no
-    optimizer reached the target."""
+def performance_ratios(times: Mapping[str, Mapping[str, float]], workloads: Sequence[str]
+                       ) -> dict[str, dict[str, float]]:
+    """``times[optimizer][workload]`` (a missing entry or NaN is a miss) -> ratio to the fastest
+    per workload, with times beyond :data:`CUTOFF` (4) x the fastest set to inf first; where
+    the quotient is NaN (``0/0``, ``inf/inf``) the time itself stays, as in the reference."""
     out: dict[str, dict[str, float]] = {o: {} for o in times}
     for w in workloads:
         column = {o: float(times[o].get(w, math.inf)) for o in times}
         column = {o: (math.inf if math.isnan(t) else t) for o, t in column.items()}
+        negative = [o for o, t in column.items() if t < 0]
+        if negative:
+            raise ValueError(f"time to target of {negative[0]} on {w} is negative "
+                             f"({column[negative[0]]})")
         best = min(column.values(), default=math.inf)
         for o, t in column.items():
-            if t > max_tau * best:
+            if t > CUTOFF * best:
                 t = math.inf
             with np.errstate(invalid="ignore", divide="ignore"):
-                out[o][w] = float(np.float64(t) / np.float64(best))
+                ratio = float(np.float64(t) / np.float64(best))
+            out[o][w] = t if math.isnan(ratio) else ratio
     return out
 
 
 def tau_grid(max_tau: float = MAX_TAU, num_points: int = NUM_POINTS, min_tau: float = 1.0) -> np.ndarray:
     """The evenly spaced ``tau`` values of the profile (AlgoPerf: 100 points on [1, 4])."""
-    if not max_tau > min_tau or num_points < 2:
-        raise ValueError(f"need max_tau > {min_tau} and num_points >= 2")
+    if not (math.isfinite(max_tau) and math.isfinite(min_tau) and max_tau > min_tau) \
+            or num_points < 2:
+        raise ValueError(f"need a finite max_tau > {min_tau} and num_points >= 2")
     return np.linspace(min_tau, max_tau, num=num_points)
 
 
@@ -139,10 +155,11 @@ def algoperf_scores(times: Mapping[str, Mapping[str, float]], workloads: Sequenc
                     ) -> tuple[dict[str, float], dict[str, np.ndarray], np.ndarray,
                                dict[str, dict[str, float]]]:
     """Scores, profiles, the tau grid and the ratios from median times to target
-    ``times[optimizer][workload]`` over the benchmark's ``workloads``."""
+    ``times[optimizer][workload]`` over the benchmark's ``workloads``; ``max_tau`` is the end of
+    the profile's tau range (the cut-off stays at 4x, see the module docstring)."""
     if not workloads:
         raise ValueError("no workloads to score")
-    ratios = performance_ratios(times, workloads, max_tau)
+    ratios = performance_ratios(times, workloads)
     taus = tau_grid(max_tau, num_points)
     profiles = performance_profile(ratios, len(workloads), taus)
     scores = {o: profile_score(rho, taus) for o, rho in profiles.items()}

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from searchlab.methods.lr_free.workloads import optimizer_hparams
 from searchlab.workloads.api import Context
 
 TARGET = 0.05
@@ -33,10 +32,13 @@ def distance(hparams: dict[str, Any], optimum_lr: float, optimum_beta1: float) -
 def synthetic(config: dict[str, Any], ctx: Context, size: str = "small", optimum_lr: float = 3e-3,
               optimum_beta1: float = 0.9, evaluations: int = 20) -> Iterator[dict[str, float]]:
     """See the module docstring; ``size`` is accepted and ignored."""
-    from searchlab.methods.lr_free.optimizers import hyperparameters
+    from searchlab.methods.lr_free.optimizers import spec
+    from searchlab.methods.lr_free.workloads import optimizer_hparams
 
     name, h = optimizer_hparams(config)
-    rate = 0.6 / (1.0 + distance(hyperparameters(name, h), optimum_lr, optimum_beta1))
+    s = spec(name)  # a user's optimizer (by reference): its hyperparameters are all in config
+    rate = 0.6 / (1.0 + distance(h if s.user else s.hyperparameters(h), optimum_lr,
+                                 optimum_beta1))
     rng = np.random.default_rng(int(config.get("seed", ctx.seed)))
     reached = 0.0
     for k in range(1, min(evaluations, ctx.max_epochs) + 1):

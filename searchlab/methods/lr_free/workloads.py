@@ -38,7 +38,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from searchlab.methods.lr_free.optimizers import build, spec
+from searchlab.methods.lr_free.optimizers import RESERVED, Built, build, spec
+from searchlab.methods.lr_free.settings import WORKLOADS as WORKLOADS  # name -> reference
 from searchlab.workloads.api import Context
 from searchlab.workloads.datasets import image_classification, text_corpus
 
@@ -81,7 +82,11 @@ def evaluations(name: str, size: str) -> int:
 
 @dataclass
 class Problem:
-    """What the common loop needs from a workload."""
+    """What the common loop (:func:`train`) needs from a workload: a model factory, a batch
+    sampler ``batch(rng) -> (x, y)``, the training loss, ``evaluate(model) -> (val_loss,
+    val_metric)`` (``val_metric`` is minimised: an error rate, a loss), and -- for a workload of
+    your own -- its ``budget`` ``(steps, eval_every)`` and ``target_value`` of ``val_metric``.
+    ``name`` labels it; ``data`` and ``size`` pick a built-in's target and budget."""
 
     name: str
     data: str
@@ -93,18 +98,29 @@ class Problem:
     budget: tuple[int, int] | None = None  # (steps, eval_every); None: BUDGETS
     target_value: float | None = None  # None: TARGETS
 
+    def _budget(self) -> tuple[int, int]:
+        if self.budget is not None:
+            return self.budget
+        if (self.name, self.size) not in BUDGETS:
+            raise ValueError(f"workload '{self.name}' is not built in: give its Problem a "
+                             "budget=(steps, eval_every)")
+        return BUDGETS[(self.name, self.size)]
+
     @property
     def steps(self) -> int:
-        return (self.budget or BUDGETS[(self.name, self.size)])[0]
+        return self._budget()[0]
 
     @property
     def eval_every(self) -> int:
-        return (self.budget or BUDGETS[(self.name, self.size)])[1]
+        return self._budget()[1]
 
     @property
     def target(self) -> float:
         if self.target_value is not None:
             return self.target_value
+        if (self.name, self.data, self.size) not in TARGETS:
+            raise ValueError(f"workload '{self.name}' is not built in: give its Problem a "
+                             "target_value (val_metric at or below it counts as reached)")
         return TARGETS[(self.name, self.data, self.size)]
 
     @property
@@ -113,11 +129,24 @@ class Problem:
 
 
 def optimizer_hparams(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The optimizer's name and the hyperparameters the config sets for it."""
+    """The optimizer's name and the hyperparameters the config sets for it: a built-in's own
+    keys; for a user's optimizer (``"module:Class"``) every key but :data:`RESERVED`."""
     if "optimizer" not in config:
         raise ValueError("config has no 'optimizer'")
     name = str(config["optimizer"])
-    return name, {k: config[k] for k in spec(name).defaults if k in config}
+    s = spec(name)
+    if s.user:
+        return name, {k: v for k, v in config.items() if k not in RESERVED}
+    return name, {k: config[k] for k in s.defaults if k in config}
+
+
+def build_optimizer(config: dict[str, Any], params: Any, steps: int) -> Built:
+    """The optimizer a trial's ``config`` names, over ``params``, with its hyperparameters and
+    its schedule over ``steps`` optimizer steps: what a workload of your own calls when it does
+    not use :func:`train` (call ``built.step()`` after each backward pass, ``built.train_mode()``
+    before training and ``built.eval_mode()`` before each evaluation)."""
+    name, hparams = optimizer_hparams(config)
+    return build(name, params, hparams, steps)
 
 
 def train(problem: Problem, config: dict[str, Any], ctx: Context) -> Iterator[dict[str, float]]:
@@ -383,8 +412,3 @@ def forecast(config: dict[str, Any], ctx: Context, size: str = "small") -> Itera
     problem = Problem("forecast", "generated", size, lambda: _GRURegressor(hidden),
                       _sampler(xt, yt, 64), _mse, evaluate)
     yield from train(problem, config, ctx)
-
-
-#: workload name -> its function's reference
-WORKLOADS: dict[str, str] = {name: f"{MODULE}:{name}"
-                             for name in ("fashion_mlp", "fashion_cnn", "char_lm", "tabular", "forecast")}

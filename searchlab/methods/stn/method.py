@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from searchlab.methods.base import (
     Analysis,
+    FixedTrials,
     Method,
-    MethodRun,
     MethodSettings,
+    MethodTraits,
     Objective,
     TrialRequest,
     TrialResult,
+    invalid,
 )
 from searchlab.methods.stn.settings import STNSettings
 
@@ -35,6 +37,19 @@ WORKLOAD = "searchlab.methods.stn.method:stn_workload"
 METRIC = Objective("val_loss", "min")
 
 
+#: per model: the hyperparameters it tunes, and those that must be integers. The model classes
+#: declare the same (``models.MODELS[m].HYPERS`` / ``.DISCRETE``, a test keeps the two in step);
+#: this copy lets a study be checked without importing torch.
+TUNABLE: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "mlp": (frozenset({"dropout_in", "dropout1", "dropout2", "noise", "weight_decay"}),
+            frozenset()),
+    "cnn": (frozenset({"noise", "shift", "cutout_length", "cutout_holes", "cutmix_prob",
+                       "dropout_conv", "dropout_fc", "weight_decay"}), frozenset({"cutout_holes"})),
+    "lstm": (frozenset({"dropout_in", "dropout_hidden", "dropout_out", "weight_decay"}),
+             frozenset()),
+}
+
+
 def _model_hypers(model: str) -> tuple[dict[str, str], frozenset[str]]:
     from searchlab.methods.stn.models import MODELS
 
@@ -42,46 +57,58 @@ def _model_hypers(model: str) -> tuple[dict[str, str], frozenset[str]]:
     return cls.HYPERS, cls.DISCRETE
 
 
-def hyper_specs(settings: STNSettings, study: Study) -> list[HyperSpec]:
-    """The tuned hyperparameters from the study's space; ValueError (one line) for anything the
-    model cannot tune."""
-    from searchlab.methods.stn.hyper import HyperSpec
+def spec_fields(settings: STNSettings, study: Study) -> list[dict[str, Any]]:
+    """The tuned hyperparameters from the study's space, as the fields of
+    :class:`~searchlab.methods.stn.hyper.HyperSpec` (plain data: no torch here); ValueError (one
+    line, pointing at the key) for anything the model cannot tune."""
     from searchlab.spec.space import Float, Int
 
     if study.space is None or not study.space.params:
         raise ValueError("stn needs a 'space' with the hyperparameters to tune")
-    hypers, discrete = _model_hypers(settings.model)
+    hypers, discrete = TUNABLE[settings.model]
+    ints = f"; {', '.join(sorted(discrete))}: int" if discrete else ""
     supported = (f"model '{settings.model}' tunes {', '.join(sorted(hypers))} "
-                 f"(uniform or loguniform{'; ' + ', '.join(sorted(discrete)) + ': int' if discrete else ''})")
+                 f"(uniform or loguniform{ints})")
     specs = []
     for name, p in study.space.walk():
         if name not in hypers:
-            raise ValueError(f"space parameter '{name}': not a hyperparameter stn can tune; {supported}")
+            raise invalid(f"space parameter '{name}': not a hyperparameter stn can tune; "
+                          f"{supported}", "space", name)
         if name in discrete:
             if not isinstance(p, Int) or p.log or p.step != 1:
-                raise ValueError(f"space parameter '{name}': must be {{int: [low, high]}}; {supported}")
+                raise invalid(f"space parameter '{name}': must be {{int: [low, high]}}; "
+                              f"{supported}", "space", name)
             kind, low, high = "int", float(p.low), float(p.high)
             default = low
         else:
             if not isinstance(p, Float) or p.step:
-                raise ValueError(f"space parameter '{name}': must be {{uniform: [a, b]}} or "
-                                 f"{{loguniform: [a, b]}}; {supported}")
+                raise invalid(f"space parameter '{name}': must be {{uniform: [a, b]}} or "
+                              f"{{loguniform: [a, b]}}; {supported}", "space", name)
             kind, low, high = ("loguniform" if p.log else "uniform"), p.low, p.high
             default = (math.exp(math.log(low) + 0.05 * (math.log(high) - math.log(low)))
                        if p.log else low + 0.05 * (high - low))
-        try:
-            specs.append(HyperSpec(name, kind, low, high, settings.init.get(name, default)))
-        except ValueError as e:
-            raise ValueError(str(e)) from None
-    unknown = sorted(set(settings.init) - {s.name for s in specs})
+        init = settings.init.get(name, default)
+        if not low <= init <= high:
+            raise invalid(f"hyperparameter '{name}': initial value {init} is outside "
+                          f"[{low}, {high}]", "method", "init", name)
+        specs.append({"name": name, "kind": kind, "low": low, "high": high, "init": init})
+    unknown = sorted(set(settings.init) - {s["name"] for s in specs})
     if unknown:
-        raise ValueError(f"method.init names '{unknown[0]}', which is not in the space")
+        raise invalid(f"method.init names '{unknown[0]}', which is not in the space",
+                      "method", "init", unknown[0])
     return specs
 
 
-def trial_configs(settings: STNSettings, specs: list[HyperSpec]) -> list[dict[str, Any]]:
-    """One flat, JSON-able config per (variant, seed)."""
-    hypers = json.dumps([s.__dict__ for s in specs])
+def hyper_specs(settings: STNSettings, study: Study) -> list[HyperSpec]:
+    """The tuned hyperparameters as :class:`~searchlab.methods.stn.hyper.HyperSpec`."""
+    from searchlab.methods.stn.hyper import HyperSpec
+
+    return [HyperSpec(**fields) for fields in spec_fields(settings, study)]
+
+
+def trial_configs(settings: STNSettings, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One flat, JSON-able config per (variant, seed); ``specs`` as :func:`spec_fields` gives."""
+    hypers = json.dumps(specs)
     body = settings.model_dump_json()
     return [{"variant": v, "seed": seed, "model": settings.model, "epochs": settings.epochs,
              "hypers": hypers, "settings": body}
@@ -130,29 +157,18 @@ def fixed_workload(config: dict[str, Any], ctx: Context, settings: dict[str, Any
                            device=ctx.device)
 
 
-class STNRun(MethodRun):
-    def __init__(self, settings: STNSettings, specs: list[HyperSpec]) -> None:
-        self.settings, self.specs = settings, specs
-        self.pending = trial_configs(settings, specs)
-        self.n = len(self.pending)
+class STNRun(FixedTrials):
+    """One trial per (variant, seed)."""
 
-    def ask(self, trial_id: str) -> TrialRequest | None:
-        if not self.pending:
-            return None
-        config = self.pending.pop(0)
-        return TrialRequest(config=config, length=self.settings.epochs, workload=WORKLOAD,
-                            tags={"method": "stn", "stn.variant": config["variant"]})
-
-    @property
-    def done(self) -> bool:
-        return not self.pending
-
-    @property
-    def total(self) -> int:
-        return self.n
+    def __init__(self, settings: STNSettings, specs: list[dict[str, Any]]) -> None:
+        super().__init__([
+            TrialRequest(config=c, length=settings.epochs, workload=WORKLOAD,
+                         tags={"method": "stn", "stn.variant": c["variant"]})
+            for c in trial_configs(settings, specs)])
+        self.names = [s["name"] for s in specs]
 
     def summarize(self, results: list[TrialResult]) -> Analysis:
-        return summarize(results, [s.name for s in self.specs])
+        return summarize(results, self.names)
 
 
 def summarize(results: list[TrialResult], names: list[str]) -> Analysis:
@@ -194,24 +210,28 @@ def summarize(results: list[TrialResult], names: list[str]) -> Analysis:
                     text="STN\n" + text)
 
 
-class STNMethod(Method):
+class STNMethod(Method[STNSettings]):
     name: ClassVar[str] = "stn"
     settings_model: ClassVar[type[MethodSettings]] = STNSettings
-    needs: ClassVar[tuple[str, ...]] = ("space",)
-    refuses: ClassVar[tuple[str, ...]] = ("search",)
+    TRAITS: ClassVar[MethodTraits] = MethodTraits(space="required", draws_own_analysis=True)
 
-    def check(self, settings: MethodSettings, study: Study) -> None:
-        hyper_specs(_settings(settings), study)
+    def check(self, study: Study) -> None:
+        spec_fields(self.settings, study)
 
-    def objective(self, settings: MethodSettings, study: Study) -> Objective:
+    def objective(self, study: Study) -> Objective:
         return METRIC
 
-    def start(self, settings: MethodSettings, study: Study) -> STNRun:
-        s = _settings(settings)
-        return STNRun(s, hyper_specs(s, study))
+    def start(self, study: Study) -> STNRun:
+        return STNRun(self.settings, spec_fields(self.settings, study))
 
+    def preflight(self, study: Study) -> None:
+        from searchlab.preflight import missing
 
-def _settings(settings: MethodSettings) -> STNSettings:
-    if not isinstance(settings, STNSettings):
-        raise TypeError(f"expected STNSettings, got {type(settings).__name__}")
-    return settings
+        why = missing("torch")
+        if why:
+            raise ValueError(why)
+
+    def describe(self, study: Study) -> list[str]:
+        s = self.settings
+        return [f"trials     {len(s.variants) * s.seeds} ({', '.join(s.variants)} x {s.seeds} "
+                f"seed(s)), {study.budget.concurrency} at a time, {s.epochs} epochs each"]

@@ -115,17 +115,17 @@ def test_settings_from_a_study_file() -> None:
       chunks: 10
     """
     study = parse_text(text).study
-    s = study.method
-    assert isinstance(s, CDTSettings) and s.environments[1].label == "nonstationary-K10-d3"
-    method = CDTMethod()
-    run = method.start(s, study)
+    method = study.method
+    assert isinstance(method, CDTMethod) and isinstance(method.settings, CDTSettings)
+    assert method.settings.environments[1].label == "nonstationary-K10-d3"
+    run = method.start(study)
     requests = []
     while not run.done:
         requests.append(run.ask(f"t{len(requests)}"))
     configs = [r.config for r in requests]
     # 2 envs x (linucb: cdt + 2 oracle values; linucb_reg: cdt + 2 x 1 values) x 2 seeds
     assert len(configs) == run.total == 2 * (3 + 3) * 2
-    assert method.objective(s, study).metric == "cum_regret"
+    assert method.objective(study).metric == "cum_regret"
     assert {r.length for r in requests} == {10}
     assert len({frozenset(c) for c in configs}) == 1  # the same keys in every trial
     assert {c["fixed"] for c in configs} == {"-", "alpha=0.1", "alpha=1", "alpha=0.1,lam=1",
@@ -148,7 +148,7 @@ def test_environments_of_different_horizons_have_their_own_length_and_label() ->
       chunks: 200
     """
     study = parse_text(text).study
-    out = run_local(CDTMethod(), study.method, study)
+    out = run_local(study)
     by_env = {r.request.config["environment"]: r for r in out.results}
     assert set(by_env) == {"linear-K10-d5-T100", "linear-K10-d5-T1000"}
     assert by_env["linear-K10-d5-T100"].request.length == 100

@@ -8,7 +8,6 @@ import textwrap
 import pytest
 from deep_ga_helpers import SlicedPool
 
-from searchlab.methods import get_method
 from searchlab.methods.deep_ga.replay import main as replay_main
 from searchlab.methods.deep_ga.workload import ARTIFACTS, ELITE_FILE, deep_ga_workload
 from searchlab.methods.local import run_local
@@ -35,9 +34,8 @@ method:
 
 def test_method_runs_one_trial_per_seed_through_run_local() -> None:
     study = parse_text(textwrap.dedent(STUDY)).study
-    method = get_method("deep_ga")
-    assert method.objective(study.method, study).metric == "elite_score"
-    out = run_local(method, study.method, study)
+    assert study.method.objective(study).metric == "elite_score"
+    out = run_local(study)
     assert [r.request.config["seed"] for r in out.results] == [5, 6]
     for r in out.results:
         assert r.status == "completed", r.error
@@ -78,20 +76,21 @@ def test_restored_workload_continues_from_its_checkpoint(tmp_path) -> None:
     assert strip == [(m["generation"], m["elite_score"], m["frames"]) for m in full]
 
 
-@pytest.mark.parametrize("extra, message", [
-    ("workload: {function: quadratic}", "runs its own workload"),
-    ("space: {seeds: {choice: [1, 2]}}\nbudget: {trials: 2}", "deep_ga can search"),
-    ("space: {sigma: {loguniform: [0.01, 0.1]}}", "needs budget.trials"),
+@pytest.mark.parametrize("extra, message, line", [
+    ("workload: sphere", "does not use 'workload'", 15),
+    ("metric: {name: accuracy, mode: max}", "does not use 'metric'", 15),
+    ("space: {seeds: {choice: [1, 2]}}\nbudget: {trials: 2}", "deep_ga can search", 15),
+    ("space: {sigma: {loguniform: [0.01, 0.1]}}", "missing budget.trials", None),
+    ("search: {algorithm: random}", "does not use 'search' \\(without a space", 15),
+    ("budget: {trials: 3}", "lists its own trials", 15),
 ])
-def test_check_rejects_what_it_cannot_honour(extra: str, message: str) -> None:
+def test_the_parser_refuses_what_it_cannot_honour(extra: str, message: str, line: int) -> None:
+    from searchlab.errors import SpecError
+
     text = textwrap.dedent(STUDY).replace("  seeds: 2\n", "") + extra + "\n"
-    try:
-        study = parse_text(text).study
-    except Exception as e:  # the parser may already refuse it (after the merge: `refuses`)
-        assert "workload" in str(e) or message in str(e)
-        return
-    with pytest.raises(ValueError, match=message):
-        get_method("deep_ga").check(study.method, study)
+    with pytest.raises(SpecError, match=message) as e:
+        parse_text(text, "ga.yaml")
+    assert e.value.file == "ga.yaml" and e.value.line == line
 
 
 def test_bad_settings_are_one_line_errors() -> None:
@@ -116,7 +115,7 @@ def test_a_space_searches_the_ga_settings() -> None:
     text = textwrap.dedent(STUDY).replace("  seeds: 2\n", "").replace("generations: 3", "generations: 2")
     text += "space:\n  novelty_weight: {grid: [0.0, 1.0]}\n  sigma: {grid: [0.05, 0.1]}\nsearch: {algorithm: grid}\n"
     study = parse_text(text).study
-    out = run_local(get_method("deep_ga"), study.method, study)
+    out = run_local(study)
     assert sorted((r.request.config["novelty_weight"], r.request.config["sigma"])
                   for r in out.results) == [(0.0, 0.05), (0.0, 0.1), (1.0, 0.05), (1.0, 0.1)]
     assert all(r.status == "completed" and len(r.history) == 2 for r in out.results)

@@ -1,5 +1,5 @@
 """The tiny lr_free study through the CLI: Ray Tune runs every trial, MLflow gets each one and
-the method's analysis on the parent run. Needs the ask/tell Ray adapter (not in this branch yet)."""
+the method's analysis on the parent run, which leads the closing summary."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def test_tiny_lr_free_study_through_ray_and_mlflow(tmp_path) -> None:
                            str(tmp_path / "store"), "--quiet"], env=env, capture_output=True,
                           text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # the AlgoPerf table leads, not a best-trial table mixing synthetic and tabular val_metric
+    assert proc.stdout.lstrip().startswith("AlgoPerf scores"), proc.stdout[:300]
+    assert "best trials of" not in proc.stdout
 
     client = mlflow.MlflowClient(uri)
     exp = client.get_experiment_by_name("lr-free-tiny")
@@ -43,6 +46,7 @@ def test_tiny_lr_free_study_through_ray_and_mlflow(tmp_path) -> None:
     assert len(parents) == 1
     parent = parents[0]
     assert "score.prodigy.calibrated" in parent.data.metrics
+    assert parent.data.tags["searchlab.lead"] == "analysis"
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "analysis")}
     assert "analysis/scores.json" in artifacts
     assert "analysis/performance_profiles.plotly.json" in artifacts

@@ -9,15 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from searchlab.methods import get_method
 from searchlab.methods.base import TrialRequest, TrialResult
 from searchlab.methods.local import run_local
-from searchlab.methods.lr_free.method import calibration_score
+from searchlab.methods.lr_free.method import LRFreeMethod, calibration_score
 from searchlab.methods.lr_free.settings import LRFreeSettings
 from searchlab.spec.parse import load_study, parse_text
 
 SYNTH = "searchlab.methods.lr_free.synthetic:synthetic"
 ROOT = Path(__file__).resolve().parents[3]
+
+
+def _with(settings: LRFreeSettings):
+    """A study of the lr_free method with these settings."""
+    study = parse_text("name: t\nmethod: {name: lr_free}\n").study
+    return study.model_copy(update={"method": LRFreeMethod(settings)})
 
 
 def _result(values: list[float], target: float) -> TrialResult:
@@ -43,8 +48,8 @@ def test_calibration_finds_the_known_optimum() -> None:
     settings = LRFreeSettings(optimizers=["adamw"], calibration_workloads=[SYNTH],
                               workloads=[SYNTH], calibration_trials=24, calibration_parallel=1,
                               repeats=1, sensitivity_workload=None)
-    study = parse_text("name: t\nmethod: {name: lr_free}\n").study
-    out = run_local(get_method("lr_free"), settings, study)
+    study = _with(settings)
+    out = run_local(study)
     calibrated = out.analysis.tables["calibrated_hparams"]["adamw"]
     # the synthetic workload is fastest at lr = 3e-3 and beta1 = 0.9; defaults: lr 1e-3
     assert 1.5e-3 < calibrated["lr"] < 6e-3
@@ -59,9 +64,8 @@ def test_calibration_finds_the_known_optimum() -> None:
 def test_tiny_suite_through_run_local() -> None:
     loaded = load_study(ROOT / "spaces" / "lr_free_tiny.yaml")
     study = loaded.study
-    method = get_method("lr_free")
-    run = method.start(study.method, study)
-    out = run_local(method, study.method, study)
+    run = study.method.start(study)
+    out = run_local(study)
     # calibration 2 opt x 2 proposals x 1 workload, scoring 2 workloads x 2 opt x 2 settings x
     # 2 repeats, the NadamW sweep of 3 lrs (Prodigy's point is its seed-0 defaults scoring run)
     assert len(out.results) == run.total == 2 * 2 * 1 + 2 * 2 * 2 * 2 + 3
@@ -79,7 +83,8 @@ def test_tiny_suite_through_run_local() -> None:
     assert max(max(r["defaults"], r["calibrated"]) for r in table.values()) == pytest.approx(1.0)
     assert a.tables["workloads"] == {"calibration": ["synthetic"], "scored": ["synthetic", "tabular"],
                                      "held_out": ["tabular"]}
-    assert set(a.figures) == {"performance_profiles", "time_to_target", "lr_sensitivity", "calibration"}
+    assert set(a.figures) == {"performance_profiles", "performance_profiles_held_out",
+                              "time_to_target", "lr_sensitivity", "calibration"}
     sweep = [r for r in a.tables["sensitivity"] if r["setting"] == "sensitivity"]
     assert sorted(r["lr"] for r in sweep) == [1e-4, 1e-2, 1.0]
     assert {r["optimizer"] for r in a.tables["sensitivity"] if r["setting"] == "defaults"} == {"prodigy"}
@@ -95,9 +100,9 @@ def test_replay_is_deterministic() -> None:
     settings = LRFreeSettings(optimizers=["prodigy", "adamw"], calibration_workloads=[SYNTH],
                               workloads=[SYNTH], calibration_trials=3, repeats=1,
                               sensitivity_workload=None)
-    study = parse_text("name: t\nmethod: {name: lr_free}\n").study
-    a = run_local(get_method("lr_free"), settings, study)
-    b = run_local(get_method("lr_free"), settings, study)
+    study = _with(settings)
+    a = run_local(study)
+    b = run_local(study)
     assert [r.request.config for r in a.results] == [r.request.config for r in b.results]
 
 
@@ -111,3 +116,12 @@ def test_settings_errors_are_one_line() -> None:
     # the parser enforces what the method refuses, with the file's line
     with pytest.raises(SpecError, match=r"<study>:3: .*does not use 'workload'"):
         parse_text("name: t\nmethod: {name: lr_free}\nworkload: sphere\n")
+
+
+def test_the_torch_free_name_tables_match_the_optimizers_and_workloads() -> None:
+    from searchlab.methods.lr_free import optimizers, settings, workloads
+
+    assert tuple(optimizers.OPTIMIZERS) == settings.OPTIMIZERS
+    assert all(o in optimizers.OPTIMIZERS for o in settings.BASELINES)
+    for name, ref in settings.WORKLOADS.items():
+        assert ref == f"{workloads.MODULE}:{name}" and callable(getattr(workloads, name))

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from searchlab.methods import get_method
 from searchlab.methods.local import run_local
 from searchlab.spec.parse import parse_text
 
@@ -37,42 +36,37 @@ def _study(text: str = STUDY):
     return parse_text(text).study
 
 
-def _check_error(method, text: str) -> None:
+def _check_error(text: str) -> None:
     from searchlab.errors import SpecError
 
     try:
-        study = _study(text)
+        _study(text)
     except SpecError as e:
         raise ValueError(str(e).split(": ", 2)[-1]) from None
-    method.check(study.method, study)
 
 
 def test_check_names_the_parameter_it_cannot_tune() -> None:
-    method = get_method("stn")
-    assert method.needs == ("space",) and method.refuses == ("search",)
     bad = STUDY.replace("noise: {loguniform: [0.001, 1.0]}", "lr: {loguniform: [0.001, 1.0]}")
     with pytest.raises(ValueError, match="'lr'.*dropout1") as e:
-        _check_error(method, bad)
+        _check_error(bad)
     assert "\n" not in str(e.value)
     choice = STUDY.replace("noise: {loguniform: [0.001, 1.0]}", "noise: {choice: [0.1, 0.2]}")
     with pytest.raises(ValueError, match="'noise': must be"):
-        _check_error(method, choice)
+        _check_error(choice)
     cnn = STUDY.replace("model: mlp", "model: cnn").replace(
         "noise: {loguniform: [0.001, 1.0]}", "cutout_holes: {uniform: [0, 3]}").replace(
         "dropout1", "dropout_fc")
     with pytest.raises(ValueError, match="cutout_holes.*int"):
-        _check_error(method, cnn)
+        _check_error(cnn)
     init = STUDY.replace("init: {dropout1: 0.1}", "init: {dropout1: 0.95}")
     with pytest.raises(ValueError, match="outside"):
-        _check_error(method, init)
+        _check_error(init)
 
 
 def test_run_local_reports_schedules_and_summarizes() -> None:
     study = _study()
-    method = get_method("stn")
-    method.check(study.method, study)
-    assert method.objective(study.method, study).metric == "val_loss"
-    out = run_local(method, study.method, study)
+    assert study.method.objective(study).metric == "val_loss"
+    out = run_local(study)
     assert [r.status for r in out.results] == ["completed", "completed"]
     assert [r.request.config["variant"] for r in out.results] == ["stn", "delta_stn"]
     for r in out.results:
@@ -115,6 +109,25 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
             assert all(low <= m.value <= high for m in hist)
         assert len(client.get_metric_history(child.info.run_id, "val_loss")) == 3
     assert {c.data.tags.get("stn.variant") for c in children} == {"stn", "delta_stn"}
+
+
+def test_the_torch_free_table_names_what_each_model_tunes() -> None:
+    from searchlab.methods.stn.method import TUNABLE
+    from searchlab.methods.stn.models import MODELS
+
+    assert set(TUNABLE) == set(MODELS)
+    for name, model in MODELS.items():
+        assert TUNABLE[name] == (frozenset(model.HYPERS), model.DISCRETE), name
+
+
+def test_a_workload_or_a_metric_is_refused_with_its_line() -> None:
+    from searchlab.errors import SpecError
+
+    with pytest.raises(SpecError, match="does not use 'workload'") as e:
+        parse_text(STUDY + "workload: digits_mlp\n", "stn.yaml")
+    assert e.value.line == STUDY.count("\n") + 1
+    with pytest.raises(SpecError, match="does not use 'metric'"):
+        parse_text(STUDY + "metric: {name: val_loss, mode: min}\n", "stn.yaml")
 
 
 def test_algorithm_modules_import_without_ray() -> None:

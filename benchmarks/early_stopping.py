@@ -375,7 +375,7 @@ def run_sim(method: str, pool_name: str, configs: list[dict[str, Any]], curves: 
             first_stop.append(controller.reports)
 
     scheduler = make_scheduler(method, curves.shape[1], seed, pool_name, on_decision)
-    t0 = time.time()
+    t0, cpu0 = time.time(), time.process_time()
     controller = SimController(scheduler, trials)
     reports, last = controller.run(curves)
     rows = {t.trial_id: t.row for t in trials}
@@ -383,11 +383,12 @@ def run_sim(method: str, pool_name: str, configs: list[dict[str, Any]], curves: 
     chosen = rows[max(last, key=last.get)]
     out = {"method": method, "pool": pool_name, "seed": seed, "engine": "sim", "epochs": reports,
            "regret": float(finals.max() - finals[chosen]), "wall_s": round(time.time() - t0, 1),
+           "cpu_s": round(time.process_time() - cpu0, 2),
            "unfinished": sum(t.status != "TERMINATED" for t in trials)}
     if is_predictive(method):
         out["stopped_by_rule"] = len(scheduler.stopped_by_rule)
         out["epochs_before_first_stop"] = first_stop[0] if first_stop else None
-        out["decisions"] = len(decisions)  # wall_s / decisions: the cost of one decision
+        out["decisions"] = len(decisions)  # cpu_s / decisions: the cost of one decision
         # stated P(final beats the reference) against whether it did: one [sum p, hits, n] per bin
         stated = [d.p_beat_best for d in decisions]
         hit = [bool(finals[rows[d.trial_id]] > d.best) for d in decisions]
@@ -463,6 +464,10 @@ def summarise(rows: list[dict[str, Any]], fifo_epochs: dict[str, int]) -> dict[s
         if decided:  # the scheduler's whole time (fits included) per decision, sim engine
             table[method]["ms_per_decision"] = (1000 * sum(r["wall_s"] for r in decided)
                                                 / sum(r["decisions"] for r in decided))
+            timed = [r for r in decided if "cpu_s" in r]  # CPU time: does not depend on load
+            if timed:
+                table[method]["cpu_ms_per_decision"] = (
+                    1000 * sum(r["cpu_s"] for r in timed) / sum(r["decisions"] for r in timed))
     return table
 
 
@@ -544,6 +549,8 @@ def print_tables(rows: list[dict[str, Any]], fifo_epochs: dict[str, int]) -> dic
                   f"{s['worst_pool_regret']:>9.3f}{s['runs']:>6}  {s['worst_pool']}"
                   + (f"  (first stop after {first:.0f} epochs)" if first else "")
                   + (f" {s['ms_per_decision']:.1f} ms/decision" if "ms_per_decision" in s
+                     else "")
+                  + (f" ({s['cpu_ms_per_decision']:.1f} ms CPU)" if "cpu_ms_per_decision" in s
                      else ""))
         print_paired(subset, fifo_epochs)
     print_per_pool(rows, fifo_epochs)
@@ -792,6 +799,8 @@ def main(argv: list[str] | None = None) -> None:
         **{f"{m}_speedup": round(s["speedup"], 2) for m, s in table.items()},
         **{f"{m}_mean_regret": round(s["mean_regret"], 3) for m, s in table.items()},
         **{f"{m}_worst_regret": round(s["worst_pool_regret"], 3) for m, s in table.items()},
+        **{f"{m}_cpu_ms_per_decision": round(s["cpu_ms_per_decision"], 2)
+           for m, s in table.items() if "cpu_ms_per_decision" in s},
         **{f"{m}_epochs_before_first_stop": round(s["epochs_before_first_stop"])
            for m, s in table.items() if "epochs_before_first_stop" in s},
         "predictor_beats_linear_r2_on_every_lcbench_task": all(a > b for a, b in lc_r2.values()),

@@ -22,6 +22,7 @@ Beyond the paper, the predictor can be warm-started from curves of earlier studi
 (docs/predictive.md). ``model: pfn`` replaces the regressor by a learning-curve PFN trained here
 on synthetic curves (:mod:`~searchlab.predictive.curve_prior`, :mod:`~searchlab.predictive.pfn`,
 :mod:`~searchlab.predictive.pfn_rule`; weights in ``searchlab/data/pfn_curves.pt``), one branch
-of ``factory.build_rule`` on the same Ray adapter. Only the scheduler imports Ray; this package's ``__init__`` imports
-nothing, so reading the settings needs neither Ray nor scikit-learn.
+of ``factory.build_rule`` on the same Ray adapter. Only the scheduler imports Ray; this
+package's ``__init__`` imports nothing, so reading the settings needs neither Ray, scikit-learn
+nor torch.
 """

@@ -41,7 +41,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from searchlab.stopping.base import (
     Scheduler,
@@ -141,6 +141,14 @@ class PredictiveSettings(StoppingSettings):
                                 "shipped searchlab/data/pfn_curves.pt)")
     estimate: float = Field(0.5, gt=0, lt=1, description="model: pfn: the quantile of a trial's "
                             "predicted final that is its estimate for the rank reference")
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_file(cls, v: str | None, info: ValidationInfo) -> str | None:
+        """A weights file is there at validate time (relative: from the study file's folder)."""
+        from searchlab import refs
+
+        return None if v is None else str(refs.locate(v, refs.study_file_of(info.context)))
 
     @model_validator(mode="after")
     def _rank_seen(self) -> PredictiveSettings:

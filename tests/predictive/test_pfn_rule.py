@@ -197,6 +197,13 @@ def test_a_study_file_with_model_pfn_validates_without_torch(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "model: pfn does not use fallback" in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(study.read_text().replace("min_seen: 3", "min_seen: 3, weights: no.pt"))
+    proc = subprocess.run([sys.executable, "-m", "searchlab.cli", "validate", str(missing)],
+                          capture_output=True, text=True, timeout=120)
+    out = proc.stderr + proc.stdout
+    assert proc.returncode != 0 and "missing.yaml:" in out and "'no.pt' not found" in out, out
+    assert "Traceback" not in proc.stderr
 
 
 def test_rule_and_network_import_without_ray_or_mlflow():

@@ -19,6 +19,7 @@ which the table marks with ``*`` and the summary reports apart from the held-out
 
     nice -n 10 python benchmarks/stn_vs_search.py reference --epochs 3 --repeats 1
     nice -n 10 python benchmarks/stn_vs_search.py reference --runs delta_stn
+    nice -n 10 python benchmarks/stn_vs_search.py reference --runs plain,stn --val-from end
     nice -n 10 python benchmarks/stn_vs_search.py compare --phase searches --workloads mlp --seeds 0,1,2
     nice -n 10 python benchmarks/stn_vs_search.py compare --phase stn --workloads mlp,lstm,cnn --seeds 0,1,2
 
@@ -213,10 +214,12 @@ def ray_stn(name: str, s: STNSettings, specs: list[HyperSpec], seeds: list[int],
 
 
 def reference(args: argparse.Namespace) -> dict[str, Any]:
-    s = STNSettings(epochs=args.epochs, warmup_epochs=min(5, args.epochs // 3))
+    s = STNSettings(epochs=args.epochs, warmup_epochs=min(5, args.epochs // 3),
+                    val_from=args.val_from)
     split = load_split(s)
     rows: list[dict[str, Any]] = []
-    print(f"reference MLP on {split.name}: {len(split.x_train)} train / {len(split.x_val)} val, "
+    print(f"reference MLP on {split.name}: {len(split.x_train)} train / {len(split.x_val)} val "
+          f"({'the last of the file' if s.val_from == 'end' else 'at random'}), "
           f"{s.epochs} epochs ({s.warmup_epochs} warm-up), threads {torch.get_num_threads()}, "
           f"load before {load()}")
     schedules = {}
@@ -239,9 +242,10 @@ def reference(args: argparse.Namespace) -> dict[str, Any]:
                   flush=True)
             if schedules:
                 plot_schedules(schedules, [h.name for h in DROPOUTS],
-                               OUT / f"stn_reference_{s.epochs}ep_schedules.png",
+                               OUT / f"stn_reference_{s.epochs}ep_{s.val_from}_schedules.png",
                                f"Reference MLP ({s.epochs} epochs): learned dropout schedules")
-                (OUT / f"stn_reference_{s.epochs}ep_trace.json").write_text(json.dumps(schedules))
+                trace = OUT / f"stn_reference_{s.epochs}ep_{s.val_from}_trace.json"
+                trace.write_text(json.dumps(schedules))
     plain = [r for r in rows if r["run"] == "plain"]
     stn = [r for r in rows if r["run"] == "stn"]
     wall = [b["seconds"] / a["seconds"] for a, b in zip(plain, stn)]
@@ -420,6 +424,9 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=1, help="reference: rounds of --runs")
     p.add_argument("--runs", default="plain,stn", help="reference: what each round runs, in order")
     p.add_argument("--delta", action="store_true", help="reference: also one Delta-STN run")
+    p.add_argument("--val-from", choices=["random", "end"], default="random",
+                   help="reference: validation examples at random, or the training file's last "
+                        "9,000 (the authors' split)")
     p.add_argument("--workloads", default="mlp,cnn,lstm")
     p.add_argument("--seeds", default="0,1,2,3", help="compare: seeds (comma-separated)")
     p.add_argument("--tune-seeds", default="0", help="compare: the seeds STN's settings were "
@@ -437,7 +444,8 @@ def main() -> None:
     out = reference(args) if args.part == "reference" else compare(args)
     out.update({"wall_seconds": time.perf_counter() - start, "load_end": load(),
                 "threads": args.threads})
-    tag = (f"reference_{args.epochs}ep" if args.part == "reference"
+    tag = (f"reference_{args.epochs}ep{'_end' if args.val_from == 'end' else ''}"
+           if args.part == "reference"
            else f"compare_{args.workloads.replace(',', '_')}")
     (OUT / f"stn_{tag}.json").write_text(json.dumps(out, indent=1, default=float))
     headline = {**out, "workloads": {n: {k: v for k, v in w.items() if k != "per_seed"}

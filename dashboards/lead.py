@@ -25,6 +25,7 @@ TITLE = "Result"
 ORDER = 5
 
 LINE_HEIGHT = 26
+MIN_HEIGHT = 220  # a table of one or two rows still reads as a figure (as the summary table)
 
 
 def leads(execution: Execution) -> bool:
@@ -82,6 +83,6 @@ def table_figure(label: str, name: str, rows: list[dict[str, Any]]) -> go.Figure
                "height": LINE_HEIGHT, "font": {"size": 12}},
     ))
     fig.update_layout(title_text=f"{label}: {name} (analysis/{name}.json)",
-                      height=min(700, 90 + LINE_HEIGHT * (len(rows) + 1)),
+                      height=min(700, max(MIN_HEIGHT, 90 + LINE_HEIGHT * (len(rows) + 1))),
                       margin={"l": 20, "r": 20, "t": 60, "b": 20})
     return fig

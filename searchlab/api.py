@@ -3,8 +3,10 @@
     import searchlab
 
     result = searchlab.run({"name": "demo", "workload": "sphere", ...}, quiet=True)
-    result.to_dataframe()                 # one row per trial
+    result.to_dataframe()                 # one row per trial, every metric it reported
+    result.tables()                       # the method's analysis tables, as DataFrames
     searchlab.load("demo")                # the same table, read back from MLflow later
+    searchlab.load_tables("demo")         # the same analysis tables, read back
 
 ``run`` takes the study as a dict, as YAML text, or as the path of a study file; errors name the
 line and the key as on the command line (a dict is written out as YAML first, so they can).
@@ -24,7 +26,8 @@ from searchlab.errors import SearchlabError
 
 
 def run(study: dict[str, Any] | str | os.PathLike, **options: Any) -> Any:
-    """Run (or resume) a study; returns the runner's ``StudyResult`` with ``to_dataframe()``."""
+    """Run (or resume) a study; returns the runner's ``StudyResult`` (``to_dataframe()``,
+    ``tables()``)."""
     from searchlab.runner import RunOptions, run_study
 
     loaded = load_spec(study)
@@ -33,10 +36,7 @@ def run(study: dict[str, Any] | str | os.PathLike, **options: Any) -> Any:
     if unknown:
         raise SearchlabError(f"unknown option '{unknown[0]}' for searchlab.run; valid: "
                              f"{', '.join(valid)}")
-    result = run_study(loaded, RunOptions(**options))
-    if not hasattr(result, "to_dataframe"):
-        result.to_dataframe = lambda: results_frame(result)
-    return result
+    return run_study(loaded, RunOptions(**options))
 
 
 def load(name: str, tracking_uri: str | None = None) -> Any:
@@ -51,18 +51,60 @@ def load(name: str, tracking_uri: str | None = None) -> Any:
 def results_frame(result: Any) -> Any:
     """A study's trials (a ``StudyResult`` or a study read from MLflow) as a pandas DataFrame:
     ``trial_id``, ``status``, the metric (None for failed and diverged trials), ``epochs``,
-    ``run_id``, ``error``, then the flat config as ``config/<name>`` (Ray Tune's names)."""
+    ``run_id``, ``error``, every other metric the trials reported (their latest values; a
+    multi-objective study's further objectives first), then the flat config as
+    ``config/<name>`` (Ray Tune's names)."""
     import pandas as pd
 
     records = []
     for r in result.rows:
         rec = {"trial_id": r.trial_id, "status": r.status, result.metric: r.value,
                "epochs": r.epochs, "run_id": r.run_id, "error": r.error}
+        rec.update({k: v for k, v in getattr(r, "metrics", {}).items() if k not in rec})
         rec.update({f"config/{k}": v for k, v in r.config.items()})
         records.append(rec)
     frame = pd.DataFrame.from_records(records, columns=_columns(result, records))
     frame.attrs.update(metric=result.metric, mode=result.mode, study=result.name)
     return frame
+
+
+def load_tables(name: str, tracking_uri: str | None = None) -> dict[str, Any]:
+    """The method's analysis tables of the latest execution of study ``name`` (what
+    ``result.tables()`` gave when it ran), read from MLflow, as pandas DataFrames by name."""
+    from searchlab.show import read_tables
+
+    return table_frames(read_tables(name, tracking_uri))
+
+
+def table_frames(tables: dict[str, Any]) -> dict[str, Any]:
+    """A method's analysis tables (``Analysis.tables``: JSON-able data) as pandas DataFrames:
+    a list of records is one row each; a mapping of records, one row each with the key as the
+    index; a mapping of lists, one column each; a mapping of plain values, one row. What has no
+    table's shape (a single number) is left out."""
+    frames = {}
+    for name, data in tables.items():
+        frame = _table_frame(data)
+        if frame is not None:
+            frames[name] = frame
+    return frames
+
+
+def _table_frame(data: Any) -> Any:
+    import pandas as pd
+
+    if isinstance(data, list):
+        if all(isinstance(r, dict) for r in data):
+            return pd.DataFrame.from_records(data)
+        return pd.DataFrame({"value": data})
+    if not isinstance(data, dict):
+        return None
+    values = list(data.values())
+    if values and all(isinstance(v, dict) for v in values):
+        return pd.DataFrame.from_dict(data, orient="index")
+    if values and all(isinstance(v, list) for v in values):
+        return pd.DataFrame({k: pd.Series(v, dtype=object if not v else None)
+                             for k, v in data.items()})
+    return pd.DataFrame([data])
 
 
 def load_spec(study: dict[str, Any] | str | os.PathLike) -> Any:
@@ -88,6 +130,10 @@ def load_spec(study: dict[str, Any] | str | os.PathLike) -> Any:
 def _columns(result: Any, records: list[dict[str, Any]]) -> list[str]:
     base = ["trial_id", "status", result.metric, "epochs", "run_id", "error"]
     config: list[str] = []
+    metrics: set[str] = set()
     for rec in records:
         config += [k for k in rec if k.startswith("config/") and k not in config]
-    return base + config
+        metrics.update(k for k in rec if k not in base and not k.startswith("config/"))
+    first = [m for m, _ in getattr(result, "objectives", ())[1:] if m in metrics]
+    others = first + sorted(metrics - set(first))
+    return base + others + config

@@ -1,4 +1,4 @@
-"""The ``searchlab`` command. User errors print one line and exit 2; no tracebacks."""
+"""The ``searchlab`` command. User errors print one line each and exit 2; no tracebacks."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nsearchlab: {e}", file=sys.stderr)
         return e.exit_code
     except SearchlabError as e:
-        print(f"searchlab: error: {e}", file=sys.stderr)
+        for line in e.lines():  # every error of a study file, one line each
+            print(f"searchlab: error: {line}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         again = f"; to resume it, run: {_resume_command(args)}" if args.command == "run" else ""
@@ -51,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("file", help="the study file (YAML)")
     r.add_argument("--storage", help="results directory (default: ./.searchlab/studies)")
     r.add_argument("--restart", action="store_true", help="discard an earlier run and start over")
+    r.add_argument("--more", type=int, metavar="N",
+                   help="add N trials to the study's budget: a finished or interrupted study "
+                        "goes on, its finished trials kept")
     r.add_argument("--no-tracking", action="store_true", help="do not write to MLflow")
     r.add_argument("--quiet", "-q", action="store_true", help="no live progress")
     r.add_argument("--gpus", type=float, help="logical GPUs for the local cluster (default: detected)")
@@ -81,10 +85,18 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("replay", help="rebuild a Deep GA elite from its seed list and play it "
                         "(prints returns, draws a frame strip)")
     rp.add_argument("elite", help="an elite.json written by a deep_ga trial (MLflow artifact "
-                    "trial/elite.json), or the trial's directory")
+                    "trial/elite.json), the trial's directory, or a study's name")
+    rp.add_argument("--trial", help="with a study's name: the trial to replay (default: the "
+                    "run with the best elite score)")
+    rp.add_argument("--tracking-uri", help="with a study's name: the MLflow store (default: "
+                    "MLFLOW_TRACKING_URI, else ./.searchlab/mlflow.db)")
+    rp.add_argument("--storage", help="with a study's name: the studies' folder (default "
+                    "./.searchlab/studies)")
     rp.add_argument("--episodes", type=int, default=1, help="episodes to play (seeds 0, 1, ...)")
     rp.add_argument("--out", help="frame strip PNG (default: next to the elite file)")
     rp.add_argument("--frames", type=int, default=8, help="frames in the strip")
+    rp.add_argument("--path", help="directory of the modules the elite's env or policy name "
+                    "(default: the study's, kept in the elite file)")
     rp.set_defaults(func=_cmd_replay)
 
     d = sub.add_parser("dashboard", help="write a cross-study HTML report from MLflow")
@@ -132,7 +144,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         points = s.search.settings.points
         print(f"  search     {s.search.label} (seed {s.search.settings.seed})"
               + (f", {len(points)} known point(s) first" if points else ""))
-    print(f"  stopping   {s.stopping.name} {_settings(s.stopping.settings)}")
+    if s.drivers[1] is not None:  # only where the method uses a stopping rule
+        print(f"  stopping   {s.stopping.name} {_settings(s.stopping.settings)}".rstrip())
     for line in s.method.describe(s):
         print(f"  {line}")
     b = s.budget
@@ -162,13 +175,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     opts = RunOptions(storage=args.storage, restart=args.restart, quiet=args.quiet,
                       tracking=not args.no_tracking, gpus=args.gpus, address=args.address,
-                      command=_resume_command(args))
+                      command=_resume_command(args), more=args.more)
     s = loaded.study
 
-    def announce(resuming: bool) -> None:
+    def announce(verb: str, grown: str) -> None:
         if not args.quiet:
-            verb = "resuming" if resuming else "running"
-            print(f"searchlab: {verb} study '{s.name}' ({_run_label(s)})", file=sys.stderr)
+            more = f": {grown}, its finished trials kept" if grown else ""
+            print(f"searchlab: {verb} study '{s.name}' ({_run_label(s)}){more}", file=sys.stderr)
 
     result = run_study(loaded, opts, on_start=announce)
     _print_summary(result, loaded.study, args)
@@ -177,7 +190,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _resume_command(args: argparse.Namespace) -> str:
-    """The command that resumes this run: the same one, without --restart."""
+    """The command that resumes this run: the same one, without --restart, and without --more
+    (the study keeps the budget it was given)."""
     words = ["searchlab", "run", args.file]
     for flag, value in (("--storage", args.storage), ("--gpus", args.gpus),
                         ("--address", args.address)):
@@ -315,15 +329,14 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from searchlab.methods.deep_ga.replay import load_elite
     from searchlab.methods.deep_ga.replay import main as replay
 
-    try:
-        load_elite(args.elite)
-    except (ValueError, OSError) as e:
-        raise SearchlabError(f"replay: {e}") from None
     argv = [args.elite, "--episodes", str(args.episodes), "--frames", str(args.frames)]
-    return replay(argv + (["--out", args.out] if args.out else []))
+    for flag in ("trial", "tracking_uri", "storage", "path", "out"):
+        value = getattr(args, flag)
+        if value:
+            argv += [f"--{flag.replace('_', '-')}", value]
+    return replay(argv)  # a bad elite or study: one line "error: ...", exit status 2
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:

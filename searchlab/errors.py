@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 
 class SearchlabError(Exception):
@@ -10,12 +11,18 @@ class SearchlabError(Exception):
 
     exit_code = 2
 
+    def lines(self) -> list[str]:
+        """The error as the lines the CLI prints (one, unless it gathers several)."""
+        return [str(self)]
+
 
 class SpecError(SearchlabError):
     """A study file is invalid. Names the file, the line and the key path."""
 
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
                  path: str | None = None) -> None:
+        # an echoed value's (or key's) line breaks stay on the error's line
+        message, path = one_line(message), path and one_line(path)
         self.message, self.file, self.line, self.path = message, file, line, path
         where = file or "<study>"
         if line is not None:
@@ -23,6 +30,46 @@ class SpecError(SearchlabError):
         if path:
             where += f": {path}"
         super().__init__(f"{where}: {message}")
+
+    def __reduce__(self) -> Any:
+        return _spec_error, (type(self), self.message, self.file, self.line, self.path)
+
+
+def _spec_error(cls: type[SpecError], message: str, file: str | None, line: int | None,
+                path: str | None) -> SpecError:
+    return cls(message, file=file, line=line, path=path)
+
+
+class SpecErrors(SpecError):
+    """Every error found in one study file (up to a bound), each a :class:`SpecError` with its
+    own file:line, the first one's fields as this error's; ``more`` counts those past the bound.
+    The CLI prints one line each."""
+
+    def __init__(self, errors: list[SpecError], more: int = 0) -> None:
+        first = errors[0]
+        self.errors, self.more = list(errors), more
+        self.message, self.file, self.line, self.path = (first.message, first.file, first.line,
+                                                         first.path)
+        self._lines = lines = [str(e) for e in self.errors]
+        if more:
+            lines.append(f"{first.file or '<study>'}: {more} more error(s) not shown; fix "
+                         "these first")
+        Exception.__init__(self, "\n".join(lines))
+
+    def lines(self) -> list[str]:
+        return list(self._lines)
+
+    def __reduce__(self) -> Any:
+        return SpecErrors, (self.errors, self.more)
+
+
+#: the characters that break a line (str.splitlines) and other control characters, escaped
+_BREAKS = {c: repr(chr(c))[1:-1] for c in [*range(0x20), 0x7F, 0x85, 0x2028, 0x2029]}
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks and control characters written as escapes (``\\r``)."""
+    return text.translate(_BREAKS)
 
 
 def key_path(loc: tuple[object, ...] | list[object]) -> str:

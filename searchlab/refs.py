@@ -39,8 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Reference", "code_dir", "import_ref", "is_ref", "locate", "reading", "resolve",
-           "split", "study_code_dir", "study_dir", "study_file_of"]
+__all__ = ["RefError", "Reference", "code_dir", "first_line", "import_module", "import_ref",
+           "is_ref", "load", "locate", "reading", "resolve", "split", "study_code_dir",
+           "study_dir", "study_file_of"]
 
 _STUDY_FILE: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "searchlab_study_file", default=None)
@@ -170,15 +171,15 @@ def is_ref(text: str) -> bool:
     return True
 
 
-def import_ref(ref: str, directory: str | os.PathLike[str] | None = None) -> Any:
-    """The object ``ref`` names (``name`` may be dotted: ``module:Class.factory``), with
-    ``directory`` (if any) first on ``sys.path``; the trials call this with the directory the
-    study file's reference resolved to. ValueError with one line when it cannot be imported."""
-    module_name, attr = split(ref)
+def import_module(module_name: str, directory: str | os.PathLike[str] | None = None,
+                  ref: str | None = None) -> Any:
+    """The module ``module_name``, with ``directory`` (if any) first on ``sys.path``.
+    ValueError with one line (``'<ref>': ...``) when it cannot be imported."""
+    ref = ref or module_name
     if directory is not None and str(directory) not in sys.path:
         sys.path.insert(0, str(directory))
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except ImportError as e:
         where = f" (looked in {directory} and the installed packages)" if directory else ""
         raise ValueError(f"'{ref}': cannot import module '{module_name}'{where}: "
@@ -186,12 +187,48 @@ def import_ref(ref: str, directory: str | os.PathLike[str] | None = None) -> Any
     except Exception as e:  # noqa: BLE001 - the user's module raised while importing
         raise ValueError(f"'{ref}': importing '{module_name}' raised {type(e).__name__}: "
                          f"{_line(e)}") from None
+
+
+def import_ref(ref: str, directory: str | os.PathLike[str] | None = None) -> Any:
+    """The object ``ref`` names (``name`` may be dotted: ``module:Class.factory``), with
+    ``directory`` (if any) first on ``sys.path``; the trials call this with the directory the
+    study file's reference resolved to. ValueError with one line when it cannot be imported."""
+    module_name, attr = split(ref)
+    module = import_module(module_name, directory, ref)
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise ValueError(f"'{ref}': module '{module_name}' "
                              f"({getattr(module, '__file__', '?')}) has no '{attr}'")
         obj = getattr(obj, part)
+    return obj
+
+
+class RefError(ValueError):
+    """A reference a settings key names that cannot be used: one line, and ``loc``, that key
+    within the method block (``("env",)``), as :attr:`Reference.loc` gives it; the method's
+    preflight turns it into ``file:line``. Code that runs the user's objects (a Deep GA
+    environment factory, policy, behaviour function) raises it wherever they fail, so a trial's
+    error reads as the preflight's would."""
+
+    def __init__(self, message: str, *loc: str | int) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def load(ref: str, directory: str | os.PathLike[str] | None = None, key: str | None = None,
+         *, call: bool = False) -> Any:
+    """:func:`import_ref` for the settings key ``key`` (``"policy"``): a :class:`RefError` at
+    that key, ``"<key> '<ref>': why"``, when it cannot be imported (or, with ``call``, is not
+    callable)."""
+    what = f"{key} " if key else ""
+    loc = (key,) if key else ()
+    try:
+        obj = import_ref(ref, directory)
+    except ValueError as e:
+        raise RefError(f"{what}{e}", *loc) from None
+    if call and not callable(obj):
+        raise RefError(f"{what}'{ref}' is not callable (a {type(obj).__name__})", *loc)
     return obj
 
 
@@ -204,6 +241,12 @@ def resolve(ref: str, study_file: str | None, path: str | None = None) -> Any:
     split(ref)
     folder = locate(path, study_file, directory=True) if path else study_dir(study_file)
     return import_ref(ref, folder)
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (at most 300 characters; its type's name when the
+    message is empty), for one-line errors."""
+    return _line(error)
 
 
 def _first_line(text: str) -> str:

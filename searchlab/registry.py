@@ -25,9 +25,11 @@ T = TypeVar("T")
 
 
 class Settings(BaseModel):
-    """Base of every extension's settings block: frozen, and unknown keys are errors."""
+    """Base of every extension's settings block: frozen, unknown keys are errors, and so are
+    NaN and infinities in every number (a key that means something by them says so with its
+    own ``Field(allow_inf_nan=True)``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 S = TypeVar("S", bound=Settings)

@@ -20,6 +20,8 @@ class TrialRow:
     config: dict[str, Any]
     run_id: str | None = None
     error: str | None = None
+    #: every metric the trial reported, its latest value (the headline one included)
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -45,6 +47,19 @@ class StudyResult:
     def best(self) -> TrialRow | None:
         ranked = rank_rows(self.rows, self.mode)
         return ranked[0] if ranked else None
+
+    def to_dataframe(self) -> Any:
+        """The trials as a pandas DataFrame (see :func:`searchlab.api.results_frame`)."""
+        from searchlab.api import results_frame
+
+        return results_frame(self)
+
+    def tables(self) -> dict[str, Any]:
+        """The method's analysis tables as pandas DataFrames, by name (see
+        :func:`searchlab.api.table_frames`)."""
+        from searchlab.api import table_frames
+
+        return table_frames(self.analysis.tables)
 
 
 def count(rows: list[TrialRow]) -> dict[str, int]:

@@ -9,20 +9,24 @@ driving the method through :mod:`searchlab.execution.driver`), and the results t
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from searchlab import status, study_state
+from searchlab import continuation, status, study_state
 from searchlab.errors import SearchlabError, StudyInterrupted
 from searchlab.methods.base import Analysis, Objective
 from searchlab.results import StudyResult, TrialRow, count
 from searchlab.spec.parse import LoadedStudy
 from searchlab.stopping import SchedulerContext
+
+if TYPE_CHECKING:
+    from searchlab.spec.models import Study
 
 __all__ = ["RunOptions", "StudyResult", "TrialRow", "run_study"]
 
@@ -36,6 +40,7 @@ class RunOptions:
     gpus: float | None = None  # logical GPUs to declare on a local cluster
     address: str | None = None  # an existing Ray cluster ("auto", "host:port")
     command: str | None = None  # the command line that runs this study (for resume advice)
+    more: int | None = None  # trials to add to the budget an earlier run of the study ran to
 
 
 def storage_root(loaded: LoadedStudy, opts: RunOptions) -> Path:
@@ -44,7 +49,9 @@ def storage_root(loaded: LoadedStudy, opts: RunOptions) -> Path:
 
 def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
               on_start: Any = None) -> StudyResult:
-    """Run (or resume) a study. ``on_start`` is called once every input check has passed."""
+    """Run, resume or continue a study (see :mod:`searchlab.continuation`). ``on_start`` is
+    called once every input check has passed, with what this run does ("running", "resuming",
+    "continuing") and, when it continues, the budget that grew."""
     out = out or sys.stderr
     study = loaded.study
     started = time.monotonic()
@@ -56,19 +63,37 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
     study_dir = root / study.name
     study_state.check_storage(root)
     state = study_state.read_state(study_dir)
+    if opts.more is not None and opts.restart:
+        raise SearchlabError("--more adds trials to a study's earlier run and --restart discards "
+                             "it; give one of them")
+    if opts.more is not None and opts.more < 1:
+        raise SearchlabError(f"--more takes a number of trials to add, 1 or more (got {opts.more})")
     if (opts.restart or state.get("status") == "failed") and study_dir.exists():
         shutil.rmtree(study_dir)
         state = {**state, "status": "running"} if state.get("status") == "running" else {}
     resuming = study_state.is_resumable(study_dir)
-    if resuming and state.get("spec_hash") not in (None, loaded.hash):
-        raise SearchlabError(f"{loaded.document.file}: the study file changed since the run in "
-                             f"{study_dir} started; run with --restart to start over")
-    if state.get("status") == "finished" and resuming:
+    damaged = study_state.set_aside_damaged(study_dir) if resuming else []
+    if damaged:
+        whole = sorted(study_dir.glob("experiment_state-*.json"))
+        names = ", ".join(name for name, _ in damaged)
+        out.write(f"warning: Ray Tune's saved state {names} is cut short (a kill while it was "
+                  f"written); kept as {damaged[-1][1]}; "
+                  + (f"resuming from the earlier {whole[-1].name}\n" if whole else
+                     "resuming from the method's journal: finished trials are kept, unfinished "
+                     "ones start over\n"))
+    # the file unchanged (resume), its budget grown (continue), or another change (refused)
+    go_on = continuation.plan(study, loaded.document.data, loaded.hash,
+                              state if resuming else None, more=opts.more,
+                              file=loaded.document.file, study_dir=study_dir)
+    if state.get("status") == "finished" and resuming and not go_on.more:
         raise SearchlabError(f"study '{study.name}' already finished (results in {study_dir}); "
                              f"see it with: searchlab show {study.name}; "
-                             "run with --restart to run it again")
+                             f"{continuation.finished_advice(study)}")
+    loaded = dataclasses.replace(loaded, study=go_on.study)  # at the budget it runs to
+    study = loaded.study
     if on_start is not None:
-        on_start(resuming)
+        on_start("continuing" if go_on.more else "resuming" if resuming else "running",
+                 go_on.describe())
 
     # ---- tracking: the experiment and the parent run
     searcher, scheduler = study.drivers  # tagged only where the method uses them
@@ -91,7 +116,8 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
                      "searchlab.metric": objective.metric, "searchlab.mode": objective.mode},
                resume_run_id=state.get("parent_run_id") if resuming else None,
                abandon_run_id=(state.get("parent_run_id") if not resuming
-                               and state.get("status") == "running" else None))
+                               and state.get("status") == "running" else None),
+               more=go_on.describe() or None)
         return t
 
     with ThreadPoolExecutor(1, thread_name_prefix="searchlab-tracking") as pool:
@@ -113,9 +139,14 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
                 ray.shutdown()
             raise
     parent_run_id = tracker.parent_run_id if tracker else None
-    study_state.write_state(study_dir, {"spec_hash": loaded.hash, "parent_run_id": parent_run_id,
-                                        "status": "running"})
+    # the study's state: its file as it ran, the budget it runs to, the time its runs took
+    # (budget.time_limit counts all of them: searchlab.execution.deadline)
+    record = {"spec_hash": loaded.hash, "parent_run_id": parent_run_id,
+              "study": continuation.file_data(loaded.document.data), "budget": go_on.budget,
+              "elapsed_s": float(state.get("elapsed_s") or 0.0) if resuming else 0.0}
+    study_state.write_state(study_dir, {**record, "status": "running"})
 
+    session = time.monotonic()
     try:
         result = _tune(loaded, opts, objective, study_dir, resuming, tracker, base_tags, out,
                        started)
@@ -126,14 +157,16 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
     except SearchlabError:  # the study itself is wrong (a metric never reported): start over
         if tracker is not None:
             tracker.failed()
-        study_state.write_state(study_dir, {"spec_hash": loaded.hash,
-                                            "parent_run_id": parent_run_id, "status": "failed"})
+        study_state.write_state(study_dir, {**record, "status": "failed"})
         raise
     except BaseException:  # anything else leaves the study resumable
         if tracker is not None:
             tracker.discard_if_empty()
         raise
     finally:
+        record["elapsed_s"] += time.monotonic() - session
+        if study_state.read_state(study_dir).get("status") == "running":
+            study_state.write_state(study_dir, {**record, "status": "running"})
         if ray_started:
             import ray
 
@@ -154,9 +187,41 @@ def run_study(loaded: LoadedStudy, opts: RunOptions, out: Any = None,
                       "run the study again to finish it\n")
     # with tracking records still pending, the study stays resumable so they get delivered
     study_state.write_state(study_dir, {
-        "spec_hash": loaded.hash, "parent_run_id": parent_run_id,
-        "status": "running" if result.pending_tracking else "finished"})
+        **record, "status": "running" if result.pending_tracking else "finished"})
     return result
+
+
+def _trials_at_once(study: Study) -> int:
+    """Trials at once on the Ray cluster this process is connected to."""
+    import ray
+
+    from searchlab.execution.cores import trials_at_once
+
+    return trials_at_once(study, ray.cluster_resources() if study.concurrency_by_cores else {})
+
+
+def expected_length(study: Study, total: int | None, at_once: int, resuming: bool) -> str:
+    """The line ``searchlab run`` starts with: how many trials, how many at once, and where the
+    method can time a sample of its trials (``Method.trial_seconds``), about how long."""
+    how = " (as many as the cores allow)" if study.concurrency_by_cores else ""
+    count = f"{total} trials" if total is not None else "trials until the budget ends"
+    line = f"searchlab: {count}, {at_once} at a time{how}"
+    if resuming:
+        return line
+    seconds = study.method.trial_seconds(study)
+    if seconds is not None:
+        wall = seconds / max(1, min(at_once, total or 1))
+        line += f"; expected about {_duration(wall)} (timed on a sample of its trials)"
+    return line
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` in words, rounded: '40 s', '6 min', '2.5 h'."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _preflight(loaded: LoadedStudy) -> None:
@@ -211,9 +276,14 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
                                      base_tags=base_tags, spill_dir=study_dir)
         writer.study_dir = str(study_dir)
         callbacks.append(writer)
-    plan = TunePlan(study, spec, scheduler, study.stopping.traits, study_dir)
+    at_once = _trials_at_once(study)
+    if not opts.quiet:
+        out.write(expected_length(study, told.run.total, at_once, resuming) + "\n")
+    plan = TunePlan(study, spec, scheduler, study.stopping.traits, study_dir, at_once)
     try:
-        results = fit(plan, told, callbacks, resuming,
+        # Tune resumes from its saved state where a whole one is left (see set_aside_damaged);
+        # without one, the method still resumes from its journal
+        results = fit(plan, told, callbacks, resuming and study_state.is_resumable(study_dir),
                       opts.command or _default_command(loaded))
     except BaseException as e:
         if isinstance(e, StudyInterrupted) and writer is not None:
@@ -256,14 +326,15 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
                              None if res.error is None
                              else status.trial_error(str(res.error),
                                                      status.files_of(str(study_dir), tune_id))
-                             or type(res.error).__name__))
+                             or type(res.error).__name__, status.reported(m)))
     for res in lost:  # ended before Tune's last checkpoint could record them: from the journal
         value = res.metrics.get(metric)
         rows.append(TrialRow(res.trial_id, res.status,
                              None if res.status in status.UNSCORED else value,
                              len(res.history) or int(res.metrics.get("epoch") or 0),
                              flat_config(res.request.config or {}),
-                             run_ids.get(res.trial_id, (None,))[0], res.error))
+                             run_ids.get(res.trial_id, (None,))[0], res.error,
+                             status.reported(res.metrics)))
     return StudyResult(study.name, metric, mode, rows, 0.0, tracker.uri if tracker else None,
                        tracker.experiment_id if tracker else None,
                        tracker.parent_run_id if tracker else None, study_dir, counts=count(rows),

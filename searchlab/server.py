@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from searchlab.processes import stop_group
+from searchlab.processes import spawn_tied, stop_group
 
 
 def cmd_server(args: argparse.Namespace) -> int:
@@ -38,8 +37,10 @@ def cmd_server(args: argparse.Namespace) -> int:
     else:
         print(f"searchlab: jobs on this machine use --tracking-uri http://127.0.0.1:{args.port}",
               file=sys.stderr)
-    # its own process group: mlflow's server runs uvicorn workers that outlive a signal to it alone
-    proc = subprocess.Popen(cmd, start_new_session=True)
+    # its own process group: mlflow's server runs uvicorn workers that outlive a signal to it
+    # alone; tied to this process, so that it ends with it even when this process is killed with
+    # SIGKILL (see spawn_tied)
+    proc = spawn_tied(cmd)
 
     def interrupt(*_: Any) -> None:
         raise KeyboardInterrupt

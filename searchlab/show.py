@@ -52,9 +52,8 @@ def require_store(uri: str) -> str:
     return uri
 
 
-def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
-    """The latest execution of study ``name`` (its MLflow experiment) with all its trials.
-    Raises :class:`SearchlabError` (one line) when the store or the study is not there."""
+def _latest(name: str, tracking_uri: str | None) -> tuple[Any, Any, Any, str]:
+    """The MLflow client, experiment, latest study run and store URI of study ``name``."""
     from searchlab.tracking.store import redact, resolve_uri
 
     uri = require_store(tracking_uri or resolve_uri(None))
@@ -73,7 +72,37 @@ def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
                                  order_by=["attributes.start_time DESC"], max_results=1)
     if not parents:
         raise SearchlabError(f"experiment '{name}' in {redact(uri)} holds no searchlab study run")
-    parent = parents[0]
+    return client, exp, parents[0], uri
+
+
+def read_tables(name: str, tracking_uri: str | None = None) -> dict[str, Any]:
+    """The method's analysis tables (``analysis/<name>.json`` on the latest study run), by
+    name; empty where the method stored none."""
+    import tempfile
+
+    from searchlab.dashboard.data import _quiet_downloads  # no MLflow progress bar
+
+    client, _, parent, _ = _latest(name, tracking_uri)
+    run_id = parent.info.run_id
+    tables: dict[str, Any] = {}
+    try:
+        files = [f.path for f in client.list_artifacts(run_id, "analysis")
+                 if f.path.endswith(".json") and not f.path.endswith(".plotly.json")]
+        with tempfile.TemporaryDirectory(prefix="searchlab-load-") as tmp, _quiet_downloads():
+            for path in files:
+                local = client.download_artifacts(run_id, path, tmp)
+                tables[Path(path).name[:-len(".json")]] = json.loads(Path(local).read_text())
+    except Exception as e:  # noqa: BLE001 - an unreachable server or a broken store
+        raise SearchlabError(f"cannot read the analysis of study '{name}': "
+                             f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
+                             ) from None
+    return tables
+
+
+def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
+    """The latest execution of study ``name`` (its MLflow experiment) with all its trials.
+    Raises :class:`SearchlabError` (one line) when the store or the study is not there."""
+    client, exp, parent, uri = _latest(name, tracking_uri)
     tags = parent.data.tags
     study = StoredStudy(name, tags.get("searchlab.metric", "?"), tags.get("searchlab.mode", "max"),
                         parent.info.run_id, parent.info.status, uri)
@@ -89,7 +118,8 @@ def read_study(name: str, tracking_uri: str | None = None) -> StoredStudy:
         study.rows.append(TrialRow(
             t.get("searchlab.trial_id", run.info.run_name or run.info.run_id), status, value,
             max(steps, default=0), {k: _param_value(v) for k, v in run.data.params.items()},
-            run.info.run_id, t.get("searchlab.error") or None))
+            run.info.run_id, t.get("searchlab.error") or None,
+            {k: v for k, v in run.data.metrics.items() if math.isfinite(v)}))
     study.rows.sort(key=lambda r: r.trial_id)
     return study
 

@@ -10,6 +10,7 @@ interrupted    the study was stopped while it ran (Ctrl-C, SIGTERM); a resume co
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from typing import Any
@@ -31,6 +32,14 @@ TUNE_KEYS = frozenset({
     "iterations_since_restore", "done", "training_iteration", "date", "trial_id", "config",
     "checkpoint_dir_name", "should_checkpoint", "experiment_tag", DIVERGED, TIMED_OUT,
 })
+
+def reported(result: dict[str, Any] | None) -> dict[str, float]:
+    """The metrics a trial reported in one Tune result, as the writer logs them to MLflow:
+    finite numbers, not Tune's bookkeeping (``TUNE_KEYS``)."""
+    return {k: float(v) for k, v in (result or {}).items()
+            if k not in TUNE_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)
+            and math.isfinite(v)}
+
 
 STATUSES = ("completed", "early_stopped", "diverged", "timed_out", "failed", "interrupted")
 MLFLOW_STATUS = {"completed": "FINISHED", "early_stopped": "FINISHED", "diverged": "FINISHED",

@@ -50,3 +50,19 @@ def write_state(study_dir: Path, state: dict[str, Any]) -> None:
 def is_resumable(study_dir: Path) -> bool:
     """Whether Ray Tune saved the study's state (its experiment checkpoint) to resume from."""
     return any(study_dir.glob("experiment_state-*.json"))
+
+
+def set_aside_damaged(study_dir: Path) -> list[tuple[str, str]]:
+    """Rename every experiment_state-*.json in ``study_dir`` that is not whole JSON (a kill -9
+    while Tune wrote it) to ``<name>.damaged``, so that Ray Tune resumes from the newest whole
+    one instead of failing on it and starting the experiment over; nothing is deleted. Returns
+    (damaged name, name kept aside) for each."""
+    moved = []
+    for path in sorted(study_dir.glob("experiment_state-*.json")):
+        try:
+            json.loads(path.read_text())
+        except (OSError, ValueError):  # cut short, or not text at all
+            aside = path.with_name(path.name + ".damaged")
+            path.replace(aside)
+            moved.append((path.name, aside.name))
+    return moved

@@ -112,7 +112,7 @@ def plan_package(study_file: Path, workload_path: str | None,
             raise SearchlabError(f"--working-dir {working_dir} is not a directory")
     elif code is not None:
         root = Path(os.path.commonpath([study_file.parent, code]))
-        if root == Path(root.anchor) or root == Path.home():
+        if root == Path(root.anchor) or root == Path.home().resolve():
             raise SearchlabError(f"the study file and workload.path '{workload_path}' share only "
                                  f"{root}, too much to package; pass --working-dir")
     else:

@@ -101,3 +101,54 @@ def test_a_study_is_a_dict_yaml_text_or_a_path(tmp_path):
     assert load_spec(tmp_path / "s.yml").study.name == "t"
     with pytest.raises(SpecError, match="file not found"):
         load_spec(str(tmp_path / "missing.yaml"))
+
+
+@pytest.mark.slow
+def test_every_metric_and_the_analysis_tables_as_dataframes(ray_cluster, tmp_path):
+    """A multi-objective study keeps its second objective (and every other metric the trials
+    reported) in to_dataframe() and load(); its analysis tables (the Pareto front) come back as
+    DataFrames from the result and from MLflow (issue 21, "Results a user can read")."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    study = {
+        "name": "api-moo",
+        "workload": {"function": "test_objectives:two_losses", "path": str(REPO / "tests")},
+        "metric": [{"name": "loss", "mode": "min"}, {"name": "size", "mode": "max"}],
+        "space": {"x1": {"uniform": [0.0, 1.0]}},
+        "search": {"algorithm": "random", "seed": 2},
+        "budget": {"trials": 4, "concurrency": 2},
+        "tracking": {"uri": uri},
+    }
+    result = searchlab.run(study, storage=str(tmp_path / "store"), quiet=True)
+    frame = result.to_dataframe()
+    assert list(frame.columns[:7]) == ["trial_id", "status", "loss", "epochs", "run_id", "error",
+                                       "size"], list(frame.columns)
+    assert (abs(frame["size"] - frame["loss"] ** 2) < 1e-9).all()
+    loaded = searchlab.load("api-moo", tracking_uri=uri).set_index("trial_id").sort_index()
+    ours = frame.set_index("trial_id").sort_index()
+    assert (abs(loaded["size"] - ours["size"]) < 1e-9).all()
+    assert "time_total_s" in loaded.columns and "time_total_s" in ours.columns
+
+    tables = result.tables()
+    pareto = tables["pareto"]
+    assert list(pareto.columns) == ["trial_id", "loss", "size"] and len(pareto) >= 1
+    stored = searchlab.load_tables("api-moo", tracking_uri=uri)
+    assert stored["pareto"].sort_values("trial_id").reset_index(drop=True).equals(
+        pareto.sort_values("trial_id").reset_index(drop=True))
+
+
+def test_analysis_tables_of_every_shape_become_dataframes():
+    from searchlab.api import table_frames
+
+    frames = table_frames({
+        "records": [{"tuner": "cdt", "regret": 1.5}, {"tuner": "op", "regret": 2.0}],
+        "keyed": {"cdt": {"regret": 1.5}, "op": {"regret": 2.0}},
+        "lists": {"scored": ["a", "b", "c"], "held_out": ["c"]},
+        "row": {"kendall_tau": 0.5, "holds": True},
+        "number": 3.0,
+    })
+    assert set(frames) == {"records", "keyed", "lists", "row"}
+    assert list(frames["records"]["regret"]) == [1.5, 2.0]
+    assert list(frames["keyed"].index) == ["cdt", "op"]
+    assert list(frames["lists"]["scored"]) == ["a", "b", "c"]
+    assert frames["lists"]["held_out"].tolist()[0] == "c"
+    assert frames["row"].iloc[0]["kendall_tau"] == 0.5

@@ -19,12 +19,15 @@ RAY_FREE = [
     "searchlab.methods.deep_ga.novelty", "searchlab.methods.deep_ga.policies",
     "searchlab.methods.deep_ga.envs", "searchlab.methods.deep_ga.maze",
     "searchlab.methods.deep_ga.method", "searchlab.methods.deep_ga.workload",
+    "searchlab.methods.deep_ga.gym_envs", "searchlab.methods.deep_ga.modules",
+    "searchlab.methods.deep_ga.check", "searchlab.methods.deep_ga.analysis", "searchlab.refs",
     "searchlab.methods.lr_free.scoring", "searchlab.methods.lr_free.optimizers",
     "searchlab.methods.lr_free.workloads", "searchlab.methods.lr_free.method",
     "searchlab.methods.stn.layers", "searchlab.methods.stn.hyper", "searchlab.methods.stn.train",
-    "searchlab.methods.stn.method", "searchlab.registry", "searchlab.stopping",
-    "searchlab.stopping.base", "searchlab.stopping.builtin", "searchlab.stopping.rule",
-    "searchlab.predictive.core", "searchlab.predictive.factory",
+    "searchlab.methods.stn.method", "searchlab.methods.stn.problem",
+    "searchlab.methods.stn.analysis", "searchlab.stn", "searchlab.refs", "searchlab.registry",
+    "searchlab.stopping", "searchlab.stopping.base", "searchlab.stopping.builtin",
+    "searchlab.stopping.rule", "searchlab.predictive.core", "searchlab.predictive.factory",
 ]
 
 BLOCKER = """

@@ -21,7 +21,7 @@ from argparse import Namespace
 from pathlib import Path
 
 import pytest
-from searchlab_testing import free_port
+from searchlab_testing import REPO, free_port
 
 from searchlab.errors import SearchlabError
 
@@ -428,3 +428,18 @@ def test_a_cluster_still_starting_is_asked_again_then_one_line(capsys):
     with pytest.raises(SearchlabError, match="bad runtime_env"):
         _call("http://h:8265", "job submission", broken, patience=10, pause=0.1)
     assert calls == [1]
+
+
+def test_the_packaging_docs_name_what_the_code_leaves_out_and_its_bound():
+    """docs/cluster.md "What is packaged" names every excluded pattern and the size bound."""
+    from searchlab.submit import EXCLUDES, MAX_PACKAGE_BYTES
+
+    text = (REPO / "docs" / "cluster.md").read_text()
+    section = text[text.index("## What is packaged"):text.index("## Where the results go")]
+    section = " ".join(section.split())
+    for pattern in EXCLUDES:
+        assert f"`{pattern}`" in section, pattern
+    assert f"more than {MAX_PACKAGE_BYTES >> 20} MiB" in section
+    for refused in ("filesystem root", "home directory"):
+        assert refused in section
+    assert "smallest directory holding both" in section  # plan_package's rule, not the cwd

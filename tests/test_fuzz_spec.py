@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from searchlab.cli import main
+from searchlab.spec.parse import MAX_ERRORS
 
 VALID = {
     "name": "fuzz",
@@ -99,16 +100,18 @@ def validate(tmp_path, blob: bytes) -> tuple[int, str, str]:
 @settings(max_examples=1000, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(documents)
-def test_any_document_is_either_a_plan_or_one_clear_error(tmp_path, blob):
+def test_any_document_is_either_a_plan_or_clear_errors(tmp_path, blob):
     code, out, err = validate(tmp_path, blob)  # an exception here fails the test: a traceback
     if code == 0:
         assert "valid study" in out and "stopping" in out and err == ""
     else:
         assert code == 2
-        lines = err.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("searchlab: error: "), err
-        assert "Traceback" not in err and len(lines[0]) < 600
-        assert str(tmp_path / "fuzz.yaml") in lines[0]  # it names the file
+        lines = err.strip().splitlines()  # every error in the file, one line each
+        assert 1 <= len(lines) <= MAX_ERRORS + 1, err
+        assert "Traceback" not in err
+        for line in lines:
+            assert line.startswith("searchlab: error: ") and len(line) < 600, err
+            assert str(tmp_path / "fuzz.yaml") in line  # it names the file
 
 
 def test_the_unmutated_document_is_valid(tmp_path):

@@ -130,7 +130,7 @@ def test_the_bounds_themselves_are_quick_in_process():
 def test_echoed_values_are_cut_to_a_readable_length():
     long = "a" * 500_000
     cases = [
-        (HEAD + f"method: {{name: lr_free, optimizers: [{long}]}}\n", "unknown optimizer"),
+        (HEAD + f"method: {{name: lr_free, optimizers: [{long}]}}\n", "optimizers[0]"),
         (HEAD + f"budget: {{trials: {long}}}\n", "valid integer"),
         (HEAD + f"? {long}\n: 1\n", "unknown key"),  # an explicit key: no 1024-character bound
         (HEAD + f"stopping: {{scheduler: {long}}}\n", "unknown stopping"),

@@ -91,3 +91,30 @@ def test_an_unreachable_cluster_is_one_line_and_leaves_no_mlflow_run(tmp_path):
 def test_ray_address_in_the_environment_is_said(tmp_path):
     r = _run(tmp_path, env_extra={"RAY_ADDRESS": "127.0.0.1:1"}, name="envaddr")
     assert r.returncode == 2 and "(RAY_ADDRESS)" in r.stderr
+
+
+def test_a_pool_outside_searchlab_run_starts_ray_as_searchlab_run_does(tmp_path):
+    """RayPool in a script of the user's (no Ray yet) starts Ray itself; with the address file a
+    killed `ray start --head` leaves, plain ray.init(num_cpus=...) died on it. The pool starts
+    a local cluster through init_local, like `searchlab run`."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    script = tmp_path / "pool.py"
+    script.write_text("from searchlab.execution.pool import RayPool\n"
+                      "pool = RayPool(2)\n"
+                      "print(pool.map(lambda cache, x: x * 2, [1, 2, 3]))\n"
+                      "pool.close()\n")
+    ray_tmp = Path(tempfile.mkdtemp(prefix="slr", dir="/tmp"))
+    try:
+        (ray_tmp / "ray").mkdir(parents=True)
+        (ray_tmp / "ray" / "ray_current_cluster").write_text("127.0.0.1:1")
+        env = {**os.environ, "RAY_TMPDIR": str(ray_tmp), "PYTHONPATH": str(REPO)}
+        env.pop("RAY_ADDRESS", None)
+        r = subprocess.run([sys.executable, str(script)], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip().splitlines()[-1] == "[2, 4, 6]"

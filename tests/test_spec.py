@@ -69,6 +69,8 @@ def test_quickstart_parses_into_typed_models(tmp_path):
 ])
 def test_errors_name_file_line_and_path(text, line, path, words):
     e = err(text)
+    # the error these words are about (a file may hold others: all are reported)
+    e = next((one for one in getattr(e, "errors", [e]) if words in str(one)), e)
     assert e.file == "s.yaml"
     assert e.line == line, str(e)
     if path is not None:
@@ -155,3 +157,71 @@ def test_tpe_models_from_a_third_of_the_budget_unless_told():
     study = parse_text(BASE + "search: {algorithm: optuna, startup: 4}\n", "s.yaml").study
     assert study.search.settings.startup == 4
     assert sampler("tpe", 0, 4)._n_startup_trials == 4
+
+
+MANY = """\
+name: t
+workload: sphere
+metric: {name: loss, mode: mni}
+space:
+  x1: {unifrom: [-1, 1]}
+  x2: {uniform: [1, -1]}
+budget: {trials: -4, concurency: 2}
+stopping: {scheduler: asha, grace: 2}
+search: {algorithm: optuna, sampler: tpee}
+extra: 1
+"""
+
+
+def test_every_error_in_the_file_is_reported_at_once(tmp_path):
+    """Eight mistakes in eight keys of six blocks: all eight, in the order of their lines, each
+    on a line of its own with file:line, and the command exits 2."""
+    import subprocess
+    import sys
+
+    p = tmp_path / "s.yaml"
+    p.write_text(MANY)
+    r = subprocess.run([sys.executable, "-m", "searchlab", "validate", str(p)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    expected = [(3, "metric.mode"), (5, "space.x1.unifrom"), (6, "space.x2.uniform"),
+                (7, "budget.trials"), (7, "budget.concurency"), (8, "stopping.grace"),
+                (9, "search.sampler"), (10, "extra")]
+    assert len(lines) == len(expected), r.stderr
+    for line, (number, path) in zip(lines, expected):
+        assert line.startswith(f"searchlab: error: {p}:{number}: {path}: "), r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_the_checks_across_blocks_report_every_error_too():
+    text = ("name: m\nmethod: {name: cdt, seeds: 1}\nworkload: sphere\n"
+            "metric: {name: loss, mode: min}\nspace: {x: {uniform: [0, 1]}}\nbudget: {trials: 3}\n")
+    e = err(text)
+    assert [(one.line, one.path) for one in e.errors] == [
+        (3, "workload"), (4, "metric"), (5, "space"), (6, "budget.trials")], str(e)
+
+
+def test_errors_past_the_bound_are_counted():
+    from searchlab.errors import SpecErrors
+    from searchlab.spec.parse import MAX_ERRORS
+
+    text = BASE.replace("budget: {trials: 4}", "budget:\n  trials: 4\n"
+                        + "".join(f"  typo{i}: 1\n" for i in range(MAX_ERRORS + 7)))
+    e = err(text)
+    assert isinstance(e, SpecErrors) and len(e.errors) == MAX_ERRORS and e.more == 7
+    assert e.lines()[-1] == "s.yaml: 7 more error(s) not shown; fix these first"
+    assert [one.line for one in e.errors] == list(range(8, 8 + MAX_ERRORS))
+
+
+def test_one_error_is_a_plain_spec_error_and_line_breaks_stay_on_its_line():
+    e = err(BASE.replace("workload: sphere", 'workload: "no\\rsuch"'))
+    assert type(e) is SpecError and "no\\rsuch" in str(e) and len(str(e).splitlines()) == 1
+
+
+def test_several_errors_pickle():
+    import pickle
+
+    e = err(MANY)
+    again = pickle.loads(pickle.dumps(e))
+    assert str(again) == str(e) and again.lines() == e.lines()

@@ -573,8 +573,10 @@ def test_ui_sigterm_stops_the_mlflow_server_and_the_console_is_quiet(tmp_path):
 
 
 @pytest.mark.slow
-def test_ui_killed_with_sigkill_takes_its_mlflow_server_with_it(tmp_path):
-    """SIGKILL cannot be caught: the MLflow server's guard sees this process's pipe close."""
+@pytest.mark.parametrize("command", ["ui", "server"])
+def test_ui_killed_with_sigkill_takes_its_mlflow_server_with_it(tmp_path, command):
+    """SIGKILL cannot be caught: the MLflow server's guard sees this process's pipe close
+    (``searchlab ui`` and ``searchlab server`` alike)."""
     import signal
     import socket
     import time
@@ -586,9 +588,12 @@ def test_ui_killed_with_sigkill_takes_its_mlflow_server_with_it(tmp_path):
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     log = tmp_path / "ui.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "searchlab", "ui", "--tracking-uri",
-                                 f"sqlite:///{tmp_path / 'm.db'}", "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
+        store = (["--tracking-uri"] if command == "ui" else ["--workers", "1",
+                                                              "--backend-store-uri"])
+        store.append(f"sqlite:///{tmp_path / 'm.db'}")
+        proc = subprocess.Popen([sys.executable, "-m", "searchlab", command, *store, "--port",
+                                 str(port)], stdout=out, stderr=subprocess.STDOUT, env=env,
+                                cwd=tmp_path)
     children: set[int] = set()
     try:
         deadline = time.monotonic() + 150
@@ -615,3 +620,24 @@ def test_ui_killed_with_sigkill_takes_its_mlflow_server_with_it(tmp_path):
         for pid in children:  # only on a failure: what this test started
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_a_failed_trials_error_tag_says_what_happened_in_words(tmp_path):
+    """MLflow's searchlab.error tag (what `searchlab show` and the dashboard print) is the same
+    one line as the console's: "its process exited with code 3", not Ray's last line."""
+    from searchlab_testing import child_runs
+
+    study = tmp_path / "exits.yaml"
+    study.write_text(EXITS % ("exits", TESTS))
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "MLFLOW_TRACKING_URI": uri}
+    proc = subprocess.run([sys.executable, "-m", "searchlab", "run", str(study), "--storage",
+                           str(tmp_path / "store")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    _, children, _ = child_runs(uri, "exits")
+    failed = [c for c in children if c.data.tags.get("searchlab.status") == "failed"]
+    assert len(failed) == 1, [c.data.tags for c in children]
+    assert failed[0].data.tags["searchlab.error"] == "its process exited with code 3"

@@ -8,8 +8,10 @@ as a :class:`~searchlab.methods.base.TrialResult` when the trial ends, with its 
 everywhere else (:mod:`searchlab.status`). Schedulers work on these trials as on any others.
 
 Resume: every ask and tell is appended to a journal beside the study's Tune state. Whenever this
-searcher is built (a resumed study builds a fresh one) or unpickled, a fresh run is started and
-the journal replayed into it, so a run needs no pickling of its own. Requests that were asked but
+searcher is built (a resumed study builds a fresh one) or unpickled, a fresh run is started, told
+which requests it asked before (``MethodRun.resume``: a study continued with a larger budget
+proposes them again and learns from their results) and the journal replayed into it, so a run
+needs no pickling of its own. Requests that were asked but
 that Tune never saved (the driver died in between) are handed out again, first, under new trial
 ids. The runner builds the searcher, hands it to Tune and reads the method's view from the same
 object once Tune has ended.
@@ -113,11 +115,16 @@ class MethodSearcher(Searcher):
         self.stalled = False
         self.abort: str | None = None  # an error that makes every further trial pointless
         entries = _read_journal(self.journal_path)
+        asked = [_request(e["request"]) for e in entries if e.get("kind") == "ask"]
+        if asked:  # the run hears what it asked before, then each ask and tell again in order
+            self.run.resume(asked)
         for entry in entries:
             kind = entry.get("kind")
             if kind == "ask":
-                request = self.run.ask(entry["trial_id"])
-                self.requests[entry["trial_id"]] = request or _request(entry["request"])
+                self.run.ask(entry["trial_id"])
+                # the request as it was asked and run (a study continued with a larger budget
+                # may build its requests differently; what ran is what the journal holds)
+                self.requests[entry["trial_id"]] = _request(entry["request"])
             elif kind == "tell":
                 result = _result(entry["result"], self.requests)
                 self._tell(result, write=False)
@@ -247,6 +254,36 @@ class MethodSearcher(Searcher):
         self._journal.write(json.dumps(entry, default=str) + "\n")
 
 
+def search_algorithm(searcher: MethodSearcher, concurrency: int | None) -> Any:
+    """The searcher as Tune's search algorithm: Tune's own wrapper (``SearchGenerator``, over a
+    ``ConcurrencyLimiter`` when ``concurrency`` is given), as ``tune.run`` would build it, except
+    that a restored study is not finished because its earlier run was: whether more trials come
+    is the method's to say (a study continued with a larger budget asks for more)."""
+    from ray.tune.search import ConcurrencyLimiter, SearchGenerator
+
+    class GoesOn(SearchGenerator):
+        def set_state(self, state: dict[str, Any]) -> None:
+            super().set_state({**state, "finished": False})
+
+    class Limiter(ConcurrencyLimiter):
+        """Tune saves the limiter's running trials apart from the trials' own state: a trial
+        that ended after the save (a study stopped by its time limit) would hold its slot in
+        the restored limiter for ever, and a continued study would wait on it. The journal
+        says which trials ended."""
+
+        def set_state(self, state: dict[str, Any]) -> None:
+            super().set_state(state)
+            self.live_trials = {t for t in self.live_trials
+                                if searcher.alias.get(t, t) not in searcher.results
+                                and t not in searcher.reissue}
+            self.num_unfinished_live_trials = len(self.live_trials)
+
+    inner: Any = searcher
+    if concurrency:
+        inner = Limiter(searcher, max_concurrent=concurrency)
+    return GoesOn(inner)
+
+
 class FixedTrialsCallback(Callback):
     """For fixed trial lists: feeds a MethodSearcher from Tune's callback hooks (the searcher
     slot holds Tune's own variant generator)."""
@@ -326,12 +363,16 @@ def _missing_metric(files: str | None) -> str | None:
 
 
 def known_trials(study_dir: str | os.PathLike[str]) -> set[str]:
-    """The trial ids in Tune's newest saved experiment state (empty when unreadable)."""
+    """The trial ids in Tune's newest saved experiment state that a resumed study runs on
+    (empty when unreadable): not the ones saved as ended (TERMINATED), which Tune skips. One
+    of those the method was never told of was cut when the study stopped (by its time limit)
+    and runs again when the study goes on."""
     states = sorted(Path(study_dir).glob("experiment_state-*.json"))
     if not states:
         return set()
     try:
         data = json.loads(states[-1].read_text())
-        return {json.loads(t)["trial_id"] for t, _ in data["trial_data"]}
+        return {s["trial_id"] for s in (json.loads(t) for t, _ in data["trial_data"])
+                if s.get("status") != "TERMINATED"}
     except (OSError, ValueError, KeyError, TypeError):
         return set()

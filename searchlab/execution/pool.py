@@ -10,6 +10,14 @@ its lifetime, so a network or a data set is built once per worker, and puts thre
 - ``cache["node_id"]``: the Ray node the actor runs on;
 - ``cache["device"]``: ``"cuda"`` only when Ray gave the actor a GPU and torch sees CUDA.
 
+Workers run at the CPU priority (niceness) of the process that made the pool. Ray starts its
+worker processes at nice 15 (its ``worker_niceness``), so on a machine busy with other jobs at
+nice 0 each worker got about 1/28 of a core's share and a pool of 2 ran 10-60 times slower than
+the same work in the calling process (docs/pool.md, "Under load"). Each worker sets every thread
+of its process to the caller's niceness (raising a priority needs root or ``RLIMIT_NICE``; where
+that is refused the worker keeps Ray's and :attr:`RayPool.niceness` says so), and clusters that
+searchlab starts run every Ray worker at nice 0 (:func:`~.ray_start.worker_priority_env`).
+
 Inside a Ray Tune trial that holds a placement group (a study's ``resources.workers > 0``), the
 actors take bundles 1..N of the trial's group (bundle 0 is the trial's own process), each asking
 for exactly its bundle's CPUs and GPUs, so the pool uses what Tune reserved for the trial and
@@ -23,7 +31,6 @@ its node, the item and the original exception (the worker's traceback is kept in
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import traceback
@@ -82,10 +89,32 @@ def _device(gpu_ids: list[str]) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _renice(target: int | None) -> int:
+    """Set every thread of this process to niceness ``target`` (Linux keeps one per thread;
+    threads started later inherit it) where allowed; returns the niceness now in effect."""
+    if target is not None and hasattr(os, "setpriority"):
+        try:
+            tids = [int(t) for t in os.listdir("/proc/self/task")]
+        except OSError:
+            tids = [0]
+        for tid in tids:
+            try:
+                if os.getpriority(os.PRIO_PROCESS, tid) != target:
+                    os.setpriority(os.PRIO_PROCESS, tid, target)
+            except OSError:  # not permitted to raise the priority, or the thread has ended
+                pass
+    return os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else 0
+
+
+def _niceness() -> int | None:
+    return os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None
+
+
 class _Worker:
     """One pool worker (a Ray actor): runs slices of a map with its private cache."""
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, niceness: int | None = None) -> None:
+        self.niceness = _renice(niceness)
         gpu_ids = [str(g) for g in ray.get_gpu_ids()]
         # Ray sets the variable only for actors that hold GPUs; one without sees none at all
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
@@ -97,7 +126,7 @@ class _Worker:
 
     def info(self) -> dict[str, Any]:
         return {"worker_index": self.cache["worker_index"], "node_id": self.cache["node_id"],
-                "device": self.cache["device"]}
+                "device": self.cache["device"], "niceness": self.niceness}
 
     def run(self, fn: Callable[..., Any], items: list[Any], batched: bool,
             offset: int) -> list[Any] | _Failure:
@@ -124,10 +153,13 @@ class RayPool:
     ``worker_cpu`` and ``worker_gpu`` are what each actor asks for outside a trial; inside a
     trial's placement group each actor asks for its own bundle's resources instead.
     ``start_timeout`` bounds the wait for the actors to start (a cluster without room for them).
+    ``niceness`` is the CPU priority the workers run at: ``"caller"`` (this process's, the
+    default), a number, or None for whatever Ray gave them (benchmarks/deep_ga_pool_load.py
+    uses None to show the old behaviour).
     """
 
     def __init__(self, workers: int, worker_cpu: float = 1.0, worker_gpu: float = 0.0, *,
-                 start_timeout: float = 120.0) -> None:
+                 start_timeout: float = 120.0, niceness: int | str | None = "caller") -> None:
         if workers < 1:
             raise ValueError(f"a RayPool needs at least one worker (got {workers}); "
                              "use SerialPool for none")
@@ -137,7 +169,9 @@ class RayPool:
         else:
             _ensure_ray(workers, worker_cpu, worker_gpu)
             options = [{"num_cpus": worker_cpu, "num_gpus": worker_gpu}] * workers
-        self._actors: list[Any] = [_RemoteWorker.options(**opts).remote(i)
+        # the workers run at this process's priority (module docstring)
+        nice = _niceness() if niceness == "caller" else niceness
+        self._actors: list[Any] = [_RemoteWorker.options(**opts).remote(i, nice)
                                    for i, opts in enumerate(options)]
         try:
             infos = ray.get([a.info.remote() for a in self._actors], timeout=start_timeout)
@@ -152,6 +186,9 @@ class RayPool:
         """The Ray node of each worker, in worker order."""
         self.devices: list[str] = [i["device"] for i in infos]
         """Each worker's device ("cuda" or "cpu"), in worker order."""
+        self.niceness: list[int] = [i["niceness"] for i in infos]
+        """Each worker's niceness, in worker order: the caller's, unless raising the priority
+        from Ray's nice 15 was not permitted."""
         self.placement_group = group
         """The trial's placement group the workers live in, or None (plain actors)."""
 
@@ -228,13 +265,20 @@ def _bundle_options(group: Any, workers: int) -> list[dict[str, Any]]:
 
 
 def _ensure_ray(workers: int, cpu: float, gpu: float) -> None:
-    """Start a local Ray cluster when there is none; refuse a pool the cluster cannot hold."""
+    """Start Ray when there is none, as ``searchlab run`` does (``ray_start``): the cluster
+    ``RAY_ADDRESS`` names, else a new local one of the machine's cores (``init_local``, which an
+    address file left by a killed ``ray start`` does not divert); refuse a pool the cluster
+    cannot hold."""
     if not ray.is_initialized():
-        if os.environ.get("RAY_ADDRESS"):
-            ray.init(logging_level=logging.ERROR)
+        from searchlab.execution.cores import machine_cores
+        from searchlab.execution.ray_start import QUIET, cuda_devices, init_local
+
+        address = os.environ.get("RAY_ADDRESS")
+        if address and address != "local":
+            ray.init(address=address, **{**QUIET, "log_to_driver": True})
         else:
-            ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(workers * cpu)),
-                     include_dashboard=False, logging_level=logging.ERROR)
+            init_local(max(machine_cores(), math.ceil(workers * cpu)), cuda_devices(),
+                       log_to_driver=True)
     total = ray.cluster_resources()
     for name, each in (("CPU", cpu), ("GPU", gpu)):
         if workers * each > total.get(name, 0) + 1e-9:

@@ -38,6 +38,7 @@ def init_local(num_cpus: float, num_gpus: float = 0, **options: Any) -> None:
     connecting to an existing cluster, num_cpus and num_gpus must not be provided")."""
     import ray
 
+    worker_priority_env()  # its workers at this process's niceness, not Ray's 15
     # logical GPUs may be fractional (--gpus 0.5): Ray takes them, though it types an int
     gpus: Any = num_gpus
     ray.init(address="local", num_cpus=math.ceil(num_cpus), num_gpus=gpus,
@@ -79,18 +80,26 @@ def start_ray(study: Any, address: str | None, gpus: float | None, out: Any) -> 
     if (res.gpu > 0 or res.worker_gpu > 0) and detected == 0:
         raise SearchlabError("the study asks for GPUs (resources.gpu) but this machine has none; "
                              "set resources.gpu: 0, or pass --gpus N to declare logical GPUs")
-    per_trial = res.cpu + res.workers * res.worker_cpu
-    num_cpus = max(per_trial * study.budget.concurrency, per_trial)
-    per_trial_gpu = res.gpu + res.workers * res.worker_gpu
-    if per_trial_gpu > 0:  # concurrency is then bounded by GPUs; keep CPUs from binding first
-        num_cpus = max(num_cpus, per_trial * math.floor(detected / per_trial_gpu))
+    from searchlab.execution.cores import local_cluster
+
+    # room for budget.concurrency trials, or the machine's cores (Study.concurrency_by_cores)
+    size = local_cluster(study, detected)
     # address="local": a new cluster, even when an earlier `ray start` left its address behind
     try:
-        init_local(num_cpus, detected)
+        init_local(size["CPU"], detected)
     except Exception as e:  # noqa: BLE001 - Ray raises a bare Exception when its node times out
         raise SearchlabError(f"could not start a local Ray cluster: "
                              f"{(str(e).splitlines() or [type(e).__name__])[0][:200]}") from None
     return True
+
+
+def worker_priority_env() -> None:
+    """Have the Ray cluster this process is about to start run its workers (trials, pool
+    workers) at this process's niceness. Ray's default ``worker_niceness`` of 15 gives each
+    worker about 1/28 of the CPU share of a nice-0 process, so on a machine busy with other jobs
+    trials and pools all but stopped (docs/pool.md, "Under load"). Read by Ray when the
+    cluster starts; a value the user set is kept."""
+    os.environ.setdefault("RAY_worker_niceness", "0")
 
 
 #: what the raylet pushes to the driver when a trial's process dies: the trial's error says it
@@ -199,6 +208,7 @@ class LocalCluster:
         # Ray's default token authentication, stated so that the other nodes and drivers join
         # with the token (~/.ray/auth_token, made by the head when missing)
         self.env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token")
+        self.env.setdefault("RAY_worker_niceness", "0")  # as init_local (worker_priority_env)
         self.gcs_port = free_port()
         self.address = f"127.0.0.1:{self.gcs_port}"
         self.jobs_api: str | None = None

@@ -20,7 +20,13 @@ from ray.tune import Callback
 from ray.tune.schedulers import TrialScheduler
 
 from searchlab.errors import SearchlabError, StudyInterrupted
-from searchlab.execution.driver import FixedTrialsCallback, MethodSearcher, resources_of
+from searchlab.execution.deadline import StudyDeadline
+from searchlab.execution.driver import (
+    FixedTrialsCallback,
+    MethodSearcher,
+    resources_of,
+    search_algorithm,
+)
 from searchlab.spec.models import Study
 from searchlab.stopping.base import SchedulerTraits
 from searchlab.trainable import TrialSpec, make_trainable
@@ -35,6 +41,7 @@ class TunePlan:
     scheduler: TrialScheduler
     traits: SchedulerTraits  # the stopping rule's (``study.stopping.traits``)
     study_dir: Path
+    at_once: int = 0  # trials at once (Study.concurrency_by_cores); 0: budget.concurrency
 
 
 def fit(plan: TunePlan, searcher: MethodSearcher, callbacks: list[Callback], resuming: bool,
@@ -52,7 +59,11 @@ def fit(plan: TunePlan, searcher: MethodSearcher, callbacks: list[Callback], res
     study = plan.study
     trainable = tune.with_resources(make_trainable(plan.spec),
                                     resources_of(study.resources.trial()))
-    search_alg: Any = searcher
+    # the searcher, wrapped as tune.run would (its concurrency limit included), but going on
+    # when a finished study is given a larger budget
+    concurrency = (None if plan.traits.pauses_trials
+                   else plan.at_once or study.budget.concurrency)
+    search_alg: Any = search_algorithm(searcher, concurrency)
     config: dict[str, Any] = {}
     num_samples = -1
     callbacks = [JsonLoggerCallback(), *callbacks]
@@ -78,9 +89,9 @@ def fit(plan: TunePlan, searcher: MethodSearcher, callbacks: list[Callback], res
                 trainable, name=study.name, storage_path=str(plan.study_dir.parent),
                 config=config, num_samples=num_samples, search_alg=search_alg,
                 scheduler=plan.scheduler,
-                max_concurrent_trials=(None if plan.traits.pauses_trials
-                                       else study.budget.concurrency),
-                time_budget_s=study.budget.time_limit, reuse_actors=True,
+                max_concurrent_trials=concurrency if plan.traits.refuses_searcher else None,
+                stop=StudyDeadline(plan.study_dir),  # budget.time_limit, over all the study's runs
+                reuse_actors=True,
                 trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
                 callbacks=callbacks, verbose=0, max_failures=study.budget.retries,
                 checkpoint_config=tune.CheckpointConfig(

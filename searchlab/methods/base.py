@@ -30,7 +30,9 @@ A run is driven by one adapter (``searchlab.execution``) through Ray Tune::
 the adapter asks again after the next ``tell``. Once ``done`` is true and no trial runs, the study
 ends. A resumed study replays every ``ask`` and ``tell`` the run saw (in order) on a fresh run
 object before asking for more, so runs need no pickling: they must only be deterministic given
-the same sequence of calls. A run whose trials are a list known from its settings subclasses
+the same sequence of calls. The fresh run first hears which requests it asked before
+(:meth:`MethodRun.resume`), which lets a study go on with a larger budget: its run proposes the
+same trials again, then new ones. A run whose trials are a list known from its settings subclasses
 :class:`FixedTrials`.
 
 Workloads are named by reference (``"module:function"``), so every request stays plain JSON-able
@@ -99,6 +101,14 @@ class MethodTraits:
     #: its trials are not configurations scored epoch by epoch (bandit runs, GA runs, benchmark
     #: cells): its stored analysis replaces the dashboard's generic trial panels
     draws_own_analysis: bool = False
+    #: its trials (without a searcher) do not depend on one another's results, so running them
+    #: at once changes no result: where the study file does not write ``budget.concurrency``,
+    #: as many run at once as the Ray cluster has room for (``Study.concurrency_by_cores``)
+    independent_trials: bool = False
+    #: settings of its block that only add trials (more seeds, more repeats): raising one
+    #: continues a study, its finished trials kept (see :mod:`searchlab.continuation`); its run
+    #: then matches the trials asked before to its longer list (:meth:`MethodRun.resume`)
+    budget_settings: tuple[str, ...] = ()
 
 
 def invalid(message: str, *loc: str | int) -> ValueError:
@@ -262,6 +272,15 @@ class MethodRun(ABC):
     def report(self, trial_id: str, metrics: dict[str, float]) -> None:  # noqa: B027
         """An intermediate report of a running trial (optional; searchers use it)."""
 
+    def resume(self, asked: Sequence[TrialRequest]) -> None:  # noqa: B027 - optional hook
+        """The study goes on from an earlier run (resumed after an interruption, or continued
+        with a larger budget): ``asked`` are the requests it asked for before, in order. Called
+        once on a fresh run, before those asks and their results are replayed into it (``ask``
+        once per request, ``tell`` per result, in the order they happened). A run whose asks
+        are the same on every start needs nothing here; a run whose proposals depend on its
+        budget uses it to propose exactly these again (plain search hands them to its searcher
+        as known points, which it then learns from), or to find them in a longer list."""
+
     @property
     @abstractmethod
     def done(self) -> bool:
@@ -292,6 +311,17 @@ class FixedTrials(MethodRun):
             return None
         self.asked += 1
         return self.requests[self.asked - 1]
+
+    def resume(self, asked: Sequence[TrialRequest]) -> None:
+        """The trials asked before come first, in their order, each matched to the same config
+        in the list (a list that grew, with more seeds say, keeps its earlier trials and runs
+        only the rest); one not in the list any more keeps its place as it was asked."""
+        rest = list(self.requests)
+        first: list[TrialRequest] = []
+        for request in asked:
+            i = next((i for i, r in enumerate(rest) if r.config == request.config), None)
+            first.append(rest.pop(i) if i is not None else request)
+        self.requests = first + rest
 
     @property
     def done(self) -> bool:
@@ -330,6 +360,13 @@ class Method(Binding[S], ABC):
     def describe(self, study: Study) -> list[str]:
         """Lines for ``searchlab validate`` (what the run will do); builds nothing heavy."""
         return []
+
+    def trial_seconds(self, study: Study) -> float | None:
+        """The compute time of all the study's trials together, in seconds on one core of this
+        machine (timed on a sample, before anything starts), or None where the method cannot
+        tell; ``searchlab run`` divides it by the trials at once for the expected length it says
+        at start."""
+        return None
 
     def preflight(self, study: Study) -> None:  # noqa: B027 - optional hook
         """Check what the run needs on this machine (data, packages) before anything starts;

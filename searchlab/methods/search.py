@@ -7,6 +7,8 @@ GA study with a ``space`` over sigma and population, say): each sampled flat con
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from searchlab.methods.base import (
@@ -31,18 +33,37 @@ class SearchMethodSettings(MethodSettings):
 
 
 class SearchRun(MethodRun):
-    def __init__(self, suggester: Suggester, *, limit: int | None, length: int,
+    """``suggester``: the searcher, built on first use from the requests asked before (none
+    for a new study; see :meth:`resume`)."""
+
+    def __init__(self, suggester: Callable[[Sequence[TrialRequest]], Suggester], *,
+                 limit: int | None, length: int,
                  workload: str | None = None, args: dict[str, Any] | None = None,
                  resources: TrialResources | None = None,
                  base_config: dict[str, Any] | None = None,
                  tags: dict[str, str] | None = None,
                  objectives: tuple[tuple[str, str], ...] = ()) -> None:
-        self.suggester, self.limit, self.length = suggester, limit, length
+        self.build_suggester, self.limit, self.length = suggester, limit, length
         self.objectives = objectives  # (metric, mode) each, when the study has several
         self.workload, self.args, self.resources = workload, dict(args or {}), resources
         self.base_config, self.tags = dict(base_config or {}), dict(tags or {})
         self.asked = 0
         self.exhausted = False
+        self._before: Sequence[TrialRequest] = ()
+        self._suggester: Suggester | None = None
+
+    @property
+    def suggester(self) -> Suggester:
+        if self._suggester is None:
+            self._suggester = self.build_suggester(self._before)
+        return self._suggester
+
+    def resume(self, asked: Sequence[TrialRequest]) -> None:
+        """The searcher is built knowing the configs asked before: it proposes them again, in
+        order, as they are replayed (and learns from their results), then new ones."""
+        if self._suggester is not None:
+            raise RuntimeError("resume() comes before the first ask")
+        self._before = list(asked)
 
     @property
     def total(self) -> int | None:
@@ -88,24 +109,28 @@ class SearchRun(MethodRun):
 
 
 def build_suggester(study: Study, metric: str, mode: str,
-                    objectives: tuple[tuple[str, str], ...] = ()) -> Suggester:
+                    objectives: tuple[tuple[str, str], ...] = (),
+                    asked: Sequence[TrialRequest] = ()) -> Suggester:
     """The study's searcher; ``search.points`` come first (served here unless the searcher
-    takes them itself), and count toward ``budget.trials``."""
+    takes them itself), and count toward ``budget.trials``. ``asked``: the requests a study
+    that goes on asked for before (see :attr:`SearchContext.asked`)."""
     from searchlab.searchers import SearchContext
     from searchlab.searchers.base import PointsFirst
     from searchlab.spec.points import complete_point
 
     if study.space is None:
         raise ValueError("this study has no space to search")
+    space = study.space
     search = study.search
-    points = [complete_point(study.space, p) for p in search.settings.points]
+    points = [complete_point(space, p) for p in search.settings.points]
+    before = tuple(space.flatten(r.config) for r in asked)
     trials = None if search.enumerates else study.budget.trials
     if search.takes_points:
-        return search.build(study.space, SearchContext(
-            metric, mode, trials, study.budget.concurrency, objectives, tuple(points)))
+        return search.build(space, SearchContext(
+            metric, mode, trials, study.budget.concurrency, objectives, tuple(points), before))
     own = None if trials is None else max(1, trials - len(points))
-    inner = search.build(study.space,
-                         SearchContext(metric, mode, own, study.budget.concurrency, objectives))
+    inner = search.build(space, SearchContext(metric, mode, own, study.budget.concurrency,
+                                              objectives, asked=before[len(points):]))
     return PointsFirst(points, inner) if points else inner
 
 
@@ -117,7 +142,7 @@ def search_run(study: Study, *, workload: str | None, length: int, metric: str, 
     """Search ``study.space`` with ``study.search``; each trial runs ``workload`` with the sampled
     config merged over ``base_config``. ``budget.trials`` trials (grid: every point x repeats,
     plus ``search.points``). ``objectives``: (metric, mode) each, when there are several."""
-    suggester = build_suggester(study, metric, mode, objectives)
+    suggester = functools.partial(build_suggester, study, metric, mode, objectives)
     limit = None if study.search.enumerates else study.budget.trials
     return SearchRun(suggester, limit=limit, length=length, workload=workload, args=args,
                      resources=resources, base_config=base_config, tags=tags,
@@ -157,5 +182,5 @@ class SearchMethod(Method[SearchMethodSettings]):
                           mode=obj.mode, objectives=obj.all if obj.more else ())
 
     def describe(self, study: Study) -> list[str]:
-        return [f"trials     {planned_trials(study)}, {study.budget.concurrency} at a time, up to "
+        return [f"trials     {planned_trials(study)}, {study.concurrency_text}, up to "
                 f"{study.budget.max_epochs} epochs each"]

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -124,7 +124,8 @@ class PredictiveSettings(StoppingSettings):
     rank: int = Field(1, ge=1, description="which estimate is the reference for reference: rank")
     min_seen: int = Field(10, ge=1, description="trials with an estimate before the rank "
                           "reference is used")
-    rungs: Literal["every", "geometric"] | list[int] = Field(
+    rungs: Literal["every", "geometric"] | Annotated[list[Annotated[int, Field(ge=1)]],
+                                                     Field(min_length=1)] = Field(
         "every", description="epochs after which the rule decides: every epoch, the geometric "
         "rungs 1, 2, 3, 4, 6, 8, 12, ..., or a list")
     prior: PriorSettings | None = Field(None, description="a predictor of other tasks' curves "

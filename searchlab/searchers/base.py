@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 class SearchSettings(Settings):
     """The ``search:`` block every searcher takes; a searcher's own model adds its keys."""
 
-    seed: int | None = 0
+    seed: int | None = Field(0, ge=0, le=2**32 - 1, description="the searcher's random seed")
     points: tuple[dict[str, Any], ...] = Field(
         (), description="known configurations (flat names) to run first; they count toward "
                         "budget.trials")
@@ -40,6 +40,11 @@ class SearchContext:
     objectives: tuple[tuple[str, str], ...] = ()
     #: known configurations to run first, as flat configs (searchers that take them: ``takes_points``)
     points: tuple[dict[str, Any], ...] = ()
+    #: a study that goes on (resumed, or continued with a larger budget): the flat configs of
+    #: the trials it asked for before, in order. The searcher proposes exactly these first
+    #: (a searcher that models results hands them to its library as known points, so it learns
+    #: from their results when they are replayed), then new ones (see :func:`continued_seed`)
+    asked: tuple[dict[str, Any], ...] = ()
 
 
 class Suggester(ABC):
@@ -99,6 +104,15 @@ class Searcher(Binding[S], ABC):
 
     @abstractmethod
     def build(self, space: Space, ctx: SearchContext) -> Suggester: ...
+
+
+def continued_seed(seed: int | None, asked: int) -> int | None:
+    """The sampler's seed for a study that goes on after ``asked`` trials: a stream of its own.
+    The earlier trials reach the library as known points, which take none of its random draws,
+    so the seed as given would draw the same random start-up trials again."""
+    if seed is None or asked == 0:
+        return seed
+    return (seed * 1_000_003 + asked) % 2**31
 
 
 def first_grid_param(space: Space) -> str | None:

@@ -12,6 +12,7 @@ from searchlab.searchers.base import (
     Searcher,
     SearchSettings,
     Suggester,
+    continued_seed,
     first_grid_param,
 )
 from searchlab.spec.space import OPTION_KEY, Choice, Conditional, Constant, Float, Int, Param, Space
@@ -77,9 +78,13 @@ class NevergradSearch(Searcher[NevergradSettings]):
             "pso": ng.optimizers.PSO, "random": ng.optimizers.RandomSearch,
         }[self.settings.sampler]
         parametrization = to_nevergrad(space)
-        if self.settings.seed is not None:
-            parametrization.random_state.seed(self.settings.seed)
+        seed = continued_seed(self.settings.seed, len(ctx.asked))
+        if seed is not None:
+            parametrization.random_state.seed(seed)
+        # a study that goes on: the trials it ran first, as Ray's points_to_evaluate (Nevergrad's
+        # suggest), asked again in order and told their results as they are replayed
         searcher = RayNevergradSearch(
             space=parametrization, optimizer=optimizer, metric=ctx.metric, mode=ctx.mode,
-            optimizer_kwargs={"num_workers": ctx.concurrency, "budget": ctx.trials or 1})
+            optimizer_kwargs={"num_workers": ctx.concurrency, "budget": ctx.trials or 1},
+            points_to_evaluate=[space.nest(c) for c in ctx.asked] or None)
         return RaySearcherSuggester(searcher, space, ctx.trials)

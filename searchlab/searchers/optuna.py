@@ -13,6 +13,7 @@ from searchlab.searchers.base import (
     Searcher,
     SearchSettings,
     Suggester,
+    continued_seed,
     first_grid_param,
 )
 from searchlab.spec.space import Choice, Conditional, Constant, Float, Int, Space
@@ -85,10 +86,16 @@ class OptunaSearch(Searcher[OptunaSettings]):
         mode: str | list[str] = ctx.mode
         if len(ctx.objectives) > 1:
             metric, mode = [m for m, _ in ctx.objectives], [d for _, d in ctx.objectives]
+        # a study that goes on: the trials it ran first, as Optuna's enqueued trials (Ray's
+        # points_to_evaluate), so that replaying their asks and results through Ray's wrapper
+        # makes them complete trials of the Optuna study, which TPE, GP and CMA-ES model;
+        # known points not asked yet follow
+        known = [*ctx.asked, *ctx.points[len(ctx.asked):]]
         searcher = RayOptunaSearch(
             space=functools.partial(suggest_optuna, space), metric=metric, mode=mode,
-            sampler=sampler(s.sampler, s.seed, startup_trials(s.startup, ctx.trials)),
-            points_to_evaluate=[_suggested(space, p) for p in ctx.points] or None)
+            sampler=sampler(s.sampler, continued_seed(s.seed, len(ctx.asked)),
+                            startup_trials(s.startup, ctx.trials)),
+            points_to_evaluate=[_suggested(space, p) for p in known] or None)
         return RaySearcherSuggester(searcher, space, ctx.trials)
 
 

@@ -37,7 +37,9 @@ Name = Annotated[str, AfterValidator(_name)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors, and so are NaN and infinities in every number."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class MetricSpec(Strict):
@@ -57,7 +59,9 @@ class WorkloadSpec(Strict):
 
 class BudgetSpec(Strict):
     trials: int | None = Field(None, ge=1, le=10_000_000)
-    concurrency: int = Field(1, ge=1, le=10_000)
+    concurrency: int = Field(
+        1, ge=1, le=10_000, description="trials at once (default: 1; where the method's trials "
+        "are independent, as many as the cluster has room for)")
     max_epochs: int = Field(1, ge=1, le=10_000_000)
     time_limit: float | None = Field(None, gt=0, description="seconds, or '30m', '2h'")
     retries: int = Field(0, ge=0, le=100, description="retries of a failed trial, from its last checkpoint")
@@ -128,7 +132,8 @@ class Study(Strict):
     storage: str | None = Field(None, description="results directory (default ./.searchlab/studies)")
     written: tuple[str, ...] = Field((), description="the top-level keys the study file gives")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True,
+                              allow_inf_nan=False)
 
     @property
     def metric(self) -> MetricSpec | None:
@@ -144,6 +149,24 @@ class Study(Strict):
         """Whether the study's searcher samples its space (the method takes one, and a space is
         given)."""
         return self.method.traits.takes_searcher and self.space is not None
+
+    @property
+    def concurrency_by_cores(self) -> bool:
+        """Whether as many trials run at once as the Ray cluster has room for: the study file
+        does not write ``budget.concurrency`` and the method's trials are independent of one
+        another (``MethodTraits.independent_trials``, without a searcher)."""
+        return ("concurrency" not in self.budget.model_fields_set
+                and self.method.traits.independent_trials and not self.searched)
+
+    @property
+    def concurrency_text(self) -> str:
+        """How many trials run at once, in words (for the trial plan)."""
+        if self.concurrency_by_cores:
+            from searchlab.execution.cores import local_cluster, trials_at_once
+
+            here = trials_at_once(self, local_cluster(self))
+            return f"as many at a time as the cores allow ({here} on this machine)"
+        return f"{self.budget.concurrency} at a time"
 
     @property
     def drivers(self) -> tuple[str | None, str | None]:

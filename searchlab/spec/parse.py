@@ -8,17 +8,20 @@ Each registry name is looked up once, here (:class:`searchlab.registry.Registry`
 its validated settings on the ``Study``. What a method needs of the study file and what it would
 ignore is decided in one place, :func:`_method_keys`, from the method's declared traits.
 
-The checks that span blocks are generators of errors (:data:`CHECKS`); the parser raises the
-first today, and could report every one.
+Every error in the file is reported at once (up to :data:`MAX_ERRORS`, in the order of their
+lines): each block's, every one pydantic finds in it, and those of the checks that span blocks
+(:data:`CHECKS`, generators of errors), which run once every block is whole.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import re
 import types
 import typing
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from searchlab import methods, searchers, stopping, workloads
-from searchlab.errors import SpecError, clip_quoted
+from searchlab.errors import SpecError, SpecErrors, clip_quoted
 from searchlab.registry import Binding, Registry, UnknownName
 from searchlab.spec.loader import Document, Loc, load_file, load_text
 from searchlab.spec.models import MetricSpec, Study, spec_hash
@@ -79,34 +82,106 @@ def parse_text(text: str, file: str = "<study>") -> LoadedStudy:
     return _parse(load_text(text, file))
 
 
+MAX_ERRORS = 20
+"""The most errors reported for one study file (the rest are counted)."""
+
+
+class _Errors:
+    """The errors found in one study file, in the order of their lines, each key's once, up to
+    :data:`MAX_ERRORS`: a file with several mistakes is refused with all of them at once."""
+
+    def __init__(self) -> None:
+        self.found: list[SpecError] = []
+        self.more = 0
+        self._seen: set[tuple[Any, ...]] = set()
+
+    def add(self, error: SpecError) -> None:
+        if isinstance(error, SpecErrors):
+            for e in error.errors:
+                self.add(e)
+            self.more += error.more
+            return
+        # one error per key (a value that fails each member of a union fails once)
+        key = (error.line, error.path) if error.path else (str(error),)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        if len(self.found) < MAX_ERRORS:
+            self.found.append(error)
+        else:
+            self.more += 1
+
+    @contextmanager
+    def gather(self) -> Iterator[None]:
+        """Add the SpecError the block raises, and go on."""
+        try:
+            yield
+        except SpecError as e:
+            self.add(e)
+
+    def raise_found(self) -> None:
+        if self.found:
+            raise _many(sorted(self.found, key=lambda e: e.line or 0), self.more)
+
+
+def _many(errors: list[SpecError], more: int = 0) -> SpecError:
+    """One error as itself, several as a :class:`SpecErrors`."""
+    return errors[0] if len(errors) == 1 and not more else SpecErrors(errors, more)
+
+
+#: the blocks that name an extension: (block, the key naming it, registry, default name)
+_BLOCKS: tuple[tuple[str, str, Registry[Any], str], ...] = (
+    ("method", "name", methods.REGISTRY, "search"),
+    ("search", "algorithm", searchers.REGISTRY, "random"),
+    ("stopping", "scheduler", stopping.REGISTRY, "fifo"))
+
+
 def _parse(doc: Document) -> LoadedStudy:
+    errors = _Errors()
     data = dict(doc.data)
-    for key in data:
+    for key in list(data):
         if key not in _TOP_KEYS:
-            raise doc.error(f"unknown key '{key}'{_suggest(key, _TOP_KEYS)}", (key,))
+            errors.add(doc.error(f"unknown key '{key}'{_suggest(key, _TOP_KEYS)}", (key,)))
+            del data[key]
 
     # the blocks that name an extension: each bound to the named class and its own settings
-    method = _bind(doc, data.pop("method", None), "method", "name", methods.REGISTRY, "search")
-    search = _bind(doc, data.pop("search", None), "search", "algorithm", searchers.REGISTRY,
-                   "random")
-    stop = _bind(doc, data.pop("stopping", None), "stopping", "scheduler", stopping.REGISTRY,
-                 "fifo")
+    bound: dict[str, Binding[Any] | None] = {}
+    for block, key, registry, default in _BLOCKS:
+        bound[block] = None
+        with errors.gather():
+            bound[block] = _bind(doc, data.pop(block, None), block, key, registry, default)
     space = None
     if "space" in data:
         try:
             space = parse_space(data.pop("space"))
         except SpaceError as e:
-            raise doc.error(e.message, e.loc) from None
+            for one in e.errors:
+                errors.add(doc.error(one.message, one.loc))
     if "workload" in data:
-        data["workload"] = _workload(doc, data["workload"])
-    objectives = _objectives(doc, data.pop("metric", None))
+        raw = data.pop("workload")
+        with errors.gather():
+            data["workload"] = _workload(doc, raw)
+    objectives = _objectives(doc, data.pop("metric", None), errors)
 
-    study = _validate(doc, Study, {**data, "space": space, "objectives": objectives,
-                                   "method": method, "search": search, "stopping": stop,
-                                   "written": tuple(doc.data)})
+    # a block in error: its default stands in, to find the errors of the other blocks too
+    for block, key, registry, default in _BLOCKS:
+        if bound[block] is None:
+            bound[block] = _bind(doc, None, block, key, registry, default)
+    study: Study | None = None
+    with errors.gather():
+        study = _validate(doc, Study, {**data, "space": space, "objectives": objectives,
+                                       **bound, "written": tuple(doc.data)})
+    errors.raise_found()  # the checks across blocks need every block whole
+    assert study is not None
     for check in CHECKS:
-        for error in check(doc, study):
-            raise error
+        try:
+            for error in check(doc, study):
+                errors.add(error)
+        except Exception:
+            if not errors.found:
+                raise
+            # a check that cannot run on a study already in error: its errors come next time
+    errors.raise_found()
     return LoadedStudy(study, doc)
 
 
@@ -158,42 +233,89 @@ def _workload(doc: Document, raw: Any) -> Any:
                         loc) from None
 
 
-def _objectives(doc: Document, raw: Any) -> tuple[MetricSpec, ...]:
-    """``metric``: one ``{name, mode}`` mapping, or a non-empty list of them (the first leads)."""
+def _objectives(doc: Document, raw: Any, errors: _Errors) -> tuple[MetricSpec, ...]:
+    """``metric``: one ``{name, mode}`` mapping, or a non-empty list of them (the first leads).
+    Its errors go to ``errors``."""
     if raw is None:
         return ()
-    if isinstance(raw, dict):
-        return (_validate(doc, MetricSpec, raw, ("metric",)),)
-    if not isinstance(raw, list) or not raw:
-        raise doc.error("metric must be {name: ..., mode: min|max} or a list of them", ("metric",))
     specs: list[MetricSpec] = []
+    if isinstance(raw, dict):
+        with errors.gather():
+            specs.append(_validate(doc, MetricSpec, raw, ("metric",)))
+        return tuple(specs)
+    if not isinstance(raw, list) or not raw:
+        errors.add(doc.error("metric must be {name: ..., mode: min|max} or a list of them",
+                             ("metric",)))
+        return ()
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
-            raise doc.error("each metric is {name: ..., mode: min|max}", ("metric", i))
-        spec = _validate(doc, MetricSpec, item, ("metric", i))
-        if any(s.name == spec.name for s in specs):
-            raise doc.error(f"metric '{spec.name}' is listed twice", ("metric", i, "name"))
-        specs.append(spec)
+            errors.add(doc.error("each metric is {name: ..., mode: min|max}", ("metric", i)))
+            continue
+        with errors.gather():
+            spec = _validate(doc, MetricSpec, item, ("metric", i))
+            if any(s.name == spec.name for s in specs):
+                raise doc.error(f"metric '{spec.name}' is listed twice", ("metric", i, "name"))
+            specs.append(spec)
     return tuple(specs)
 
 
 def _validate(doc: Document, model: type[BaseModel], data: dict[str, Any], prefix: Loc = ()) -> Any:
+    """``data`` validated by ``model``; else every error pydantic finds (up to
+    :data:`MAX_ERRORS`), each at its key."""
     try:  # validators that find the user's files and code read the study file from the context
         return model.model_validate(data, context={"study_file": doc.file})
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = prefix + tuple(err["loc"])
-        if err["type"] == "extra_forbidden":
-            field = str(loc[-1])
-            valid = _fields_at(model, tuple(err["loc"])[:-1])
-            raise doc.error(f"unknown key '{field}'{_suggest(field, valid)}", loc) from None
-        if err["type"] == "missing":
-            raise doc.error(f"missing required key '{loc[-1]}'", loc[:-1]) from None
-        msg = err["msg"].removeprefix("Value error, ")
-        got = err.get("input")
-        if err["type"] not in ("value_error",) and not isinstance(got, (dict, list)) and got is not None:
-            msg += f" (got {clip_quoted(repr(got))})"
-        raise doc.error(msg, loc) from None
+        found = _one_branch(doc, e.errors(), prefix)
+        raise _many([_one(doc, model, err, prefix) for err in found[:MAX_ERRORS]],
+                    max(0, len(found) - MAX_ERRORS)) from None
+
+
+#: how pydantic names a member of a union in an error's loc: ``literal['a','b']``,
+#: ``list[constrained-int]``, ``function-after[...]``, ``int``, ...
+_MEMBER = re.compile(r"^[a-z][a-z-]*\[.*\]$|^(int|float|str|bool|none|bytes)$")
+
+
+def _one_branch(doc: Document, errors: list[Any], prefix: Loc) -> list[Any]:
+    """Of the errors pydantic reports for a value that fits no member of a union (one set per
+    member, the member named in the loc), those of the member the value came closest to (the
+    deepest loc; the first member on a tie), with the member's name taken out of the loc."""
+    def member(err: Any) -> int | None:
+        loc = tuple(err["loc"])
+        return next((i for i, part in enumerate(loc) if isinstance(part, str)
+                     and _MEMBER.match(part) and prefix + loc[:i + 1] not in doc.lines), None)
+
+    depths: dict[Loc, dict[str, int]] = {}  # the union's loc -> its members' deepest errors
+    for err in errors:
+        i = member(err)
+        if i is not None:
+            loc = tuple(err["loc"])
+            seen = depths.setdefault(loc[:i], {})
+            seen[loc[i]] = max(seen.get(loc[i], 0), len(loc))
+    chosen = {loc: max(seen, key=lambda m: seen[m]) for loc, seen in depths.items()}
+    out = []
+    for err in errors:
+        i = member(err)
+        if i is None:
+            out.append(err)
+        elif chosen[tuple(err["loc"])[:i]] == err["loc"][i]:
+            out.append({**err, "loc": tuple(err["loc"])[:i] + tuple(err["loc"])[i + 1:]})
+    return out
+
+
+def _one(doc: Document, model: type[BaseModel], err: Any, prefix: Loc) -> SpecError:
+    """One of pydantic's errors as a SpecError at its key."""
+    loc = prefix + tuple(err["loc"])
+    if err["type"] == "extra_forbidden":
+        field = str(loc[-1])
+        valid = _fields_at(model, tuple(err["loc"])[:-1])
+        return doc.error(f"unknown key '{field}'{_suggest(field, valid)}", loc)
+    if err["type"] == "missing":
+        return doc.error(f"missing required key '{loc[-1]}'", loc[:-1])
+    msg = err["msg"].removeprefix("Value error, ")
+    got = err.get("input")
+    if err["type"] not in ("value_error",) and not isinstance(got, (dict, list)) and got is not None:
+        msg += f" (got {clip_quoted(repr(got))})"
+    return doc.error(msg, loc)
 
 
 def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:

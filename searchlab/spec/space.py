@@ -38,9 +38,13 @@ KINDS = ("uniform", "loguniform", "int", "qint", "choice", "grid", "constant")
 
 
 class SpaceError(Exception):
+    """What is wrong at ``loc``; ``errors`` holds every error found in the block (this one
+    first), one per parameter in error."""
+
     def __init__(self, message: str, loc: Loc) -> None:
         super().__init__(message)
         self.message, self.loc = message, loc
+        self.errors: list[SpaceError] = [self]
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,22 @@ class Space:
                 out[flat] = value
         return out
 
+    def nest(self, flat: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        """A flat config -> the nested form (a conditional choice as ``{OPTION_KEY: option,
+        ...its parameters}``), as Ray's searchers and Nevergrad's parametrization hold it: the
+        inverse of :meth:`flatten`. Names the space does not have are left out."""
+        out: dict[str, Any] = {}
+        for name, p in self.params.items():
+            flat_name = prefix + name
+            if flat_name not in flat:
+                continue
+            value = flat[flat_name]
+            if isinstance(p, Conditional) and value in p.options:
+                value = {OPTION_KEY: value,
+                         **p.options[value].nest(flat, f"{flat_name}.{value}.")}
+            out[name] = value
+        return out
+
     def describe(self, indent: str = "") -> list[str]:
         """Human-readable lines, for `searchlab validate`."""
         lines = []
@@ -188,18 +208,33 @@ def parse_space(raw: Any, loc: Loc = ("space",)) -> Space:
     if not raw:
         raise SpaceError("is empty; give at least one parameter", loc)
     params: dict[str, Param] = {}
+    errors: list[SpaceError] = []  # every parameter's first error, not only the first one's
     for name, value in raw.items():
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise SpaceError(f"'{name}' is not a valid parameter name (letters, digits, _ and -; "
-                             "no dots)", loc + (name,))
-        params[name] = _parse_param(value, loc + (name,))
+        try:
+            if not isinstance(name, str) or not _NAME.match(name):
+                raise SpaceError(f"'{name}' is not a valid parameter name (letters, digits, _ "
+                                 "and -; no dots)", loc + (name,))
+            params[name] = _parse_param(value, loc + (name,))
+        except SpaceError as e:
+            errors.extend(e.errors)
+    if errors:
+        raise _gathered(errors)
     return Space(params)
+
+
+def _gathered(errors: list[SpaceError]) -> SpaceError:
+    """The first of ``errors``, holding them all."""
+    first = SpaceError(errors[0].message, errors[0].loc)
+    first.errors = errors
+    return first
 
 
 def _parse_param(value: Any, loc: Loc) -> Param:
     if not isinstance(value, dict):
         if isinstance(value, list):
             raise SpaceError("a list is not a parameter; write {choice: [...]} or {grid: [...]}", loc)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpaceError(f"a constant must be a finite number, got {value!r}", loc)
         return Constant(value)
     kinds = [k for k in value if k in KINDS]
     if not kinds:
@@ -222,6 +257,8 @@ def _parse_param(value: Any, loc: Loc) -> Param:
         raise SpaceError(f"unknown option '{key}' for {kind}{hint}", loc + (key,))
     kloc = loc + (kind,)
     if kind == "constant":
+        if isinstance(args, float) and not math.isfinite(args):
+            raise SpaceError(f"a constant must be a finite number, got {args!r}", kloc)
         return Constant(args)
     if kind in ("choice", "grid"):
         if isinstance(args, dict):
@@ -230,13 +267,19 @@ def _parse_param(value: Any, loc: Loc) -> Param:
             if not args:
                 raise SpaceError("a conditional choice needs at least one option", kloc)
             options: dict[str, Space] = {}
+            errors: list[SpaceError] = []
             for opt, sub in args.items():
-                if not _NAME.match(str(opt)):
-                    raise SpaceError(f"'{opt}' is not a valid option name", kloc + (opt,))
-                if sub is None or sub == {}:
-                    options[str(opt)] = Space({})
-                else:
-                    options[str(opt)] = parse_space(sub, kloc + (opt,))
+                try:
+                    if not _NAME.match(str(opt)):
+                        raise SpaceError(f"'{opt}' is not a valid option name", kloc + (opt,))
+                    if sub is None or sub == {}:
+                        options[str(opt)] = Space({})
+                    else:
+                        options[str(opt)] = parse_space(sub, kloc + (opt,))
+                except SpaceError as e:
+                    errors.extend(e.errors)
+            if errors:
+                raise _gathered(errors)
             return Conditional(options)
         if not isinstance(args, list) or not args:
             raise SpaceError(f"{kind} needs a non-empty list of values", kloc)

@@ -44,7 +44,11 @@ class Tracker:
         self.writer: Any = None
 
     def open(self, experiment: str, *, study_name: str, study_text: str, tags: dict[str, str],
-             resume_run_id: str | None, abandon_run_id: str | None) -> None:
+             resume_run_id: str | None, abandon_run_id: str | None,
+             more: str | None = None) -> None:
+        """Open the study's parent run: a new one, or ``resume_run_id`` reopened (a finished
+        one too, for a study continued with a larger budget: ``more`` says what grew; the run
+        then holds the study file it now runs)."""
         try:
             self.experiment_id = ensure_experiment(self.client, experiment, self.uri)
             if abandon_run_id:
@@ -52,6 +56,13 @@ class Tracker:
             self.parent_run_id, self.created = open_parent_run(
                 self.client, self.experiment_id, study_name=study_name,
                 study_text=redact(study_text), tags=tags, resume_run_id=resume_run_id)
+            if more and not self.created:
+                from mlflow.entities import RunTag
+
+                self.client.log_batch(self.parent_run_id, tags=[
+                    RunTag("searchlab.more", more[:5000]),
+                    RunTag("searchlab.spec_hash", tags.get("searchlab.spec_hash", ""))])
+                self.client.log_text(self.parent_run_id, redact(study_text), "study.yaml")
         except Exception as e:  # noqa: BLE001
             raise SearchlabError(f"cannot reach MLflow at {redact(self.uri)}: "
                                  f"{str(e).splitlines()[0][:300]}") from None

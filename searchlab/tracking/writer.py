@@ -305,10 +305,12 @@ class MLflowWriter(Callback):
             err = _read(trial.error_file) if mlflow_status == "FAILED" else None
             if state == "timed_out":
                 err = _read(os.path.join(getattr(trial, "path", "") or "", TIMED_OUT_MARKER)) or err
+            files = status.files_of(self.study_dir, trial.trial_id) or getattr(trial, "path", "")
             if err:
                 t.texts["error.txt"] = err
-                t.tags["searchlab.error"] = err.strip().splitlines()[-1][:500] if err.strip() else ""
-            files = status.files_of(self.study_dir, trial.trial_id) or getattr(trial, "path", "")
+                # what happened in one line of words (out of memory, exited with code N), as the
+                # progress display and the summary say it; the full text is error.txt
+                t.tags["searchlab.error"] = (status.trial_error(err, files) or "")[:500]
             log_file = os.path.join(files or "", LOG_FILE)
             if os.path.exists(log_file) and os.path.getsize(log_file) > 0:
                 t.artifacts.append(log_file)

@@ -336,15 +336,48 @@ def _write_lr_free(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
     return {"parent": parent, "rows": rows, "solved": solved, "optimizers": sorted(LR_FREE_TIMES)}
 
 
+def _write_stn(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
+    """STN: an STN run and the plain run of the same seed (per epoch a dropout and the validation
+    loss), and STN's own stored summary of them (searchlab.methods.stn.analysis)."""
+    from searchlab.methods.base import TrialRequest, TrialResult
+    from searchlab.methods.stn.analysis import summarize
+
+    exp = w.experiment(name)
+    parent = w.parent(exp, f"{name}-1", start_ms, {
+        "searchlab.method": "stn", "searchlab.spec_hash": "stn00001", "searchlab.workload": "stn",
+        "searchlab.metric": "val_loss", "searchlab.mode": "min"}, "name: stn-reference\n", tmp)
+    curves = {"stn": ([0.50, 0.40, 0.34, 0.31], [0.05, 0.05, 0.12, 0.20]),
+              "plain": ([0.50, 0.41, 0.36, 0.35], [0.05, 0.05, 0.05, 0.05])}
+    results, best = [], (math.inf, "", "")
+    for k, (variant, (losses, dropout)) in enumerate(curves.items()):
+        begin = start_ms + k * 1_000
+        history = [{"epoch": e + 1, "val_loss": v, "dropout": d, "cpu_seconds": 10.0 * (e + 1)}
+                   for e, (v, d) in enumerate(zip(losses, dropout))]
+        run_id = w.trial(exp, parent, variant, "completed", begin, begin + 60_000,
+                         {"variant": variant, "seed": 0},
+                         {key: [(h["epoch"], begin + h["epoch"] * 10_000, h[key]) for h in history]
+                          for key in ("val_loss", "dropout", "cpu_seconds")},
+                         {"searchlab.method": "stn", "stn.variant": variant})
+        best = min(best, (min(losses), variant, run_id))
+        results.append(TrialResult(variant, TrialRequest({"variant": variant, "seed": 0}, 4),
+                                   "completed", history[-1], history))
+    analysis = summarize(results, ["dropout"], {"dropout": 0.05}, "mlp, 4 epochs")
+    analysis.tags.update(analysis.lead_tags())  # as the runner does for draws_own_analysis
+    w.store_analysis(parent, analysis)
+    w.finish_parent(parent, start_ms + 70_000, best[1], best[2])
+    return {"parent": parent, "minus_plain": min(curves["stn"][0]) - min(curves["plain"][0]),
+            "headline": analysis.headline}
+
+
 @pytest.fixture(scope="session")
 def fake_store(tmp_path_factory: pytest.TempPathFactory) -> FakeStore:
     return write_fake_store(tmp_path_factory.mktemp("mlflow"))
 
 
 def write_fake_store(root: Path) -> FakeStore:
-    """Five studies in one SQLite store: two plain searches on the same metric (one with two
-    executions), CDT (with its stored analysis), the predictive scheduler, and a method known
-    only by its stored analysis (learning-rate-free optimizers)."""
+    """Six studies in one SQLite store: two plain searches on the same metric (one with two
+    executions), CDT (with its stored analysis), the predictive scheduler, a method known only by
+    its stored analysis (learning-rate-free optimizers), and STN (its own panel)."""
     uri = f"sqlite:///{root / 'mlflow.db'}"
     w = _Writer(uri, root / "artifacts")
     tmp = root / "staging"
@@ -359,6 +392,7 @@ def write_fake_store(root: Path) -> FakeStore:
     store.studies["bandit-cdt"] = _write_cdt(w, tmp, "bandit-cdt", T0_MS + 4 * hour)
     store.studies["cifar-predictive"] = _write_predictive(w, tmp, "cifar-predictive", T0_MS + 5 * hour)
     store.studies["lr-free-suite"] = _write_lr_free(w, tmp, "lr-free-suite", T0_MS + 6 * hour)
+    store.studies["stn-reference"] = _write_stn(w, tmp, "stn-reference", T0_MS + 7 * hour)
     return store
 
 

@@ -66,10 +66,15 @@ def test_report_renders_offline_without_console_errors(browser, report: Path,
     assert page.locator(".parcoords").count() == 3  # one per study of ordinary trials
     stored = page.locator("section#analysis")
     titles = stored.locator(".js-plotly-plot .gtitle").all_text_contents()
-    assert titles == ["bandit-cdt: summary", "lr-free-suite: solved", "lr-free-suite: summary"]
+    assert titles == ["bandit-cdt: summary", "lr-free-suite: solved", "lr-free-suite: summary",
+                      "stn-reference: summary"]
     lead = page.locator("section#lead").locator(".js-plotly-plot .gtitle").all_text_contents()
-    assert lead == ["lr-free-suite: time_to_target (analysis/time_to_target.json)",
-                    "lr-free-suite: performance profile of time to target"]
+    assert lead == ["bandit-cdt: final_regret (analysis/final_regret.json)",
+                    "lr-free-suite: time_to_target (analysis/time_to_target.json)",
+                    "lr-free-suite: performance profile of time to target",
+                    "stn-reference: stn_result (analysis/stn_result.json)",
+                    "stn-reference: STN: learned schedules and validation loss (plain runs "
+                    "dashed)"]
     assert "adam_tuned: reached the target on 100% of workloads" in stored.inner_text()
     shot = tmp_path / "dashboard.png"
     page.screenshot(path=str(shot), full_page=True)

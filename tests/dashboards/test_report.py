@@ -54,11 +54,12 @@ def test_page_is_self_contained_with_plotly_inlined_once(page: str) -> None:
 
 def test_every_panel_has_a_section(page: str) -> None:
     for heading in ("Best so far", "Learning curves", "Parallel coordinates", "Parameter importance",
-                    "CDT regret", "Predicted final values", "Stored analyses"):
+                    "CDT regret", "Predicted final values", "Result", "Stored analyses"):
         assert f"<h2>{heading}</h2>" in page
     assert "Panels with nothing to show" not in page
     # the summary table names every execution and its best trial
-    for name in ("mnist-asha-1", "mnist-asha-2", "mnist-random-1", "bandit-cdt-1", "lr-free-suite-1"):
+    for name in ("mnist-asha-1", "mnist-asha-2", "mnist-random-1", "bandit-cdt-1",
+                 "lr-free-suite-1", "stn-reference-1"):
         assert f"<td>{name}</td>" in page
 
 
@@ -235,3 +236,24 @@ def test_a_method_whose_analysis_leads_is_drawn_first(figs: dict, page: str, fak
     assert page.index('<section id="lead">') < page.index('<section id="best_so_far">')
     row = re.search(r"<tr><td>lr-free-suite</td>.*?</tr>", page).group(0)
     assert "<td>see Result</td>" in row
+
+
+def test_stn_leads_with_its_runs_against_the_plain_run(figs: dict, page: str, fake_store) -> None:
+    """STN's analysis leads ("Result", as every draws_own_analysis method's): its stn_result
+    table (each run against the plain run of its seed), then its schedules (plain dashed)."""
+    table = one(figs, "stn-reference: stn_result (analysis/stn_result.json)")
+    header = values(table["data"][0]["header"]["values"])
+    assert header[:4] == ["run", "status", "best val loss", "minus plain"]
+    cells = [values(c) for c in table["data"][0]["cells"]["values"]]
+    assert cells[0] == ["stn seed 0", "plain seed 0"]
+    assert float(cells[3][0]) == pytest.approx(fake_store.studies["stn-reference"]["minus_plain"],
+                                               abs=1e-3)
+    assert cells[3][1] == "-"  # the plain run is the baseline
+    schedules = one(figs, "stn-reference: STN: learned schedules and validation loss")
+    assert [t["line"]["dash"] for t in schedules["data"]] == ["solid", "solid", "dash", "dash"]
+    lead = page[page.index('<section id="lead">'):page.index("</section>",
+                                                           page.index('<section id="lead">'))]
+    assert "stn_result" in lead
+    row = re.search(r"<tr><td>stn-reference</td>.*?</tr>", page).group(0)
+    # no best trial (STN's runs are not one search): the headline stands where it would
+    assert f"<td>{fake_store.studies['stn-reference']['headline']}</td>" in row

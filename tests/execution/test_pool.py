@@ -207,3 +207,39 @@ def test_inside_a_tune_trial_the_workers_take_bundles_of_the_trials_group(ray_cl
     assert group0 == group1 == result.metrics["group"]
     # each worker holds exactly its own bundle's resources
     assert res0 == {"CPU": 0.5} and res1 == {"CPU": 0.25, "GPU": 0.5}
+
+
+def niceness_of_threads(cache, x):
+    """The niceness of every thread of this worker process (Linux keeps one per thread)."""
+    tids = [int(t) for t in os.listdir("/proc/self/task")]
+    return sorted({os.getpriority(os.PRIO_PROCESS, t) for t in tids})
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="Linux only")
+def test_workers_run_at_the_callers_niceness_not_rays(ray_cluster):
+    """Ray starts workers at nice 15 unless told otherwise (RAY_worker_niceness, which
+    init_local sets to 0 for the clusters searchlab starts): beside nice-0 jobs such a worker gets
+    ~1/28 of a core's share (docs/pool.md, "Under load"). The pool's workers take the caller's
+    niceness whatever the cluster's setting."""
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    with RayPool(workers=2, worker_cpu=1, niceness=None) as left:
+        rays = left.map(niceness_of_threads, [0, 1])
+    if os.environ.get("RAY_worker_niceness") is None:  # what the fix is about: the thread that
+        assert left.niceness == [15, 15]                 # runs the tasks is at 15
+        assert all(15 in threads for threads in rays)
+    with RayPool(workers=2, worker_cpu=1) as pool:
+        if pool.niceness != [mine, mine] and os.geteuid() != 0:
+            pytest.skip("raising a process's priority is not permitted here")
+        assert pool.niceness == [mine, mine]
+        assert pool.map(niceness_of_threads, [0, 1]) == [[mine], [mine]]
+
+
+def test_clusters_searchlab_starts_run_workers_at_nice_0(monkeypatch):
+    from searchlab.execution.ray_start import worker_priority_env
+
+    monkeypatch.delenv("RAY_worker_niceness", raising=False)
+    worker_priority_env()
+    assert os.environ["RAY_worker_niceness"] == "0"
+    monkeypatch.setenv("RAY_worker_niceness", "5")  # the user's choice is kept
+    worker_priority_env()
+    assert os.environ["RAY_worker_niceness"] == "5"

@@ -106,6 +106,39 @@ def cdt_workload(config: dict[str, Any], ctx: Context) -> Iterator[dict[str, flo
         yield metrics
 
 
+#: rounds a timing sample plays (:func:`trial_seconds`)
+SAMPLE_ROUNDS = 500
+#: what Ray Tune and tracking (its ``chunks`` reports to MLflow) add to a trial, in seconds: issue
+#: 23 saw spaces/cdt.yaml take 12 min one trial at a time, 560 trials whose simulation takes about
+#: 0.4 s each; benchmarks/cdt_expected_length.py measures the estimate against a real run
+TRIAL_OVERHEAD_S = 0.9
+
+
+def trial_seconds(s: CDTSettings) -> float:
+    """The seconds all trials of ``s`` take on one core of this machine: for each environment
+    and bandit, the first ``SAMPLE_ROUNDS`` rounds of one trial (its first tuner) timed and
+    scaled to the trials' rounds; plus what Tune and tracking add (``TRIAL_OVERHEAD_S``)."""
+    import time
+
+    per_round: dict[tuple[str, str], float] = {}
+    total = 0.0
+    for c in trial_configs(s):
+        key = (c["environment"], c["bandit"])
+        env = json.loads(c["env"])
+        if key not in per_round:
+            fixed = [float(kv.split("=")[1]) for kv in c["fixed"].split(",")] \
+                if c["tuner"] == "fixed" else None
+            bandit = json.loads(c["bandit_spec"]) if "bandit_spec" in c else c["bandit"]
+            rounds = min(SAMPLE_ROUNDS, int(env["horizon"]))
+            began = time.perf_counter()
+            res = run(env, bandit, c["tuner"], int(c["seed"]), zooming=json.loads(c["zooming"]),
+                      candidates=json.loads(c["candidates"]), fixed=fixed,
+                      lam=float(c["regularization"]), limit=rounds)
+            per_round[key] = (time.perf_counter() - began) / max(1, len(res.regret))
+        total += per_round[key] * int(env["horizon"]) + TRIAL_OVERHEAD_S
+    return total
+
+
 class CDTRun(FixedTrials):
     """Every (environment, bandit, tuner, seed) trial, asked in a fixed order."""
 
@@ -127,7 +160,9 @@ def _chunks(s: CDTSettings, config: dict[str, Any]) -> int:
 class CDTMethod(Method[CDTSettings]):
     name: ClassVar[str] = "cdt"
     settings_model: ClassVar[type[MethodSettings]] = CDTSettings
-    TRAITS: ClassVar[MethodTraits] = MethodTraits(draws_own_analysis=True)
+    TRAITS: ClassVar[MethodTraits] = MethodTraits(draws_own_analysis=True,
+                                                  independent_trials=True,
+                                                  budget_settings=("seeds",))
 
     def objective(self, study: Study) -> Objective:
         return Objective("cum_regret", "min")
@@ -144,6 +179,12 @@ class CDTMethod(Method[CDTSettings]):
             raise ValueError(f"classification environments: {why}")
         check_bandits_play(self.settings)  # your bandits play one round on every environment
 
+    def trial_seconds(self, study: Study) -> float | None:
+        try:
+            return trial_seconds(self.settings)
+        except Exception:  # noqa: BLE001 - a user's bandit failing later on: no estimate;
+            return None  # the trial that meets it reports it
+
     def describe(self, study: Study) -> list[str]:
         return [f"trials     {len(trial_configs(self.settings))} (environments x bandits x "
-                f"tuners x seeds), {study.budget.concurrency} at a time", *plan(self.settings)]
+                f"tuners x seeds), {study.concurrency_text}", *plan(self.settings)]

@@ -147,8 +147,10 @@ def make_tuner(name: str, bandit: Bandit, env: Environment, rng: np.random.Gener
 
 
 def simulate(env: Environment, bandit: Bandit, tuner: Tuner, seed: int,
-             env_rng: np.random.Generator | None = None, block: int = 100) -> RunResult:
-    """Play ``env.T`` rounds; the environment must be fresh (its draws come from ``env_rng``)."""
+             env_rng: np.random.Generator | None = None, block: int = 100,
+             limit: int | None = None) -> RunResult:
+    """Play ``env.T`` rounds (where ``limit`` is given, only the whole blocks that reach it: a
+    timing sample); the environment must be fresh (its draws come from ``env_rng``)."""
     env_rng = env_rng or np.random.default_rng([seed, 0])
     b_rng = np.random.default_rng([seed, 1])
     T, p = env.T, len(bandit.hyperparams)
@@ -160,6 +162,8 @@ def simulate(env: Environment, bandit: Bandit, tuner: Tuner, seed: int,
     start = time.process_time()
     t = 0
     for blk in env.blocks(env_rng, block):
+        if limit is not None and t >= limit:
+            break
         n = len(blk.means)
         Z = b_rng.standard_normal((n, env.d))
         random_arms = b_rng.integers(env.K, size=n)
@@ -185,13 +189,15 @@ def simulate(env: Environment, bandit: Bandit, tuner: Tuner, seed: int,
     if isinstance(tuner, ZoomingTS):
         info = {"restarts": tuner.restarts, "detections": tuner.detections,
                 "active_points_end": tuner.n_active}
-    return RunResult(np.cumsum(regret), hyper, tuple(h.name for h in bandit.hyperparams), seconds, info)
+    return RunResult(np.cumsum(regret[:t]), hyper[:t], tuple(h.name for h in bandit.hyperparams),
+                     seconds, info)
 
 
 def run(environment: Mapping[str, Any], bandit: str | Mapping[str, Any], tuner: str, seed: int,
         *, zooming: Mapping[str, Any] | None = None,
         candidates: Mapping[str, Sequence[float]] | None = None,
-        fixed: Sequence[float] | None = None, lam: float = 1.0) -> RunResult:
+        fixed: Sequence[float] | None = None, lam: float = 1.0,
+        limit: int | None = None) -> RunResult:
     """Build everything from plain settings and simulate one seed (``bandit``: a built-in
     name or a user bandit's spec, see :func:`make_bandit`)."""
     env_rng = np.random.default_rng([seed, 0])
@@ -199,4 +205,4 @@ def run(environment: Mapping[str, Any], bandit: str | Mapping[str, Any], tuner: 
     b = make_bandit(bandit, env, seed, lam)
     tun = make_tuner(tuner, b, env, np.random.default_rng([seed, 2]), zooming=zooming,
                      candidates=candidates, fixed=fixed)
-    return simulate(env, b, tun, seed, env_rng)
+    return simulate(env, b, tun, seed, env_rng, limit=limit)

@@ -59,11 +59,7 @@ class DeepGA:
                  device: str = "cpu") -> None:
         self.config = config
         self.pool = pool or SerialPool()
-        self.problem = Problem(env=config.env, hidden=tuple(config.hidden),
-                               activation=config.activation, sigma=config.sigma,
-                               max_steps=config.max_steps, backend=config.backend,
-                               device=device if config.backend == "torch" else "cpu",
-                               cache_mb=config.cache_mb)
+        self.problem = problem_of(config, device)
         env = self.problem.make_env()
         self.n_params = self.problem.policy(env).n_params
         self.archive = Archive(env.bc_dim)
@@ -175,6 +171,16 @@ class DeepGA:
         self.elite_score, self.best_ever = state["elite_score"], state["best_ever"]
         self.archive.points = np.array(state["archive"]).reshape(-1, self.archive.points.shape[1])
         self.rng.bit_generator.state = state["rng"]
+
+
+def problem_of(config: GAConfig, device: str = "cpu") -> Problem:
+    """What the workers need of ``config`` (plain data: it travels to every pool worker)."""
+    return Problem(env=config.env, hidden=tuple(config.hidden), activation=config.activation,
+                   sigma=config.sigma, max_steps=config.max_steps, backend=config.backend,
+                   device=device if config.backend == "torch" else "cpu",
+                   cache_mb=config.cache_mb, env_args=tuple(sorted(config.env_args.items())),
+                   policy_ref=config.policy, behavior=config.behavior, path=config.path,
+                   vectorize=config.vectorize)
 
 
 def generation_metrics(g: Generation) -> dict[str, float]:

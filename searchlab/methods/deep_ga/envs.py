@@ -378,5 +378,22 @@ def make_env(name: str, max_steps: int | None = None) -> BatchEnv:
     raise ValueError(f"unknown environment {name!r}; choose one of {', '.join(ENV_NAMES)}")
 
 
+def threshold(name: str, env: BatchEnv) -> float | None:
+    """The return at which ``name`` counts as solved: Gymnasium's ``reward_threshold`` (CartPole-v1
+    475, Acrobot-v1 -100, MountainCar-v0 -110, LunarLander-v3 200, a user's registered id's),
+    or None (MinAtar, Atari, Pendulum-v1, a factory's environment without a spec)."""
+    if name in CLASSIC:
+        import gymnasium as gym
+
+        return gym.spec(name).reward_threshold
+    return getattr(env, "threshold", None)
+
+
+def is_builtin(name: str) -> bool:
+    """Whether ``name`` is one of searchlab's own environments (or names a family of them:
+    ``minatar:``, ``atari:`` and ``maze:`` are reserved), not a Gymnasium id or a factory."""
+    return name in CLASSIC or name.split(":", 1)[0] in ("minatar", "atari", "maze") and ":" in name
+
+
 ENV_NAMES = (*CLASSIC, *(f"minatar:{g}" for g in MINATAR_GAMES),
              *(f"atari:{g}" for g in ATARI_GAMES), "maze:hard")

@@ -18,13 +18,15 @@ from typing import Any
 import numpy as np
 
 from searchlab.methods.deep_ga.encoding import Genome, WeightsCache
-from searchlab.methods.deep_ga.envs import BatchEnv, make_env
+from searchlab.methods.deep_ga.envs import BatchEnv, is_builtin, make_env
 from searchlab.methods.deep_ga.policies import Policy
 
 
 @dataclass(frozen=True)
 class Problem:
-    """What a worker needs to evaluate genomes: environment, policy layout, sigma, device."""
+    """What a worker needs to evaluate genomes: environment, policy layout, sigma, device; for a
+    Gymnasium or user environment (:mod:`.gym_envs`) its arguments, the user's policy module
+    (:mod:`.modules`) and behaviour function, and the directory their modules import from."""
 
     env: str
     hidden: tuple[int, ...] = ()
@@ -34,13 +36,35 @@ class Problem:
     backend: str = "numpy"
     device: str = "cpu"
     cache_mb: int = 256
+    env_args: tuple[tuple[str, Any], ...] = ()
+    policy_ref: str | None = None
+    behavior: str | None = None
+    path: str | None = None
+    vectorize: str = "auto"
 
     def make_env(self) -> BatchEnv:
-        return make_env(self.env, self.max_steps)
+        if is_builtin(self.env):
+            return make_env(self.env, self.max_steps)
+        from searchlab.methods.deep_ga.gym_envs import make_gym_env
 
-    def policy(self, env: BatchEnv) -> Policy:
+        return make_gym_env(self.env, dict(self.env_args), self.max_steps,
+                            behavior=self.behavior, path=self.path, vectorize=self.vectorize)
+
+    def policy(self, env: BatchEnv, device: str = "cpu") -> Any:
+        """The policy for ``env``: the user's module (``policy_ref``) or the MLP."""
+        spaces = getattr(env, "spaces", None)
+        if self.policy_ref is not None:
+            from searchlab.methods.deep_ga.gym_envs import builtin_spaces
+            from searchlab.methods.deep_ga.modules import ModulePolicy
+            from searchlab.refs import load
+
+            factory = load(self.policy_ref, self.path, "policy", call=True)
+            return ModulePolicy(factory, spaces or builtin_spaces(env), self.policy_ref, device)
         out = env.n_actions or env.act_dim
-        return Policy(env.obs_dim, tuple(self.hidden), out, env.n_actions > 0, self.activation)
+        bounds = spaces.bounds if spaces is not None else None
+        low, high = bounds if bounds is not None else (None, None)
+        return Policy(env.obs_dim, tuple(self.hidden), out, env.n_actions > 0, self.activation,
+                      low, high)
 
 
 @dataclass(frozen=True)
@@ -110,9 +134,17 @@ def _worker_state(cache: dict[str, Any], problem: Problem) -> tuple[BatchEnv, Po
     key = f"deep_ga:{problem!r}"
     if key not in cache:
         env = problem.make_env()
-        policy = problem.policy(env)
+        policy = problem.policy(env, _device(cache, problem))
         cache[key] = (env, policy, WeightsCache(policy, problem.sigma, problem.cache_mb * 2**20))
     return cache[key]
+
+
+def _device(cache: dict[str, Any], problem: Problem) -> str:
+    """The torch backend's device: the trial's GPU, else the worker's own (a Ray pool worker
+    given a GPU); the numpy backend runs on the CPU."""
+    if problem.backend != "torch":
+        return "cpu"
+    return problem.device if problem.device != "cpu" else cache.get("device", "cpu")
 
 
 def evaluate_batch(cache: dict[str, Any], tasks: list[Task]) -> list[Evaluation]:
@@ -129,9 +161,7 @@ def evaluate_batch(cache: dict[str, Any], tasks: list[Task]) -> list[Evaluation]
     if problem.backend == "torch":
         import torch
 
-        # the trial's GPU, else the worker's own device (a Ray pool worker given a GPU)
-        device = problem.device if problem.device != "cpu" else cache.get("device", "cpu")
-        params = torch.from_numpy(flat).to(device)
+        params = torch.from_numpy(flat).to(_device(cache, problem))
     returns, behavior, lengths = rollout(env, policy, params, seeds)
     out = []
     for i in range(len(tasks)):

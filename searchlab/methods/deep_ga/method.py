@@ -10,7 +10,8 @@ scheduler (ASHA, ...) stops unpromising GA runs; the ``method:`` block is the ba
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
 
 from searchlab.methods.base import (
     Analysis,
@@ -24,9 +25,9 @@ from searchlab.methods.base import (
     TrialResult,
     invalid,
 )
+from searchlab.methods.deep_ga.analysis import summarize
 from searchlab.methods.deep_ga.settings import DeepGASettings
 from searchlab.methods.deep_ga.workload import REFERENCE
-from searchlab.results import best_first
 
 if TYPE_CHECKING:
     from searchlab.spec.models import Study
@@ -39,8 +40,11 @@ SEARCHABLE = ("sigma", "truncation", "population", "novelty_weight", "novelty_k"
 class DeepGAMethod(Method[DeepGASettings]):
     name: ClassVar[str] = "deep_ga"
     settings_model: ClassVar[type[MethodSettings]] = DeepGASettings
+    #: ``seeds`` is its budget without a space (with one, ``budget.trials`` is)
     TRAITS: ClassVar[MethodTraits] = MethodTraits(space="optional", takes_searcher=True,
-                                                  draws_own_analysis=True)
+                                                  draws_own_analysis=True,
+                                                  independent_trials=True,
+                                                  budget_settings=("seeds",))
 
     def check(self, study: Study) -> None:
         if study.space is not None:
@@ -65,47 +69,109 @@ class DeepGAMethod(Method[DeepGASettings]):
                or (missing("torch") if s.backend == "torch" else None))
         if why:
             raise ValueError(f"{s.env} ({s.backend} backend): {why}")
+        # issue 21: import and try the user's env factory, policy and behaviour
+        # (searchlab.methods.deep_ga.check), each failure one line at its key of the block
+        from searchlab.methods.deep_ga.check import check_problem
+        from searchlab.refs import RefError
+
+        for ref in s.references():
+            problem = ref.problem(s.code_path())
+            if problem:
+                raise invalid(problem, "method", *ref.loc)
+        try:
+            check_problem(s)
+        except RefError as e:
+            raise invalid(str(e), "method", *e.loc) from None
 
     def describe(self, study: Study) -> list[str]:
+        from searchlab.methods.search import planned_trials
+
         s = self.settings
-        runs = ("GA runs sampled from the space" if study.space
-                else f"{s.seeds} GA runs (seeds {s.first_seed}..)")
+        runs = (f"{planned_trials(study)} GA runs sampled from the space"
+                if study.space else f"{s.seeds} GA runs (seeds {s.first_seed}.."
+                f"{s.first_seed + s.seeds - 1})")
         mode = ("GA-NS" if s.novelty_weight >= 1 else
                 f"GA, novelty weight {s.novelty_weight:g}" if s.novelty_weight > 0 else "GA")
-        return [f"{runs} of {mode} on {s.env}: population {s.population}, truncation "
-                f"{s.truncation}, sigma {s.sigma:g}, up to {s.generations} generations"]
+        return [f"trials     {runs}, {study.concurrency_text}, up to "
+                f"{s.generations} generations each",
+                f"           {mode} on {s.env}: population {s.population}, truncation "
+                f"{s.truncation}, sigma {s.sigma:g}", *_costs(s)]
 
     def start(self, study: Study) -> MethodRun:
         from searchlab.methods.search import search_run
 
         s = self.settings
         if study.space is None:
-            return _SeedRuns(s)
+            return _SeedRuns(s, study.name)
         inner = search_run(study, workload=REFERENCE, length=s.generations, metric=METRIC,
                            mode="max", resources=None,
                            base_config={**s.ga_config(), "seed": s.first_seed},
                            tags={"method": "deep_ga"})
-        return _Searched(inner)
+        return _Searched(inner, study.name)
+
+
+def _costs(s: DeepGASettings) -> list[str]:
+    """What a generation and a run cost, in episodes and frames (environment steps)."""
+    episodes = s.population * s.episodes
+    elite = (s.elite_candidates + 1) * s.elite_episodes
+    steps = s.max_steps or _episode_cap(s.env)
+    frames = f"{_n(steps)} steps" if steps else "the environment's episode length"
+    generation = episodes + elite
+    line = (f"           a generation: {_n(episodes)} episodes"
+            + (f" + up to {_n(elite)} to pick the elite" if elite else "")
+            + f", each up to {frames}")
+    run = (f"           a run: up to {_n(generation * s.generations)} episodes"
+           + (f", {_n(generation * s.generations * steps)} frames" if steps else ""))
+    ends = [f"{_n(s.max_frames)} frames" if s.max_frames else "",
+            f"elite score {s.target_score:g}" if s.target_score is not None else ""]
+    ends = [e for e in ends if e]
+    run += (f" (it stops at {' or '.join(ends)})" if ends else "")
+    if s.final_episodes:
+        n = s.final_episodes
+        run += f"; then the elite plays {_n(n)} final episode{'s' if n > 1 else ''}"
+    return [line, run]
+
+
+def _episode_cap(env: str) -> int | None:
+    """The environment's own episode cap, where reading it builds nothing heavy (the numpy
+    environments); None for the emulated ones (MinAtar, Atari)."""
+    if env.startswith(("minatar:", "atari:")):
+        return None
+    from searchlab.methods.deep_ga.envs import make_env
+
+    try:
+        return int(make_env(env).max_steps)
+    except Exception:  # a plan line is not worth an error
+        return None
+
+
+def _n(x: float) -> str:
+    """A count for a plan line: 5,600 / 1.2 M / 3.4 G."""
+    for scale, unit in ((1e9, " G"), (1e6, " M")):
+        if x >= scale:
+            return f"{x / scale:.3g}{unit}"
+    return f"{int(x):,}"
 
 
 class _SeedRuns(FixedTrials):
     """``seeds`` runs of one GA configuration."""
 
-    def __init__(self, s: DeepGASettings) -> None:
+    def __init__(self, s: DeepGASettings, study: str | None = None) -> None:
+        self.study = study
         super().__init__([
             TrialRequest(config={**s.ga_config(), "seed": seed}, length=s.generations,
                          workload=REFERENCE, tags={"method": "deep_ga", "seed": str(seed)})
             for seed in range(s.first_seed, s.first_seed + s.seeds)])
 
     def summarize(self, results: list[TrialResult]) -> Analysis:
-        return summarize(results)
+        return summarize(results, self.study)
 
 
 class _Searched(MethodRun):
     """Plain search over GA settings, summarised as GA runs."""
 
-    def __init__(self, inner: MethodRun) -> None:
-        self.inner = inner
+    def __init__(self, inner: MethodRun, study: str | None = None) -> None:
+        self.inner, self.study = inner, study
 
     def ask(self, trial_id: str) -> TrialRequest | None:
         return self.inner.ask(trial_id)
@@ -116,6 +182,9 @@ class _Searched(MethodRun):
     def report(self, trial_id: str, metrics: dict[str, float]) -> None:
         self.inner.report(trial_id, metrics)
 
+    def resume(self, asked: Sequence[TrialRequest]) -> None:
+        self.inner.resume(asked)
+
     @property
     def done(self) -> bool:
         return self.inner.done
@@ -125,52 +194,4 @@ class _Searched(MethodRun):
         return self.inner.total
 
     def summarize(self, results: list[TrialResult]) -> Analysis:
-        return summarize(results)
-
-
-def summarize(results: list[TrialResult]) -> Analysis:
-    """A table of GA runs and the learning curves (elite score against frames)."""
-    rows: list[dict[str, Any]] = []
-    configs = [r.request.config for r in results]
-    varied = [k for k in SEARCHABLE  # the GA settings that differ between runs (the searched ones)
-              if len({repr(c.get(k)) for c in configs}) > 1]
-    for r in results:
-        m = r.metrics
-        rows.append({"trial_id": r.trial_id, "seed": r.request.config.get("seed"),
-                     "status": r.status, "generations": len(r.history),
-                     "elite_score": m.get("elite_score"), "best_score": m.get("best_score"),
-                     "final_score": m.get("final_score"), "frames": m.get("frames"),
-                     "wall_time": m.get("wall_time"), "solved": m.get("solved"),
-                     **{k: r.request.config.get(k) for k in varied}})
-    analysis = Analysis(tables={"ga_runs": rows}, tags={"method": "deep_ga"})
-    scored = [row for row in rows if row["elite_score"] is not None]
-    if scored:
-        # the order of the results table and `searchlab show`: ties by fewer epochs, then id
-        epochs = {r.trial_id: r.metrics.get("epoch", len(r.history)) for r in results}
-        best = best_first(scored, "max", value=lambda row: row["elite_score"],
-                          epochs=lambda row: epochs[row["trial_id"]],
-                          trial_id=lambda row: row["trial_id"])[0]
-        analysis.metrics["best_elite_score"] = float(best["elite_score"])
-        finals = [row["final_score"] for row in rows if row["final_score"] is not None]
-        if finals:
-            analysis.metrics["mean_final_score"] = sum(finals) / len(finals)
-        solved = [row["solved"] for row in rows if row["solved"] is not None]
-        if solved:
-            analysis.metrics["solved_runs"] = float(sum(solved))
-        analysis.text = (f"{len(rows)} GA runs; best elite score {best['elite_score']:.4g} "
-                         f"(trial {best['trial_id']})")
-    analysis.figures["learning_curves"] = _curves(results)
-    return analysis
-
-
-def _curves(results: list[TrialResult]) -> dict[str, Any]:
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    for r in results:
-        xs = [h.get("frames", h.get("epoch")) for h in r.history]
-        fig.add_trace(go.Scatter(x=xs, y=[h.get("elite_score") for h in r.history],
-                                 mode="lines", name=f"{r.trial_id} (seed {r.request.config.get('seed')})"))
-    fig.update_layout(title="Deep GA: elite score against frames", xaxis_title="frames",
-                      yaxis_title="elite score")
-    return fig.to_dict()
+        return summarize(results, self.study)

@@ -6,7 +6,9 @@ individual (``Policy.n_params`` long; each layer's weight matrix, then its bias)
 stacked into ``(B, n_params)`` and every layer is one batched matrix product
 ``(B, 1, in) @ (B, in, out)`` -- numpy's ``matmul`` on the CPU, ``torch.bmm`` with
 ``backend="torch"`` (on ``cuda`` when the trial has a GPU). Discrete actions are the argmax of
-the outputs (a deterministic policy, as in Such et al.); continuous actions are ``tanh``.
+the outputs (a deterministic policy, as in Such et al.); continuous actions are ``tanh``, mapped
+onto the action box ``[low, high]`` when the environment gives finite bounds (a Gymnasium
+``Box``). A user's own torch module is :mod:`.modules`.
 
 Initialisation (Such et al. use standard initialisation, then mutate every weight): weights
 ``N(0, 1/fan_in)``, biases 0, drawn from the individual's first seed.
@@ -29,6 +31,8 @@ class Policy:
     out_dim: int
     discrete: bool
     activation: str = "tanh"
+    low: tuple[float, ...] | None = None  # continuous actions: the box tanh is mapped onto
+    high: tuple[float, ...] | None = None
 
     @property
     def sizes(self) -> list[int]:
@@ -78,7 +82,11 @@ class Policy:
                 h = _activate(h, self.activation, is_np)
         if self.discrete:
             return h.argmax(1) if is_np else h.argmax(1).cpu().numpy()
-        return np.tanh(h) if is_np else h.tanh().cpu().numpy()
+        a = np.tanh(h) if is_np else h.tanh().cpu().numpy()
+        if self.low is not None and self.high is not None:
+            low, high = np.asarray(self.low), np.asarray(self.high)
+            a = low + (a + 1) * (0.5 * (high - low))
+        return a
 
 
 def _bmm(h: Any, w: Any) -> Any:

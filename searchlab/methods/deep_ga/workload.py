@@ -3,7 +3,10 @@
 Each report holds ``generation``, ``best_score``, ``mean_score``, ``elite_score``, ``frames``,
 ``wall_time``, ``archive_size``, ``best_novelty``, ``best_ever``, ``frames_per_s`` (and, in the
 maze, ``solved``: 1 once any individual reached the goal). The last report of a run that spends
-its budget adds ``final_score``: the elite's mean over ``final_episodes`` fresh episodes.
+its budget adds ``final_score``: the elite's mean over ``final_episodes`` fresh episodes; and,
+where a threshold is known (the environment's own, :func:`.envs.threshold`, else the study's
+``target_score``), ``threshold`` and ``solved``: 1 when ``final_score`` (without final
+episodes, ``elite_score``) reaches it.
 
 After every generation the elite's seed list is kept as the trial artifact ``elite.json``
 (:data:`ELITE_FILE`, under ``<trial_dir>/artifacts/``; a few hundred bytes), so a run stopped
@@ -18,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from searchlab.methods.deep_ga.algorithm import DeepGA, generation_metrics
+from searchlab.methods.deep_ga.envs import threshold
 from searchlab.methods.deep_ga.settings import GAConfig
 from searchlab.workloads.api import Context
 
@@ -32,11 +36,17 @@ def ga_config(config: dict[str, Any]) -> GAConfig:
 
 
 def elite_record(ga: DeepGA, seed: int) -> dict[str, Any]:
-    """The elite as a replayable record: the problem and the seed list."""
+    """The elite as a replayable record: the problem and the seed list (and, for a Gymnasium
+    or user environment, its arguments, the user's policy and the directory of their code)."""
     c = ga.config
-    return {"env": c.env, "hidden": list(c.hidden), "activation": c.activation, "sigma": c.sigma,
-            "max_steps": c.max_steps, "genome": list(ga.elite or ()), "elite_score": ga.elite_score,
-            "generation": ga.generation, "n_params": ga.n_params, "run_seed": seed}
+    record = {"env": c.env, "hidden": list(c.hidden), "activation": c.activation,
+              "sigma": c.sigma, "max_steps": c.max_steps, "genome": list(ga.elite or ()),
+              "elite_score": ga.elite_score, "generation": ga.generation,
+              "n_params": ga.n_params, "run_seed": seed}
+    extra = {"env_args": c.env_args or None, "policy": c.policy, "behavior": c.behavior,
+             "vectorize": c.vectorize if c.vectorize != "auto" else None,
+             "path": c.path if c.uses_code else None}
+    return {**record, **{k: v for k, v in extra.items() if v is not None}}
 
 
 def deep_ga_workload(config: dict[str, Any], ctx: Context) -> Iterator[dict[str, float]]:
@@ -46,7 +56,9 @@ def deep_ga_workload(config: dict[str, Any], ctx: Context) -> Iterator[dict[str,
     if ctx.restored:
         ga.restore(ctx.restored)
     env = ga.problem.make_env()
-    solved = getattr(env, "solved", None)
+    solved = getattr(env, "solved", None)  # the maze: has any individual reached the goal
+    own = threshold(cfg.env, env)  # the environment's "solved"; else the study's target
+    target = own if own is not None else cfg.target_score
     limit = min(cfg.generations, ctx.max_epochs)
     while ga.generation < limit and not ga.finished:
         metrics = generation_metrics(ga.step())
@@ -55,8 +67,12 @@ def deep_ga_workload(config: dict[str, Any], ctx: Context) -> Iterator[dict[str,
         if solved is not None:
             metrics["solved"] = float(solved(ga.best_ever))
         _artifact(ctx, ELITE_FILE, json.dumps(elite_record(ga, seed)))
-        if (ga.generation >= limit or ga.finished) and cfg.final_episodes > 0:
-            metrics["final_score"] = ga.final_evaluation(cfg.final_episodes).score
+        if ga.generation >= limit or ga.finished:
+            if cfg.final_episodes > 0:
+                metrics["final_score"] = ga.final_evaluation(cfg.final_episodes).score
+            if solved is None and target is not None:
+                metrics["threshold"] = float(target)
+                metrics["solved"] = float(metrics.get("final_score", ga.elite_score) >= target)
         ctx.checkpoint(ga.state())
         yield metrics
 

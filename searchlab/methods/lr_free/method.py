@@ -28,6 +28,7 @@ once for all workloads helps a lot, yet they still lag a NadamW baseline calibra
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -44,7 +45,8 @@ from searchlab.methods.base import (
     TrialResult,
 )
 from searchlab.methods.lr_free import scoring
-from searchlab.methods.lr_free.settings import BASELINES, WORKLOADS, LRFreeSettings
+from searchlab.methods.lr_free.settings import BASELINES, BUDGETS, WORKLOADS, LRFreeSettings
+from searchlab.methods.lr_free.settings import OPTIMIZERS as BUILT_IN
 
 # The optimizers and workloads import torch: the run imports them (``searchlab validate`` reads
 # only this module's Method class, which must not).
@@ -151,6 +153,7 @@ class LRFreeRun(MethodRun):
         self.calibrated: dict[str, dict[str, Any]] | None = None
         self.queue: list[TrialRequest] = []
         self.sensitivity = self._sensitivity_requests()
+        self._before: list[TrialRequest] = []  # asked before, not replayed yet (resume)
 
     # -- requests ---------------------------------------------------------------------------
     def _request(self, optimizer: str, hparams: dict[str, Any], workload: str, setting: str,
@@ -204,7 +207,20 @@ class LRFreeRun(MethodRun):
                 return proposal
         return None
 
+    def resume(self, asked: Sequence[TrialRequest]) -> None:
+        """After calibration, a replayed ask takes the request it asked before out of the
+        scoring queue or the sensitivity list: with more ``repeats`` the queue is longer, and
+        the order in which the two were drawn would differ."""
+        self._before = list(reversed(asked))
+
     def ask(self, trial_id: str) -> TrialRequest | None:
+        before = self._before.pop() if self._before else None
+        if self.calibrated is not None and before is not None:
+            for source in (self.queue, self.sensitivity):
+                i = next((i for i, r in enumerate(source) if r.config == before.config), None)
+                if i is not None:
+                    self.asked[trial_id] = None
+                    return source.pop(i)
         if self.calibrated is None:
             proposal = next((p for p in self.open if p.pending), None) or self._new_proposal()
             if proposal is not None:
@@ -280,18 +296,74 @@ class LRFreeRun(MethodRun):
         return summarize(self.s, results, self.calibration, self.calibrated or {})
 
 
+def phases(s: LRFreeSettings) -> tuple[int, int, int]:
+    """How many trials each phase asks for: calibration, scoring, sensitivity (from the settings
+    alone: no torch; :attr:`LRFreeRun.total` is their sum)."""
+    calibration = sum(_proposal_count(s, o) for o in s.optimizers) * len(s.calibration_workloads)
+    scoring = len(s.optimizers) * len(s.workloads) * len(SETTINGS) * s.repeats
+    sensitivity = 0
+    if s.sensitivity_workload:
+        sensitivity = len([o for o in s.names if o in BASELINES]) * len(s.sensitivity_lrs)
+        if s.sensitivity_workload not in s.workloads:
+            sensitivity += len([o for o in s.names if o not in BASELINES])
+    return calibration, scoring, sensitivity
+
+
+def _proposal_count(s: LRFreeSettings, entry: Any) -> int:
+    """Proposals of one optimizer: ``calibration_trials``, or one (its defaults) when it has
+    nothing to calibrate (every built-in has a calibration space)."""
+    return s.calibration_trials if entry.ref in BUILT_IN or entry.space else 1
+
+
+def _proposals(s: LRFreeSettings) -> str:
+    counts = [_proposal_count(s, o) for o in s.optimizers]
+    if len(set(counts)) == 1:
+        return f"{len(counts)} optimizers x {counts[0]} proposals"
+    return f"{sum(counts)} proposals of {len(counts)} optimizers"
+
+
 class LRFreeMethod(Method[LRFreeSettings]):
     name: ClassVar[str] = "lr_free"
     settings_model: ClassVar[type[MethodSettings]] = LRFreeSettings
     #: calibration waits on results before scoring is asked for
+    #: more ``repeats`` continue a study (more seeds of the scored runs, calibrated as before);
+    #: more calibration does not (the scored runs used the earlier calibration)
     TRAITS: ClassVar[MethodTraits] = MethodTraits(enumerates_trials=False,
-                                                  draws_own_analysis=True)
+                                                  draws_own_analysis=True,
+                                                  budget_settings=("repeats",))
 
     def objective(self, study: Study) -> Objective:
         return Objective(METRIC, "min")
 
     def start(self, study: Study) -> LRFreeRun:
         return LRFreeRun(self.settings)
+
+    def describe(self, study: Study) -> list[str]:
+        s, (calibration, scoring, sensitivity) = self.settings, phases(self.settings)
+        n = len(s.optimizers)
+        lines = [f"trials     {calibration + scoring + sensitivity} in "
+                 f"{'three' if sensitivity else 'two'} phases, {study.concurrency_text}",
+                 f"           calibration: {calibration} ({_proposals(s)} x "
+                 f"{len(s.calibration_workloads)} workloads: "
+                 f"{', '.join(map(label, s.calibration_workloads))})",
+                 f"           scoring: {scoring} ({n} optimizers x {len(s.workloads)} workloads x "
+                 f"defaults and calibrated x {s.repeats} repeats), once calibration has ended"]
+        if sensitivity:
+            lines.append(f"           learning-rate sensitivity: {sensitivity} on "
+                         f"{label(str(s.sensitivity_workload))}, while calibration waits")
+        named = dict.fromkeys([*s.calibration_workloads, *s.workloads,
+                               *([s.sensitivity_workload] if s.sensitivity_workload else [])])
+        budgets = {w: BUDGETS[(w, s.size)] for w in named if w in WORKLOADS}
+        costs = [f"{label(w)} {steps:,} optimizer steps ({steps // every} evaluations)"
+                 for w, (steps, every) in budgets.items()]
+        if len(set(budgets.values())) == 1:
+            steps, every = next(iter(budgets.values()))
+            costs = [f"{steps:,} optimizer steps ({steps // every} evaluations) on a built-in "
+                     "workload"]
+        if any(w not in WORKLOADS for w in named):
+            costs.append(f"up to {s.max_evaluations:,} evaluations on yours")
+        lines.append(f"           a trial (size {s.size}): {', '.join(costs)}")
+        return lines
 
     def preflight(self, study: Study) -> None:
         from searchlab.preflight import missing

@@ -32,6 +32,14 @@ BASELINES = ("adamw", "nadamw")
 #: built-in workload name -> its function's reference
 WORKLOADS: dict[str, str] = {name: f"searchlab.methods.lr_free.workloads:{name}" for name in (
     "fashion_mlp", "fashion_cnn", "char_lm", "tabular", "forecast")}
+#: (built-in workload, size) -> (optimizer steps, steps between evaluations)
+BUDGETS: dict[tuple[str, str], tuple[int, int]] = {
+    ("fashion_mlp", "small"): (100, 10), ("fashion_mlp", "full"): (3000, 100),
+    ("fashion_cnn", "small"): (100, 10), ("fashion_cnn", "full"): (3000, 100),
+    ("char_lm", "small"): (100, 10), ("char_lm", "full"): (3000, 100),
+    ("tabular", "small"): (100, 10), ("tabular", "full"): (2000, 100),
+    ("forecast", "small"): (100, 10), ("forecast", "full"): (4000, 100),
+}
 #: trial config keys that are not hyperparameters (a user optimizer may not use these names)
 RESERVED = ("optimizer", "setting", "workload", "seed", "proposal")
 

@@ -39,6 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from searchlab.methods.lr_free.optimizers import RESERVED, Built, build, spec
+from searchlab.methods.lr_free.settings import BUDGETS as BUDGETS  # (name, size) -> steps
 from searchlab.methods.lr_free.settings import WORKLOADS as WORKLOADS  # name -> reference
 from searchlab.workloads.api import Context
 from searchlab.workloads.datasets import image_classification, text_corpus
@@ -61,16 +62,6 @@ TARGETS: dict[tuple[str, str, str], float] = {
     ("tabular", "diabetes", "full"): 0.55,
     ("forecast", "generated", "small"): 0.025,
     ("forecast", "generated", "full"): 0.005,
-}
-
-
-#: (workload, size) -> (optimizer steps, steps between evaluations)
-BUDGETS: dict[tuple[str, str], tuple[int, int]] = {
-    ("fashion_mlp", "small"): (100, 10), ("fashion_mlp", "full"): (3000, 100),
-    ("fashion_cnn", "small"): (100, 10), ("fashion_cnn", "full"): (3000, 100),
-    ("char_lm", "small"): (100, 10), ("char_lm", "full"): (3000, 100),
-    ("tabular", "small"): (100, 10), ("tabular", "full"): (2000, 100),
-    ("forecast", "small"): (100, 10), ("forecast", "full"): (4000, 100),
 }
 
 

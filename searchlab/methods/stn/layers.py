@@ -43,8 +43,19 @@ class _Modulated(nn.Module):
         if self.scale is not None:
             nn.init.normal_(self.scale.weight, std=0.1 / embed_dim ** 0.5)
 
+    def response_parameters(self) -> list[nn.Parameter]:
+        """The weights of the response to the hyperparameters (the scale and the response
+        branch; none for a plain layer): what Delta-STN trains on the linearised loss."""
+        parts = [getattr(self, name, None) for name in ("scale", "hyper_branch", "hyper_ih",
+                                                         "hyper_hh")]
+        return [p for part in parts if part is not None for p in part.parameters()]
+
 
 class StnLinear(_Modulated):
+    """``nn.Linear`` whose output units respond to the hyperparameters: ``layer(x, e)`` with
+    ``e`` the model's embedding (None: the plain layer). ``hyper=False`` builds the plain layer
+    only; ``rank`` factorises the response weights."""
+
     def __init__(self, in_features: int, out_features: int, embed_dim: int, *,
                  rank: int | None = None, hyper: bool = True) -> None:
         super().__init__()
@@ -67,16 +78,24 @@ class StnLinear(_Modulated):
 
 
 class StnConv2d(_Modulated):
+    """``nn.Conv2d`` whose output channels respond to the hyperparameters: ``layer(x, e)``
+    (``e`` None: the plain convolution). ``rank``: the response is a ``rank``-channel
+    convolution followed by a 1x1 one (cheaper for wide layers)."""
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, embed_dim: int, *,
-                 padding: int = 0, rank: int | None = None, hyper: bool = True) -> None:
+                 stride: int = 1, padding: int = 0, bias: bool = True, rank: int | None = None,
+                 hyper: bool = True) -> None:
         super().__init__()
-        self.base = nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding)
+        self.base = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
+                              padding=padding, bias=bias)
         self.hyper_branch: nn.Module | None = None
         if hyper:
             self.hyper_branch = (
-                nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding) if rank is None
-                else nn.Sequential(nn.Conv2d(in_channels, rank, kernel_size, padding=padding,
-                                             bias=False), nn.Conv2d(rank, out_channels, 1)))
+                nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                          bias=bias) if rank is None
+                else nn.Sequential(nn.Conv2d(in_channels, rank, kernel_size, stride=stride,
+                                             padding=padding, bias=False),
+                                   nn.Conv2d(rank, out_channels, 1, bias=bias)))
         self._init_scale(embed_dim, out_channels, hyper)
 
     def forward(self, x: torch.Tensor, e: torch.Tensor | None = None) -> torch.Tensor:

@@ -50,40 +50,36 @@ TUNABLE: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 }
 
 
-def _model_hypers(model: str) -> tuple[dict[str, str], frozenset[str]]:
-    from searchlab.methods.stn.models import MODELS
-
-    cls = MODELS[model]
-    return cls.HYPERS, cls.DISCRETE
-
-
 def spec_fields(settings: STNSettings, study: Study) -> list[dict[str, Any]]:
     """The tuned hyperparameters from the study's space, as the fields of
     :class:`~searchlab.methods.stn.hyper.HyperSpec` (plain data: no torch here); ValueError (one
-    line, pointing at the key) for anything the model cannot tune."""
+    line, pointing at the key) for anything the model cannot tune. A user's model is checked
+    against its ``HYPERS`` by the preflight (its code is imported there, not when the study file
+    is read); here the kind follows the space (``int``: discrete)."""
     from searchlab.spec.space import Float, Int
 
     if study.space is None or not study.space.params:
         raise ValueError("stn needs a 'space' with the hyperparameters to tune")
-    hypers, discrete = TUNABLE[settings.model]
+    hypers, discrete = (None, frozenset()) if settings.user_model else TUNABLE[settings.model]
     ints = f"; {', '.join(sorted(discrete))}: int" if discrete else ""
-    supported = (f"model '{settings.model}' tunes {', '.join(sorted(hypers))} "
-                 f"(uniform or loguniform{ints})")
+    supported = "" if hypers is None else (
+        f"; model '{settings.model}' tunes {', '.join(sorted(hypers))} "
+        f"(uniform or loguniform{ints})")
     specs = []
     for name, p in study.space.walk():
-        if name not in hypers:
-            raise invalid(f"space parameter '{name}': not a hyperparameter stn can tune; "
+        if hypers is not None and name not in hypers:
+            raise invalid(f"space parameter '{name}': not a hyperparameter stn can tune"
                           f"{supported}", "space", name)
-        if name in discrete:
+        if name in discrete or (hypers is None and isinstance(p, Int)):
             if not isinstance(p, Int) or p.log or p.step != 1:
-                raise invalid(f"space parameter '{name}': must be {{int: [low, high]}}; "
+                raise invalid(f"space parameter '{name}': must be {{int: [low, high]}}"
                               f"{supported}", "space", name)
             kind, low, high = "int", float(p.low), float(p.high)
             default = low
         else:
             if not isinstance(p, Float) or p.step:
                 raise invalid(f"space parameter '{name}': must be {{uniform: [a, b]}} or "
-                              f"{{loguniform: [a, b]}}; {supported}", "space", name)
+                              f"{{loguniform: [a, b]}}{supported}", "space", name)
             kind, low, high = ("loguniform" if p.log else "uniform"), p.low, p.high
             default = (math.exp(math.log(low) + 0.05 * (math.log(high) - math.log(low)))
                        if p.log else low + 0.05 * (high - low))
@@ -117,16 +113,22 @@ def trial_configs(settings: STNSettings, specs: list[dict[str, Any]]) -> list[di
 
 
 def stn_workload(config: dict[str, Any], ctx: Context) -> Iterator[dict[str, float]]:
-    """One STN (or Delta-STN) run; per epoch: losses, accuracies, every hyperparameter."""
+    """One STN (or Delta-STN) run, or the plain network at the initial values (``plain``); per
+    epoch: losses, accuracies, every hyperparameter (constant for ``plain``)."""
     import torch
 
     from searchlab.methods.stn.hyper import HyperSpec
-    from searchlab.methods.stn.train import hypertrain
+    from searchlab.methods.stn.train import hypertrain, train_fixed
 
     s = STNSettings.model_validate_json(config["settings"])
     specs = [HyperSpec(**d) for d in json.loads(config["hypers"])]
     torch.set_num_threads(s.threads)
     seed = int(config["seed"])
+    if config["variant"] == "plain":
+        init = {h.name: h.init for h in specs}
+        for row in train_fixed(s, init, seed=seed, device=ctx.device):
+            yield {**row, **init}
+        return
     yield from hypertrain(s, specs, delta=config["variant"] == "delta_stn", seed=seed,
                           device=ctx.device)
 
@@ -135,7 +137,8 @@ def fixed_workload(config: dict[str, Any], ctx: Context, settings: dict[str, Any
                    seed: int = 0) -> Iterator[dict[str, float]]:
     """The baseline STN is compared with, as an ordinary searchlab workload: the plain network
     (no modulation branch) trained at the fixed hyperparameters in ``config`` (the names STN
-    tunes), with STN's data, optimiser and evaluation (``settings``: an ``STNSettings`` mapping).
+    tunes), with STN's data, optimiser and evaluation (``settings``: an ``STNSettings`` mapping,
+    which may name a user's model and data with an absolute ``path``).
     The trial's seed is ``seed`` plus a hash of its config, so trials differ but reruns agree.
     Per epoch: ``train_loss``, ``val_loss``, ``best_val_loss``, test metrics at the best epoch,
     ``seconds`` and ``cpu_seconds``."""
@@ -143,10 +146,11 @@ def fixed_workload(config: dict[str, Any], ctx: Context, settings: dict[str, Any
 
     import torch
 
+    from searchlab.methods.stn.problem import model_class
     from searchlab.methods.stn.train import train_fixed
 
     s = STNSettings.model_validate(settings or {})
-    hypers, _ = _model_hypers(s.model)
+    hypers = model_class(s).tunable()
     unknown = sorted(set(config) - set(hypers))
     if unknown:
         raise ValueError(f"config names '{unknown[0]}', which model '{s.model}' does not take; "
@@ -165,55 +169,27 @@ class STNRun(FixedTrials):
             TrialRequest(config=c, length=settings.epochs, workload=WORKLOAD,
                          tags={"method": "stn", "stn.variant": c["variant"]})
             for c in trial_configs(settings, specs)])
-        self.names = [s["name"] for s in specs]
+        self.settings = settings
+        self.init = {s["name"]: s["init"] for s in specs}
 
     def summarize(self, results: list[TrialResult]) -> Analysis:
-        return summarize(results, self.names)
+        from searchlab.methods.stn.analysis import summarize
+
+        return summarize(results, list(self.init), self.init, describe_problem(self.settings))
 
 
-def summarize(results: list[TrialResult], names: list[str]) -> Analysis:
-    """Schedules figure (one panel per hyperparameter, one line per run), a table of runs, and
-    the mean best validation loss per variant."""
-    from plotly.subplots import make_subplots
-
-    rows, by_variant = [], {}
-    fig = make_subplots(rows=len(names) + 1, cols=1, shared_xaxes=True,
-                        subplot_titles=[*names, "val_loss"], vertical_spacing=0.04)
-    for r in results:
-        variant, seed = r.request.config.get("variant"), r.request.config.get("seed")
-        hist = [h for h in r.history if "val_loss" in h]
-        if not hist:
-            rows.append({"trial": r.trial_id, "variant": variant, "seed": seed, "status": r.status})
-            continue
-        best = min(hist, key=lambda h: h["val_loss"])
-        rows.append({"trial": r.trial_id, "variant": variant, "seed": seed, "status": r.status,
-                     "best_val_loss": best["val_loss"], "best_epoch": best["epoch"],
-                     "test_loss_at_best": best.get("test_loss"),
-                     "test_accuracy_at_best": best.get("test_accuracy"),
-                     "seconds": hist[-1].get("seconds"),
-                     **{f"final.{n}": hist[-1].get(n) for n in names}})
-        by_variant.setdefault(variant, []).append(best["val_loss"])
-        epochs = [h["epoch"] for h in hist]
-        label = f"{variant} seed {seed}"
-        for i, n in enumerate(names, 1):
-            fig.add_scatter(x=epochs, y=[h.get(n) for h in hist], mode="lines", name=label,
-                            legendgroup=label, showlegend=i == 1, row=i, col=1)
-        fig.add_scatter(x=epochs, y=[h["val_loss"] for h in hist], mode="lines", name=label,
-                        legendgroup=label, showlegend=False, row=len(names) + 1, col=1)
-    fig.update_layout(title="STN: learned hyperparameter schedules", height=220 * (len(names) + 1))
-    fig.update_xaxes(title_text="epoch", row=len(names) + 1, col=1)
-    metrics = {f"{v}.best_val_loss_mean": sum(xs) / len(xs) for v, xs in by_variant.items()}
-    text = "\n".join(f"- {v}: best val loss {sum(xs) / len(xs):.4f} (mean of {len(xs)} runs)"
-                     for v, xs in by_variant.items())
-    return Analysis(metrics=metrics, tables={"stn_runs": rows},
-                    figures={"stn_schedules": fig.to_dict()}, tags={"method": "stn"},
-                    text="STN\n" + text)
+def describe_problem(s: STNSettings) -> str:
+    """What the runs train, in a few words (``model on data, N epochs``)."""
+    data = "text corpus" if s.model == "lstm" else s.data
+    return f"{s.model} on {data}, {s.epochs} epochs ({s.warmup_epochs} warm-up)"
 
 
 class STNMethod(Method[STNSettings]):
     name: ClassVar[str] = "stn"
     settings_model: ClassVar[type[MethodSettings]] = STNSettings
-    TRAITS: ClassVar[MethodTraits] = MethodTraits(space="required", draws_own_analysis=True)
+    TRAITS: ClassVar[MethodTraits] = MethodTraits(space="required", draws_own_analysis=True,
+                                                  independent_trials=True,
+                                                  budget_settings=("seeds",))
 
     def check(self, study: Study) -> None:
         spec_fields(self.settings, study)
@@ -225,13 +201,31 @@ class STNMethod(Method[STNSettings]):
         return STNRun(self.settings, spec_fields(self.settings, study))
 
     def preflight(self, study: Study) -> None:
+        """torch is installed; a user's model and data (``searchlab.methods.stn.problem``)
+        import, fit the space, and take one training and one evaluation pass on two examples."""
         from searchlab.preflight import missing
 
         why = missing("torch")
         if why:
             raise ValueError(why)
+        s = self.settings
+        if s.user_model or s.user_data:
+            from searchlab.methods.stn.problem import check_problem
+
+            check_problem(s, hyper_specs(s, study))
 
     def describe(self, study: Study) -> list[str]:
         s = self.settings
+        where = f" (code in {s.path})" if s.path and (s.user_model or s.user_data) else ""
+        examples = (f"up to {s.train_size:,} training examples" if s.train_size
+                    else "the training examples but the validation set")
+        per_epoch = f" ({max(1, s.train_size // s.batch_size):,} weight steps)" \
+            if s.train_size and s.model != "lstm" else ""
         return [f"trials     {len(s.variants) * s.seeds} ({', '.join(s.variants)} x {s.seeds} "
-                f"seed(s)), {study.budget.concurrency} at a time, {s.epochs} epochs each"]
+                f"seed(s)), {study.concurrency_text}, {s.epochs} epochs each",
+                f"           trains {describe_problem(s)}{where}",
+                f"           a trial: {s.warmup_epochs} warm-up epochs of weight steps, "
+                f"then {s.epochs - s.warmup_epochs} of {s.train_steps} weight steps per "
+                f"{s.valid_steps} hyperparameter step(s)",
+                f"           an epoch: {examples} in batches of {s.batch_size}{per_epoch}, "
+                f"up to {s.val_size:,} for validation"]

@@ -34,87 +34,27 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 import torch.autograd.forward_ad as fwAD
 
 from searchlab.methods.stn.hyper import Hyperparameters, HyperSpec, reinforce_surrogate
-from searchlab.methods.stn.models import MODELS, StnModel
+from searchlab.methods.stn.models import StnModel
+from searchlab.methods.stn.problem import Split, build_model, load_split
 from searchlab.methods.stn.settings import STNSettings
 
+__all__ = ["Split", "build_model", "evaluate", "finite", "hypertrain", "load_split", "train_fixed"]
+
 EVAL_CHUNK = 2000
-
-
-@dataclass(frozen=True)
-class Split:
-    """Train / validation / test tensors, and the data set's name."""
-
-    name: str
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-
-    def to(self, device: str) -> Split:
-        t = {k: getattr(self, k).to(device) for k in ("x_train", "y_train", "x_val", "y_val",
-                                                       "x_test", "y_test")}
-        return Split(self.name, **t)
-
-
-def load_split(s: STNSettings) -> Split:
-    """The data of ``s.model``: images (normalised with Fashion-MNIST's mean and std, as the
-    reference does) or character sequences. Validation comes out of the training set (fixed
-    split, seed 0); the test set is the data set's own."""
-    if s.model == "lstm":
-        return _text_split(s)
-    from searchlab.workloads.datasets import FASHION_MEAN, FASHION_STD, image_classification
-
-    d = image_classification(s.data)
-    x = (torch.from_numpy(d.x_train) - FASHION_MEAN) / FASHION_STD
-    xt = (torch.from_numpy(d.x_test) - FASHION_MEAN) / FASHION_STD
-    y, yt = torch.from_numpy(d.y_train), torch.from_numpy(d.y_test)
-    idx = torch.from_numpy(np.random.default_rng(0).permutation(len(x)))
-    n_val = min(s.val_size, len(x) // 5) if d.name == "digits" else s.val_size
-    n_train = len(x) - n_val if s.train_size is None else min(s.train_size, len(x) - n_val)
-    tr, va = idx[n_val:n_val + n_train], idx[:n_val]
-    n_test = len(xt) if s.test_size is None else min(s.test_size, len(xt))
-    return Split(d.name, x[tr], y[tr], x[va], y[va], xt[:n_test], yt[:n_test])
-
-
-def _text_split(s: STNSettings) -> Split:
-    from searchlab.workloads.datasets import text_corpus
-
-    codes = np.frombuffer(text_corpus(s.corpus_chars).encode("ascii"), dtype=np.uint8) % 128
-    n = (len(codes) - 1) // s.seq_len
-    x = torch.from_numpy(codes[:n * s.seq_len].astype(np.int64)).view(n, s.seq_len)
-    y = torch.from_numpy(codes[1:n * s.seq_len + 1].astype(np.int64)).view(n, s.seq_len)
-    n_test = n // 10
-    n_val = min(s.val_size, n // 10)
-    n_train = n - n_val - n_test if s.train_size is None else min(s.train_size, n - n_val - n_test)
-    a, b = n_train, n_train + n_val
-    return Split("stdlib_text", x[:a], y[:a], x[a:b], y[a:b], x[-n_test:], y[-n_test:])
-
-
-def build_model(s: STNSettings, split: Split, n_hyper: int, hyper: bool) -> StnModel:
-    if s.model == "mlp":
-        side = split.x_train.shape[-1]
-        return MODELS["mlp"](n_hyper, inputs=side * side, embed_dim=s.embed_dim, rank=s.rank,
-                             hyper=hyper)
-    if s.model == "cnn":
-        return MODELS["cnn"](n_hyper, side=split.x_train.shape[-1], embed_dim=s.embed_dim,
-                             rank=s.rank, hyper=hyper)
-    return MODELS["lstm"](n_hyper, embed_dim=s.embed_dim, rank=s.rank, hyper=hyper)
 
 
 @torch.no_grad()
 def evaluate(model: StnModel, x: torch.Tensor, y: torch.Tensor,
              e: torch.Tensor | None) -> tuple[float, float]:
-    """Mean loss and accuracy of the clean network on (x, y); ``e``: a (1, dim) embedding."""
+    """Mean loss and accuracy of the clean network on (x, y) in eval mode; ``e``: a (1, dim)
+    embedding."""
+    model.eval()
     loss, hit = 0.0, 0.0
     for i in range(0, len(x), EVAL_CHUNK):
         xb, yb = x[i:i + EVAL_CHUNK], y[i:i + EVAL_CHUNK]
@@ -167,6 +107,7 @@ def hypertrain(s: STNSettings, specs: list[HyperSpec], *, delta: bool, seed: int
     opt_w = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum)
     opt_h = torch.optim.RMSprop(list(hyp.parameters()), lr=s.hyper_lr)
     train = _Batches(split.x_train, split.y_train, s.batch_size, gen)
+    schedule = _lr_schedule(s, opt_w, train.per_epoch)
     val = _Batches(split.x_val, split.y_val, s.batch_size, gen)
     start, cpu, step, best = time.perf_counter(), time.process_time(), 0, {}
     for epoch in range(1, s.epochs + 1):
@@ -174,6 +115,7 @@ def hypertrain(s: STNSettings, specs: list[HyperSpec], *, delta: bool, seed: int
         for _ in range(train.per_epoch):
             x, y = train.next()
             total += (_delta_weight_step if delta else _weight_step)(model, hyp, opt_w, x, y, s.clip)
+            schedule.step()
             step += 1
             if epoch > s.warmup_epochs and step % s.train_steps == 0:
                 for _ in range(s.valid_steps):
@@ -188,6 +130,14 @@ def hypertrain(s: STNSettings, specs: list[HyperSpec], *, delta: bool, seed: int
                "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}
 
 
+def _lr_schedule(s: STNSettings, opt: torch.optim.Optimizer, per_epoch: int
+                 ) -> torch.optim.lr_scheduler.LRScheduler:
+    """The weights' learning rate per step: constant, or cosine decay to 0 over the run."""
+    if s.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=s.epochs * per_epoch)
+    return torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0)
+
+
 def _clip(model: StnModel, clip: float | None) -> None:
     if clip is not None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -197,6 +147,7 @@ def _weight_step(model: StnModel, hyp: Hyperparameters, opt: torch.optim.Optimiz
                  x: torch.Tensor, y: torch.Tensor, clip: float | None) -> float:
     with torch.no_grad():
         h = hyp.sample(len(x), perturb=True, centred=False)
+    model.train()
     out, loss_fn = model.train_forward(x, y, h.values, model.embedding(h.net_input))
     loss = loss_fn(out).mean()
     opt.zero_grad(set_to_none=True)
@@ -211,6 +162,7 @@ def _delta_weight_step(model: StnModel, hyp: Hyperparameters, opt: torch.optim.O
     """Delta-STN: base weights on the unmodulated loss, the response on the linearised one."""
     with torch.no_grad():
         h = hyp.sample(len(x), perturb=True, centred=True)
+    model.train()
     with fwAD.dual_level():
         net_in = fwAD.make_dual(torch.zeros_like(h.net_input), h.net_input)
         out, loss_fn = model.train_forward(x, y, h.values, model.embedding(net_in))
@@ -220,8 +172,7 @@ def _delta_weight_step(model: StnModel, hyp: Hyperparameters, opt: torch.optim.O
     opt.zero_grad(set_to_none=True)
     (base_loss + _weight_decay(model, h.values)).backward(retain_graph=lin_loss is not None)
     if lin_loss is not None:
-        response = [p for n, p in model.named_parameters()
-                    if "hyper" in n or "scale" in n or n.startswith("embed")]
+        response = model.response_parameters()
         grads = torch.autograd.grad(lin_loss, response, allow_unused=True)
         for p, g in zip(response, grads):
             if g is not None:
@@ -234,6 +185,7 @@ def _delta_weight_step(model: StnModel, hyp: Hyperparameters, opt: torch.optim.O
 def _hyper_step(model: StnModel, hyp: Hyperparameters, opt: torch.optim.Optimizer,
                 x: torch.Tensor, y: torch.Tensor, tau: float, delta: bool) -> None:
     h = hyp.sample(len(x), perturb=True, centred=delta)
+    model.eval()  # the validation loss of the clean network (batch norm: running statistics)
     losses = model.loss(model.logits(x, model.embedding(h.net_input)), y)
     objective = losses.mean() + reinforce_surrogate(losses, h.log_prob) - tau * hyp.entropy()
     params = [p for p in hyp.parameters() if p.numel()]
@@ -245,18 +197,23 @@ def _hyper_step(model: StnModel, hyp: Hyperparameters, opt: torch.optim.Optimize
 
 def _eval_metrics(model: StnModel, hyp: Hyperparameters | None, split: Split, delta: bool,
                   best: dict[str, float]) -> dict[str, float]:
-    """Validation metrics now; test metrics at the best validation loss so far (the test set is
-    evaluated only when the validation loss improves). ``best`` carries them between epochs."""
+    """Validation metrics now; test metrics (where the data has a test set) at the best
+    validation loss so far (the test set is evaluated only when the validation loss improves).
+    ``best`` carries them between epochs."""
     e = None
     if hyp is not None and model.embed is not None:
         with torch.no_grad():
             e = model.embedding(hyp.sample(1, perturb=False, centred=delta).net_input)
     vl, va = evaluate(model, split.x_val, split.y_val, e)
     if not best:
-        best.update(best_val_loss=math.nan, test_loss=math.nan, test_accuracy=math.nan)
+        best.update(best_val_loss=math.nan)
+        if split.has_test:
+            best.update(test_loss=math.nan, test_accuracy=math.nan)
     if not vl >= best["best_val_loss"]:  # an improvement, or the first finite value
-        tl, ta = evaluate(model, split.x_test, split.y_test, e)
-        best.update(best_val_loss=vl, test_loss=tl, test_accuracy=ta)
+        best.update(best_val_loss=vl)
+        if split.x_test is not None and split.y_test is not None:
+            tl, ta = evaluate(model, split.x_test, split.y_test, e)
+            best.update(test_loss=tl, test_accuracy=ta)
     return {"val_loss": vl, "val_accuracy": va, **best}
 
 
@@ -270,19 +227,21 @@ def train_fixed(s: STNSettings, values: dict[str, float], *, seed: int,
     model = build_model(s, split, 0, hyper=False).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum)
     train = _Batches(split.x_train, split.y_train, s.batch_size, gen)
+    schedule = _lr_schedule(s, opt, train.per_epoch)
     start, cpu, best = time.perf_counter(), time.process_time(), {}
     for _ in range(s.epochs):
         total = 0.0
         for _ in range(train.per_epoch):
             x, y = train.next()
-            vals = {k: torch.full((len(x),), float(v), device=device) for k, v in values.items()
-                    if v != 0 or k == "cutout_holes"}
+            vals = {k: torch.full((len(x),), float(v), device=device) for k, v in values.items()}
+            model.train()
             out, loss_fn = model.train_forward(x, y, vals, None)
             loss = loss_fn(out).mean()
             opt.zero_grad(set_to_none=True)
             (loss + _weight_decay(model, vals)).backward()
             _clip(model, s.clip)
             opt.step()
+            schedule.step()
             total += float(loss.detach())
         yield {"train_loss": total / train.per_epoch, **_eval_metrics(model, None, split, False, best),
                "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}

@@ -91,3 +91,44 @@ def test_same_run_on_one_and_two_ray_pool_workers(ray_cluster) -> None:
     assert sizes == [1, 1, 2]
     assert runs[0] == runs[1] == runs[2]
     assert runs[0][0][-1][3] > 0 and len(runs[0][1]) >= 1
+
+
+USER_MODULE = '''
+import gymnasium as gym
+from torch import nn
+
+
+def make_env():
+    return gym.make("Pendulum-v1")
+
+
+def policy(observation_space, action_space):
+    return nn.Sequential(nn.Linear(observation_space.shape[0], 4), nn.Tanh(),
+                         nn.Linear(4, action_space.shape[0]))
+'''
+
+
+def test_user_env_and_policy_on_ray_pool_workers(ray_cluster, tmp_path) -> None:
+    """Ray workers import the user's module from `path` (not on their sys.path otherwise) and
+    give the same run as the calling process."""
+    from searchlab.execution.pool import RayPool
+    from searchlab.methods.deep_ga.algorithm import DeepGA
+    from searchlab.methods.deep_ga.settings import GAConfig
+    from searchlab.workloads.api import SerialPool
+
+    name = f"ga_user_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(USER_MODULE)
+    config = GAConfig(env=f"{name}:make_env", policy=f"{name}:policy", path=str(tmp_path),
+                      population=12, truncation=3, elite_candidates=2, elite_episodes=1,
+                      generations=2, max_steps=30, sigma=0.1)
+    runs = []
+    for pool in (SerialPool(), RayPool(2, worker_cpu=1)):
+        try:
+            ga = DeepGA(config, 4, pool)
+            runs.append(([(g.best_score, g.elite_score, g.frames) for g in ga.run()], ga.elite))
+        finally:
+            if isinstance(pool, RayPool):
+                pool.close()
+    assert runs[0] == runs[1]
+    # every episode cut at 30 steps: 12 individuals, then 2 elite candidates (3 with the old elite)
+    assert runs[0][0][-1][2] == 2 * 12 * 30 + (2 + 3) * 30

@@ -99,7 +99,11 @@ def test_bad_settings_are_one_line_errors() -> None:
     with pytest.raises(ValueError, match="truncation"):
         DeepGASettings(population=4, truncation=5)
     with pytest.raises(ValueError, match="unknown environment"):
-        DeepGASettings(env="Pong")
+        DeepGASettings(env="minatar:pong")
+    with pytest.raises(ValueError, match="neither a built-in"):
+        DeepGASettings(env="Pong v5")
+    # a plausible Gymnasium id is checked when the study starts (tests/.../test_deep_ga_gym.py)
+    assert DeepGASettings(env="Pong").env == "Pong"
 
 
 def test_replay_reports_a_missing_file(tmp_path, capsys) -> None:
@@ -123,3 +127,75 @@ def test_a_space_searches_the_ga_settings() -> None:
     rows = out.analysis.tables["ga_runs"]
     assert {(row["novelty_weight"], row["sigma"]) for row in rows} == {
         (0.0, 0.05), (0.0, 0.1), (1.0, 0.05), (1.0, 0.1)}
+
+
+def _result(trial: str, config: dict, history: list[dict], status: str = "completed"):
+    from searchlab.methods.base import TrialRequest, TrialResult
+
+    return TrialResult(trial, TrialRequest(config=config, length=len(history)), status,
+                       history[-1] if history else {}, history)
+
+
+def test_the_summary_reads_per_run_and_tells_ga_from_ga_ns() -> None:
+    from searchlab.methods.deep_ga.analysis import summarize
+
+    base = {"env": "maze:hard", "population": 8, "sigma": 0.1}
+    results = [
+        _result("aaaa0001", {**base, "novelty_weight": 0.0, "seed": 0},
+                [{"epoch": 1, "frames": 100, "elite_score": -0.5, "solved": 0.0},
+                 {"epoch": 2, "frames": 200, "elite_score": -0.4, "solved": 0.0,
+                  "final_score": -0.41}]),
+        _result("aaaa0002", {**base, "novelty_weight": 1.0, "seed": 0},
+                [{"epoch": 1, "frames": 120, "elite_score": -0.2, "solved": 1.0,
+                  "final_score": -0.1}]),  # stopped after one generation: one point
+        _result("aaaa0003", {**base, "novelty_weight": 1.0, "seed": 1},
+                [{"epoch": 1, "frames": 90, "elite_score": -0.3, "solved": 1.0,
+                  "final_score": -0.25}]),
+    ]
+    a = summarize(results, "maze-study")
+    rows = {r["trial_id"]: r for r in a.tables["ga_runs"]}
+    assert rows["aaaa0001"]["run"] == "GA" and rows["aaaa0002"]["run"] == "GA-NS"
+    assert rows["aaaa0002"]["solved"] is True and rows["aaaa0001"]["solved"] is False
+    assert rows["aaaa0001"]["generations"] == 2 and rows["aaaa0001"]["frames"] == 200
+    assert rows["aaaa0001"]["final_score"] == -0.41 and rows["aaaa0001"]["sigma"] == 0.1
+    assert a.metrics["solved_runs"] == 2.0
+    # the result leads: a narrow table of the runs, the curves, one line
+    assert a.lead_table == "runs" and a.lead_figures == ("learning_curves",)
+    assert list(a.tables["runs"][0]) == ["run", "seed", "solved", "final_score", "elite_score",
+                                         "generations", "frames", "wall_time", "trial_id"]
+    assert [r["run"] for r in a.tables["runs"]] == ["GA", "GA-NS", "GA-NS"]
+    assert a.headline == ("Deep GA on maze:hard: 3 runs, 2 solved; best GA-NS (seed 0), final "
+                          "score -0.1; replay: searchlab replay maze-study --trial aaaa0002")
+    text = a.text
+    assert "Deep GA on maze:hard: 3 runs, 2 solved (reached the goal)" in text
+    assert "best run: trial aaaa0002 (GA-NS, seed 0), final score -0.1\n" in text
+    assert "replay it: searchlab replay maze-study --trial aaaa0002" in text
+    assert "settings of every run: population 8, sigma 0.1" in text
+    traces = a.figures["learning_curves"]["data"]
+    assert [t["name"] for t in traces] == ["GA · seed 0", "GA-NS · seed 0", "GA-NS · seed 1"]
+    assert all("markers" in t["mode"] for t in traces)  # a one-generation run is drawn
+    assert traces[1]["line"]["color"] == traces[2]["line"]["color"] != traces[0]["line"]["color"]
+    assert list(traces[1]["x"]) == [120]
+
+
+def test_the_summary_names_the_settings_that_differ() -> None:
+    from searchlab.methods.deep_ga.analysis import summarize
+
+    results = [_result(f"t{i}", {"env": "CartPole-v1", "sigma": s, "novelty_weight": 0.5,
+                                 "seed": 0},
+                       [{"epoch": 1, "frames": 10, "elite_score": float(i)}])
+               for i, s in enumerate((0.05, 0.1))]
+    a = summarize(results)
+    assert [r["run"] for r in a.tables["ga_runs"]] == ["GA+NS 0.5, sigma=0.05",
+                                                     "GA+NS 0.5, sigma=0.1"]
+    assert "replay it: searchlab replay <study folder>/t1" in a.text
+
+
+def test_generations_run_are_not_the_generation_budget() -> None:
+    from searchlab.methods.deep_ga.analysis import summarize
+
+    a = summarize([_result("t0", {"env": "CartPole-v1", "generations": 20, "seed": 0},
+                           [{"epoch": 1, "frames": 10, "elite_score": 500.0}])])
+    row = a.tables["ga_runs"][0]
+    assert row["generations"] == 1 and row["max_generations"] == 20
+    assert "GA       0       -          -        500      1            10  t0" in a.text

@@ -77,11 +77,13 @@ def test_run_local_reports_schedules_and_summarizes() -> None:
         assert 0.0 <= r.history[-1]["dropout1"] <= 0.9
     a = out.analysis
     assert set(a.metrics) == {"stn.best_val_loss_mean", "delta_stn.best_val_loss_mean"}
-    fig = a.figures["stn_schedules"]
-    assert len(fig["data"]) == 2 * 3  # two runs x (two hyperparameters + val_loss)
-    json.dumps(fig, default=str)
+    schedules = a.tables["stn_schedules"]
+    assert len(schedules) == 2 * 3  # two runs x three epochs
+    assert {"variant", "seed", "epoch", "val_loss", "dropout1", "noise"} == set(schedules[0])
+    json.dumps(a.tables)
     rows = a.tables["stn_runs"]
     assert len(rows) == 2 and all("final.dropout1" in r for r in rows)
+    assert "minus_plain" not in rows[0]  # no plain run in this study: nothing to compare with
 
 
 @pytest.mark.slow

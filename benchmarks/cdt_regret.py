@@ -1,16 +1,19 @@
-"""CDT benchmark: final cumulative regret per tuner and bandit, every seed, 95% confidence intervals.
+"""CDT benchmark: final cumulative regret per tuner and bandit, every seed, 95% confidence
+intervals.
 
 Settings:
   paper          the paper's synthetic linear bandit (K=120, d=25, T=14,000, noise 0.5) with LinUCB
                  and LinTS; tuners: CDT (the default variant: restarts on detected shifts only),
-                 cdt_paper (the paper's hard restart every H = T^(3/4)), the theoretical rate, OP and
-                 TL in our definitions (op: Gaussian TS, each candidate tried once first; tl: EXP3 on
-                 rewards rescaled to [0, 1]) and in the paper's authors' (op_authors: Beta-Bernoulli TS
-                 on the reward clipped to [0, 1]; tl_authors: EXP3 on the raw reward), and the best
-                 fixed value in hindsight (an oracle: the grid value with the lowest mean regret).
+                 cdt_paper (the paper's hard restart every H = T^(3/4)), the theoretical rate, OP
+                 and TL in our definitions (op: Gaussian TS, each candidate tried once first; tl:
+                 EXP3 on rewards rescaled to [0, 1]) and in the paper's authors' (op_authors:
+                 Beta-Bernoulli TS on the reward clipped to [0, 1]; tl_authors: EXP3 on the raw
+                 reward), and the best fixed value in hindsight (an oracle: the grid value with the
+                 lowest mean regret).
   nonstationary  four phases of 3,500 rounds on fresh coordinates, alternating fixed arm vectors
-                 with noise 1.0 (exploring pays) and fresh uniform contexts with noise 0.05 (the best
-                 rate is near zero), so the best rate moves; CDT and cdt_paper against no restarts.
+                 with noise 1.0 (exploring pays) and fresh uniform contexts with noise 0.05 (the
+                 best rate is near zero), so the best rate moves; CDT and cdt_paper against no
+                 restarts.
   Then, on both settings, cdt_no_restart and the other variants (see
   searchlab.methods.cdt.simulate.ZOOMING_VARIANTS): cdt_detect_only (the previous default: cdt's
   restarts with the old constants), cdt_soft (soft restart every H: points and means kept, counts
@@ -60,10 +63,11 @@ from searchlab.methods.cdt.simulate import run  # noqa: E402
 PAPER_ENV = SyntheticEnv(kind="linear", arms=120, dim=25, horizon=14_000, noise=0.5).params()
 NS_ENV = NonStationaryEnv(kind="nonstationary").params()  # the study-file defaults
 ORACLE_GRID = {"linucb": [0.0, 0.1, 0.25, 0.5, 1.0], "lints": [0.0, 0.05, 0.1, 0.25, 0.5]}
-TUNERS = ["cdt", "cdt_paper", "theoretical", "op", "op_authors", "tl", "tl_authors", "cdt_no_restart",
-          "cdt_detect_only", "cdt_soft", "cdt_detect"]
+TUNERS = ["cdt", "cdt_paper", "theoretical", "op", "op_authors", "tl", "tl_authors",
+          "cdt_no_restart", "cdt_detect_only", "cdt_soft", "cdt_detect"]
 CORE = ["cdt", "cdt_paper", "theoretical", "op", "op_authors", "tl", "tl_authors"]
-VARIANTS = ["cdt_paper", "cdt_detect_only", "cdt_soft", "cdt_detect"]  # compared with cdt and no restarts
+# compared with cdt and no restarts
+VARIANTS = ["cdt_paper", "cdt_detect_only", "cdt_soft", "cdt_detect"]
 POINTS = 200  # points kept of each regret curve
 
 
@@ -87,7 +91,8 @@ def jobs(seeds: range, extended: bool, only: str | None = None, bandits: str | N
         for name, env in (("paper", PAPER_ENV), ("nonstationary", NS_ENV)):
             for b in ("linucb", "lints"):
                 out += [(name, env, b, t, None, seed) for t in ("cdt_soft", "cdt_detect")]
-        out += [("nonstationary", NS_ENV, b, "cdt_detect_only", None, seed) for b in ("linucb", "lints")]
+        out += [("nonstationary", NS_ENV, b, "cdt_detect_only", None, seed)
+                for b in ("linucb", "lints")]
     if extended and only is None:
         logistic = {**PAPER_ENV, "kind": "logistic"}
         digits = {"kind": "classification", "dataset": "digits", "pca_dim": 8, "horizon": 5000}
@@ -127,15 +132,21 @@ def paired(by_seed: dict[str, dict[int, float]], a: str, b: str) -> np.ndarray:
 
 def ci(x: np.ndarray) -> float:
     """Half-width of the 95% t-interval of the mean."""
-    return float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else 0.0
+    if len(x) <= 1:
+        return 0.0
+    return float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=20)
-    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
-    ap.add_argument("--only", choices=["paper", "nonstationary"], help="run and report that setting alone")
-    ap.add_argument("--bandits", help="comma-separated: run and report these bandits alone (e.g. lints)")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="seeds first-seed .. first-seed + seeds - 1")
+    ap.add_argument("--only", choices=["paper", "nonstationary"],
+                    help="run and report that setting alone")
+    ap.add_argument("--bandits",
+                    help="comma-separated: run and report these bandits alone (e.g. lints)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--extended", action="store_true")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
@@ -151,7 +162,8 @@ def main() -> None:
             if line.strip():
                 r = json.loads(line)
                 done[r["key"]] = r
-    todo = jobs(range(args.first_seed, args.first_seed + args.seeds), args.extended, args.only, args.bandits)
+    todo = jobs(range(args.first_seed, args.first_seed + args.seeds), args.extended, args.only,
+                args.bandits)
     missing = [j for j in todo if key(j) not in done]
     start = time.perf_counter()
     if missing and not args.report_only:
@@ -163,14 +175,17 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     results = [done[key(j)] for j in todo if key(j) in done]
     if len(results) < len(todo):
-        print(f"PARTIAL: {len(results)} of {len(todo)} runs finished; groups below have fewer seeds")
+        print(f"PARTIAL: {len(results)} of {len(todo)} runs finished; groups below have fewer "
+              "seeds")
 
     groups: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for r in results:
         groups[(r["setting"], r["bandit"])][r["tuner"]].append(r)
 
-    headline: dict = {"seeds": args.seeds, "first_seed": args.first_seed, "complete": len(results) == len(todo), "settings": {}}
-    print(f"final cumulative regret, mean ± 95% CI over {args.seeds} seeds from seed {args.first_seed} (every seed); "
+    headline: dict = {"seeds": args.seeds, "first_seed": args.first_seed,
+                      "complete": len(results) == len(todo), "settings": {}}
+    print(f"final cumulative regret, mean ± 95% CI over {args.seeds} seeds from seed "
+          f"{args.first_seed} (every seed); "
           f"'CDT - x' is the paired difference (negative: CDT better); CDT is the default variant")
     for (setting, bandit), by_tuner in groups.items():
         by_seed = {t: {r["seed"]: r["final"] for r in rs} for t, rs in by_tuner.items()}
@@ -193,7 +208,8 @@ def main() -> None:
             summary["oracle" if t == oracle else t] = {"mean": round(float(x.mean()), 1),
                                                        "ci95": round(ci(x), 1), "n": len(x)}
             if oracle and t != oracle:
-                summary[t]["over_oracle_pct"] = round(100 * (x.mean() / fixed[oracle].mean() - 1), 1)
+                summary[t]["over_oracle_pct"] = round(
+                    100 * (x.mean() / fixed[oracle].mean() - 1), 1)
         if fixed:
             grid = ", ".join(f"{t.split('=')[1]}: {f.mean():.0f}" for t, f in fixed.items())
             print(f"fixed grid means: {grid}")
@@ -204,11 +220,13 @@ def main() -> None:
             for base in ("cdt", "cdt_no_restart"):
                 if v != base and v in final and base in final:
                     d = paired(by_seed, v, base)
-                    summary[f"{v}_minus_{base}"] = {"mean": round(float(d.mean()), 1), "ci95": round(ci(d), 1)}
+                    summary[f"{v}_minus_{base}"] = {"mean": round(float(d.mean()), 1),
+                                                    "ci95": round(ci(d), 1)}
                     print(f"{v} - {base} (paired, {len(d)} seeds): {d.mean():+.0f} ± {ci(d):.0f}")
         headline["settings"][f"{setting}/{bandit}"] = summary
 
-    paper_runs = [r for r in results if r["setting"] == "paper" and r["bandit"] in ("linucb", "lints")]
+    paper_runs = [r for r in results if r["setting"] == "paper"
+                  and r["bandit"] in ("linucb", "lints")]
     headline["runs"] = len(results)
     headline["elapsed_s"] = round(elapsed, 1)
     if paper_runs:  # --only nonstationary has none
@@ -218,8 +236,8 @@ def main() -> None:
         headline["seconds_per_run_cpu_p90"] = round(float(np.quantile(cpu, 0.9)), 3)
         headline["seconds_per_run_wall_median"] = round(float(np.median(wall)), 3)
         print(f"\nseconds per paper-setting run (T=14,000, K=120, d=25): CPU median "
-              f"{np.median(cpu):.3f}, p90 {np.quantile(cpu, 0.9):.3f}; wall median {np.median(wall):.3f} "
-              f"({args.workers} workers on a shared machine)")
+              f"{np.median(cpu):.3f}, p90 {np.quantile(cpu, 0.9):.3f}; wall median "
+              f"{np.median(wall):.3f} ({args.workers} workers on a shared machine)")
     print(f"{len(results)} runs in {elapsed:.0f} s")
 
     _plot(groups, out / "cdt_regret.png")
@@ -240,7 +258,8 @@ def _plot(groups: dict, path: Path) -> None:
     for ax, key in zip(axes[0], keys):
         by_tuner = groups[key]
         fixed = {t: rs for t, rs in by_tuner.items() if t.startswith("fixed=")}
-        oracle = min(fixed, key=lambda t: np.mean([r["final"] for r in fixed[t]])) if fixed else None
+        oracle = (min(fixed, key=lambda t: np.mean([r["final"] for r in fixed[t]]))
+                  if fixed else None)
         for t, rs in by_tuner.items():
             if t.startswith("fixed=") and t != oracle:
                 continue

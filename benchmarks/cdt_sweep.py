@@ -44,7 +44,8 @@ def one(job: tuple) -> tuple[str, int, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bandit", default="lints", choices=["lints", "linucb"])
     ap.add_argument("--first-seed", type=int, default=100)
     ap.add_argument("--seeds", type=int, default=100)
@@ -67,7 +68,8 @@ def main() -> None:
     for name, seed, value in out:
         final.setdefault(name, {})[seed] = value
     arr = {n: np.array([final[n][s] for s in seeds]) for n in final}
-    best = min((n for n in arr if n.startswith("fixed=")), key=lambda n: arr[n].mean(), default=None)
+    best = min((n for n in arr if n.startswith("fixed=")), key=lambda n: arr[n].mean(),
+               default=None)
     print(f"{args.bandit}, paper setting, seeds {seeds[0]}-{seeds[-1]} ({len(seeds)}); "
           f"best fixed in hindsight: {best}")
     print(f"{'variant':24s} {'final regret':>16s} {'- cdt (paired)':>16s} {'over best fixed':>16s}")
@@ -78,10 +80,12 @@ def main() -> None:
         paired = f"{d.mean():+.1f} ± {half_width(d):.1f}" if n != "cdt" else ""
         print(f"{n:24s} {v.mean():8.1f} ± {half_width(v):5.1f} {paired:>16s} {over:+15.1f}%")
         summary[n] = {"mean": round(float(v.mean()), 1), "ci": round(half_width(v), 1),
-                      "minus_cdt": round(float(d.mean()), 1), "minus_cdt_ci": round(half_width(d), 1),
+                      "minus_cdt": round(float(d.mean()), 1),
+                      "minus_cdt_ci": round(half_width(d), 1),
                       "over_best_fixed_pct": round(over, 1)}
     print(f"{len(jobs)} runs in {time.time() - start:.0f} s")
-    print(json.dumps({"benchmark": "cdt_sweep", "bandit": args.bandit, "seeds": [seeds[0], seeds[-1]],
+    print(json.dumps({"benchmark": "cdt_sweep", "bandit": args.bandit,
+                      "seeds": [seeds[0], seeds[-1]],
                       "best_fixed": best, "variants": summary}))
 
 

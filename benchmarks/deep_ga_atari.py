@@ -3,11 +3,11 @@
 The environment is ``atari:<game>`` (:class:`searchlab.methods.deep_ga.envs.Atari`): gymnasium's
 ``ALE/<Game>-v5`` with frame skip 4, the console's 128-byte RAM as the observation (scaled to
 [-1, 1]; centred inputs gave 3 of 24 random initial policies a non-zero Breakout score
-against 0 of 24 with [0, 1]) and Such et al.'s randomness (deterministic emulator, 0-30 no-ops at the start of each
-episode). The policy is an MLP 128-32-A (tanh), argmax over the minimal action set; episodes are
-cut at ``--max-steps`` agent steps. GA: population 32, truncation 8, sigma 0.05, the elite picked
-among the top 3 by 3 more episodes each (counted in the budget). "frames" are agent steps; the
-emulator runs 4 frames per step.
+against 0 of 24 with [0, 1]) and Such et al.'s randomness (deterministic emulator, 0-30 no-ops at
+the start of each episode). The policy is an MLP 128-32-A (tanh), argmax over the minimal action
+set; episodes are cut at ``--max-steps`` agent steps. GA: population 32, truncation 8, sigma 0.05,
+the elite picked among the top 3 by 3 more episodes each (counted in the budget). "frames" are agent
+steps; the emulator runs 4 frames per step.
 
 The baseline is a uniformly random policy on 30 episodes of the same protocol. At the end the
 elite plays 30 fresh episodes (``final``). Small and CPU-only: a sanity run of the wiring and of

@@ -47,7 +47,8 @@ def main() -> None:
     hidden = tuple(int(h) for h in a.hidden.split(",") if h)
     load = os.getloadavg()
     runs = [solve(seed, hidden) for seed in range(a.seeds)]
-    print(f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} -> {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} -> {os.getloadavg()[0]:.2f} on "
+          f"{os.cpu_count()} cores")
     print(f"{'seed':>4} {'gens':>5} {'frames':>10} {'elite(30)':>9} {'final(100)':>10} {'s':>6}")
     for r in runs:
         print(f"{r['seed']:4d} {r['generations']:5d} {r['frames']:10d} {r['elite_score']:9.1f} "

@@ -53,7 +53,8 @@ def main() -> None:
     parents = [(int(s),) for s in rng.integers(2**SEED_BITS, size=4)]
     draws = []
     for _ in range(a.generations):
-        children = [parents[int(k)] + (int(rng.integers(2**SEED_BITS)),) for k in rng.integers(4, size=16)]
+        children = [parents[int(k)] + (int(rng.integers(2**SEED_BITS)),)
+                    for k in rng.integers(4, size=16)]
         before = lineage.draws
         for c in children:
             lineage.get(c)
@@ -70,8 +71,8 @@ def main() -> None:
     print(f"network: {policy.sizes} = {policy.n_params:,} float32 weights ({raw / 2**20:.1f} MiB)")
     print(f"after {a.generations} generations: {len(genome)} seeds = {packed} bytes packed "
           f"({as_json} as JSON): {raw / packed:,.0f}-fold ({raw / as_json:,.0f}-fold as JSON)")
-    print(f"rebuild from scratch: {scratch:.2f} s; with the parent cached: {with_cache * 1e3:.1f} ms "
-          f"(bit-identical: {identical})")
+    print(f"rebuild from scratch: {scratch:.2f} s; with the parent cached: {with_cache * 1e3:.1f} "
+          f"ms (bit-identical: {identical})")
     print(f"GA lineage with the cache: {np.mean(draws[-10:]):.2f} noise draws per individual "
           f"in the last 10 generations (without: {a.generations - 9}..{a.generations + 1})")
     print(f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")

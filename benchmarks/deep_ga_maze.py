@@ -89,7 +89,8 @@ def main() -> None:
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     picture(runs, Path(a.out))
     summary = {"seeds": a.seeds, "generations": a.generations, "population": a.population,
-               "ga_solved": sum(r["solved_at"] is not None for r in runs if not r["novelty_weight"]),
+               "ga_solved": sum(r["solved_at"] is not None for r in runs
+                                if not r["novelty_weight"]),
                "ga_ns_solved": sum(r["solved_at"] is not None for r in runs if r["novelty_weight"]),
                "frames_per_run": runs[0]["frames"], "picture": a.out}
     print(json.dumps(summary))

@@ -122,7 +122,8 @@ def main() -> None:
     a = ap.parse_args()
     load = os.getloadavg()
     results: dict = {game: {"deep_ga": [], "evotorch": []} for game in GAMES}
-    print(f"{'game':15} {'method':9} {'seed':>4} {'frames':>8} {'last best':>9} {'final(30)':>9} {'s':>6}")
+    print(f"{'game':15} {'method':9} {'seed':>4} {'frames':>8} {'last best':>9} {'final(30)':>9} "
+          f"{'s':>6}")
     for game in GAMES:
         for seed in range(a.seeds):
             for method, fn in (("deep_ga", run_deep_ga), ("evotorch", run_evotorch)):
@@ -136,7 +137,8 @@ def main() -> None:
     summary = {"frames": a.frames, "seeds": a.seeds, "picture": a.out}
     for game in GAMES:
         for method in ("deep_ga", "evotorch"):
-            summary[f"{game}_{method}_final"] = [round(r["final"], 2) for r in results[game][method]]
+            summary[f"{game}_{method}_final"] = [round(r["final"], 2)
+                                                 for r in results[game][method]]
     print(json.dumps(summary))
 
 

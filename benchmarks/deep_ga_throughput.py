@@ -88,7 +88,8 @@ def batch_env_rate(seconds: float, n: int = POP) -> float:
     actions = np.random.default_rng(0).integers(2, size=(64, n))
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        env.reset(np.arange(n))  # steps on past termination (as the vector env steps on past resets)
+        # steps on past termination (as the vector env steps on past resets)
+        env.reset(np.arange(n))
         for k in range(200):
             env.step(actions[k % 64])
         steps += 200 * n
@@ -284,8 +285,8 @@ def main() -> None:
           f"GA / EvoTorch on VecGymNE: {out['ga_vs_evotorch_vec']:.1f}x")
     if a.cluster > 1:
         print(f"cluster: GA driver on {out['cluster_driver_node']}, pool workers on "
-              f"{', '.join(out['cluster_worker_nodes'])} (CPUs per node {out['cluster_node_cpus']}; "
-              f"{out['cores']} physical cores in all)")
+              f"{', '.join(out['cluster_worker_nodes'])} (CPUs per node "
+              f"{out['cluster_node_cpus']}; {out['cores']} physical cores in all)")
     if out.get("note"):
         print(out["note"])
     print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in out.items()}))

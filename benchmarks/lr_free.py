@@ -88,8 +88,8 @@ def main() -> None:
     for o, h in a.tables["calibrated_hparams"].items():
         print(f"  {o}: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                                      for k, v in h.items()))
-    print(f"\nwall {wall:.0f} s; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
-          f"{len(failed)} trials not completed")
+    print(f"\nwall {wall:.0f} s; load average {load_before[0]:.1f} before, {load_after[0]:.1f} "
+          f"after; {len(failed)} trials not completed")
 
     outdir = Path(args.out)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -104,7 +104,8 @@ def main() -> None:
                       "trials": len(out.results), "failed": len(failed),
                       "train_seconds": round(a.metrics["compute.train_seconds"], 1),
                       "steps": a.metrics["compute.steps"], "wall_s": round(wall, 1),
-                      "load_before": round(load_before[0], 1), "load_after": round(load_after[0], 1),
+                      "load_before": round(load_before[0], 1),
+                      "load_after": round(load_after[0], 1),
                       "repeats": args.repeats, "calibration_trials": args.calibration_trials,
                       "calibrated_on": a.tables["workloads"]["calibration"],
                       "held_out": a.tables["workloads"]["held_out"], "size": "small",
@@ -122,7 +123,8 @@ def _plots(a, outdir: Path) -> None:
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for o in sorted({r["optimizer"] for r in rows if r["setting"] == "sensitivity"}):
             pts = sorted((r["lr"], r["final"]) for r in rows
-                         if r["optimizer"] == o and r["setting"] == "sensitivity" and r["final"] is not None)
+                         if r["optimizer"] == o and r["setting"] == "sensitivity"
+                         and r["final"] is not None)
             ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=f"{o} (lr sweep)")
         for r in rows:
             if r["setting"] != "sensitivity" and r["final"] is not None:

@@ -81,7 +81,8 @@ def run_ray(tmp: Path, trials: int, reports: int, concurrency: int, variant: str
                                               experiment_name="ray-mlflow-callback"))
     run_config = tune.RunConfig(name=f"ray-{variant}", storage_path=str(tmp / "ray"), verbose=0,
                                 callbacks=callbacks)
-    tuner = tune.Tuner(_objective, param_space=space, tune_config=tune_config, run_config=run_config)
+    tuner = tune.Tuner(_objective, param_space=space, tune_config=tune_config,
+                       run_config=run_config)
     t0 = time.perf_counter()
     grid = tuner.fit()
     elapsed = time.perf_counter() - t0

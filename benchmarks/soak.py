@@ -45,7 +45,7 @@ def main() -> None:
         space: {{x1: {{uniform: [-5, 5]}}, x2: {{uniform: [-5, 5]}}}}
         search: {{algorithm: random, seed: 0}}
         budget: {{trials: {args.trials}, concurrency: {args.concurrency}, max_epochs: {args.reports}}}
-        """), "soak.yaml")
+        """), "soak.yaml")  # noqa: E501 (the study file's budget line)
     proc = psutil.Process()
     samples: list[dict] = []
     store = tmp / "store" / "soak"
@@ -81,9 +81,11 @@ def main() -> None:
         token = page.token
         if not token:
             break
-    complete = sum(1 for r in runs if r.info.status == "FINISHED" and {"loss", "time_total_s"} <= set(r.data.metrics))
+    complete = sum(1 for r in runs if r.info.status == "FINISHED"
+                   and {"loss", "time_total_s"} <= set(r.data.metrics))
     sample_ids = [r.info.run_id for r in runs[:: max(1, len(runs) // 50)]]
-    histories_ok = all(len(client.get_metric_history(rid, "loss")) == args.reports for rid in sample_ids)
+    histories_ok = all(len(client.get_metric_history(rid, "loss")) == args.reports
+                       for rid in sample_ids)
     rates = []
     for a, b in zip(samples, samples[1:]):
         if b["t"] > a["t"]:

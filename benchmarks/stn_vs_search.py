@@ -1,4 +1,5 @@
-"""Self-Tuning Networks against fixed-value search (MacKay et al. 2019; Delta-STN: Bae & Grosse 2020).
+"""Self-Tuning Networks against fixed-value search (MacKay et al. 2019; Delta-STN: Bae & Grosse
+2020).
 
 Two parts:
 
@@ -20,8 +21,10 @@ which the table marks with ``*`` and the summary reports apart from the held-out
     nice -n 10 python benchmarks/stn_vs_search.py reference --epochs 3 --repeats 1
     nice -n 10 python benchmarks/stn_vs_search.py reference --runs delta_stn
     nice -n 10 python benchmarks/stn_vs_search.py reference --runs plain,stn --val-from end
-    nice -n 10 python benchmarks/stn_vs_search.py compare --phase searches --workloads mlp --seeds 0,1,2
-    nice -n 10 python benchmarks/stn_vs_search.py compare --phase stn --workloads mlp,lstm,cnn --seeds 0,1,2
+    nice -n 10 python benchmarks/stn_vs_search.py compare --phase searches --workloads mlp \\
+        --seeds 0,1,2
+    nice -n 10 python benchmarks/stn_vs_search.py compare --phase stn --workloads mlp,lstm,cnn \\
+        --seeds 0,1,2
 
 (phases and workloads can run in parallel processes; each saves to
 ``results/stn_compare_{searches,stn}_<workload>.json``, and ``--phase table`` prints the table).
@@ -48,7 +51,8 @@ from searchlab.methods.stn.train import Split, hypertrain, load_split, train_fix
 OUT = Path(__file__).resolve().parent / "results"
 FIXED = "searchlab.methods.stn.method:fixed_workload"  # what the searches train
 
-DROPOUTS = [HyperSpec(n, "uniform", 0.0, 0.95, 0.05) for n in ("dropout_in", "dropout1", "dropout2")]
+DROPOUTS = [HyperSpec(n, "uniform", 0.0, 0.95, 0.05)
+            for n in ("dropout_in", "dropout1", "dropout2")]
 
 #: workload -> (settings, tuned hyperparameters): reduced sizes so that 3 seeds x 23 runs finish
 #: on a loaded 2-core machine; batch 32 and 2 weight steps per hyperparameter step so that the
@@ -107,7 +111,8 @@ def run_stn(s: STNSettings, specs: list[HyperSpec], split: Split, seed: int, del
     return best(hist), hist, trace
 
 
-def run_fixed(s: STNSettings, values: dict[str, float], split: Split, seed: int) -> dict[str, float]:
+def run_fixed(s: STNSettings, values: dict[str, float], split: Split,
+              seed: int) -> dict[str, float]:
     return best(list(train_fixed(s, values, seed=seed, split=split)))
 
 
@@ -234,10 +239,11 @@ def reference(args: argparse.Namespace) -> dict[str, Any]:
                 schedules[kind] = trace
                 r.update({f"final.{h.name}": hist[-1][h.name] for h in DROPOUTS})
             r["cpu_seconds"] = time.process_time() - cpu
-            rows.append({"round": rep, "run": kind, **r, "load_before": before, "load_after": load()})
+            rows.append({"round": rep, "run": kind, **r, "load_before": before,
+                         "load_after": load()})
             print(f"  round {rep} {kind:9s} {r['seconds']:7.1f} s ({r['cpu_seconds']:6.1f} s CPU)"
-                  f"  best val loss {r['val_loss']:.4f}  val acc {r['val_accuracy']:.4f}  test loss "
-                  f"{r['test_loss']:.4f}  load {before} -> {load()}  "
+                  f"  best val loss {r['val_loss']:.4f}  val acc {r['val_accuracy']:.4f}  test "
+                  f"loss {r['test_loss']:.4f}  load {before} -> {load()}  "
                   + " ".join(f"{k}={v:.3f}" for k, v in r.items() if k.startswith("final.")),
                   flush=True)
             if schedules:
@@ -296,7 +302,8 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
                 results_file(name).write_text(json.dumps(
                     {k: v for k, v in cache.items() if k.startswith(f"{name}/")}, default=float))
                 r = cache[key]
-                print(f"  seed {seed} {algorithm:6s}: best trial val {r['search_best_val_loss']:.4f}, "
+                print(f"  seed {seed} {algorithm:6s}: best trial val "
+                      f"{r['search_best_val_loss']:.4f}, "
                       f"retrained {r['retrained']['val_loss']:.4f}, {r['cpu_seconds']:.0f} CPU s, "
                       f"best {json.dumps({k: round(v, 3) for k, v in r['best_params'].items()})}, "
                       f"load {load()}", flush=True)
@@ -330,7 +337,8 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
             continue
         by_seed = dict(zip(saved["seeds"], saved["stn"]))
         if any(sd not in by_seed for sd in seeds):
-            print(f"  {name}: STN not run yet for seeds {[sd for sd in seeds if sd not in by_seed]}")
+            print(f"  {name}: STN not run yet for seeds "
+                  f"{[sd for sd in seeds if sd not in by_seed]}")
             continue
         summary["workloads"][name] = table(name, seeds, tuned, [by_seed[sd] for sd in seeds],
                                            cache, args.trials)
@@ -368,7 +376,8 @@ def table(name: str, seeds: list[int], tuned: list[int], stn: list[dict[str, Any
     out: dict[str, Any] = {"per_seed": per, "retrained_minus_best_trial": statistics.mean(gap)}
     print(f"  the searches' best trials, retrained with a fresh seed: val loss "
           f"{statistics.mean(gap):+.4f} on average (min {min(gap):+.4f}, max {max(gap):+.4f})")
-    for label, keep in (("held_out", lambda sd: sd not in tuned), ("tuning", lambda sd: sd in tuned)):
+    for label, keep in (("held_out", lambda sd: sd not in tuned),
+                        ("tuning", lambda sd: sd in tuned)):
         idx = [i for i, sd in enumerate(seeds) if keep(sd)]
         if not idx:
             continue

@@ -54,7 +54,8 @@ def run(method: str, pool: str, curves: np.ndarray, seed: int) -> dict[str, Any]
     order = np.random.default_rng(seed).permutation(len(curves))
     scheduler = make(method, epochs, seed)
     t0 = time.time()
-    pending = [Trial(trial_id=k, config={}, creation_time=datetime.now()) for k in range(len(order))]
+    pending = [Trial(trial_id=k, config={}, creation_time=datetime.now())
+               for k in range(len(order))]
     row = {t.trial_id: int(order[t.trial_id]) for t in pending}
     pending.reverse()
     running: list[tuple[Any, int]] = []
@@ -88,7 +89,8 @@ def run(method: str, pool: str, curves: np.ndarray, seed: int) -> dict[str, Any]
 def main(argv: list[str] | None = None) -> None:
     import early_stopping as es
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--tasks", default=",".join(es.TASKS))
     parser.add_argument("--methods", default="st_asha,st_asha_g1,st_median")

@@ -1,4 +1,5 @@
-"""Syne Tune's model-based multi-fidelity schedulers, MOBSTER and DyHPO, on the early-stopping pools.
+"""Syne Tune's model-based multi-fidelity schedulers, MOBSTER and DyHPO, on the early-stopping
+pools.
 
 MOBSTER (Klein et al. 2020: ASHA stopping with a multi-fidelity GP choosing the next
 configuration) and DyHPO (Wistuba et al. 2022: a GP deciding at every rung whether to resume a
@@ -13,11 +14,13 @@ epochs ASHA used on the same pool and ordering (taken from an ``early_stopping_r
 regret is that of the best last value reported by then.
 
 Syne Tune 0.14.2 wants numpy < 2, which must not be installed here: it runs from its own venv
-with ``--no-deps`` on the system numpy 2.4 (the GP code used here works with it). The GP's hyperparameters are refitted every 10th
-decision (``opt_skip_period``; Syne Tune's DyHPO default is 3, MOBSTER's 1)::
+with ``--no-deps`` on the system numpy 2.4 (the GP code used here works with it). The GP's
+hyperparameters are refitted every 10th decision (``opt_skip_period``; Syne Tune's DyHPO default is
+3, MOBSTER's 1)::
 
     python -m venv /work/venvs/synetune014 --system-site-packages
-    /work/venvs/synetune014/bin/pip install --no-deps "syne-tune==0.14.2" autograd dill "torch==2.13.0"
+    /work/venvs/synetune014/bin/pip install --no-deps "syne-tune==0.14.2" autograd dill \\
+        "torch==2.13.0"
     nice -n 10 /work/venvs/synetune014/bin/python benchmarks/synetune_mb.py --seeds 1 \\
         --tasks 126026,146212 --asha benchmarks/results/sim5/early_stopping_runs_sim.json
 
@@ -141,9 +144,11 @@ def run(method: str, pool: str, configs: list[dict[str, Any]], curves: np.ndarra
 def main(argv: list[str] | None = None) -> None:
     import early_stopping as es
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--seed-list", default="", help="comma-separated orderings (overrides --seeds)")
+    parser.add_argument("--seed-list", default="",
+                        help="comma-separated orderings (overrides --seeds)")
     parser.add_argument("--tasks", default="126026,146212,167168,168330,189862")
     parser.add_argument("--methods", default="st_mobster,st_dyhpo")
     parser.add_argument("--asha", default="", help="early_stopping_runs_*.json with ASHA's rows "
@@ -175,7 +180,8 @@ def main(argv: list[str] | None = None) -> None:
                     cap = int(args.dyhpo_cap * asha[(f"lcbench-{task}", seed)])
                 rows.append(run(method, f"lcbench-{task}", configs, curves, seed, cap))
                 print(json.dumps(rows[-1]), flush=True)
-                (out / "early_stopping_runs_synetune_mb.json").write_text(json.dumps(rows, indent=1))
+                (out / "early_stopping_runs_synetune_mb.json").write_text(
+                    json.dumps(rows, indent=1))
     by = {m: [r for r in rows if r["method"] == m] for m in args.methods.split(",")}
     print(json.dumps({m: {"speedup": round(float(np.mean([10400 / r["epochs"] for r in v])), 2),
                           "mean_regret": round(float(np.mean([r["regret"] for r in v])), 3),

@@ -32,7 +32,8 @@ def applies(studies: list[StudyData]) -> bool:
     return any(s.has_metric(REGRET) for s in studies)
 
 
-def band_traces(label: str, c: str, curves: list[dict[int, float]], metric: str) -> list[go.Scatter]:
+def band_traces(label: str, c: str, curves: list[dict[int, float]],
+                metric: str) -> list[go.Scatter]:
     """A shaded confidence band and the mean line over it, sharing one legend entry."""
     steps, mean, low, high = mean_band(curves)
     return [
@@ -41,7 +42,8 @@ def band_traces(label: str, c: str, curves: list[dict[int, float]], metric: str)
                    name=f"{label} 95% CI", legendgroup=label, showlegend=False),
         go.Scatter(x=steps, y=mean, mode="lines", line={"color": c, "width": 2.5},
                    name=f"{label} (n={len(curves)})", legendgroup=label,
-                   hovertemplate=f"{label}<br>chunk %{{x}}: mean {metric} %{{y:.4g}}<extra></extra>"),
+                   hovertemplate=f"{label}<br>chunk %{{x}}: mean {metric} "
+                                 f"%{{y:.4g}}<extra></extra>"),
     ]
 
 
@@ -132,7 +134,8 @@ def _execution_figures(label: str, execution: Execution) -> list[go.Figure]:
     runs = [t for t in execution.trials if t.history.get(REGRET)]
     best = best_fixed(execution)
     figures = regret_tables(label, execution)
-    for env, bandit in sorted({(t.param("environment") or "", t.param("bandit") or "") for t in runs}):
+    for env, bandit in sorted({(t.param("environment") or "", t.param("bandit") or "")
+                               for t in runs}):
         here = [t for t in runs
                 if (t.param("environment") or "", t.param("bandit") or "") == (env, bandit)]
         groups = tuner_groups(here, best.get((env, bandit)))

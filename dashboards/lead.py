@@ -5,8 +5,9 @@ different workloads' scales, so a best-trial view would rank apples against pear
 STN: the trait ``draws_own_analysis``) has its study's parent run tagged
 ``searchlab.lead=analysis``, with the stored table that leads (``searchlab.lead_table``, a list
 of rows in ``analysis/<name>.json``) and the stored figures that lead
-(``searchlab.lead_figures``, comma-separated); see :data:`searchlab.methods.base.LEAD_TAG`. This panel draws them, per execution,
-before every other panel; the "Stored analyses" panel draws the rest.
+(``searchlab.lead_figures``, comma-separated); see :data:`searchlab.methods.base.LEAD_TAG`. This
+panel draws them, per execution, before every other panel; the "Stored analyses" panel draws the
+rest.
 """
 
 from __future__ import annotations

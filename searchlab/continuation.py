@@ -116,9 +116,9 @@ def budget_keys(study: Study) -> dict[str, Any]:
 def plan(study: Study, data: Any, file_hash: str, state: dict[str, Any] | None, *,
          more: int | None, file: str, study_dir: Path) -> Plan:
     """How this run goes on from ``state`` (the earlier run's; None: nothing to go on from).
-    ``data``: the parsed study file, ``file_hash`` its hash. Raises SearchlabError for a study file that changed in
-    more than its budget, a finished study given nothing more to do, and a ``--more`` that
-    cannot apply; each in one line."""
+    ``data``: the parsed study file, ``file_hash`` its hash. Raises SearchlabError for a study file
+    that changed in more than its budget, a finished study given nothing more to do, and a
+    ``--more`` that cannot apply; each in one line."""
     now = budget_keys(study)
     if state is None:
         if more:

@@ -100,5 +100,6 @@ def check_ready(fn: Any, args: dict[str, Any]) -> str | None:
 def _located(loaded: LoadedStudy, message: str, key: str) -> WorkloadError:
     """The message prefixed with the study file, the line and the key of the workload."""
     raw = loaded.document.data.get("workload")
-    loc: tuple[str, ...] = ("workload", key) if isinstance(raw, dict) and key in raw else ("workload",)
+    loc: tuple[str, ...] = (("workload", key) if isinstance(raw, dict) and key in raw
+                            else ("workload",))
     return WorkloadError(str(loaded.document.error(message, loc)))

@@ -96,7 +96,8 @@ def of_trial(trial: Any, default_length: int, errored: bool, study_dir: str | No
 def of_result(result: Any, default_length: int, study_dir: str | None = None) -> str:
     """From a Ray Tune Result (trials that finished in an earlier, interrupted driver)."""
     tid = str((result.metrics or {}).get("trial_id", ""))
-    return decide(result.metrics, length_of(result.config, default_length), result.error is not None,
+    return decide(result.metrics, length_of(result.config, default_length),
+                  result.error is not None,
                   (files_of(study_dir, tid) if tid else None) or result.path)
 
 

@@ -30,7 +30,8 @@ def study_file(tmp_path):
 
     def write(text: str, name: str = "study.yaml") -> Path:
         p = tmp_path / name
-        p.write_text(textwrap.dedent(text).replace("{TESTS}", str(TESTS)).replace("{TMP}", str(tmp_path)))
+        p.write_text(textwrap.dedent(text).replace("{TESTS}", str(TESTS))
+                     .replace("{TMP}", str(tmp_path)))
         return p
 
     return write

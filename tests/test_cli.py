@@ -15,26 +15,31 @@ from searchlab_testing import REPO, child_runs
 
 
 def searchlab(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300):
-    return subprocess.run([sys.executable, "-m", "searchlab", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "searchlab", *args], capture_output=True,
+                          text=True,
                           env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
 
 
 @pytest.mark.parametrize("text, message", [
     ("name: x\nworkload: sphere\nmetric: {name: loss, mode: min}\nspace: {x1: {unifrom: [0, 1]}}\n"
-     "budget: {trials: 2}\n", "bad.yaml:4: space.x1.unifrom: unknown parameter kind 'unifrom'; did you mean 'uniform'?"),
-    ("name: x\nworkload: nosuch.module:fn\nmetric: {name: loss, mode: min}\nspace: {x1: {uniform: [0, 1]}}\n"
+     "budget: {trials: 2}\n",
+     "bad.yaml:4: space.x1.unifrom: unknown parameter kind 'unifrom'; did you mean 'uniform'?"),
+    ("name: x\nworkload: nosuch.module:fn\nmetric: {name: loss, mode: min}\n"
+     "space: {x1: {uniform: [0, 1]}}\n"
      "budget: {trials: 2}\n", "workload 'nosuch.module:fn': cannot import module 'nosuch.module'"),
-    ("name: x\nworkload: {function: 'test_workloads_lib:wrong_signature', path: '" + str(REPO / "tests") +
-     "'}\nmetric: {name: loss, mode: min}\nspace: {x1: {uniform: [0, 1]}}\nbudget: {trials: 2}\n",
+    ("name: x\nworkload: {function: 'test_workloads_lib:wrong_signature', path: '"
+     + str(REPO / "tests") + "'}\nmetric: {name: loss, mode: min}\n"
+     "space: {x1: {uniform: [0, 1]}}\nbudget: {trials: 2}\n",
      "must accept (config, ctx)"),
-    ("name: x\nworkload: digits_mlps\nmetric: {name: loss, mode: min}\nspace: {x1: {uniform: [0, 1]}}\n"
-     "budget: {trials: 2}\n", "neither a built-in"),
+    ("name: x\nworkload: digits_mlps\nmetric: {name: loss, mode: min}\n"
+     "space: {x1: {uniform: [0, 1]}}\nbudget: {trials: 2}\n", "neither a built-in"),
 ])
 @pytest.mark.parametrize("command", ["validate", "run"])
 def test_bad_input_is_one_line_no_traceback_nothing_started(text, message, command, tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text(text)
-    r = searchlab(command, str(p), env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db"}, cwd=tmp_path)
+    r = searchlab(command, str(p), env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db"},
+                  cwd=tmp_path)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr + r.stdout
     lines = [line for line in r.stderr.splitlines() if line.strip()]
@@ -64,7 +69,8 @@ def test_unwritable_storage_is_a_clear_error(tmp_path):
     locked.chmod(0o500)
     study = tmp_path / "s.yaml"
     study.write_text("name: s\nworkload: sphere\nmetric: {name: loss, mode: min}\n"
-                     "space: {x1: {uniform: [0, 1]}}\nbudget: {trials: 1}\ntracking: {enabled: false}\n")
+                     "space: {x1: {uniform: [0, 1]}}\nbudget: {trials: 1}\n"
+                     "tracking: {enabled: false}\n")
     if os.geteuid() == 0:  # root ignores permissions; a file in the way is unwritable for everyone
         (tmp_path / "file").write_text("x")
         locked = tmp_path / "file" / "sub"
@@ -83,10 +89,13 @@ metric: {{name: score, mode: max}}
 space: {{q: {{uniform: [0, 1]}}}}
 search: {{algorithm: optuna, seed: 0}}
 budget: {{trials: 10, concurrency: 2, max_epochs: 4}}
-""")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db", "TUNE_GLOBAL_CHECKPOINT_S": "1"}
-    cmd = [sys.executable, "-m", "searchlab", "run", str(study), "--storage", str(tmp_path / "store")]
-    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+""")  # noqa: E501 (the study file's workload line)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db",
+           "TUNE_GLOBAL_CHECKPOINT_S": "1"}
+    cmd = [sys.executable, "-m", "searchlab", "run", str(study), "--storage",
+           str(tmp_path / "store")]
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT,
                             start_new_session=True)
     store = tmp_path / "store" / "resume"
     deadline = time.time() + 240
@@ -141,9 +150,10 @@ workload: {{function: "test_workloads_lib:slow_curve", path: "{REPO / 'tests'}",
 metric: {{name: loss, mode: min}}
 space: {{x1: {{uniform: [0, 1]}}}}
 budget: {{trials: 8, concurrency: 2, max_epochs: 5}}
-""")
+""")  # noqa: E501 (the study file's workload line)
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db"}
-    cmd = [sys.executable, "-m", "searchlab", "run", str(study), "--storage", str(tmp_path / "store")]
+    cmd = [sys.executable, "-m", "searchlab", "run", str(study), "--storage",
+           str(tmp_path / "store")]
     proc = subprocess.Popen(cmd + ["--restart"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     store = tmp_path / "store" / "intr"
@@ -198,7 +208,8 @@ def test_the_results_table_keeps_structured_settings_out_and_names_clashing_colu
             for i, (c, v) in enumerate(zip(configs, [0.276, 0.2764]))]
     table = best_table(rows, "val_loss", "min", "best")
     headers = [c.header for c in table.columns]
-    assert headers == ["trial", "val_loss", "epochs", "status", "variant", "seed", "epochs (config)"]
+    assert headers == ["trial", "val_loss", "epochs", "status", "variant", "seed",
+                       "epochs (config)"]
     assert list(table.columns[4].cells) == ["stn", "delta_stn"]  # best first
 
 

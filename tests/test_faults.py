@@ -25,7 +25,8 @@ def test_hung_trial_is_stopped_at_its_time_limit(study_file, run_in_process, mlf
     assert parents[0].info.status == "FINISHED"
 
 
-def test_killed_worker_resumes_from_checkpoint_one_run(study_file, run_in_process, mlflow_uri, tmp_path):
+def test_killed_worker_resumes_from_checkpoint_one_run(study_file, run_in_process, mlflow_uri,
+                                                       tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()
     result = run_in_process(study_file(f"""
@@ -35,13 +36,14 @@ def test_killed_worker_resumes_from_checkpoint_one_run(study_file, run_in_proces
         space: {{x1: {{grid: [0.5]}}}}
         search: {{algorithm: grid}}
         budget: {{max_epochs: 5, retries: 1}}
-    """))
+    """))  # noqa: E501 (the study file's workload line)
     assert [r.status for r in result.rows] == ["completed"]
     starts = sorted(p.name.split("-")[1] for p in marks.glob("start-*"))
     assert starts == ["1", "3"]
     client, children, _ = child_runs(mlflow_uri, "killed")
     assert len(children) == 1 and children[0].info.status == "FINISHED"
-    assert [m.step for m in client.get_metric_history(children[0].info.run_id, "loss")] == [1, 2, 3, 4, 5]
+    history = client.get_metric_history(children[0].info.run_id, "loss")
+    assert [m.step for m in history] == [1, 2, 3, 4, 5]
 
 
 def test_metric_never_reported_stops_the_study_at_the_first_trial(study_file, run_in_process,
@@ -78,7 +80,8 @@ def test_trial_log_is_an_artifact(study_file, run_in_process, mlflow_uri):
         assert "hello from trial x1=" in open(path).read()
 
 
-def test_secrets_in_tracking_uri_never_reach_mlflow(study_file, run_in_process, mlflow_uri, tmp_path):
+def test_secrets_in_tracking_uri_never_reach_mlflow(study_file, run_in_process, mlflow_uri,
+                                                    tmp_path):
     path = study_file("""
         name: secret
         workload: sphere

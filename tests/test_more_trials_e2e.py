@@ -177,7 +177,7 @@ metric: {{name: loss, mode: min}}
 space: {{x1: {{uniform: [0, 1]}}}}
 search: {{algorithm: optuna, seed: 1}}
 budget: {{trials: TRIALS, concurrency: 2, max_epochs: 4}}
-"""
+"""  # noqa: E501 (the study file's workload line)
     study.write_text(text.replace("TRIALS", "6"))
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db",
            "PYTHONPATH": str(REPO)}
@@ -217,7 +217,7 @@ workload: {{function: "test_workloads_lib:slow_curve", path: "{REPO / 'tests'}",
 metric: {{name: loss, mode: min}}
 space: {{x1: {{uniform: [0, 1]}}}}
 budget: {{trials: 40, concurrency: 2, max_epochs: 2, time_limit: LIMIT}}
-"""
+"""  # noqa: E501 (the study file's workload line)
     path = study_file(text.replace("LIMIT", "6s"))
     first = run_in_process(path, tracking=False)
     assert 1 <= len(first.rows) < 40

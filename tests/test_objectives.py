@@ -133,7 +133,8 @@ def test_pareto_front_is_tagged_printed_and_drawn(study_file, run_in_process, ml
     assert result.objectives == (("loss", "min"), ("size", "max"))
     client = MlflowClient(mlflow_uri)
     children = client.search_runs([result.experiment_id],
-                                  filter_string=f"tags.mlflow.parentRunId = '{result.parent_run_id}'")
+                                  filter_string="tags.mlflow.parentRunId = "
+                                                f"'{result.parent_run_id}'")
     tagged = {r.data.tags["searchlab.trial_id"] for r in children
               if r.data.tags.get("searchlab.pareto") == "true"}
     assert tagged == set(result.pareto)

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.slow
 
 
 def start_server(tmp_path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+           "MLFLOW_DISABLE_TELEMETRY": "true"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
@@ -86,6 +87,7 @@ tracking: {{uri: "{uri}"}}
         assert len(parents) == 1 and parents[0].info.status == "FINISHED"
         assert len(children) == 12 and all(c.info.status == "FINISHED" for c in children)
         for c in children:
-            assert [m.step for m in client.get_metric_history(c.info.run_id, "loss")] == [1, 2, 3, 4, 5]
+            history = client.get_metric_history(c.info.run_id, "loss")
+            assert [m.step for m in history] == [1, 2, 3, 4, 5]
     finally:
         stop_server(server)

@@ -139,7 +139,8 @@ def test_tracking_layout(study_file, run_in_process, mlflow_uri):
         assert "time_total_s" in run.data.metrics
 
 
-def test_nan_and_raising_trials_are_marked_and_the_study_goes_on(study_file, run_in_process, mlflow_uri):
+def test_nan_and_raising_trials_are_marked_and_the_study_goes_on(study_file, run_in_process,
+                                                                 mlflow_uri):
     result = run_in_process(study_file("""
         name: faults
         workload: {function: "test_workloads_lib:diverges", path: "{TESTS}"}
@@ -181,7 +182,8 @@ def test_nan_and_raising_trials_are_marked_and_the_study_goes_on(study_file, run
     assert "boom: this trial failed on purpose" in open(text).read()
 
 
-def test_failed_trial_is_retried_from_its_checkpoint(study_file, run_in_process, mlflow_uri, tmp_path):
+def test_failed_trial_is_retried_from_its_checkpoint(study_file, run_in_process, mlflow_uri,
+                                                     tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()
     result = run_in_process(study_file(f"""
@@ -191,7 +193,7 @@ def test_failed_trial_is_retried_from_its_checkpoint(study_file, run_in_process,
         space: {{x1: {{grid: [0.25]}}}}
         search: {{algorithm: grid}}
         budget: {{max_epochs: 5, retries: 2}}
-    """))
+    """))  # noqa: E501 (the study file's workload line)
     assert [r.status for r in result.rows] == ["completed"]
     starts = sorted(p.name.split("-")[2] for p in marks.glob("start-*"))
     assert starts == ["1", "3"]  # the retry resumed after epoch 2's checkpoint
@@ -213,9 +215,10 @@ def test_fractional_gpus_share_one_logical_gpu(study_file, run_in_process, tmp_p
         budget: {{trials: 4, concurrency: 4}}
         resources: {{cpu: 0.5, gpu: 0.25}}
         tracking: {{enabled: false}}
-    """))
+    """))  # noqa: E501 (the study file's workload line)
     rows = [p.read_text().split() for p in marks.glob("seen-*")]
     assert len(rows) == 4
-    assert [r[0] for r in rows] == ["4"] * 4, "the 4 trials at 0.25 GPU did not run together on 1 GPU"
+    assert [r[0] for r in rows] == ["4"] * 4, \
+        "the 4 trials at 0.25 GPU did not run together on 1 GPU"
     assert {r[1] for r in rows} == {"cpu"}  # honest: no CUDA here, so the workload gets the CPU
     assert {r[2] for r in rows} == {"0"}  # but Ray did assign them the (logical) GPU 0

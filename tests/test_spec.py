@@ -40,14 +40,18 @@ def test_quickstart_parses_into_typed_models(tmp_path):
 @pytest.mark.parametrize("text, line, path, words", [
     (BASE + "budgett: {trials: 3}\n", 7, "budgett", "did you mean 'budget'"),
     (BASE.replace("trials: 4", "trails: 4"), 6, "budget.trails", "did you mean 'trials'"),
-    (BASE.replace("uniform: [-1, 1]", "unifrom: [-1, 1]"), 5, "space.x1.unifrom", "did you mean 'uniform'"),
-    (BASE.replace("uniform: [-1, 1]", "uniform: [1, -1]"), 5, "space.x1.uniform", "low must be below high"),
-    (BASE.replace("uniform: [-1, 1]", "loguniform: [0, 1]"), 5, "space.x1.loguniform[0]", "low > 0"),
+    (BASE.replace("uniform: [-1, 1]", "unifrom: [-1, 1]"), 5, "space.x1.unifrom",
+     "did you mean 'uniform'"),
+    (BASE.replace("uniform: [-1, 1]", "uniform: [1, -1]"), 5, "space.x1.uniform",
+     "low must be below high"),
+    (BASE.replace("uniform: [-1, 1]", "loguniform: [0, 1]"), 5, "space.x1.loguniform[0]",
+     "low > 0"),
     (BASE.replace("mode: min", "mode: mni"), 3, "metric.mode", "'min' or 'max'"),
     (BASE.replace("trials: 4", "trials: -2"), 6, "budget.trials", "greater than or equal to 1"),
     (BASE.replace("trials: 4", "trials: 4, time_limit: soon"), 6, "budget.time_limit", "duration"),
     (BASE + "stopping: {scheduler: ahsa}\n", 7, "stopping.scheduler", "did you mean 'asha'"),
-    (BASE + "stopping: {scheduler: asha, grace: 2}\n", 7, "stopping.grace", "did you mean 'grace_period'"),
+    (BASE + "stopping: {scheduler: asha, grace: 2}\n", 7, "stopping.grace",
+     "did you mean 'grace_period'"),
     (BASE + "search: {algorithm: optuna, sampler: tpee}\n", 7, "search.sampler", "'tpe'"),
     (BASE + "search: {algorithm: optuna, sampler: cmaes, startup: 3}\n", 7, "search",
      "tpe and gp samplers"),
@@ -55,12 +59,17 @@ def test_quickstart_parses_into_typed_models(tmp_path):
      "unknown key 'startup'"),
     (BASE + "search: {algorithm: optuna, repeats: 3}\n", 7, "search.repeats",
      "unknown key 'repeats'"),
-    (BASE + "search: {algorithm: grid}\n", 7, "search.algorithm", "cannot enumerate the continuous"),
+    (BASE + "search: {algorithm: grid}\n", 7, "search.algorithm",
+     "cannot enumerate the continuous"),
     (BASE + "method: {name: cdtt}\n", 7, "method.name", "did you mean 'cdt'"),
-    (BASE.replace("x1: {uniform: [-1, 1]}", "x1: {choice: []}"), 5, "space.x1.choice", "non-empty list"),
-    (BASE.replace("x1: {uniform: [-1, 1]}", "x1: {int: [1, 5], step: 0}"), 5, "space.x1.int", "positive"),
-    (BASE.replace("x1: {uniform: [-1, 1]}", "x1: {uniform: [0, 1.0e400]}"), 5, "space.x1.uniform[1]", "finite"),
-    (BASE.replace("x1: {uniform: [-1, 1]}", "x.1: {uniform: [0, 1]}"), 5, "space.x.1", "not a valid parameter name"),
+    (BASE.replace("x1: {uniform: [-1, 1]}", "x1: {choice: []}"), 5, "space.x1.choice",
+     "non-empty list"),
+    (BASE.replace("x1: {uniform: [-1, 1]}", "x1: {int: [1, 5], step: 0}"), 5, "space.x1.int",
+     "positive"),
+    (BASE.replace("x1: {uniform: [-1, 1]}", "x1: {uniform: [0, 1.0e400]}"), 5,
+     "space.x1.uniform[1]", "finite"),
+    (BASE.replace("x1: {uniform: [-1, 1]}", "x.1: {uniform: [0, 1]}"), 5, "space.x.1",
+     "not a valid parameter name"),
     (BASE.replace("workload: sphere\n", ""), None, None, "missing required key 'workload'"),
     (BASE + "name: again\n", 7, None, "duplicate key 'name'"),
     ("name: [unclosed\n", 2, None, "invalid YAML"),
@@ -113,7 +122,8 @@ def test_space_kinds_and_flatten():
     nested = {"x1": 0.1, "n": 3, "q": 10, "c": "a", "g": 1, "k": 7,
               "opt": {"__option__": "sgd", "m": 0.5}}
     flat = s.flatten(nested)
-    assert flat == {"x1": 0.1, "n": 3, "q": 10, "c": "a", "g": 1, "k": 7, "opt": "sgd", "opt.sgd.m": 0.5}
+    assert flat == {"x1": 0.1, "n": 3, "q": 10, "c": "a", "g": 1, "k": 7, "opt": "sgd",
+                    "opt.sgd.m": 0.5}
     assert s.flatten(flat) == flat  # idempotent on flat (Optuna) configs
     assert s.flatten({**nested, "opt": {"__option__": "none"}})["opt"] == "none"
 
@@ -135,12 +145,14 @@ space:
 
 
 def test_grid_parameter_rejected_for_model_based_search():
-    e = err(BASE.replace("x1: {uniform: [-1, 1]}", "x1: {grid: [1, 2]}") + "search: {algorithm: optuna}\n")
+    e = err(BASE.replace("x1: {uniform: [-1, 1]}", "x1: {grid: [1, 2]}")
+            + "search: {algorithm: optuna}\n")
     assert "cannot enumerate grid parameter 'x1'" in str(e)
 
 
 def test_durations():
-    s = parse_text(BASE.replace("trials: 4", "trials: 4, time_limit: 2m, trial_timeout: 1.5h"), "s").study
+    s = parse_text(BASE.replace("trials: 4", "trials: 4, time_limit: 2m, trial_timeout: 1.5h"),
+                   "s").study
     assert s.budget.time_limit == 120 and s.budget.trial_timeout == 5400
 
 

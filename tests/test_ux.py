@@ -315,7 +315,7 @@ def test_progress_after_ctrl_c_never_drops_and_says_resumed_only_when_resumed(tm
     assert counts[-1] == 12 and "12 trials (12 completed)" in second, second
 
 
-# ------------------------------------------------------------------ end to end: half the trials fail
+# ------------------------------------------------------------ end to end: half the trials fail
 HALF_FAIL = """\
 name: half-fail
 workload: {function: "ux_workloads:half_fail", path: "%s"}

@@ -93,7 +93,8 @@ _workload.preflight = _ready_when  # type: ignore[attr-defined]
 
 def test_a_workload_declares_its_preflight_check(tmp_path):
     assert check_ready(_workload, {"marker": str(tmp_path)}) is None
-    assert check_ready(_workload, {"marker": str(tmp_path / "no")}) == f"{tmp_path / 'no'} is missing"
+    assert (check_ready(_workload, {"marker": str(tmp_path / "no")})
+            == f"{tmp_path / 'no'} is missing")
     assert check_ready(lambda config, ctx: None, {}) is None
 
 

@@ -53,9 +53,11 @@ def test_a_trial_tune_lost_after_a_kill_is_completed_from_the_methods_journal(tm
                                           "searchlab.status": "running"}).info.run_id
     history = [{"cum_regret": 10.0 * e, "round": 100.0 * e, "config/seed": 0.0, "epoch": float(e)}
                for e in (1, 2, 3)]
-    lost = TrialResult("lost1", TrialRequest(config={"tuner": "cdt", "seed": 0}, length=3, tags={"k": "v"}),
+    lost = TrialResult("lost1",
+                       TrialRequest(config={"tuner": "cdt", "seed": 0}, length=3, tags={"k": "v"}),
                        "completed", history[-1], history)
-    kept = TrialResult("kept", TrialRequest(config={"tuner": "op", "seed": 0}, length=3), "completed",
+    kept = TrialResult("kept", TrialRequest(config={"tuner": "op", "seed": 0}, length=3),
+                       "completed",
                        history[-1], history)
     in_tune = SimpleNamespace(config={"tuner": "op", "seed": 0}, metrics={"trial_id": "kept"})
     told = SimpleNamespace(results={"lost1": lost, "kept": kept}, alias={})

@@ -210,12 +210,12 @@ class Analysis:
     """A method's summary of the whole study, stored on the study's parent MLflow run.
 
     ``metrics``: headline numbers (logged as parent-run metrics). ``tables``: name -> JSON-able
-    data (``analysis/<name>.json``). ``figures``: name -> a Plotly figure as a dict (``fig.to_dict()``,
-    ``analysis/<name>.plotly.json``), which the dashboard draws. ``tags``: parent-run tags.
-    ``text``: a short human-readable report (``analysis/summary.md``), printed after the study.
-    For a method whose analysis is the study's result (``draws_own_analysis``): ``lead_table``
-    and ``lead_figures`` name what the dashboard draws first, ``headline`` is one line of the
-    result (see :data:`LEAD_TAG`).
+    data (``analysis/<name>.json``). ``figures``: name -> a Plotly figure as a dict
+    (``fig.to_dict()``, ``analysis/<name>.plotly.json``), which the dashboard draws. ``tags``:
+    parent-run tags. ``text``: a short human-readable report (``analysis/summary.md``), printed
+    after the study. For a method whose analysis is the study's result (``draws_own_analysis``):
+    ``lead_table`` and ``lead_figures`` name what the dashboard draws first, ``headline`` is one
+    line of the result (see :data:`LEAD_TAG`).
     """
 
     metrics: dict[str, float] = field(default_factory=dict)

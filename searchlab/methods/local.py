@@ -51,7 +51,8 @@ def run_local(study: Any, *, seed: int = 0, max_trials: int = 100_000, pool: Poo
         history: list[dict[str, float]] = []
         status, error = "completed", None
         try:
-            for epoch, metrics in enumerate(iterate(fn(dict(request.config), ctx, **request.args)), 1):
+            for epoch, metrics in enumerate(
+                    iterate(fn(dict(request.config), ctx, **request.args)), 1):
                 row = {**{k: v for k, v in metrics.items()}, "epoch": epoch}
                 history.append(row)
                 value = row.get(objective.metric)

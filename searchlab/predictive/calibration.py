@@ -74,7 +74,9 @@ def reliability(stated: Sequence[float], outcome: Sequence[bool],
 def expected_calibration_error(bins: Sequence[Reliability]) -> float:
     """Count-weighted mean of ``|observed - stated|`` over the bins."""
     total = sum(b.count for b in bins)
-    return sum(b.count * abs(b.observed - b.stated) for b in bins) / total if total else float("nan")
+    if not total:
+        return float("nan")
+    return sum(b.count * abs(b.observed - b.stated) for b in bins) / total
 
 
 def plot_reliability(curves: dict[str, list[Reliability]], path: str, title: str = "") -> None:

@@ -73,7 +73,8 @@ class FeatureBuilder:
         out.extend(1.0 if config.get(key) is not None else 0.0 for key in self.optional)
         return np.asarray(out, dtype=float)
 
-    def transform(self, config: Mapping[str, Any], curve: Sequence[float] | np.ndarray) -> np.ndarray:
+    def transform(self, config: Mapping[str, Any],
+                  curve: Sequence[float] | np.ndarray) -> np.ndarray:
         """The full feature vector of a trial that has reported ``curve`` so far."""
         return np.concatenate([curve_features(curve), self.encode(config)])
 

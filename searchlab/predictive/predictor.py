@@ -2,12 +2,13 @@
 
 Baker et al. (2017) train a sequential regression model for each number of observed epochs ``t``
 on configurations that have finished, and compare ordinary least squares, random forests and
-nu-SVR (RBF kernel, their best). As in the paper the target is the final value, but the models learn it as the gain still to come,
-``y_T - y_t``, and add the last observed value back: on LCBench this lifts the SVR's R^2 after a
-quarter of the curve from about 0.75 to 0.95 (all its features are standardised, so the last
-value no longer dominates the target's scale). The spread of a prediction is the root mean squared error of
-cross-validated predictions on the training set (``spread="cv"``), or the standard deviation of
-a small bootstrap ensemble (``spread="ensemble"``, as in the paper's later version).
+nu-SVR (RBF kernel, their best). As in the paper the target is the final value, but the models learn
+it as the gain still to come, ``y_T - y_t``, and add the last observed value back: on LCBench this
+lifts the SVR's R^2 after a quarter of the curve from about 0.75 to 0.95 (all its features are
+standardised, so the last value no longer dominates the target's scale). The spread of a prediction
+is the root mean squared error of cross-validated predictions on the training set (``spread="cv"``),
+or the standard deviation of a small bootstrap ensemble (``spread="ensemble"``, as in the paper's
+later version).
 
 Models are fitted lazily, when a prediction at ``t`` is first asked for, and refitted once the
 training set has grown by ``refit_growth`` (20% by default), so that a study of hundreds of trials
@@ -48,7 +49,8 @@ def make_regressor(kind: str, n_features: int, seed: int = 0) -> RegressorMixin:
         svr = NuSVR(nu=0.5, C=10.0, kernel="rbf", gamma=0.5 / max(n_features, 1))
         model: Any = make_pipeline(StandardScaler(), svr)
     elif kind == "forest":
-        model = RandomForestRegressor(n_estimators=60, min_samples_leaf=2, random_state=seed, n_jobs=1)
+        model = RandomForestRegressor(n_estimators=60, min_samples_leaf=2,
+                                      random_state=seed, n_jobs=1)
     elif kind == "linear":
         model = make_pipeline(StandardScaler(), Ridge(alpha=1.0))
     else:
@@ -144,7 +146,8 @@ class CurvePredictor:
             models = []
             for k in range(self.ensemble_size):
                 idx = rng.integers(0, self.n, self.n)
-                models.append(make_regressor(self.regressor, width, self.seed + k).fit(X[idx], gain[idx]))
+                models.append(make_regressor(self.regressor, width, self.seed + k)
+                              .fit(X[idx], gain[idx]))
         fitted = _Fitted(self.n, features, models, std, r2, residual)
         self._fitted[t] = fitted
         return fitted
@@ -173,7 +176,8 @@ class CurvePredictor:
         for conformal probabilities (:mod:`searchlab.predictive.calibration`)."""
         return self.model(t).residuals
 
-    def r2_by_fraction(self, fractions: Sequence[float] = (0.1, 0.25, 0.5, 0.75)) -> dict[str, float]:
+    def r2_by_fraction(self,
+                       fractions: Sequence[float] = (0.1, 0.25, 0.5, 0.75)) -> dict[str, float]:
         """Cross-validated R^2 of the models after each fraction of the curve (fits them if due)."""
         out: dict[str, float] = {}
         for f in fractions:

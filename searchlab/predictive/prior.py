@@ -191,7 +191,8 @@ class PriorPredictor:
             cv: Any = (GroupKFold(min(self.folds, groups)) if groups > 1
                        else KFold(min(self.folds, self.n), shuffle=True, random_state=self.seed))
             held_out = cross_val_predict(make_regressor(self.regressor, X.shape[1], self.seed),
-                                         X, gain, cv=cv, groups=self._groups if groups > 1 else None)
+                                         X, gain, cv=cv, groups=self._groups if groups > 1
+                                         else None)
             model = make_regressor(self.regressor, X.shape[1], self.seed).fit(X, gain)
             residuals = gain - held_out
             # locally weighted conformal scores (Lei et al. 2018, section 5.2), used when

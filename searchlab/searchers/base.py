@@ -38,7 +38,8 @@ class SearchContext:
     concurrency: int
     #: every objective as (metric, mode) when the study has several (the first is metric, mode)
     objectives: tuple[tuple[str, str], ...] = ()
-    #: known configurations to run first, as flat configs (searchers that take them: ``takes_points``)
+    #: known configurations to run first, as flat configs (searchers that take them:
+    #: ``takes_points``)
     points: tuple[dict[str, Any], ...] = ()
     #: a study that goes on (resumed, or continued with a larger budget): the flat configs of
     #: the trials it asked for before, in order. The searcher proposes exactly these first

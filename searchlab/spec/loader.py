@@ -139,7 +139,8 @@ class _Loader(yaml.SafeLoader):
                             node.start_mark.line + 1)
 
 
-_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.yaml_implicit_resolvers = {k: list(v)
+                                   for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
@@ -159,7 +160,8 @@ def load_text(text: str, file: str = "<study>") -> Document:
     try:
         node = loader.get_single_node()
         if node is None:
-            raise SpecError("the file is empty; a study needs at least `name` and `workload`", file=file)
+            raise SpecError("the file is empty; a study needs at least `name` and `workload`",
+                            file=file)
         lines: dict[Loc, int] = {}
         data = _build(loader, node, (), lines, file, [0])
     except _TooLarge as e:
@@ -196,7 +198,8 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, lines: dict[Loc, 
         raise SpecError(f"the document is nested too deeply (more than {MAX_DEPTH} levels)",
                         file=file, line=node.start_mark.line + 1)
     if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
-        raise SpecError(f"invalid YAML: tag {node.tag!r} is not allowed (plain data only)", file=file,
+        raise SpecError(f"invalid YAML: tag {node.tag!r} is not allowed (plain data only)",
+                        file=file,
                         line=node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
@@ -207,7 +210,8 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, lines: dict[Loc, 
                                 line=key_node.start_mark.line + 1)
             key = _scalar(loader, key_node, file)
             if not isinstance(key, (str, int, float, bool)) or key is None:
-                raise SpecError("keys must be plain names", file=file, line=key_node.start_mark.line + 1)
+                raise SpecError("keys must be plain names", file=file,
+                                line=key_node.start_mark.line + 1)
             key = str(key) if not isinstance(key, str) else key
             if key in out:
                 raise SpecError(f"duplicate key '{clip(key)}'", file=file,

@@ -64,7 +64,8 @@ class BudgetSpec(Strict):
         "are independent, as many as the cluster has room for)")
     max_epochs: int = Field(1, ge=1, le=10_000_000)
     time_limit: float | None = Field(None, gt=0, description="seconds, or '30m', '2h'")
-    retries: int = Field(0, ge=0, le=100, description="retries of a failed trial, from its last checkpoint")
+    retries: int = Field(0, ge=0, le=100,
+                         description="retries of a failed trial, from its last checkpoint")
     trial_timeout: float | None = Field(None, gt=0, description="seconds a trial may run")
 
     @field_validator("time_limit", "trial_timeout", mode="before")
@@ -82,10 +83,12 @@ class ResourcesSpec(Strict):
     """Per trial: the trial's own process (cpu, gpu) and its evaluation pool's workers."""
 
     cpu: float = Field(1.0, gt=0, le=1024, description="CPUs of the trial's own process")
-    gpu: float = Field(0.0, ge=0, le=1024, description="GPUs (or a fraction) of the trial's process")
+    gpu: float = Field(0.0, ge=0, le=1024,
+                       description="GPUs (or a fraction) of the trial's process")
     workers: int = Field(0, ge=0, le=10_000, description="evaluation-pool workers (ctx.pool)")
     worker_cpu: float = Field(1.0, gt=0, le=1024, description="CPUs per pool worker")
-    worker_gpu: float = Field(0.0, ge=0, le=1024, description="GPUs (or a fraction) per pool worker")
+    worker_gpu: float = Field(0.0, ge=0, le=1024,
+                              description="GPUs (or a fraction) per pool worker")
     strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
         "PACK", description="how the trial's bundles are placed on the cluster's nodes")
 
@@ -103,7 +106,9 @@ class ResourcesSpec(Strict):
 
 
 class TrackingSpec(Strict):
-    uri: str | None = Field(None, description="MLflow tracking URI; else MLFLOW_TRACKING_URI; else local SQLite")
+    uri: str | None = Field(None,
+                            description="MLflow tracking URI; else MLFLOW_TRACKING_URI; else local "
+                                        "SQLite")
     enabled: bool = True
     experiment: Name | None = Field(
         None, description="MLflow experiment name (default: the study name); the rules of study "
@@ -129,7 +134,8 @@ class Study(Strict):
     budget: BudgetSpec = BudgetSpec()
     resources: ResourcesSpec = ResourcesSpec()
     tracking: TrackingSpec = TrackingSpec()
-    storage: str | None = Field(None, description="results directory (default ./.searchlab/studies)")
+    storage: str | None = Field(None,
+                                description="results directory (default ./.searchlab/studies)")
     written: tuple[str, ...] = Field((), description="the top-level keys the study file gives")
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True,

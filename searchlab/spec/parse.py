@@ -313,7 +313,8 @@ def _one(doc: Document, model: type[BaseModel], err: Any, prefix: Loc) -> SpecEr
         return doc.error(f"missing required key '{loc[-1]}'", loc[:-1])
     msg = err["msg"].removeprefix("Value error, ")
     got = err.get("input")
-    if err["type"] not in ("value_error",) and not isinstance(got, (dict, list)) and got is not None:
+    if (err["type"] not in ("value_error",) and not isinstance(got, (dict, list))
+            and got is not None):
         msg += f" (got {clip_quoted(repr(got))})"
     return doc.error(msg, loc)
 
@@ -363,7 +364,8 @@ def _check_workload_path(doc: Document, study: Study) -> Iterator[SpecError]:
     path = study.workload.path if study.workload is not None else None
     if path and workload_dir(path, doc.file) is None:
         where = "" if os.path.isabs(path) or doc.file.startswith("<") else \
-            f" (relative paths start at the study file's directory, {Path(doc.file).resolve().parent})"
+            (" (relative paths start at the study file's directory, "
+             f"{Path(doc.file).resolve().parent})")
         yield doc.error(f"workload.path '{path}' is not a directory{where}", ("workload", "path"))
 
 

@@ -232,7 +232,8 @@ def _gathered(errors: list[SpaceError]) -> SpaceError:
 def _parse_param(value: Any, loc: Loc) -> Param:
     if not isinstance(value, dict):
         if isinstance(value, list):
-            raise SpaceError("a list is not a parameter; write {choice: [...]} or {grid: [...]}", loc)
+            raise SpaceError(
+                "a list is not a parameter; write {choice: [...]} or {grid: [...]}", loc)
         if isinstance(value, float) and not math.isfinite(value):
             raise SpaceError(f"a constant must be a finite number, got {value!r}", loc)
         return Constant(value)
@@ -243,7 +244,8 @@ def _parse_param(value: Any, loc: Loc) -> Param:
         unknown = next(iter(value), None)
         close = difflib.get_close_matches(str(unknown), KINDS, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else f"; use one of: {', '.join(KINDS)}"
-        raise SpaceError(f"unknown parameter kind '{unknown}'{hint}", loc + ((unknown,) if close else ()))
+        raise SpaceError(f"unknown parameter kind '{unknown}'{hint}",
+                         loc + ((unknown,) if close else ()))
     if len(kinds) > 1:
         raise SpaceError(f"give one kind, not {' and '.join(kinds)}", loc)
     kind = kinds[0]
@@ -285,7 +287,8 @@ def _parse_param(value: Any, loc: Loc) -> Param:
             raise SpaceError(f"{kind} needs a non-empty list of values", kloc)
         for i, v in enumerate(args):
             if not isinstance(v, (str, int, float, bool)) and v is not None:
-                raise SpaceError(f"{kind} values must be numbers, strings, booleans or null", kloc + (i,))
+                raise SpaceError(f"{kind} values must be numbers, strings, booleans or null",
+                                 kloc + (i,))
             if isinstance(v, float) and not math.isfinite(v):
                 raise SpaceError(f"{kind} values must be finite", kloc + (i,))
         if len({repr(v) for v in args}) != len(args):

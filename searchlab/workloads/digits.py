@@ -60,10 +60,12 @@ def build_optimizer(config: dict[str, Any], params: Any) -> torch.optim.Optimize
     wd = float(config.get("weight_decay", 0.0))
     name = config.get("optimizer", "adam")
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=float(config.get("optimizer.sgd.momentum", 0.0)),
+        return torch.optim.SGD(params, lr=lr,
+                               momentum=float(config.get("optimizer.sgd.momentum", 0.0)),
                                weight_decay=wd)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(0.9, float(config.get("optimizer.adam.beta2", 0.999))),
+        return torch.optim.Adam(params, lr=lr,
+                                betas=(0.9, float(config.get("optimizer.adam.beta2", 0.999))),
                                 weight_decay=wd)
     raise ValueError(f"digits_mlp: unknown optimizer {name!r} (sgd or adam)")
 

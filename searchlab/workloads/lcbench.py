@@ -73,7 +73,8 @@ class Surrogate:
         options.inter_op_num_threads = 1
         self._session = ort.InferenceSession(str(d / "model.onnx"), options,
                                              providers=["CPUExecutionProvider"])
-        self._codes: dict[str, int] = json.loads((d / "encoding.json").read_text())["OpenML_task_id"]
+        self._codes: dict[str, int] = json.loads(
+            (d / "encoding.json").read_text())["OpenML_task_id"]
         space = json.loads((d / "config_space.json").read_text())
         self.tasks: tuple[str, ...] = tuple(
             next(h["choices"] for h in space["hyperparameters"] if h["name"] == "OpenML_task_id"))

@@ -110,7 +110,8 @@ def test_the_registries_are_covered():
 def test_searcher_through_tune_into_mlflow(name, study_file, run_in_process, mlflow_uri):
     space = SPACE if name != "grid" else "space: {x1: {grid: [-1.0, 0.5]}, x2: {grid: [0.0, 1.0]}}"
     trials = "" if name == "grid" else "trials: 4, "
-    result = run_in_process(study_file(SEARCHER_STUDY.format(name=name, space=space, trials=trials)))
+    result = run_in_process(study_file(SEARCHER_STUDY.format(name=name, space=space,
+                                                             trials=trials)))
     assert len(result.rows) == 4 and all(r.status == "completed" for r in result.rows)
     _check(mlflow_uri, f"s-{name}", "loss", 4)
 

@@ -33,7 +33,8 @@ def test_cdt_resumes_after_sigkill_with_every_trial_told_once(tmp_path):
     study.write_text(CDT)
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db",
            "TUNE_GLOBAL_CHECKPOINT_S": "1", "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "searchlab", "run", str(study), "--storage", str(tmp_path / "store")]
+    cmd = [sys.executable, "-m", "searchlab", "run", str(study), "--storage",
+           str(tmp_path / "store")]
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     journal = tmp_path / "store" / "resume-cdt" / "method-journal.jsonl"

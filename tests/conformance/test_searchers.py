@@ -41,9 +41,11 @@ def _samplers() -> list[tuple[str, str | None]]:
 
 
 def _study(algorithm: str, sampler: str | None, space: str, trials: int = 8):
-    search = f"{{algorithm: {algorithm}" + (f", sampler: {sampler}" if sampler else "") + ", seed: 3}"
+    search = (f"{{algorithm: {algorithm}" + (f", sampler: {sampler}" if sampler else "")
+              + ", seed: 3}")
     budget = "" if algorithm == "grid" else f"budget: {{trials: {trials}}}"
-    text = f"name: c\nworkload: sphere\nmetric: {{name: loss, mode: min}}\nsearch: {search}\n{budget}\n{space}"
+    text = (f"name: c\nworkload: sphere\nmetric: {{name: loss, mode: min}}\nsearch: {search}\n"
+            f"{budget}\n{space}")
     return parse_text(text).study
 
 

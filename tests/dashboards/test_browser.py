@@ -45,8 +45,10 @@ def test_report_renders_offline_without_console_errors(browser, report: Path,
     page.route("**/*", only_the_file)
     page.goto(report.as_uri())
     _scroll_through(page)  # WebGL figures are drawn as they come on screen
-    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length == {len(expected)}")
-    drawn = page.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => ({
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length == "
+                           f"{len(expected)}")
+    drawn = page.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+      .map(gd => ({
         types: gd.data.map(t => t.type || 'scatter'),
         names: gd.data.map(t => t.name || ''),
         title: gd.layout.title && gd.layout.title.text,

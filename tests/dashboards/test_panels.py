@@ -27,7 +27,8 @@ def panels() -> dict:
 
 @pytest.fixture(scope="module")
 def common(panels: dict):
-    return importlib.import_module(next(iter(panels.values())).__name__.rsplit(".", 1)[0] + "._common")
+    package = next(iter(panels.values())).__name__.rsplit(".", 1)[0]
+    return importlib.import_module(package + "._common")
 
 
 def test_panels_are_the_files_in_dashboards(panels: dict) -> None:
@@ -196,7 +197,8 @@ def test_cdt_draws_the_stored_best_fixed_value(panels: dict, fake_store) -> None
         study, executions=(dataclasses.replace(study.latest, analysis=worse),))
     drawn = _cdt_regret(panels, swapped)
     assert set(drawn) == {"cdt", "op", "theoretical", "best fixed (alpha=0.1)"}
-    assert drawn["best fixed (alpha=0.1)"][-1] > _cdt_regret(panels, study)["best fixed (alpha=1)"][-1]
+    assert (drawn["best fixed (alpha=0.1)"][-1]
+            > _cdt_regret(panels, study)["best fixed (alpha=1)"][-1])
     # No stored table: no best-fixed band, and the oracle's other runs are never drawn.
     bare = dataclasses.replace(
         study, executions=(dataclasses.replace(study.latest, analysis=StoredAnalysis()),))

@@ -53,7 +53,8 @@ def test_page_is_self_contained_with_plotly_inlined_once(page: str) -> None:
 
 
 def test_every_panel_has_a_section(page: str) -> None:
-    for heading in ("Best so far", "Learning curves", "Parallel coordinates", "Parameter importance",
+    for heading in ("Best so far", "Learning curves", "Parallel coordinates",
+                    "Parameter importance",
                     "CDT regret", "Predicted final values", "Result", "Stored analyses"):
         assert f"<h2>{heading}</h2>" in page
     assert "Panels with nothing to show" not in page
@@ -128,7 +129,8 @@ def test_cdt_regret_has_a_band_and_a_mean_per_tuner(figs: dict, fake_store) -> N
         bands = [t for t in fig["data"] if t.get("fill") == "toself"]
         means = [t for t in fig["data"] if t.get("fill") != "toself"]
         labels = [*facts["tuners"], f"best fixed ({facts['best_fixed'].format(hp=hp)})"]
-        assert sorted(t["name"] for t in means) == sorted(f"{k} (n={facts['seeds']})" for k in labels)
+        assert sorted(t["name"] for t in means) == sorted(f"{k} (n={facts['seeds']})"
+                                                          for k in labels)
         assert len(bands) == len(means)
         final = {}
         for band, mean in zip(bands, means, strict=True):

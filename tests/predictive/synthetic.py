@@ -14,11 +14,13 @@ def pool(n: int, epochs: int, seed: int = 0) -> tuple[list[dict], np.ndarray]:
     rng = np.random.default_rng(seed)
     configs = [{"a": float(rng.uniform(0.2, 1.0)), "tau": float(rng.uniform(2.0, 6.0)),
                 "opt": str(rng.choice(["sgd", "adam"]))} for _ in range(n)]
-    curves = np.stack([curve(c["a"], c["tau"], epochs) + rng.normal(0, 0.003, epochs) for c in configs])
+    curves = np.stack([curve(c["a"], c["tau"], epochs) + rng.normal(0, 0.003, epochs)
+                       for c in configs])
     return configs, curves
 
 
-def tasks(n_tasks: int, per_task: int, epochs: int, seed: int = 0) -> tuple[list[dict], np.ndarray, list[str]]:
+def tasks(n_tasks: int, per_task: int, epochs: int,
+          seed: int = 0) -> tuple[list[dict], np.ndarray, list[str]]:
     """Curves of several tasks that differ in level and speed (task k: finals shifted by k/20,
     time constants scaled): configs, curves and the task label of each curve."""
     rng = np.random.default_rng(seed)

@@ -16,7 +16,8 @@ def test_probability_is_the_gaussian_tail():
 
 
 def test_mode_min_mirrors_max():
-    assert probability_beats(1.2, 0.1, 1.0, "min") == pytest.approx(probability_beats(0.8, 0.1, 1.0))
+    assert (probability_beats(1.2, 0.1, 1.0, "min")
+            == pytest.approx(probability_beats(0.8, 0.1, 1.0)))
     assert probability_beats(0.5, 0.1, 1.0, "min") > 0.99
 
 

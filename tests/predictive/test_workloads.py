@@ -46,7 +46,8 @@ def test_replay_serves_recorded_curves_by_config_or_index(tmp_path):
     acc = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
     path = tmp_path / "c.npz"
     CurveSet(configs, {"acc": acc, "loss": 1 - acc}).save(path)
-    out = list(replay({"lr": 0.01, "opt": "adam", "extra": 1}, Context(max_epochs=5), curves=str(path)))
+    out = list(replay({"lr": 0.01, "opt": "adam", "extra": 1}, Context(max_epochs=5),
+                      curves=str(path)))
     assert [m["acc"] for m in out] == pytest.approx([0.4, 0.5, 0.6])
     assert out[0]["loss"] == pytest.approx(0.6)
     assert [m["acc"] for m in replay({"curve": 0}, Context(max_epochs=2), curves=str(path))] == \

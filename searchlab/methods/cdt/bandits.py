@@ -117,7 +117,8 @@ class Bandit:
         """Learn from the pulled arm's context ``x`` and reward ``r`` (``arm``: its index)."""
         self.est.update(x, r)
 
-    def theoretical(self, t: int, sigma: float, delta: float = 0.05, theta_norm: float = 1.0) -> np.ndarray:
+    def theoretical(self, t: int, sigma: float, delta: float = 0.05,
+                    theta_norm: float = 1.0) -> np.ndarray:
         """The hyperparameters the regret bound prescribes at round t (1-based)."""
         raise NotImplementedError
 
@@ -139,12 +140,14 @@ class LinUCB(Bandit):
             score += h[0] * self.est.widths(X)
         return int(score.argmax())
 
-    def theoretical(self, t: int, sigma: float, delta: float = 0.05, theta_norm: float = 1.0) -> np.ndarray:
+    def theoretical(self, t: int, sigma: float, delta: float = 0.05,
+                    theta_norm: float = 1.0) -> np.ndarray:
         return np.array([_ucb_radius(self.d, t, self.lam, sigma, delta, theta_norm)])
 
 
 class LinTS(Bandit):
-    """Linear Thompson sampling: theta~ ~ N(theta, v^2 A^-1), argmax x.theta~ (Agrawal & Goyal 2013).
+    """Linear Thompson sampling: theta~ ~ N(theta, v^2 A^-1), argmax x.theta~ (Agrawal & Goyal
+    2013).
 
     The tuners search v on [0.001, 4], log scale: on the paper's setting the rewards cannot tell
     v = 0.05 from v = 0.25 within T rounds, so the share of the range near greedy decides how
@@ -158,15 +161,17 @@ class LinTS(Bandit):
         est = self.est
         return int((X @ (est.theta + h[0] * (est.S @ z))).argmax())
 
-    def theoretical(self, t: int, sigma: float, delta: float = 0.05, theta_norm: float = 1.0) -> np.ndarray:
+    def theoretical(self, t: int, sigma: float, delta: float = 0.05,
+                    theta_norm: float = 1.0) -> np.ndarray:
         # the reference implementation's choice (sigma/5 in place of the bound's sigma*sqrt(9...))
         return np.array([_ucb_radius(self.d, t, self.lam, sigma / 5.0, delta, theta_norm)])
 
 
 def _glm_radius(d: int, t: int, delta: float, kappa: float = 0.1966) -> float:
-    # Li, Lu & Zhou (2017): ||theta - theta*||_V <= (sigma/kappa) sqrt(d/2 log(1+2t/d) + log 1/delta),
-    # with sigma = 1/2 (Bernoulli) and the curvature-weighted matrix A ~ kappa V
-    return 0.5 / math.sqrt(kappa) * math.sqrt(d / 2.0 * math.log(1.0 + 2.0 * t / d) + math.log(1.0 / delta))
+    # Li, Lu & Zhou (2017): ||theta - theta*||_V <= (sigma/kappa) sqrt(d/2 log(1+2t/d) + log
+    # 1/delta), with sigma = 1/2 (Bernoulli) and the curvature-weighted matrix A ~ kappa V
+    return 0.5 / math.sqrt(kappa) * math.sqrt(d / 2.0 * math.log(1.0 + 2.0 * t / d)
+                                              + math.log(1.0 / delta))
 
 
 class UCBGLM(LinUCB):
@@ -176,7 +181,8 @@ class UCBGLM(LinUCB):
     model = "logistic"
     hyperparams = (HyperParam("alpha", 0.01, 5.0, "log"),)
 
-    def theoretical(self, t: int, sigma: float, delta: float = 0.05, theta_norm: float = 1.0) -> np.ndarray:
+    def theoretical(self, t: int, sigma: float, delta: float = 0.05,
+                    theta_norm: float = 1.0) -> np.ndarray:
         return np.array([_glm_radius(self.d, t, delta)])
 
 
@@ -187,7 +193,8 @@ class GLMTS(LinTS):
     model = "logistic"
     hyperparams = (HyperParam("v", 0.01, 4.0, "log"),)
 
-    def theoretical(self, t: int, sigma: float, delta: float = 0.05, theta_norm: float = 1.0) -> np.ndarray:
+    def theoretical(self, t: int, sigma: float, delta: float = 0.05,
+                    theta_norm: float = 1.0) -> np.ndarray:
         return np.array([_glm_radius(self.d, t, delta)])
 
 
@@ -195,7 +202,8 @@ class LinUCBReg(Bandit):
     """LinUCB with two hyperparameters: exploration rate alpha and regularisation lambda.
 
     Lambda may change every round, so the design matrix ``lam*I + G`` is re-inverted per round from
-    the running ``G = sum x x^T`` and ``g = sum r x`` (O(d^3); slower than the one-parameter bandits).
+    the running ``G = sum x x^T`` and ``g = sum r x`` (O(d^3); slower than the one-parameter
+    bandits).
     """
 
     name = "linucb_reg"
@@ -219,7 +227,8 @@ class LinUCBReg(Bandit):
         self.G += np.outer(x, x)
         self.g += r * x
 
-    def theoretical(self, t: int, sigma: float, delta: float = 0.05, theta_norm: float = 1.0) -> np.ndarray:
+    def theoretical(self, t: int, sigma: float, delta: float = 0.05,
+                    theta_norm: float = 1.0) -> np.ndarray:
         return np.array([_ucb_radius(self.d, t, 1.0, sigma, delta, theta_norm), 1.0])
 
 

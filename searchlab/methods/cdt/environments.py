@@ -51,8 +51,8 @@ class Environment:
 
 
 def _uniform(rng: np.random.Generator, shape: tuple[int, ...], bound: float) -> np.ndarray:
-    """Uniform draws in [-bound, bound) with 24 random bits each (single-precision draws, returned in
-    double precision): half the cost of double-precision draws -- drawing the contexts is a large
+    """Uniform draws in [-bound, bound) with 24 random bits each (single-precision draws, returned
+    in double precision): half the cost of double-precision draws -- drawing the contexts is a large
     part of a run -- and far finer than anything the regret can resolve."""
     X = rng.random(shape, dtype=np.float32).astype(np.float64)
     X *= 2.0 * bound
@@ -114,7 +114,8 @@ class NonStationaryBandit(SyntheticBandit):
 
     def __init__(self, rng: np.random.Generator, arms: int = 120, dim: int = 25,
                  horizon: int = 14_000, change_points: tuple[int, ...] = (3_500, 7_000, 10_500),
-                 phase_noise: tuple[float, ...] = (1.0, 0.05, 1.0, 0.05), redraw_theta: bool = False,
+                 phase_noise: tuple[float, ...] = (1.0, 0.05, 1.0, 0.05),
+                 redraw_theta: bool = False,
                  fresh_subspace: bool = True,
                  phase_fixed_arms: tuple[bool, ...] | None = (True, False, True, False),
                  jitter: float = 0.1) -> None:
@@ -168,7 +169,8 @@ def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
     loaders = {"digits": datasets.load_digits, "iris": datasets.load_iris,
                "wine": datasets.load_wine, "breast_cancer": datasets.load_breast_cancer}
     if name not in loaders:
-        raise ValueError(f"unknown dataset '{name}'; use one of {', '.join([*loaders, 'fashion_mnist'])}")
+        raise ValueError(f"unknown dataset '{name}'; use one of "
+                         f"{', '.join([*loaders, 'fashion_mnist'])}")
     X, y = loaders[name](return_X_y=True)
     return X.astype(float), y.astype(int)
 
@@ -187,8 +189,8 @@ def _load_fashion_mnist() -> tuple[np.ndarray, np.ndarray]:
         if images and labels:
             X = _read_idx(images[0]).reshape(-1, 28 * 28).astype(float) / 255.0
             return X, _read_idx(labels[0]).astype(int)
-    raise FileNotFoundError("Fashion-MNIST not found (install the Debian package dataset-fashion-mnist; "
-                            f"looked in {', '.join(FASHION_MNIST_DIRS)})")
+    raise FileNotFoundError("Fashion-MNIST not found (install the Debian package "
+                            f"dataset-fashion-mnist; looked in {', '.join(FASHION_MNIST_DIRS)})")
 
 
 def fashion_mnist_available() -> bool:

@@ -21,8 +21,9 @@ from searchlab.methods.base import MethodSettings
 from searchlab.methods.cdt.bandits import BANDITS, HyperParam
 
 BanditName = Literal["linucb", "lints", "ucbglm", "glmts", "linucb_reg"]
-TunerName = Literal["cdt", "cdt_paper", "cdt_no_restart", "cdt_soft", "cdt_detect", "cdt_detect_only",
-                    "theoretical", "op", "op_authors", "tl", "tl_authors", "oracle"]
+TunerName = Literal["cdt", "cdt_paper", "cdt_no_restart", "cdt_soft", "cdt_detect",
+                    "cdt_detect_only", "theoretical", "op", "op_authors", "tl", "tl_authors",
+                    "oracle"]
 
 
 class _Strict(BaseModel):
@@ -79,23 +80,28 @@ class NonStationaryEnv(_EnvBase):
     kind: Literal["nonstationary"]
     arms: int = Field(120, ge=2, le=100_000)
     dim: int = Field(25, ge=1, le=10_000)
-    change_points: list[int] = Field([3_500, 7_000, 10_500], description="rounds where a phase starts")
+    change_points: list[int] = Field([3_500, 7_000, 10_500],
+                                     description="rounds where a phase starts")
     phase_noise: list[Annotated[float, Field(ge=0)]] = Field(
         [1.0, 0.05, 1.0, 0.05], description="noise sd of each phase")
     redraw_theta: bool = Field(False, description="draw a fresh theta* at every change point")
-    fresh_subspace: bool = Field(True, description="each phase's contexts use their own coordinates")
+    fresh_subspace: bool = Field(True,
+                                 description="each phase's contexts use their own coordinates")
     phase_fixed_arms: list[bool] | None = Field(
         [True, False, True, False],
         description="per phase: the same arm vectors every round (low diversity, exploration pays)")
-    jitter: float = Field(0.1, ge=0, description="fixed-arm phases: context noise relative to the arms")
+    jitter: float = Field(0.1, ge=0,
+                          description="fixed-arm phases: context noise relative to the arms")
 
     @model_validator(mode="after")
     def _phases(self) -> NonStationaryEnv:
         if len(self.phase_noise) != len(self.change_points) + 1:
             raise ValueError(f"phase_noise needs {len(self.change_points) + 1} entries "
                              f"(one per phase), got {len(self.phase_noise)}")
-        if self.phase_fixed_arms is not None and len(self.phase_fixed_arms) != len(self.phase_noise):
-            raise ValueError(f"phase_fixed_arms needs {len(self.phase_noise)} entries (one per phase)")
+        if (self.phase_fixed_arms is not None
+                and len(self.phase_fixed_arms) != len(self.phase_noise)):
+            raise ValueError(f"phase_fixed_arms needs {len(self.phase_noise)} entries (one per "
+                             "phase)")
         if sorted(self.change_points) != self.change_points or any(
                 not 0 < c < self.horizon for c in self.change_points):
             raise ValueError("change_points must increase and lie inside (0, horizon)")
@@ -227,27 +233,35 @@ class ZoomingSettings(_Strict):
     """Zooming Thompson sampling with restarts (the CDT tuner)."""
 
     confidence: float = Field(
-        0.3, gt=0, description="radius constant c in r = c sqrt(log H / (n+1)) (scaled space [0,1]^p); "
-        "the paper's reference code uses sqrt(13/2) with log T, which keeps one point active for ~200 rounds")
-    warmup: int = Field(30, ge=0, description="rounds of random arms before tuning (the paper's T1)")
+        0.3, gt=0,
+        description="radius constant c in r = c sqrt(log H / (n+1)) (scaled space [0,1]^p); "
+        "the paper's reference code uses sqrt(13/2) with log T, which keeps one point active for "
+        "~200 rounds")
+    warmup: int = Field(30, ge=0,
+                        description="rounds of random arms before tuning (the paper's T1)")
     restart_period: int | None = Field(
-        None, ge=1, description="H, rounds between restarts; default T^((p+2)/(p+3)) for p hyperparameters "
-        "(cdt_paper, cdt_soft, cdt_detect); cdt and cdt_detect_only restart periodically only if it is set")
+        None, ge=1,
+        description="H, rounds between restarts; default T^((p+2)/(p+3)) for p hyperparameters "
+        "(cdt_paper, cdt_soft, cdt_detect); cdt and cdt_detect_only restart periodically only if "
+        "it is set")
     restart_discount: float | None = Field(
-        None, ge=0, lt=1, description="soft restarts: at a periodic restart keep the active points and "
+        None, ge=0, lt=1,
+        description="soft restarts: at a periodic restart keep the active points and "
         "their means and multiply their counts by this gamma (floored at min(n, 1)); default: each "
         "tuner's own -- cdt_paper: hard restarts, cdt_soft and cdt_detect: 0.2")
     detect_window: int | None = Field(
-        None, ge=2, description="change detection: restart when the last w residuals r - m_a differ "
-        "in mean or variance from the earlier ones; default: each tuner's own -- cdt, cdt_detect and "
-        "cdt_detect_only: 200, the others: off")
+        None, ge=2,
+        description="change detection: restart when the last w residuals r - m_a differ "
+        "in mean or variance from the earlier ones; default: each tuner's own -- cdt, cdt_detect "
+        "and cdt_detect_only: 200, the others: off")
     detect_threshold: float | None = Field(
         None, gt=0, description="z-score that signals a change (default 5.0)")
     detect_discount: float | None = Field(
         None, ge=0, lt=1, description="a detected change restarts softly with this gamma; "
         "default: a hard restart")
     ranges: dict[str, RangeSettings] | None = Field(
-        None, description="search interval per hyperparameter name (default: the bandit's, log scale: "
+        None,
+        description="search interval per hyperparameter name (default: the bandit's, log scale: "
         "alpha [0.01, 5], v [0.001, 4] (LinTS; GLM-TS [0.01, 4]), lam [0.01, 10])")
 
 
@@ -338,21 +352,23 @@ class CDTSettings(MethodSettings):
     # NaN and infinities are refused in every number (issue 23)
     model_config = ConfigDict(allow_inf_nan=False)
 
-    environments: list[EnvironmentSettings] = Field(default_factory=lambda: [SyntheticEnv()], min_length=1)
+    environments: list[EnvironmentSettings] = Field(default_factory=lambda: [SyntheticEnv()],
+                                                    min_length=1)
     bandits: list[BanditSettings] = Field(
         ["linucb", "lints"], min_length=1,
         description="built-in names (linucb, lints, ucbglm, glmts, linucb_reg) and your own "
         "bandits ({name, class, hyperparameters, path, args}; docs/cdt.md 'On your own problem')")
     tuners: list[TunerName] = Field(
         ["cdt", "cdt_paper", "theoretical", "op", "tl_authors"], min_length=1,
-        description="cdt: the default CDT, hard restarts only on a detected change in the rewards (better "
-        "than periodic restarts on stationary problems, see docs/cdt.md); cdt_paper: the paper's hard "
-        "restart every H; also cdt_no_restart, cdt_soft, cdt_detect, cdt_detect_only (the same as cdt, "
-        "its name before it became the default); op / tl: OP (Gaussian TS, each candidate once first) and "
-        "TL (EXP3 on rewards rescaled to [0, 1]) as defined here; op_authors / tl_authors: the paper's "
-        "authors' definitions (Beta-Bernoulli TS on the reward clipped to [0, 1]; EXP3 on the raw "
-        "reward; the better TL in benchmarks/cdt_regret.py, so the default list has it); 'oracle': "
-        "the best fixed value in hindsight")
+        description="cdt: the default CDT, hard restarts only on a detected change in the rewards "
+        "(better than periodic restarts on stationary problems, see docs/cdt.md); cdt_paper: the "
+        "paper's hard restart every H; also cdt_no_restart, cdt_soft, cdt_detect, cdt_detect_only "
+        "(the same as cdt, its name before it became the default); op / tl: OP (Gaussian TS, each "
+        "candidate once first) and TL (EXP3 on rewards rescaled to [0, 1]) as defined here; "
+        "op_authors / tl_authors: the paper's authors' definitions (Beta-Bernoulli TS on the "
+        "reward clipped to [0, 1]; EXP3 on the raw reward; the better TL in "
+        "benchmarks/cdt_regret.py, so the default list has it); 'oracle': the best fixed value in "
+        "hindsight")
     seeds: int = Field(20, ge=1, le=100_000, description="runs per (environment, bandit, tuner)")
     first_seed: int = Field(0, ge=0)
     regularization: float = Field(1.0, gt=0, description="lambda of the one-hyperparameter bandits")
@@ -368,7 +384,8 @@ class CDTSettings(MethodSettings):
         description="values tried by the best-fixed-in-hindsight oracle ('oracle' tuner: every "
         "combination, one run each per seed); your bandits' hyperparameters not named in the "
         "oracle_grid the study file writes get 5 values spread over their range")
-    chunks: int = Field(200, ge=1, le=100_000, description="points of the regret curve sent to MLflow")
+    chunks: int = Field(200, ge=1, le=100_000,
+                        description="points of the regret curve sent to MLflow")
 
     # ---- per bandit: a built-in name or your own bandit
     @staticmethod
@@ -422,7 +439,8 @@ class CDTSettings(MethodSettings):
         known |= {h.name for b in self.bandits for h in self.bandit_space(b)}
         for n in (self.zooming.ranges or {}):
             if n not in known:
-                raise ValueError(f"zooming.ranges: unknown hyperparameter '{n}'; use one of {', '.join(sorted(known))}")
+                raise ValueError(f"zooming.ranges: unknown hyperparameter '{n}'; use one of "
+                                 f"{', '.join(sorted(known))}")
         return self
 
 

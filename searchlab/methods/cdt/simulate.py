@@ -51,7 +51,8 @@ ZOOMING_VARIANTS: dict[str, dict[str, Any]] = {
     "cdt_paper": {"periodic": True},
     "cdt_no_restart": {"periodic": False},
     "cdt_soft": {"periodic": True, "restart_discount": 0.2},
-    "cdt_detect": {"periodic": True, "restart_discount": 0.2, "detect_window": 200, "detect_threshold": 5.0},
+    "cdt_detect": {"periodic": True, "restart_discount": 0.2, "detect_window": 200,
+                   "detect_threshold": 5.0},
     "cdt_detect_only": {"periodic": False, "detect_window": 200, "detect_threshold": 5.0},
 }
 
@@ -116,11 +117,13 @@ def make_tuner(name: str, bandit: Bandit, env: Environment, rng: np.random.Gener
                fixed: Sequence[float] | None = None) -> Tuner:
     space = bandit.hyperparams
     if name in ZOOMING_VARIANTS:
-        z = {**ZOOMING_VARIANTS[name], **{k: v for k, v in (zooming or {}).items() if v is not None}}
+        z = {**ZOOMING_VARIANTS[name],
+             **{k: v for k, v in (zooming or {}).items() if v is not None}}
         if "ranges" in z:
             ranges = z.pop("ranges") or {}
             # a range without a scale is log, as in the study file's settings (RangeSettings)
-            space = tuple(HyperParam(hp.name, **{"scale": "log", **ranges[hp.name]}) if hp.name in ranges
+            space = tuple(HyperParam(hp.name, **{"scale": "log", **ranges[hp.name]})
+                          if hp.name in ranges
                           else hp for hp in space)
         periodic = z.pop("periodic")
         period = z.pop("restart_period", None)
@@ -141,7 +144,8 @@ def make_tuner(name: str, bandit: Bandit, env: Environment, rng: np.random.Gener
         return TLTuner(grid, env.T, env.reward_range if name == "tl" else None, rng)
     if name == "fixed":
         if fixed is None or len(fixed) != len(space):
-            raise ValueError(f"tuner 'fixed' needs {len(space)} value(s) for {[h.name for h in space]}")
+            raise ValueError(f"tuner 'fixed' needs {len(space)} value(s) for "
+                             f"{[h.name for h in space]}")
         return FixedTuner(fixed)
     raise ValueError(f"unknown tuner '{name}'; use one of {', '.join(TUNERS)}")
 

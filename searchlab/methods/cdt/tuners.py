@@ -57,7 +57,8 @@ class FixedTuner(Tuner):
 class TheoreticalTuner(Tuner):
     """The rate the bottom bandit's regret bound prescribes at round t."""
 
-    def __init__(self, bandit: Bandit, sigma: float, theta_norm: float, delta: float = 0.05) -> None:
+    def __init__(self, bandit: Bandit, sigma: float, theta_norm: float,
+                 delta: float = 0.05) -> None:
         self.bandit, self.sigma, self.theta_norm, self.delta = bandit, sigma, theta_norm, delta
 
     def propose(self, t: int) -> np.ndarray:
@@ -73,7 +74,8 @@ def candidate_grid(space: Sequence[HyperParam], values: dict[str, Sequence[float
 
 
 class OPTuner(Tuner):
-    """OP, ours: Gaussian Thompson sampling over a finite candidate set (each candidate tried once first).
+    """OP, ours: Gaussian Thompson sampling over a finite candidate set (each candidate tried once
+    first).
 
     A candidate's draw is ``mean + s N(0, 1) / sqrt(n)`` with s the root mean square of the rewards
     seen, so it works on rewards of any range. :class:`BetaOPTuner` is the authors' definition.
@@ -93,7 +95,8 @@ class OPTuner(Tuner):
             self.i = int(unplayed[0])
         else:
             n = self.count
-            self.i = int((self.total / n + _scale(self.sq, n.sum()) * self.z.take(len(n)) / np.sqrt(n)).argmax())
+            self.i = int((self.total / n
+                          + _scale(self.sq, n.sum()) * self.z.take(len(n)) / np.sqrt(n)).argmax())
         return self.cands[self.i]
 
     def update(self, r: float) -> None:
@@ -103,15 +106,16 @@ class OPTuner(Tuner):
 
 
 def _scale(sum_sq: float, n: float) -> float:
-    """Posterior scale of Gaussian TS: the observed rewards' root mean square (0.5 before 10 draws)."""
+    """Posterior scale of Gaussian TS: the observed rewards' root mean square (0.5 before 10
+    draws)."""
     return math.sqrt(sum_sq / n) if n >= 10 else 0.5
 
 
 class BetaOPTuner(Tuner):
     """OP as the paper's authors define it: Beta-Bernoulli Thompson sampling over the candidate set.
 
-    Every candidate starts from a Beta(1, 1) prior. The observed reward is clipped to [0, 1] (the raw
-    reward, not rescaled) and turned into a Bernoulli outcome with that success probability (the
+    Every candidate starts from a Beta(1, 1) prior. The observed reward is clipped to [0, 1] (the
+    raw reward, not rescaled) and turned into a Bernoulli outcome with that success probability (the
     binarisation of Agrawal & Goyal 2012); the played candidate's Beta counts take the outcome. Each
     round plays the candidate with the largest Beta draw; the first round plays a uniformly random
     one. There is no forced first pull per candidate.
@@ -147,11 +151,13 @@ class TLTuner(Tuner):
     as the paper's authors' code does (their TL).
     """
 
-    def __init__(self, candidates: np.ndarray, horizon: int, reward_range: tuple[float, float] | None,
+    def __init__(self, candidates: np.ndarray, horizon: int,
+                 reward_range: tuple[float, float] | None,
                  rng: np.random.Generator) -> None:
         self.cands = np.atleast_2d(candidates)
         n = len(self.cands)
-        self.gamma = min(1.0, math.sqrt(n * math.log(n) / ((math.e - 1) * horizon))) if n > 1 else 1.0
+        self.gamma = (min(1.0, math.sqrt(n * math.log(n) / ((math.e - 1) * horizon)))
+                      if n > 1 else 1.0)
         self.logw = np.zeros(n)
         self.range = reward_range
         self.u = rng.random(horizon + 1)
@@ -184,14 +190,14 @@ class ZoomingTS(Tuner):
     """Zooming Thompson sampling with restarts over the scaled space [0, 1]^p (CDT's top layer).
 
     Each active point a has a count n_a, a mean reward m_a and a confidence radius
-    ``r_a = confidence * sqrt(log(H) / (n_a + 1))`` (Euclidean, in the scaled space) (H: the restart period). A round either
-    *activates* a point -- if some point of the space lies outside every ball B(a, r_a), a random
-    uncovered one, played at once -- or takes a *Thompson step*: draw
-    ``m_a + k s N(0, 1) / sqrt(n_a)`` for every active point and play the best draw (s: the root mean
-    square of the rewards seen, k: ``posterior_scale``, 1 by default; below 1 the costly points --
-    a bandit exploring far too much -- are replayed less often on noisy rewards). Every ``restart_period`` rounds all points are forgotten, so the
-    tuner can follow a best hyperparameter that moves over time. ``restart_period=None`` never
-    restarts.
+    ``r_a = confidence * sqrt(log(H) / (n_a + 1))`` (Euclidean, in the scaled space) (H: the restart
+    period). A round either *activates* a point -- if some point of the space lies outside every
+    ball B(a, r_a), a random uncovered one, played at once -- or takes a *Thompson step*: draw
+    ``m_a + k s N(0, 1) / sqrt(n_a)`` for every active point and play the best draw (s: the root
+    mean square of the rewards seen, k: ``posterior_scale``, 1 by default; below 1 the costly points
+    -- a bandit exploring far too much -- are replayed less often on noisy rewards). Every
+    ``restart_period`` rounds all points are forgotten, so the tuner can follow a best
+    hyperparameter that moves over time. ``restart_period=None`` never restarts.
 
     Two extensions (both off by default, which is the paper's behaviour):
 
@@ -214,7 +220,8 @@ class ZoomingTS(Tuner):
                  max_points: int = 512, restart_discount: float | None = None,
                  detect_window: int | None = None, detect_threshold: float = 5.0,
                  detect_discount: float | None = None, posterior_scale: float = 1.0) -> None:
-        for name, g in (("restart_discount", restart_discount), ("detect_discount", detect_discount)):
+        for name, g in (("restart_discount", restart_discount),
+                        ("detect_discount", detect_discount)):
             if g is not None and not 0.0 <= g < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1), got {g}")
         if detect_window is not None and detect_window < 2:
@@ -266,7 +273,8 @@ class ZoomingTS(Tuner):
         self.ref_s = self.ref_q = 0.0  # ... of the earlier residuals (since the last restart)
 
     def _soft_reset(self, gamma: float) -> None:
-        """Keep the active points and their means; shrink their counts to gamma n (at least min(n, 1))."""
+        """Keep the active points and their means; shrink their counts to gamma n (at least min(n,
+        1))."""
         k = self.n_active
         n = self.count[:k]
         new = np.maximum(gamma * n, np.minimum(n, 1.0))
@@ -295,7 +303,8 @@ class ZoomingTS(Tuner):
                 self._reset_detector()
 
     def _detect(self, e: float) -> bool:
-        """Feed one residual; True when the last w differ from the earlier ones (mean or variance)."""
+        """Feed one residual; True when the last w differ from the earlier ones (mean or
+        variance)."""
         w = self.detect_w
         j = self.n_res % w
         if self.n_res >= w:

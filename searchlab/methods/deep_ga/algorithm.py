@@ -138,7 +138,8 @@ class DeepGA:
     def evaluate(self, genomes: list[Genome], episodes: int) -> list[Evaluation]:
         """Evaluate ``genomes`` on ``episodes`` fresh episode seeds each (counted in frames)."""
         seeds = self.rng.integers(2**SEED_BITS, size=(len(genomes), episodes))
-        tasks = [Task(self.problem, g, tuple(int(s) for s in row)) for g, row in zip(genomes, seeds)]
+        tasks = [Task(self.problem, g, tuple(int(s) for s in row))
+                 for g, row in zip(genomes, seeds)]
         evals = self.pool.map_batches(evaluate_batch, tasks)
         self.frames += sum(e.frames for e in evals)
         return evals

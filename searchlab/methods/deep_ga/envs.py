@@ -364,7 +364,8 @@ def make_env(name: str, max_steps: int | None = None) -> BatchEnv:
     if name.startswith("minatar:"):
         game = name.split(":", 1)[1]
         if game not in MINATAR_GAMES:
-            raise ValueError(f"unknown MinAtar game {game!r}; choose one of {', '.join(MINATAR_GAMES)}")
+            raise ValueError(f"unknown MinAtar game {game!r}; choose one of "
+                             f"{', '.join(MINATAR_GAMES)}")
         return MinAtar(game, max_steps)
     if name.startswith("atari:"):
         game = name.split(":", 1)[1]

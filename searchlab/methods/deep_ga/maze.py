@@ -1,4 +1,5 @@
-"""A deceptive maze in the spirit of the Hard Maze (Lehman & Stanley 2011; Such et al. 2017, sec. 4.3).
+"""A deceptive maze in the spirit of the Hard Maze (Lehman & Stanley 2011; Such et al. 2017, sec.
+4.3).
 
 A point robot in the unit square moves at most ``speed`` per step in the direction its policy
 outputs (two values in [-1, 1]); walls stop movement along the blocked axis (it slides along

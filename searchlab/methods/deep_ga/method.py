@@ -2,9 +2,9 @@
 
 A GA run is one trial running :func:`.workload.deep_ga_workload` (one report per generation; the
 population sharded over the pool workers of the study's ``resources`` block). Without a study
-``space`` the method asks for ``seeds`` runs of the configured GA. With a ``space`` over GA settings (``sigma``,
-``truncation``, ``population``, ``novelty_weight``, ...) it hands the run to plain search
-(``searchlab.methods.search.search_run``), so the study's searcher picks GA settings and its
+``space`` the method asks for ``seeds`` runs of the configured GA. With a ``space`` over GA settings
+(``sigma``, ``truncation``, ``population``, ``novelty_weight``, ...) it hands the run to plain
+search (``searchlab.methods.search.search_run``), so the study's searcher picks GA settings and its
 scheduler (ASHA, ...) stops unpromising GA runs; the ``method:`` block is the base config.
 """
 

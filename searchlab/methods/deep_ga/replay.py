@@ -1,6 +1,7 @@
 """Replay an elite: rebuild its weights from the seed list a GA run wrote, play it, draw it.
 
-    python -m searchlab.methods.deep_ga.replay TRIAL_DIR/artifacts/elite.json [--episodes 5] [--out strip.png]
+    python -m searchlab.methods.deep_ga.replay TRIAL_DIR/artifacts/elite.json \\
+        [--episodes 5] [--out strip.png]
 
 Prints each episode's return and writes a strip of ``--frames`` evenly spaced frames of the first
 episode (matplotlib; CartPole, Acrobot, MountainCar, MinAtar and the maze are drawn from their

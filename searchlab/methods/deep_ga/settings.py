@@ -43,24 +43,45 @@ class GAConfig(BaseModel):
     vectorize: Literal["auto", "rows", "vector"] = Field("auto", description=(
         "Gymnasium environments: rows (one env per row), vector (the env's own vector form), "
         "auto (vector where the id has one)"))
-    hidden: tuple[int, ...] = Field((), description="hidden layer widths of the MLP policy ([]: linear)")
+    hidden: tuple[int, ...] = Field((),
+                                    description="hidden layer widths of the MLP policy ([]: "
+                                                "linear)")
     activation: Literal["tanh", "relu"] = Field("tanh", description="hidden-layer nonlinearity")
-    population: int = Field(256, ge=2, le=1_000_000, description="N, individuals per generation (the elite included)")
+    population: int = Field(256, ge=2, le=1_000_000,
+                            description="N, individuals per generation (the elite included)")
     truncation: int = Field(20, ge=1, description="T, the top individuals that become parents")
-    sigma: float = Field(0.05, gt=0, le=10, description="mutation power: theta' = theta + sigma * N(0, I)")
+    sigma: float = Field(0.05, gt=0, le=10,
+                         description="mutation power: theta' = theta + sigma * N(0, I)")
     episodes: int = Field(1, ge=1, le=1000, description="episodes per individual per generation")
-    elite_candidates: int = Field(10, ge=1, description="top individuals (and the old elite) re-evaluated to pick the elite")
-    elite_episodes: int = Field(30, ge=0, le=10_000, description="extra episodes per elite candidate (0: elite = best score)")
+    elite_candidates: int = Field(10, ge=1,
+                                  description="top individuals (and the old elite) re-evaluated to "
+                                              "pick the elite")
+    elite_episodes: int = Field(30, ge=0, le=10_000,
+                                description="extra episodes per elite candidate (0: elite = best "
+                                            "score)")
     generations: int = Field(100, ge=1, le=1_000_000, description="generation budget")
-    max_frames: int | None = Field(None, ge=1, description="frame budget (environment steps, elite re-evaluation included)")
-    target_score: float | None = Field(None, description="stop once the elite's re-evaluated score reaches this")
-    max_steps: int | None = Field(None, ge=1, description="episode length cap (default: the environment's own)")
-    novelty_weight: float = Field(0.0, ge=0, le=1, description="0: reward only (GA), 1: novelty only (GA-NS), between: rank mix")
+    max_frames: int | None = Field(None, ge=1,
+                                   description="frame budget (environment steps, elite "
+                                               "re-evaluation included)")
+    target_score: float | None = Field(None,
+                                       description="stop once the elite's re-evaluated score "
+                                                   "reaches this")
+    max_steps: int | None = Field(None, ge=1,
+                                  description="episode length cap (default: the environment's own)")
+    novelty_weight: float = Field(0.0, ge=0, le=1,
+                                  description="0: reward only (GA), 1: novelty only (GA-NS), "
+                                              "between: rank mix")
     novelty_k: int = Field(10, ge=1, description="nearest neighbours in the novelty score")
-    archive_prob: float = Field(0.01, ge=0, le=1, description="chance that an evaluated individual enters the archive")
-    final_episodes: int = Field(100, ge=0, le=100_000, description="episodes to evaluate the last elite on (final_score)")
-    backend: Literal["numpy", "torch"] = Field("numpy", description="forward pass: numpy (CPU) or torch (cuda when the trial has a GPU)")
-    cache_mb: int = Field(256, ge=1, description="per-worker cache of rebuilt parameter vectors, MiB")
+    archive_prob: float = Field(0.01, ge=0, le=1,
+                                description="chance that an evaluated individual enters the "
+                                            "archive")
+    final_episodes: int = Field(100, ge=0, le=100_000,
+                                description="episodes to evaluate the last elite on (final_score)")
+    backend: Literal["numpy", "torch"] = Field("numpy",
+                                               description="forward pass: numpy (CPU) or torch "
+                                                           "(cuda when the trial has a GPU)")
+    cache_mb: int = Field(256, ge=1,
+                          description="per-worker cache of rebuilt parameter vectors, MiB")
 
     @field_validator("env")
     @classmethod
@@ -95,7 +116,8 @@ class GAConfig(BaseModel):
     @model_validator(mode="after")
     def _sizes(self) -> GAConfig:
         if self.truncation > self.population:
-            raise ValueError(f"truncation ({self.truncation}) must not exceed population ({self.population})")
+            raise ValueError(f"truncation ({self.truncation}) must not exceed population "
+                             f"({self.population})")
         given = self.model_fields_set
         if self.policy is not None and given & {"hidden", "activation"}:
             raise ValueError("hidden and activation shape searchlab's MLP; with policy: your "
@@ -120,7 +142,9 @@ class DeepGASettings(MethodSettings, GAConfig):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    seeds: int = Field(1, ge=1, le=10_000, description="GA runs (one trial each, seeds first_seed...) when there is no space")
+    seeds: int = Field(1, ge=1, le=10_000,
+                       description="GA runs (one trial each, seeds first_seed...) when there is no "
+                                   "space")
     first_seed: int = Field(0, ge=0, description="seed of the first run")
     path: str | None = Field(None, validate_default=True, description=(
         "directory holding your modules (env, policy, behavior), put first on sys.path; "

@@ -10,7 +10,8 @@ episodes, ``elite_score``) reaches it.
 
 After every generation the elite's seed list is kept as the trial artifact ``elite.json``
 (:data:`ELITE_FILE`, under ``<trial_dir>/artifacts/``; a few hundred bytes), so a run stopped
-early still leaves its elite; it is what :mod:`.replay` plays. The GA's state (a few KB) is checkpointed every generation.
+early still leaves its elite; it is what :mod:`.replay` plays. The GA's state (a few KB) is
+checkpointed every generation.
 """
 
 from __future__ import annotations

@@ -142,7 +142,8 @@ class LRFreeRun(MethodRun):
         self.studies: dict[str, Any] = {}
         for i, o in enumerate(settings.names):
             seed = settings.seed * 1009 + i
-            sampler = (optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(4, settings.calibration_trials))
+            sampler = (optuna.samplers.TPESampler(
+                           seed=seed, n_startup_trials=min(4, settings.calibration_trials))
                        if settings.sampler == "tpe" else optuna.samplers.RandomSampler(seed=seed))
             self.studies[o] = optuna.create_study(direction="maximize", sampler=sampler)
         self.proposed = dict.fromkeys(settings.names, 0)

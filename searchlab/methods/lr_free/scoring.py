@@ -73,7 +73,8 @@ def first_reaching_index(values: Sequence[float], target: float, mode: str) -> i
 
 def time_to_target(times: Sequence[float], values: Sequence[float], target: float,
                    mode: str) -> float:
-    """One trial's time to target: ``times[i]`` at the first evaluation ``i`` reaching it, or inf."""
+    """One trial's time to target: ``times[i]`` at the first evaluation ``i`` reaching it, or
+    inf."""
     if len(times) != len(values):
         raise ValueError(f"times and values differ in length ({len(times)} vs {len(values)})")
     i = first_reaching_index(values, target, mode)
@@ -123,7 +124,8 @@ def performance_ratios(times: Mapping[str, Mapping[str, float]], workloads: Sequ
     return out
 
 
-def tau_grid(max_tau: float = MAX_TAU, num_points: int = NUM_POINTS, min_tau: float = 1.0) -> np.ndarray:
+def tau_grid(max_tau: float = MAX_TAU, num_points: int = NUM_POINTS,
+             min_tau: float = 1.0) -> np.ndarray:
     """The evenly spaced ``tau`` values of the profile (AlgoPerf: 100 points on [1, 4])."""
     if not (math.isfinite(max_tau) and math.isfinite(min_tau) and max_tau > min_tau) \
             or num_points < 2:

@@ -221,7 +221,8 @@ class LRFreeSettings(MethodSettings):
         description="configurations proposed per optimizer (the first is the literature defaults)")
     calibration_parallel: int = Field(
         2, ge=1, le=100, description="configurations per optimizer evaluated at once")
-    sampler: Literal["tpe", "random"] = Field("tpe", description="Optuna sampler of the calibration")
+    sampler: Literal["tpe", "random"] = Field("tpe",
+                                              description="Optuna sampler of the calibration")
     repeats: int = Field(3, ge=1, le=100, description="repeated studies (seeds) per scored run")
     sensitivity_workload: str | None = Field(
         "forecast", description="workload of the learning-rate sweep of the baselines (None: skip)")

@@ -214,7 +214,8 @@ def _mse(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=4)
-def _images(size: str, pool: int) -> tuple[str, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _images(size: str,
+            pool: int) -> tuple[str, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     data = image_classification()
     n_train, n_val = (6000, 1000) if size == "small" else (len(data.x_train), len(data.x_test))
     xt, yt = torch.from_numpy(data.x_train[:n_train]), torch.from_numpy(data.y_train[:n_train])
@@ -226,7 +227,8 @@ def _images(size: str, pool: int) -> tuple[str, torch.Tensor, torch.Tensor, torc
     return data.name, xt, yt, xv, yv
 
 
-def fashion_mlp(config: dict[str, Any], ctx: Context, size: str = "small") -> Iterator[dict[str, float]]:
+def fashion_mlp(config: dict[str, Any], ctx: Context,
+                size: str = "small") -> Iterator[dict[str, float]]:
     """An MLP on Fashion-MNIST (digits fallback); ``val_metric`` is the error rate."""
     size = _size(size)
     data, xt, yt, xv, yv = _images(size, 1)
@@ -247,7 +249,8 @@ def fashion_mlp(config: dict[str, Any], ctx: Context, size: str = "small") -> It
     yield from train(problem, config, ctx)
 
 
-def fashion_cnn(config: dict[str, Any], ctx: Context, size: str = "small") -> Iterator[dict[str, float]]:
+def fashion_cnn(config: dict[str, Any], ctx: Context,
+                size: str = "small") -> Iterator[dict[str, float]]:
     """A two-layer CNN on Fashion-MNIST (14x14 at small size; digits fallback); error rate."""
     size = _size(size)
     data, xt, yt, xv, yv = _images(size, 2 if size == "small" else 1)
@@ -297,7 +300,8 @@ def _text(size: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(codes[:split]), torch.from_numpy(codes[split:])
 
 
-def char_lm(config: dict[str, Any], ctx: Context, size: str = "small") -> Iterator[dict[str, float]]:
+def char_lm(config: dict[str, Any], ctx: Context,
+            size: str = "small") -> Iterator[dict[str, float]]:
     """A character-level transformer LM on the standard library's source; ``val_metric`` is the
     validation cross-entropy in nats per character."""
     size = _size(size)
@@ -322,7 +326,8 @@ def char_lm(config: dict[str, Any], ctx: Context, size: str = "small") -> Iterat
         value = float(loss(model, xv.to(dev), yv.to(dev)))
         return value, value
 
-    problem = Problem("char_lm", "stdlib", size, lambda: _CharTransformer(context, width, layers, heads),
+    problem = Problem("char_lm", "stdlib", size,
+                      lambda: _CharTransformer(context, width, layers, heads),
                       sample, loss, evaluate)
     yield from train(problem, config, ctx)
 
@@ -343,7 +348,8 @@ def _diabetes() -> tuple[torch.Tensor, ...]:
             t(((yv - my) / sy)[:, None]))
 
 
-def tabular(config: dict[str, Any], ctx: Context, size: str = "small") -> Iterator[dict[str, float]]:
+def tabular(config: dict[str, Any], ctx: Context,
+            size: str = "small") -> Iterator[dict[str, float]]:
     """An MLP regressor on scikit-learn's bundled diabetes data (442 patients, 10 features);
     ``val_metric`` is the validation MSE of the standardised target."""
     size = _size(size)
@@ -388,7 +394,8 @@ def _waves(length: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
             torch.from_numpy(wave[:, length:].astype(np.float32)))
 
 
-def forecast(config: dict[str, Any], ctx: Context, size: str = "small") -> Iterator[dict[str, float]]:
+def forecast(config: dict[str, Any], ctx: Context,
+             size: str = "small") -> Iterator[dict[str, float]]:
     """A GRU forecasting the next value of a noisy sine wave (generated); ``val_metric`` is the
     validation MSE (predicting zero scores about 0.54)."""
     size = _size(size)

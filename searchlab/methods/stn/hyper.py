@@ -71,7 +71,8 @@ class HyperSpec:
 
     def to_unconstrained(self, value: float) -> float:
         if self.kind == "loguniform":
-            frac = (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+            frac = ((math.log(value) - math.log(self.low))
+                    / (math.log(self.high) - math.log(self.low)))
         else:
             frac = (value - self.low) / (self.high - self.low)
         frac = min(max(frac, 1e-4), 1 - 1e-4)  # the ends are limits of the sigmoid
@@ -130,7 +131,8 @@ class Hyperparameters(nn.Module):
             values[s.name] = (k + int(s.low)).float()
             x = k.float() / (s.size - 1)
             if centred:
-                x = x - (dist.probs.detach() * torch.arange(s.size, device=dev)).sum() / (s.size - 1)
+                x = x - ((dist.probs.detach() * torch.arange(s.size, device=dev)).sum()
+                         / (s.size - 1))
             inputs.append(x[:, None])
         net_input = torch.cat(inputs, 1) if inputs else torch.zeros(batch, 0, device=dev)
         return HyperSample(values, net_input, log_prob)

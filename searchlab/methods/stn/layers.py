@@ -3,7 +3,8 @@
 The paper's structured best response scales the rows of a second weight matrix by a linear
 function of the hyperparameters::
 
-    W(lambda) = W_elem + (V lambda) (row-wise) W_hyper,   y = W_elem x + b + (V e) * (W_hyper x + b_hyper)
+    W(lambda) = W_elem + (V lambda) (row-wise) W_hyper,
+    y = W_elem x + b + (V e) * (W_hyper x + b_hyper)
 
 Here ``e`` is a learned embedding of the hyperparameters (:class:`HyperEmbedding`, linear and
 without bias, shared by the layers), and each layer's ``scale`` maps it to one factor per output

@@ -148,8 +148,10 @@ class CNN(StnModel):
     """Two 3x3 conv layers (max-pooled) and two fully connected layers, with input augmentation."""
 
     HYPERS = {"noise": "Gaussian pixel noise", "shift": "random shift in pixels",
-              "cutout_length": "cutout square side in pixels", "cutout_holes": "number of cutout holes",
-              "cutmix_prob": "probability of CutMix", "dropout_conv": "dropout after the conv layers",
+              "cutout_length": "cutout square side in pixels",
+              "cutout_holes": "number of cutout holes",
+              "cutmix_prob": "probability of CutMix",
+              "dropout_conv": "dropout after the conv layers",
               "dropout_fc": "dropout after the hidden fully connected layer", **COMMON}
     DISCRETE = frozenset({"cutout_holes"})
 
@@ -194,7 +196,8 @@ class CharLSTM(StnModel):
     layer; dropout on the embeddings, the hidden state between steps (one mask per sequence) and
     the outputs."""
 
-    HYPERS = {"dropout_in": "embedding dropout", "dropout_hidden": "recurrent (variational) dropout",
+    HYPERS = {"dropout_in": "embedding dropout",
+              "dropout_hidden": "recurrent (variational) dropout",
               "dropout_out": "output dropout", **COMMON}
 
     def __init__(self, n_hyper: int, *, vocab: int = 128, emb: int = 32, hidden: int = 128,

@@ -54,10 +54,13 @@ class STNSettings(MethodSettings):
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum of the weights")
     lr_schedule: Literal["constant", "cosine"] = Field(
         "constant", description="the weights' learning rate: constant, or cosine decay to 0")
-    clip: float | None = Field(None, gt=0, description="clip the weights' gradient norm (None: off)")
+    clip: float | None = Field(None, gt=0,
+                               description="clip the weights' gradient norm (None: off)")
     hyper_lr: float = Field(0.01, gt=0, description="RMSprop learning rate of the hyperparameters")
-    perturb_scale: float = Field(0.5, gt=0, description="initial perturbation scale (unconstrained units)")
-    entropy_weight: float = Field(0.001, ge=0, description="tau: weight of the perturbation entropy")
+    perturb_scale: float = Field(0.5, gt=0,
+                                 description="initial perturbation scale (unconstrained units)")
+    entropy_weight: float = Field(0.001, ge=0,
+                                  description="tau: weight of the perturbation entropy")
     embed_dim: int = Field(16, ge=1, description="size of the learned hyperparameter embedding")
     rank: int | None = Field(64, ge=1, description="rank of the modulation weights of the fully "
                                                   "connected layers (None: full, as in the paper)")
@@ -71,7 +74,8 @@ class STNSettings(MethodSettings):
         "random", description="built-in images: the validation examples drawn at random (seed 0), "
                               "or the last val_size of the training file (the reference code's "
                               "split, a harder validation set on Fashion-MNIST; docs/stn.md)")
-    test_size: int | None = Field(None, ge=10, description="test examples (None: the whole test set)")
+    test_size: int | None = Field(None, ge=10,
+                                  description="test examples (None: the whole test set)")
     seq_len: int = Field(64, ge=4, description="lstm: characters per sequence")
     corpus_chars: int = Field(400_000, ge=1000, description="lstm: characters of the corpus")
     threads: int = Field(1, ge=1, le=256, description="torch CPU threads per trial")

@@ -3,9 +3,11 @@
 STN (MacKay et al., ICLR 2019, Algorithm 1)::
 
     for each round:
-        train_steps x: eps ~ p(eps | sigma); w <- w - lr grad_w L_train(lambda + eps, w(lambda + eps))
+        train_steps x: eps ~ p(eps | sigma);
+                       w <- w - lr grad_w L_train(lambda + eps, w(lambda + eps))
         valid_steps x: eps ~ p(eps | sigma);
-                       (lambda, sigma) <- (lambda, sigma) - hyper_lr grad (L_val(w(lambda + eps)) - tau H)
+                       (lambda, sigma) <- (lambda, sigma)
+                                          - hyper_lr grad (L_val(w(lambda + eps)) - tau H)
 
 The validation loss sees the hyperparameters only through the best-response approximation
 ``w(lambda)`` (no dropout or augmentation on validation data). Discrete hyperparameters get
@@ -114,15 +116,17 @@ def hypertrain(s: STNSettings, specs: list[HyperSpec], *, delta: bool, seed: int
         total = 0.0
         for _ in range(train.per_epoch):
             x, y = train.next()
-            total += (_delta_weight_step if delta else _weight_step)(model, hyp, opt_w, x, y, s.clip)
+            total += (_delta_weight_step if delta else _weight_step)(
+                model, hyp, opt_w, x, y, s.clip)
             schedule.step()
             step += 1
             if epoch > s.warmup_epochs and step % s.train_steps == 0:
                 for _ in range(s.valid_steps):
                     _hyper_step(model, hyp, opt_h, *val.next(), s.entropy_weight, delta)
                 if trace is not None:
-                    trace.append({"step": step, "epoch": epoch - 1 + (step % train.per_epoch or
-                                                                       train.per_epoch) / train.per_epoch,
+                    trace.append({"step": step,
+                                  "epoch": epoch - 1 + (step % train.per_epoch
+                                                        or train.per_epoch) / train.per_epoch,
                                   **hyp.current()})
         yield {"train_loss": total / train.per_epoch,
                **_eval_metrics(model, hyp, split, delta, best), **hyp.current(),
@@ -243,7 +247,8 @@ def train_fixed(s: STNSettings, values: dict[str, float], *, seed: int,
             opt.step()
             schedule.step()
             total += float(loss.detach())
-        yield {"train_loss": total / train.per_epoch, **_eval_metrics(model, None, split, False, best),
+        yield {"train_loss": total / train.per_epoch,
+               **_eval_metrics(model, None, split, False, best),
                "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}
 
 

@@ -29,7 +29,8 @@ def test_sherman_morrison_matches_direct_solve() -> None:
     np.testing.assert_allclose(ridge.cov, np.linalg.inv(A), rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(ridge.theta, np.linalg.solve(A, b), rtol=1e-8, atol=1e-12)
     X = rng.normal(size=(5, d))
-    np.testing.assert_allclose(ridge.widths(X), np.sqrt(np.einsum("ij,jk,ik->i", X, np.linalg.inv(A), X)))
+    np.testing.assert_allclose(ridge.widths(X),
+                               np.sqrt(np.einsum("ij,jk,ik->i", X, np.linalg.inv(A), X)))
 
 
 def test_online_logistic_is_a_newton_step_with_the_weighted_matrix() -> None:

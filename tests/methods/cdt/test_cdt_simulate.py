@@ -113,7 +113,7 @@ def test_settings_from_a_study_file() -> None:
       oracle_grid: {alpha: [0.1, 1], lam: [1]}
       zooming: {confidence: 0.5, ranges: {alpha: {low: 0.0, high: 3.0, scale: linear}}}
       chunks: 10
-    """
+    """  # noqa: E501 (the study file's second environment)
     study = parse_text(text).study
     method = study.method
     assert isinstance(method, CDTMethod) and isinstance(method.settings, CDTSettings)
@@ -162,7 +162,8 @@ def test_environments_of_different_horizons_have_their_own_length_and_label() ->
 @pytest.mark.parametrize("bad, message", [
     ("tuners: [cdt, bogus]", "tuners"),
     ("confidnce: 1", "unknown key 'confidnce'"),
-    ("environments: [{kind: nonstationary, change_points: [5], phase_noise: [1.0]}]", "phase_noise needs 2"),
+    ("environments: [{kind: nonstationary, change_points: [5], phase_noise: [1.0]}]",
+     "phase_noise needs 2"),
     ("tuners: [op]\n      candidates: {v: [1]}", "candidates has no values for alpha"),
     ("tuners: [tl_authors]\n      candidates: {v: [1]}", "candidates has no values for alpha"),
     ("zooming: {ranges: {alpah: {low: 0.1, high: 1}}}", "unknown hyperparameter 'alpah'"),
@@ -210,7 +211,8 @@ def test_cdt_variants_and_zooming_settings_reach_the_tuner() -> None:
     soft = make_tuner("cdt_soft", b, env, rng)
     assert soft.discount == 0.2 and soft.H == paper.H and soft.detect_w is None
     det = make_tuner("cdt_detect", b, env, rng)
-    assert det.discount == 0.2 and det.H == paper.H and det.detect_w == 200 and det.detect_discount is None
+    assert (det.discount == 0.2 and det.H == paper.H and det.detect_w == 200
+            and det.detect_discount is None)
     only = make_tuner("cdt_detect_only", b, env, rng)
     assert only.H is None and only.detect_w == 200 and only.confidence == 0.3
     assert make_tuner("cdt_detect_only", b, env, rng, zooming={"restart_period": 99}).H == 99
@@ -221,7 +223,8 @@ def test_cdt_variants_and_zooming_settings_reach_the_tuner() -> None:
     z = s.zooming.model_dump(exclude_none=True)
     tuned = make_tuner("cdt_soft", b, env, rng, zooming=z)
     assert tuned.discount == 0.5 and tuned.detect_w == 64
-    z = CDTSettings.model_validate({"zooming": {"confidence": 0.6}}).zooming.model_dump(exclude_none=True)
+    z = CDTSettings.model_validate({"zooming": {"confidence": 0.6}}).zooming.model_dump(
+        exclude_none=True)
     assert make_tuner("cdt", b, env, rng, zooming=z).confidence == 0.6
 
 
@@ -247,11 +250,13 @@ def test_authors_op_and_tl_are_built_on_the_same_candidates() -> None:
     assert isinstance(ours_op, OPTuner) and isinstance(authors_op, BetaOPTuner)
     np.testing.assert_array_equal(ours_op.cands, authors_op.cands)
     ours_tl, authors_tl = make_tuner("tl", b, env, rng), make_tuner("tl_authors", b, env, rng)
-    assert isinstance(authors_tl, TLTuner) and ours_tl.range == (-1.0, 1.0) and authors_tl.range is None
+    assert (isinstance(authors_tl, TLTuner) and ours_tl.range == (-1.0, 1.0)
+            and authors_tl.range is None)
     assert authors_op.cands[:, 0].tolist() == [0.5, 1, 3, 5, 7]  # the paper's set
     s = CDTSettings.model_validate({"tuners": ["tl_authors"], "candidates": {"v": [0.1, 0.2]},
                                     "bandits": ["lints"]})
-    assert make_tuner("tl_authors", b, env, rng, candidates=s.candidates).cands[:, 0].tolist() == [0.1, 0.2]
+    authors = make_tuner("tl_authors", b, env, rng, candidates=s.candidates)
+    assert authors.cands[:, 0].tolist() == [0.1, 0.2]
 
 
 def test_lints_searches_down_to_near_greedy_and_a_range_without_scale_is_log() -> None:

@@ -1,4 +1,5 @@
-"""Known-answer tests of the top layer: zooming covers the space, restarts reset, tuners concentrate."""
+"""Known-answer tests of the top layer: zooming covers the space, restarts reset, tuners
+concentrate."""
 
 from __future__ import annotations
 
@@ -139,7 +140,8 @@ def test_tl_prefers_the_best_candidate() -> None:
 
 
 def test_tl_authors_exp3_step_on_the_raw_reward_by_hand() -> None:
-    """Two candidates, T = 100: gamma = sqrt(2 ln 2 / ((e - 1) 100)) = 0.0898; p = (1/2, 1/2) at first."""
+    """Two candidates, T = 100: gamma = sqrt(2 ln 2 / ((e - 1) 100)) = 0.0898; p = (1/2, 1/2) at
+    first."""
     cands = np.array([[0.1], [0.9]])
     gamma = math.sqrt(2 * math.log(2) / ((math.e - 1) * 100))
     authors = TLTuner(cands, 100, None, np.random.default_rng(0))
@@ -254,7 +256,8 @@ def test_change_detection_fires_soon_after_a_shift(shift: str) -> None:
     rng = np.random.default_rng(0)
     tuner = ZoomingTS(X, 5000, np.random.default_rng(1), detect_window=200)
     before = 0.5 * rng.standard_normal(2000)
-    after = 1.0 + 0.5 * rng.standard_normal(2000) if shift == "mean" else 0.02 * rng.standard_normal(2000)
+    after = (1.0 + 0.5 * rng.standard_normal(2000) if shift == "mean"
+             else 0.02 * rng.standard_normal(2000))
     _feed(tuner, before)
     assert tuner.detections == 0
     for t, r in enumerate(after, 2000):  # the shift must be found within one window
@@ -292,7 +295,8 @@ def test_detection_follows_an_abrupt_moving_optimum() -> None:
 
 
 def test_posterior_scale_narrows_the_thompson_draws() -> None:
-    """The draws' spread is posterior_scale x s / sqrt(n): a narrower one replays points behind less."""
+    """The draws' spread is posterior_scale x s / sqrt(n): a narrower one replays points behind
+    less."""
     far = {}
     for scale in (1.0, 0.5):
         rng = np.random.default_rng(0)

@@ -59,7 +59,8 @@ def test_deep_ga_study_through_ray_and_mlflow(tmp_path) -> None:
         history = client.get_metric_history(r.info.run_id, "elite_score")
         assert len(history) == 4
         frames = client.get_metric_history(r.info.run_id, "frames")
-        assert [m.value for m in sorted(frames, key=lambda m: m.step)] == sorted(m.value for m in frames)
+        assert ([m.value for m in sorted(frames, key=lambda m: m.step)]
+                == sorted(m.value for m in frames))
         assert "final_score" in r.data.metrics
         artifacts = [a.path for a in client.list_artifacts(r.info.run_id, "trial")]
         assert "trial/elite.json" in artifacts, artifacts

@@ -42,7 +42,8 @@ def test_method_runs_one_trial_per_seed_through_run_local() -> None:
         assert len(r.history) == 3
         frames = [h["frames"] for h in r.history]
         assert frames == sorted(frames) and frames[0] > 0
-        assert {"best_score", "mean_score", "elite_score", "wall_time", "archive_size"} <= set(r.history[0])
+        assert ({"best_score", "mean_score", "elite_score", "wall_time", "archive_size"}
+                <= set(r.history[0]))
         assert "final_score" in r.history[-1] and "final_score" not in r.history[0]
         assert 0 < r.metrics["elite_score"] <= 50
     a = out.analysis
@@ -71,7 +72,8 @@ def test_restored_workload_continues_from_its_checkpoint(tmp_path) -> None:
     full = list(deep_ga_workload(config, Context(max_epochs=3)))
     ctx = Context(max_epochs=3)
     first = next(deep_ga_workload(config, ctx))
-    resumed = list(deep_ga_workload(config, Context(max_epochs=3, restored=ctx.take_checkpoint()[1])))
+    resumed = list(deep_ga_workload(config, Context(max_epochs=3,
+                                                    restored=ctx.take_checkpoint()[1])))
     strip = [(m["generation"], m["elite_score"], m["frames"]) for m in [first, *resumed]]
     assert strip == [(m["generation"], m["elite_score"], m["frames"]) for m in full]
 
@@ -116,8 +118,10 @@ def test_a_space_searches_the_ga_settings() -> None:
 
     if not hasattr(search, "search_run"):
         pytest.skip("searchlab.methods.search.search_run arrives with the ask/tell adapter")
-    text = textwrap.dedent(STUDY).replace("  seeds: 2\n", "").replace("generations: 3", "generations: 2")
-    text += "space:\n  novelty_weight: {grid: [0.0, 1.0]}\n  sigma: {grid: [0.05, 0.1]}\nsearch: {algorithm: grid}\n"
+    text = (textwrap.dedent(STUDY).replace("  seeds: 2\n", "")
+            .replace("generations: 3", "generations: 2"))
+    text += ("space:\n  novelty_weight: {grid: [0.0, 1.0]}\n  sigma: {grid: [0.05, 0.1]}\n"
+             "search: {algorithm: grid}\n")
     study = parse_text(text).study
     out = run_local(study)
     assert sorted((r.request.config["novelty_weight"], r.request.config["sigma"])

@@ -81,13 +81,15 @@ def test_tiny_suite_through_run_local() -> None:
         for key in ("defaults", "calibrated", "defaults_held_out", "calibrated_held_out"):
             assert 0.0 <= row[key] <= 1.0
     assert max(max(r["defaults"], r["calibrated"]) for r in table.values()) == pytest.approx(1.0)
-    assert a.tables["workloads"] == {"calibration": ["synthetic"], "scored": ["synthetic", "tabular"],
+    assert a.tables["workloads"] == {"calibration": ["synthetic"],
+                                     "scored": ["synthetic", "tabular"],
                                      "held_out": ["tabular"]}
     assert set(a.figures) == {"performance_profiles", "performance_profiles_held_out",
                               "time_to_target", "lr_sensitivity", "calibration"}
     sweep = [r for r in a.tables["sensitivity"] if r["setting"] == "sensitivity"]
     assert sorted(r["lr"] for r in sweep) == [1e-4, 1e-2, 1.0]
-    assert {r["optimizer"] for r in a.tables["sensitivity"] if r["setting"] == "defaults"} == {"prodigy"}
+    assert {r["optimizer"] for r in a.tables["sensitivity"]
+            if r["setting"] == "defaults"} == {"prodigy"}
     assert a.metrics["compute.trials"] == len(out.results)
     assert "ordering.defaults_below_calibrated" in a.metrics
     json.dumps(a.tables, allow_nan=False)

@@ -16,7 +16,8 @@ def test_workload_reports_one_evaluation(name: str) -> None:
     rows = list(fn({"optimizer": "adamw", "seed": 0}, Context(max_epochs=1)))
     assert len(rows) == 1
     row = rows[0]
-    assert set(row) >= {"step", "train_loss", "val_loss", "val_metric", "target", "reached", "seconds"}
+    assert set(row) >= {"step", "train_loss", "val_loss", "val_metric", "target", "reached",
+                        "seconds"}
     assert row["step"] == W.BUDGETS[(name, "small")][1]
     assert math.isfinite(row["val_metric"]) and row["target"] > 0
 

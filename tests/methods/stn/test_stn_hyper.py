@@ -12,7 +12,8 @@ from searchlab.methods.stn.hyper import Hyperparameters, HyperSpec, reinforce_su
 
 
 def test_transforms_hit_the_ranges_and_the_initial_values() -> None:
-    specs = [HyperSpec("d", "uniform", 0.0, 0.8, 0.05), HyperSpec("wd", "loguniform", 1e-6, 1e-2, 1e-4),
+    specs = [HyperSpec("d", "uniform", 0.0, 0.8, 0.05),
+             HyperSpec("wd", "loguniform", 1e-6, 1e-2, 1e-4),
              HyperSpec("holes", "int", 1, 4, 2)]
     hyp = Hyperparameters(specs)
     cur = hyp.current()

@@ -24,7 +24,8 @@ def test_linear_reduces_to_plain_layer_at_zero_embedding() -> None:
     torch.manual_seed(0)
     layer = StnLinear(5, 4, 3, rank=2)
     x = torch.randn(6, 5)
-    assert torch.allclose(layer(x, torch.zeros(6, 3)), F.linear(x, layer.base.weight, layer.base.bias))
+    assert torch.allclose(layer(x, torch.zeros(6, 3)),
+                          F.linear(x, layer.base.weight, layer.base.bias))
     # and it does respond away from it, differently per example
     e = torch.randn(6, 3)
     assert not torch.allclose(layer(x, e), layer(x, torch.zeros(6, 3)))

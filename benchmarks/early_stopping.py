@@ -70,6 +70,7 @@ METHODS = ("fifo", "median", "asha", "asha_g1", "hyperband", "predictive", "pred
 RESULTS = ROOT / "benchmarks" / "results"
 DIGITS = ROOT / "benchmarks" / "data" / "digits_curves.npz"
 FASHION = ROOT / "benchmarks" / "data" / "fashion_curves.npz"
+CHARLM = ROOT / "benchmarks" / "data" / "charlm_curves.npz"
 
 
 # --- pools ------------------------------------------------------------------------------------
@@ -87,10 +88,11 @@ def digits_pool(n: int, epochs: int) -> tuple[list[dict[str, Any]], np.ndarray]:
     return curve_set.configs[:n], curve_set.curves["val_accuracy"][:n, :epochs] * 100.0
 
 
-def fashion_pool(n: int, epochs: int) -> tuple[list[dict[str, Any]], np.ndarray]:
+def fashion_pool(n: int, epochs: int, path: Path = FASHION) -> tuple[list[dict[str, Any]],
+                                                                     np.ndarray]:
     from searchlab.predictive.curves import CurveSet
 
-    curve_set = CurveSet.load(FASHION)
+    curve_set = CurveSet.load(path)
     return curve_set.configs[:n], curve_set.curves["val_accuracy"][:n, :epochs] * 100.0
 
 
@@ -137,6 +139,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "r1_me3_kt33": {**_CALIBRATED, "rank": 1, "min_epoch": 3, "keep_top": 0.33},
     "r1_me3_d07": {**_CALIBRATED, "rank": 1, "min_epoch": 3, "delta": 0.07},
 }
+#: the learning-curve PFN (model: pfn, the shipped weights; docs/predictive.md): settings tried
+#: on the five development tasks only (r = rank, d = delta); r1_d05, r1_d02, r1_d01 and r3_d05
+#: were run (orderings 0-1), none met the targets there, and pfn_r3_d05 is the fall-back choice
+#: reported on the unseen tasks
+_PFN = {"model": "pfn", "reference": "rank", "min_seen": 3, "rungs": "geometric"}
+VARIANTS.update({f"pfn_r{r}_d{d:02d}": {**_PFN, "rank": r, "min_seen": max(3, r),
+                                        "delta": d / 100, "min_epoch": 2}
+                 for r in (1, 3, 5) for d in (5, 2, 1)})
 PRIOR_PER_TASK = 20
 
 
@@ -367,7 +377,7 @@ def run_sim(method: str, pool_name: str, configs: list[dict[str, Any]], curves: 
             first_stop.append(controller.reports)
 
     scheduler = make_scheduler(method, curves.shape[1], seed, pool_name, on_decision)
-    t0 = time.time()
+    t0, cpu0 = time.time(), time.process_time()
     controller = SimController(scheduler, trials)
     reports, last = controller.run(curves)
     rows = {t.trial_id: t.row for t in trials}
@@ -375,10 +385,12 @@ def run_sim(method: str, pool_name: str, configs: list[dict[str, Any]], curves: 
     chosen = rows[max(last, key=last.get)]
     out = {"method": method, "pool": pool_name, "seed": seed, "engine": "sim", "epochs": reports,
            "regret": float(finals.max() - finals[chosen]), "wall_s": round(time.time() - t0, 1),
+           "cpu_s": round(time.process_time() - cpu0, 2),
            "unfinished": sum(t.status != "TERMINATED" for t in trials)}
     if is_predictive(method):
         out["stopped_by_rule"] = len(scheduler.stopped_by_rule)
         out["epochs_before_first_stop"] = first_stop[0] if first_stop else None
+        out["decisions"] = len(decisions)  # cpu_s / decisions: the cost of one decision
         # stated P(final beats the reference) against whether it did: one [sum p, hits, n] per bin
         stated = [d.p_beat_best for d in decisions]
         hit = [bool(finals[rows[d.trial_id]] > d.best) for d in decisions]
@@ -450,6 +462,14 @@ def summarise(rows: list[dict[str, Any]], fifo_epochs: dict[str, int]) -> dict[s
         first = [r["epochs_before_first_stop"] for r in mine if r.get("epochs_before_first_stop")]
         if first:
             table[method]["epochs_before_first_stop"] = float(np.mean(first))
+        decided = [r for r in mine if r.get("decisions") and r.get("engine") == "sim"]
+        if decided:  # the scheduler's whole time (fits included) per decision, sim engine
+            table[method]["ms_per_decision"] = (1000 * sum(r["wall_s"] for r in decided)
+                                                / sum(r["decisions"] for r in decided))
+            timed = [r for r in decided if "cpu_s" in r]  # CPU time: does not depend on load
+            if timed:
+                table[method]["cpu_ms_per_decision"] = (
+                    1000 * sum(r["cpu_s"] for r in timed) / sum(r["decisions"] for r in timed))
     return table
 
 
@@ -515,7 +535,8 @@ def print_tables(rows: list[dict[str, Any]], fifo_epochs: dict[str, int]) -> dic
               "LCBench unseen tasks (reported)": [
                   r for r in rows if r["pool"].startswith("lcbench") and r["pool"] not in dev],
               "own curves (digits) only": [r for r in rows if r["pool"] == "digits"],
-              "own curves (Fashion-MNIST) only": [r for r in rows if r["pool"] == "fashion"]}
+              "own curves (Fashion-MNIST) only": [r for r in rows if r["pool"] == "fashion"],
+              "own curves (character LM) only": [r for r in rows if r["pool"] == "charlm"]}
     printed: list[set[int]] = []
     for title, subset in groups.items():
         ids = {id(r) for r in subset}
@@ -528,7 +549,11 @@ def print_tables(rows: list[dict[str, Any]], fifo_epochs: dict[str, int]) -> dic
             first = s.get("epochs_before_first_stop")
             print(f"{method:<16}{s['epochs']:>9.0f}{s['speedup']:>8.2f}x{s['mean_regret']:>9.3f}"
                   f"{s['worst_pool_regret']:>9.3f}{s['runs']:>6}  {s['worst_pool']}"
-                  + (f"  (first stop after {first:.0f} epochs)" if first else ""))
+                  + (f"  (first stop after {first:.0f} epochs)" if first else "")
+                  + (f" {s['ms_per_decision']:.1f} ms/decision" if "ms_per_decision" in s
+                     else "")
+                  + (f" ({s['cpu_ms_per_decision']:.1f} ms CPU)" if "cpu_ms_per_decision" in s
+                     else ""))
         print_paired(subset, fifo_epochs)
     print_per_pool(rows, fifo_epochs)
     return summarise(rows, fifo_epochs)
@@ -689,6 +714,9 @@ def main(argv: list[str] | None = None) -> None:
                         help='JSON {"name": {predictive settings}} added to VARIANTS')
     parser.add_argument("--fashion", action="store_true",
                         help="also the Fashion-MNIST curves (benchmarks/data/fashion_curves.npz)")
+    parser.add_argument("--charlm", action="store_true",
+                        help="also the character-level LM curves (benchmarks/data/"
+                        "charlm_curves.npz)")
     args = parser.parse_args(argv)
     if args.variants:
         VARIANTS.update(json.loads(args.variants))
@@ -722,6 +750,8 @@ def main(argv: list[str] | None = None) -> None:
         pools["digits"] = digits_pool(args.configs, epochs)
     if args.fashion and FASHION.exists():
         pools["fashion"] = fashion_pool(args.configs, epochs)
+    if args.charlm and CHARLM.exists():
+        pools["charlm"] = fashion_pool(args.configs, epochs, CHARLM)
 
     logging.getLogger("ray.tune.schedulers").setLevel(logging.WARNING)
     t_start = time.time()
@@ -771,6 +801,8 @@ def main(argv: list[str] | None = None) -> None:
         **{f"{m}_speedup": round(s["speedup"], 2) for m, s in table.items()},
         **{f"{m}_mean_regret": round(s["mean_regret"], 3) for m, s in table.items()},
         **{f"{m}_worst_regret": round(s["worst_pool_regret"], 3) for m, s in table.items()},
+        **{f"{m}_cpu_ms_per_decision": round(s["cpu_ms_per_decision"], 2)
+           for m, s in table.items() if "cpu_ms_per_decision" in s},
         **{f"{m}_epochs_before_first_stop": round(s["epochs_before_first_stop"])
            for m, s in table.items() if "epochs_before_first_stop" in s},
         "predictor_beats_linear_r2_on_every_lcbench_task": all(a > b for a, b in lc_r2.values()),

@@ -9,11 +9,18 @@ every epoch's ``val_accuracy`` and ``val_loss`` to a compressed curve file
 * ``fashion``: the same MLP family on a fixed subset of Fashion-MNIST (``--train`` training
   images, ``--val`` images of the test split for validation), read by
   :func:`searchlab.workloads.datasets.image_classification` (digits when the Debian package is
-  absent: the file then says ``dataset: digits``)::
+  absent: the file then says ``dataset: digits``);
+* ``charlm``: another family, a character-level language model (Bengio et al. 2003's MLP on the
+  ``context`` previous characters, embedded in ``embed`` dimensions) on the English license
+  texts every Debian system ships (``/usr/share/common-licenses``; 85% for training, the last
+  15% for validation), ``--train`` random training windows per epoch; ``val_accuracy`` is the
+  next-character accuracy on ``--val`` validation windows::
 
     nice -n 10 python benchmarks/record_curves.py            # 240 configs x 30 epochs, ~10 min
     nice -n 10 python benchmarks/record_curves.py --workload fashion --configs 120 --epochs 20 \
         --out benchmarks/data/fashion_curves.npz                # ~15 min on a shared core
+    nice -n 10 python benchmarks/record_curves.py --workload charlm --configs 100 --epochs 20 \
+        --train 8000 --val 4000 --out benchmarks/data/charlm_curves.npz
     nice -n 10 python benchmarks/record_curves.py --configs 20 --epochs 5 --out /tmp/c.npz
 """
 
@@ -95,6 +102,68 @@ def fashion_mlp(config: dict[str, Any], ctx: Any, train: int = 4000, val: int = 
         yield {"val_accuracy": acc, "val_loss": val_loss}
 
 
+LICENSES = Path("/usr/share/common-licenses")
+
+
+def license_text() -> str:
+    """The license texts of a Debian system, each file once, in name order."""
+    if not LICENSES.is_dir():
+        raise SystemExit(f"charlm: {LICENSES} is not here (Debian's base-files ships it)")
+    seen, parts = set(), []
+    for path in sorted(LICENSES.iterdir()):
+        real = path.resolve()
+        if real.is_file() and real not in seen:
+            seen.add(real)
+            parts.append(real.read_text(errors="replace"))
+    return "\n".join(parts)
+
+
+def char_mlp(config: dict[str, Any], ctx: Any, train: int = 20000, val: int = 5000) -> Any:
+    """A character-level MLP language model; yields next-character accuracy and loss."""
+    import torch
+    from torch import nn
+
+    from searchlab.workloads.digits import build_optimizer
+
+    torch.set_num_threads(1)
+    torch.manual_seed(ctx.seed)
+    text = license_text()
+    vocab = sorted(set(text))
+    codes = torch.tensor([vocab.index(c) for c in text], dtype=torch.long)
+    context, embed = int(config["context"]), int(config["embed"])
+    split = int(0.85 * len(codes))
+    fixed = torch.Generator().manual_seed(0)  # the same windows for every configuration
+    tr_pos = torch.randint(context, split, (train,), generator=fixed)
+    va_pos = torch.randint(split + context, len(codes), (val,), generator=fixed)
+    offsets = torch.arange(-context, 0)
+    xtr, ytr = codes[tr_pos[:, None] + offsets], codes[tr_pos]
+    xva, yva = codes[va_pos[:, None] + offsets], codes[va_pos]
+    width, hidden = context * embed, int(config["hidden"])
+    mods: list[nn.Module] = [nn.Embedding(len(vocab), embed), nn.Flatten()]
+    for _ in range(int(config["layers"])):
+        mods += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(float(config["dropout"]))]
+        width = hidden
+    model = nn.Sequential(*mods, nn.Linear(width, len(vocab)))
+    opt = build_optimizer(config, model.parameters())
+    batch = int(config["batch_size"])
+    gen = torch.Generator().manual_seed(ctx.seed)
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(ctx.max_epochs):
+        model.train()
+        perm = torch.randperm(len(xtr), generator=gen)
+        for i in range(0, len(xtr), batch):
+            b = perm[i:i + batch]
+            opt.zero_grad()
+            loss_fn(model(xtr[b]), ytr[b]).backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            logits = model(xva)
+            val_loss = float(loss_fn(logits, yva))
+            acc = float((logits.argmax(1) == yva).float().mean())
+        yield {"val_accuracy": acc, "val_loss": val_loss}
+
+
 def main(argv: list[str] | None = None) -> None:
     from searchlab.predictive.curves import CurveSet
     from searchlab.workloads.api import Context
@@ -105,9 +174,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--configs", type=int, default=240)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workload", choices=("digits", "fashion"), default="digits")
-    parser.add_argument("--train", type=int, default=4000, help="fashion: training images")
-    parser.add_argument("--val", type=int, default=2000, help="fashion: validation images")
+    parser.add_argument("--workload", choices=("digits", "fashion", "charlm"), default="digits")
+    parser.add_argument("--train", type=int, default=4000,
+                        help="fashion: training images; charlm: training windows")
+    parser.add_argument("--val", type=int, default=2000,
+                        help="fashion: validation images; charlm: validation windows")
     parser.add_argument("--out", default=None,
                         help="default: benchmarks/data/<workload>_curves.npz")
     args = parser.parse_args(argv)
@@ -117,11 +188,20 @@ def main(argv: list[str] | None = None) -> None:
 
         def train(config: dict[str, Any], ctx: Any) -> Any:
             return fashion_mlp(config, ctx, args.train, args.val)
+    elif args.workload == "charlm":
+        print(f"corpus: {len(license_text())} characters of {LICENSES}", flush=True)
+
+        def train(config: dict[str, Any], ctx: Any) -> Any:
+            return char_mlp(config, ctx, args.train, args.val)
     else:
         train = digits_mlp
 
     rng = np.random.default_rng(args.seed)
     configs = [sample_config(rng) for _ in range(args.configs)]
+    if args.workload == "charlm":  # two more hyperparameters of the language model
+        for config in configs:
+            config["context"] = int(rng.choice([3, 6, 12]))
+            config["embed"] = int(rng.choice([8, 16, 32]))
     acc = np.zeros((args.configs, args.epochs))
     loss = np.zeros((args.configs, args.epochs))
     t0 = time.time()

@@ -19,6 +19,10 @@ Beyond the paper, the predictor can be warm-started from curves of earlier studi
 (:mod:`~searchlab.predictive.curves`), its probabilities calibrated on held-out residuals
 (:mod:`~searchlab.predictive.calibration`), and a prior trained on other tasks' curves
 (:mod:`~searchlab.predictive.prior`) can decide before the study has finished trials of its own
-(docs/predictive.md). Only the scheduler imports Ray; this package's ``__init__`` imports
-nothing, so reading the settings needs neither Ray nor scikit-learn.
+(docs/predictive.md). ``model: pfn`` replaces the regressor by a learning-curve PFN trained here
+on synthetic curves (:mod:`~searchlab.predictive.curve_prior`, :mod:`~searchlab.predictive.pfn`,
+:mod:`~searchlab.predictive.pfn_rule`; weights in ``searchlab/data/pfn_curves.pt``), one branch
+of ``factory.build_rule`` on the same Ray adapter. Only the scheduler imports Ray; this
+package's ``__init__`` imports nothing, so reading the settings needs neither Ray, scikit-learn
+nor torch.
 """

@@ -41,7 +41,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from searchlab.stopping.base import (
     Scheduler,
@@ -133,12 +133,39 @@ class PredictiveSettings(StoppingSettings):
     keep_top: float = Field(0.0, ge=0, lt=1, description="never stop a trial whose value at the "
                             "epoch is in this best fraction of all trials' values at that epoch "
                             "(the data must agree with the prediction; 0: off)")
+    # --- model: pfn (searchlab/predictive/pfn_rule.py) --------------------------------------
+    model: Literal["regressor", "pfn"] = Field(
+        "regressor", description="what predicts the final values: Baker et al.'s regressor "
+        "fitted on the study's finished curves, or the learning-curve PFN trained on synthetic "
+        "curves (docs/predictive.md), which reads every trial's curve in context")
+    weights: str | None = Field(None, description="model: pfn: a weights file (default: the "
+                                "shipped searchlab/data/pfn_curves.pt)")
+    estimate: float = Field(0.5, gt=0, lt=1, description="model: pfn: the quantile of a trial's "
+                            "predicted final that is its estimate for the rank reference")
 
+    @field_validator("weights")
+    @classmethod
+    def _weights_file(cls, v: str | None, info: ValidationInfo) -> str | None:
+        """A weights file is there at validate time (relative: from the study file's folder)."""
+        from searchlab import refs
+
+        return None if v is None else str(refs.locate(v, refs.study_file_of(info.context)))
 
     @model_validator(mode="after")
     def _rank_seen(self) -> PredictiveSettings:
         if self.reference == "rank" and self.min_seen < self.rank:
             raise ValueError(f"min_seen ({self.min_seen}) must be at least rank ({self.rank})")
+        return self
+
+    @model_validator(mode="after")
+    def _pfn_alone(self) -> PredictiveSettings:
+        if self.model == "pfn":
+            unused = [k for k in ("warm_start", "prior", "calibration", "bracket", "regressor",
+                                  "spread", "min_finished", "fallback")
+                      if k in self.model_fields_set]
+            if unused:
+                raise ValueError(f"model: pfn does not use {', '.join(unused)} (the network "
+                                 "predicts from the first trials on, with its own probabilities)")
         return self
 
 
@@ -162,10 +189,17 @@ def build_rule(settings: PredictiveSettings, *, metric: str | None, mode: str, m
                prior: CurvePrior | None = None,
                on_decision: Callable[[Decision], None] | None = None) -> PredictiveRule:
     """The Ray-free rule of ``settings``: its predictor (warm-started as the settings say) and
-    its prior (``prior``: one built already, else from ``settings.prior``)."""
+    its prior (``prior``: one built already, else from ``settings.prior``); with ``model: pfn``
+    the PFN's rule (:class:`~searchlab.predictive.pfn_rule.PFNTrialRule`), which needs neither."""
     from searchlab.predictive.core import PredictiveRule
     from searchlab.predictive.predictor import CurvePredictor
 
+    if settings.model == "pfn":
+        from searchlab.predictive.pfn import PFNPredictor
+        from searchlab.predictive.pfn_rule import PFNTrialRule
+
+        return PFNTrialRule(settings, PFNPredictor.load(settings.weights), max_t=max_t,
+                            mode=mode, on_decision=on_decision)
     predictor = CurvePredictor(max_t, regressor=settings.regressor, spread=settings.spread,
                                seed=settings.seed)
     if settings.warm_start is not None:

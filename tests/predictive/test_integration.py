@@ -158,3 +158,42 @@ def test_calibrated_rule_with_a_prior_through_the_cli(study_file, tmp_path):
     _, trials, _ = child_runs(uri, "predictive-calibrated")
     reasons = [r.data.tags.get("searchlab.stop_reason", "") for r in trials]
     assert any("rank-2 estimate" in r and "prior predictor" in r for r in reasons), reasons
+
+
+PFN_STUDY = """\
+name: predictive-pfn
+workload: {{function: replay, args: {{curves: "{curves}"}}}}
+metric: {{name: acc, mode: max}}
+space:
+  curve: {{grid: {grid}}}
+search: {{algorithm: grid}}
+stopping: {{scheduler: predictive, model: pfn, reference: rank, rank: 1, min_seen: 3,
+           delta: 0.05, rungs: geometric}}
+budget: {{concurrency: 2, max_epochs: {epochs}}}
+"""
+
+
+def test_pfn_study_through_the_cli_stops_trials_before_any_finished(study_file, tmp_path):
+    """``model: pfn`` end to end: `searchlab run` on a study file, the shipped network deciding
+    from the first trials on (no finished trial, no prior), its stop reasons in MLflow."""
+    from searchlab_testing import child_runs
+
+    from searchlab.cli import main
+    from searchlab.predictive.pfn import WEIGHTS
+
+    if not WEIGHTS.exists():
+        pytest.skip("no shipped PFN weights")
+    configs, curves = pool(16, EPOCHS, seed=3)
+    path = tmp_path / "curves.npz"
+    CurveSet([{"curve": i} for i in range(len(configs))], {"acc": curves}).save(path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    text = PFN_STUDY.format(curves=path, grid=list(range(16)), epochs=EPOCHS)
+    main(["run", str(study_file(text + f"tracking: {{uri: \"{uri}\"}}\n")), "--storage",
+          str(tmp_path / "store")])
+    _, trials, _ = child_runs(uri, "predictive-pfn")
+    assert len(trials) == 16
+    reasons = [r.data.tags.get("searchlab.stop_reason", "") for r in trials]
+    assert any(r.startswith("predictive (pfn): P(final beats rank-1 estimate") for r in reasons)
+    best = int(np.argmax(curves[:, -1]))
+    kept = [r for r in trials if r.data.params.get("curve") == str(best)]
+    assert kept and not kept[0].data.tags.get("searchlab.stop_reason")

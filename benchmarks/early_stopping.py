@@ -352,7 +352,8 @@ class SimController:
                 trial.epoch += 1
                 self.reports += 1
                 value = float(curves[trial.row, trial.epoch - 1])
-                result = {"training_iteration": trial.epoch, "acc": value, "trial_id": trial.trial_id}
+                result = {"training_iteration": trial.epoch, "acc": value,
+                          "trial_id": trial.trial_id}
                 trial.last_result = result
                 last[trial.trial_id] = value
                 action = self.scheduler.on_trial_result(self, trial, result)
@@ -422,7 +423,7 @@ def ray_curves(curves: np.ndarray) -> Any:
     return _SERVED[key]
 
 
-# --- predictor quality -----------------------------------------------------------------------------
+# --- predictor quality ------------------------------------------------------------------------
 def r2_at_quarter(configs: list[dict[str, Any]], curves: np.ndarray) -> tuple[float, float]:
     """5-fold CV R^2 of the final value after 25% of the curve: the predictor, and a linear fit
     on the value at 25% alone."""
@@ -444,7 +445,8 @@ def r2_at_quarter(configs: list[dict[str, Any]], curves: np.ndarray) -> tuple[fl
 
 
 # --- report -----------------------------------------------------------------------------------
-def summarise(rows: list[dict[str, Any]], fifo_epochs: dict[str, int]) -> dict[str, dict[str, float]]:
+def summarise(rows: list[dict[str, Any]],
+              fifo_epochs: dict[str, int]) -> dict[str, dict[str, float]]:
     table: dict[str, dict[str, float]] = {}
     for method in dict.fromkeys(r["method"] for r in rows):
         mine = [r for r in rows if r["method"] == method]
@@ -503,7 +505,8 @@ def paired_vs(rows: list[dict[str, Any]], fifo_epochs: dict[str, int], base: str
         ratio = m[idx, 1].mean(axis=1) / b[idx, 1].mean(axis=1)
         out[method] = {
             "regret_diff": float(diff.mean()),
-            "regret_diff_ci": [float(v) for v in np.percentile(diff[idx].mean(axis=1), [2.5, 97.5])],
+            "regret_diff_ci": [float(v) for v in
+                               np.percentile(diff[idx].mean(axis=1), [2.5, 97.5])],
             "speedup_ratio": float(m[:, 1].mean() / b[:, 1].mean()),
             "speedup_ratio_ci": [float(v) for v in np.percentile(ratio, [2.5, 97.5])],
             "better": int(np.sum(diff < -1e-9)), "worse": int(np.sum(diff > 1e-9)),
@@ -526,7 +529,8 @@ def print_paired(rows: list[dict[str, Any]], fifo_epochs: dict[str, int]) -> Non
               f"  better/worse on {p['better']}/{p['worse']} of {p['cases']}")
 
 
-def print_tables(rows: list[dict[str, Any]], fifo_epochs: dict[str, int]) -> dict[str, dict[str, float]]:
+def print_tables(rows: list[dict[str, Any]],
+                 fifo_epochs: dict[str, int]) -> dict[str, dict[str, float]]:
     """Print the table over all pools, LCBench only and own curves only; return the first."""
     dev = {f"lcbench-{t}" for t in TASKS}
     groups = {"all pools": rows,
@@ -591,7 +595,8 @@ def plot_pareto(rows: list[dict[str, Any]], fifo_epochs: dict[str, int], path: P
     table = summarise(rows, fifo_epochs)
     fig, ax = plt.subplots(figsize=(7, 4.8))
     for k, (method, s) in enumerate(table.items()):
-        ax.scatter([s["speedup"]], [s["mean_regret"]], s=70, color=plt.cm.tab20((2 * k + k // 10) % 20),
+        ax.scatter([s["speedup"]], [s["mean_regret"]], s=70,
+                   color=plt.cm.tab20((2 * k + k // 10) % 20),
                    marker="o" if is_predictive(method) else "s", label=method)
         ax.annotate(f"worst {s['worst_pool_regret']:.2f}", (s["speedup"], s["mean_regret"]),
                     fontsize=6, xytext=(4, 3), textcoords="offset points")
@@ -690,8 +695,10 @@ def report_figures(rows: list[dict[str, Any]], fifo_epochs: dict[str, int], out:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="2 tasks, 40 configs, 16 epochs, 1 seed")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="2 tasks, 40 configs, 16 epochs, 1 seed")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0,
                         help="orderings first-seed .. first-seed + seeds - 1")
@@ -765,7 +772,8 @@ def main(argv: list[str] | None = None) -> None:
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"searchlab-bench-{os.getpid()}"
     seeds_done = 0
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        if args.budget_min and seed > args.first_seed and time.time() - t_start > 60 * args.budget_min:
+        if (args.budget_min and seed > args.first_seed
+                and time.time() - t_start > 60 * args.budget_min):
             break
         for name, (configs, curves) in pools.items():
             for method in methods:
@@ -797,7 +805,8 @@ def main(argv: list[str] | None = None) -> None:
     extra = report_figures(rows, fifo_epochs, out, table, {})
     headline = {
         **extra,
-        "engine": args.engine, "seeds": seeds_done, "configs": args.configs, "epochs": epochs, "minutes": round(elapsed / 60, 1),
+        "engine": args.engine, "seeds": seeds_done, "configs": args.configs, "epochs": epochs,
+        "minutes": round(elapsed / 60, 1),
         **{f"{m}_speedup": round(s["speedup"], 2) for m, s in table.items()},
         **{f"{m}_mean_regret": round(s["mean_regret"], 3) for m, s in table.items()},
         **{f"{m}_worst_regret": round(s["worst_pool_regret"], 3) for m, s in table.items()},

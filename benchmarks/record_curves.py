@@ -1,4 +1,5 @@
-"""Record full learning curves of real training runs for the early-stopping benchmark and ``replay``.
+"""Record full learning curves of real training runs for the early-stopping benchmark and
+``replay``.
 
 Samples configurations of an MLP (learning rate, width, depth, dropout, batch size, weight decay
 and a conditional optimizer choice), trains each for ``--epochs`` epochs on the CPU and saves
@@ -170,7 +171,8 @@ def main(argv: list[str] | None = None) -> None:
     from searchlab.workloads.datasets import image_classification
     from searchlab.workloads.digits import digits_mlp
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--configs", type=int, default=240)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
@@ -209,7 +211,8 @@ def main(argv: list[str] | None = None) -> None:
         ctx = Context(max_epochs=args.epochs, seed=args.seed * 100_000 + i)
         for epoch, metrics in enumerate(train(config, ctx)):
             acc[i, epoch] = metrics["val_accuracy"]
-            loss[i, epoch] = min(metrics["val_loss"], 1e3) if np.isfinite(metrics["val_loss"]) else 1e3
+            loss[i, epoch] = (min(metrics["val_loss"], 1e3) if np.isfinite(metrics["val_loss"])
+                              else 1e3)
         if (i + 1) % 20 == 0:
             print(f"{i + 1}/{args.configs} configs, {time.time() - t0:.0f} s", flush=True)
     CurveSet(configs, {"val_accuracy": acc, "val_loss": loss}).save(args.out)

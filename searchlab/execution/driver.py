@@ -41,7 +41,8 @@ def metrics_of(result: dict[str, Any] | None) -> dict[str, float]:
     if not result:
         return {}
     out = {k: float(v) for k, v in result.items()
-           if k not in status.TUNE_KEYS and k != "time_total_s" and isinstance(v, (int, float)) and not isinstance(v, bool)
+           if k not in status.TUNE_KEYS and k != "time_total_s"
+           and isinstance(v, (int, float)) and not isinstance(v, bool)
            and math.isfinite(v) and not k.startswith("config/")}  # Tune's flattened config
     if result.get("training_iteration") is not None:
         out["epoch"] = float(result["training_iteration"])

@@ -50,5 +50,5 @@ def test_the_table_the_summary_line_and_show_name_the_same_best_trial():
         told = [TrialResult(r.trial_id, TrialRequest({"seed": r.config["seed"]}, 50),
                             "completed", {"elite_score": r.value, "epoch": float(r.epochs)},
                             [{"elite_score": r.value}] * r.epochs) for r in shuffled]
-        assert "(trial c2)" in summarize(told).text
+        assert "best run: trial c2 " in summarize(told).text
     assert [r.trial_id for r in rank_rows(rows, "max")] == ["c2", "a1", "b7", "d4", "zz"]

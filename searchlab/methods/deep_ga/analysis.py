@@ -22,6 +22,7 @@ rank raw scores across seeds and settings).
 
 from __future__ import annotations
 
+import math
 import textwrap
 from typing import Any
 
@@ -85,7 +86,7 @@ def summarize(results: list[TrialResult], study: str | None = None) -> Analysis:
                         lead_table="runs", lead_figures=("learning_curves",))
     scored = [row for row in rows if row["elite_score"] is not None]
     if scored:
-        best = max(scored, key=_rank)
+        best = min(scored, key=_rank)
         analysis.metrics["best_elite_score"] = float(max(r["elite_score"] for r in scored))
         finals = [row["final_score"] for row in rows if row["final_score"] is not None]
         if finals:
@@ -99,10 +100,13 @@ def summarize(results: list[TrialResult], study: str | None = None) -> Analysis:
     return analysis
 
 
-def _rank(row: dict[str, Any]) -> tuple[float, float]:
-    """Best run first: by final score, then by elite score."""
+def _rank(row: dict[str, Any]) -> tuple[float, float, float, str]:
+    """Best run first (the smallest key): by final score, then by elite score, then (as
+    :func:`searchlab.results.best_first`) fewer generations, then the trial id."""
     final = row["final_score"]
-    return (final if final is not None else float("-inf"), row["elite_score"])
+    gens = row["generations"]
+    return (-final if final is not None else math.inf, -row["elite_score"],
+            float(gens) if gens is not None else math.inf, str(row["trial_id"]))
 
 
 def _bool(v: Any) -> bool | None:

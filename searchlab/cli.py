@@ -44,11 +44,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="searchlab", description="Hyperparameter and evolutionary "
-                                "search on Ray Tune, described by one YAML file, tracked in MLflow.")
+                                "search on Ray Tune, described by one YAML file, "
+                                "tracked in MLflow.")
     p.add_argument("--version", action="version", version=f"searchlab {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    r = sub.add_parser("run", help="run a study on a local Ray cluster (resumes an interrupted one)")
+    r = sub.add_parser("run", help="run a study on a local Ray cluster "
+                       "(resumes an interrupted one)")
     r.add_argument("file", help="the study file (YAML)")
     r.add_argument("--storage", help="results directory (default: ./.searchlab/studies)")
     r.add_argument("--restart", action="store_true", help="discard an earlier run and start over")
@@ -57,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
                         "goes on, its finished trials kept")
     r.add_argument("--no-tracking", action="store_true", help="do not write to MLflow")
     r.add_argument("--quiet", "-q", action="store_true", help="no live progress")
-    r.add_argument("--gpus", type=float, help="logical GPUs for the local cluster (default: detected)")
+    r.add_argument("--gpus", type=float,
+                   help="logical GPUs for the local cluster (default: detected)")
     r.add_argument("--address", help="connect to this Ray cluster instead of starting one")
     r.set_defaults(func=_cmd_run)
 
@@ -68,14 +71,16 @@ def _parser() -> argparse.ArgumentParser:
     sh = sub.add_parser("show", help="a study's result (its best trials, or the method's "
                                      "analysis where that leads), read back from MLflow")
     sh.add_argument("name", help="the study's name (its MLflow experiment)")
-    sh.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else ./.searchlab/mlflow.db")
+    sh.add_argument("--tracking-uri",
+                    help="default: MLFLOW_TRACKING_URI, else ./.searchlab/mlflow.db")
     sh.add_argument("--top", type=int, default=10, help="how many trials to list (default: 10)")
     sh.add_argument("--trials", action="store_true",
                     help="list the best trials even where the method's analysis leads (lr_free)")
     sh.set_defaults(func=_cmd_show)
 
     u = sub.add_parser("ui", help="open the MLflow UI on the study store (127.0.0.1)")
-    u.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else ./.searchlab/mlflow.db")
+    u.add_argument("--tracking-uri",
+                   help="default: MLFLOW_TRACKING_URI, else ./.searchlab/mlflow.db")
     u.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1, this machine only)")
     u.add_argument("--port", type=int,
@@ -105,7 +110,8 @@ def _parser() -> argparse.ArgumentParser:
                         "the store)")
     d.add_argument("-o", "--output", default="report.html",
                    help="the HTML file to write (default: report.html)")
-    d.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else ./.searchlab/mlflow.db")
+    d.add_argument("--tracking-uri",
+                   help="default: MLFLOW_TRACKING_URI, else ./.searchlab/mlflow.db")
     d.set_defaults(func=_cmd_dashboard)
     from searchlab.cluster import register
     register(sub)

@@ -21,7 +21,8 @@ LOOPBACK = ("localhost", "127.0.0.1", "::1", "auto")
 def register(subparsers: Any) -> None:
     """Add the cluster commands to the ``searchlab`` parser."""
     addr = dict(default=None, metavar="URL",
-                help="the cluster's Ray Jobs API, e.g. http://127.0.0.1:8265 (default: RAY_ADDRESS)")
+                help="the cluster's Ray Jobs API, e.g. http://127.0.0.1:8265 "
+                     "(default: RAY_ADDRESS)")
 
     s = subparsers.add_parser("submit", help="run a study on a Ray cluster (Ray Jobs API); "
                               "prints the job id")
@@ -44,18 +45,21 @@ def register(subparsers: Any) -> None:
     j.set_defaults(func=cmd_jobs)
 
     st = subparsers.add_parser("status", help="the status of a submitted job")
-    st.add_argument("job", metavar="JOB", help="the submission id printed by `searchlab submit` (see `searchlab jobs`)")
+    st.add_argument("job", metavar="JOB",
+                    help="the submission id printed by `searchlab submit` (see `searchlab jobs`)")
     st.add_argument("--address", **addr)
     st.set_defaults(func=cmd_status)
 
     lg = subparsers.add_parser("logs", help="the output of a submitted job")
-    lg.add_argument("job", metavar="JOB", help="the submission id printed by `searchlab submit` (see `searchlab jobs`)")
+    lg.add_argument("job", metavar="JOB",
+                    help="the submission id printed by `searchlab submit` (see `searchlab jobs`)")
     lg.add_argument("--address", **addr)
     lg.add_argument("--follow", "-f", action="store_true", help="keep printing until the job ends")
     lg.set_defaults(func=cmd_logs)
 
     sp = subparsers.add_parser("stop", help="stop a submitted job")
-    sp.add_argument("job", metavar="JOB", help="the submission id printed by `searchlab submit` (see `searchlab jobs`)")
+    sp.add_argument("job", metavar="JOB",
+                    help="the submission id printed by `searchlab submit` (see `searchlab jobs`)")
     sp.add_argument("--address", **addr)
     sp.set_defaults(func=cmd_stop)
 
@@ -201,7 +205,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     for j in jobs:
         started = (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(j.start_time / 1000))
                    if j.start_time else "-")
-        print(f"{j.submission_id or j.job_id or '-':<28} {str(j.status.value if hasattr(j.status, 'value') else j.status):<10} "
+        print(f"{j.submission_id or j.job_id or '-':<28} "
+              f"{str(j.status.value if hasattr(j.status, 'value') else j.status):<10} "
               f"{started:<20} {_redact(j.entrypoint)}")
     return 0
 

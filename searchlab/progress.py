@@ -125,7 +125,8 @@ class Progress(Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.running.add(trial.trial_id)
 
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+                        **info: Any) -> None:
         v = result.get(self.metric)
         key = self._key(trial)
         if (key in self._counted or v is None or result.get(DIVERGED)
@@ -293,4 +294,5 @@ class Progress(Callback):
 
 def _fmt_time(s: float) -> str:
     s = int(s)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    return (f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600
+            else f"{s // 60}:{s % 60:02d}")

@@ -67,14 +67,16 @@ def _latest(name: str, tracking_uri: str | None) -> tuple[Any, Any, Any, str]:
     except Exception as e:  # noqa: BLE001 - an unreachable server or a broken store
         if login_problem(e):
             raise SearchlabError(login_message(uri)) from None
-        raise SearchlabError(f"cannot read MLflow at {redact(uri)}: "
-                             f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
+        raise SearchlabError(
+            f"cannot read MLflow at {redact(uri)}: "
+            f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
     if exp is None or exp.lifecycle_stage == "deleted":
         known = sorted(e.name for e in client.search_experiments() if e.name != "Default")
         hint = _suggest(name, known) or (f"; studies there: {', '.join(known[:10])}" if known
                                          else "; it has no studies")
         raise SearchlabError(f"no study '{name}' in {redact(uri)}{hint}")
-    parents = client.search_runs([exp.experiment_id], filter_string="tags.`searchlab.role` = 'study'",
+    parents = client.search_runs([exp.experiment_id],
+                                 filter_string="tags.`searchlab.role` = 'study'",
                                  order_by=["attributes.start_time DESC"], max_results=1)
     if not parents:
         raise SearchlabError(f"experiment '{name}' in {redact(uri)} holds no searchlab study run")

@@ -138,7 +138,8 @@ def _run(spec: TrialSpec, fn: Any, flat: dict[str, Any], args: dict[str, Any], c
                 import difflib
 
                 close = difflib.get_close_matches(name, [str(k) for k in result], n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else "; report it, or set metric.name"
+                hint = (f"; did you mean '{close[0]}'?" if close
+                        else "; report it, or set metric.name")
                 raise MissingMetricError(
                     f"the workload reported {sorted(result) or 'nothing'} but never "
                     f"'{name}', the study's metric{hint}")
@@ -335,10 +336,12 @@ def _start_watchdog(limit: float, trial_dir: str | None) -> Any:
         if trial_dir:
             try:
                 with open(os.path.join(trial_dir, TIMED_OUT_MARKER), "w") as f:
-                    f.write(f"trial ran past its time limit of {limit:g} s (budget.trial_timeout)\n")
+                    f.write(f"trial ran past its time limit of {limit:g} s "
+                            "(budget.trial_timeout)\n")
             except OSError:
                 pass
-        sys.stderr.write(f"searchlab: trial ran past budget.trial_timeout={limit:g}s; stopping it\n")
+        sys.stderr.write(f"searchlab: trial ran past budget.trial_timeout={limit:g}s; "
+                         "stopping it\n")
         sys.stderr.flush()
         os._exit(3)
 

@@ -41,7 +41,8 @@ def probe(config, ctx, sleep=0.0):
 
 
 def searchlab(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300):
-    full_env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
     return subprocess.run([sys.executable, "-m", "searchlab", *args], capture_output=True,
                           text=True, cwd=cwd, env={**full_env, **(env or {})}, timeout=timeout)
 
@@ -67,7 +68,8 @@ def test_invalid_study_fails_locally_before_anything_is_sent(tmp_path):
 def test_unreachable_cluster_is_one_line_naming_the_address(tmp_path):
     good = tmp_path / "s.yaml"
     good.write_text("name: s\nworkload: sphere\nmetric: {name: loss, mode: min}\n"
-                    "space: {x1: {uniform: [0, 1]}}\nbudget: {trials: 2}\ntracking: {enabled: false}\n")
+                    "space: {x1: {uniform: [0, 1]}}\nbudget: {trials: 2}\n"
+                    "tracking: {enabled: false}\n")
     port = free_port()
     line = one_error_line(searchlab("submit", str(good), "--address", f"http://127.0.0.1:{port}"))
     assert f"cannot reach the Ray cluster at http://127.0.0.1:{port}" in line
@@ -358,7 +360,8 @@ def test_removing_a_worker_node_moves_its_trials_and_the_study_finishes(cluster,
 
     _wait("job to finish", finished, 420, [])
     r = searchlab("status", job, "--address", cluster.jobs_api)
-    assert f"{job}: SUCCEEDED" in r.stdout, searchlab("logs", job, "--address", cluster.jobs_api).stdout[-3000:]
+    assert f"{job}: SUCCEEDED" in r.stdout, (
+        searchlab("logs", job, "--address", cluster.jobs_api).stdout[-3000:])
     runs = _mlflow_trials(cluster.mlflow, "cluster-lose-node")
     trials = [t for t in runs if t["role"] == "trial"]
     assert len(trials) == 8 and all(t["status"] == "FINISHED" for t in trials)

@@ -213,7 +213,8 @@ def load_studies(experiments: Sequence[str], tracking_uri: str | None = None) ->
         experiment = client.get_experiment_by_name(name)
         if experiment is None or experiment.lifecycle_stage != "active":
             known = sorted(e.name for e in client.search_experiments())
-            listed = ", ".join(known[:15]) + (f" and {len(known) - 15} more" if len(known) > 15 else "")
+            listed = ", ".join(known[:15]) + (f" and {len(known) - 15} more"
+                                              if len(known) > 15 else "")
             raise DashboardError(
                 f"no MLflow experiment named {name!r} at {shown_uri(tracking_uri)}; "
                 f"experiments there: {listed or '(none)'}"

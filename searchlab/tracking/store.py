@@ -273,8 +273,10 @@ def open_parent_run(client: Any, experiment_id: str, *, study_name: str, tags: d
                 return resume_run_id, False
         except Exception:  # noqa: BLE001 - deleted or another store: start afresh
             pass
-    run = client.create_run(experiment_id, run_name=f"{study_name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                            tags={**tags, "searchlab.role": "study", "searchlab.version": __version__})
+    run = client.create_run(experiment_id,
+                            run_name=f"{study_name}-{time.strftime('%Y%m%d-%H%M%S')}",
+                            tags={**tags, "searchlab.role": "study",
+                                  "searchlab.version": __version__})
     client.log_text(run.info.run_id, study_text, "study.yaml")
     return run.info.run_id, True
 

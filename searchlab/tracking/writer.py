@@ -86,14 +86,16 @@ class MLflowWriter(Callback):
                 t.tags.update({"searchlab.status": "running", **_request_tags(trial.config)})
             t.end = None
 
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+                        **info: Any) -> None:
         step = int(result.get("training_iteration") or 0)
         diverged = bool(result.get(DIVERGED))
         with self._lock:
             t = self._get(status.tracking_key(trial.config, trial.trial_id))
             if step <= t.seen_step:
                 # the trial went back to an earlier step (a PBT exploit restores another trial's
-                # older checkpoint, or a retry restores its own): MLflow keeps the first value at each step, and says how often
+                # older checkpoint, or a retry restores its own): MLflow keeps the first value at
+                # each step, and says how often
                 t.rewound += 1
                 t.tags["searchlab.rewound"] = str(t.rewound)
                 return
@@ -120,7 +122,8 @@ class MLflowWriter(Callback):
         with self._lock:
             t = self._get(status.tracking_key(trial.config, trial.trial_id))
             t.tags["searchlab.retries"] = str(trial.num_failures)
-            t.texts[f"attempt-{trial.num_failures}-error.txt"] = _read(trial.error_file) or "unknown error"
+            t.texts[f"attempt-{trial.num_failures}-error.txt"] = (_read(trial.error_file)
+                                                                   or "unknown error")
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self.flush()
@@ -222,7 +225,8 @@ class MLflowWriter(Callback):
             if not resumed and run_status in ("FINISHED", "FAILED", "KILLED"):
                 continue
             logged = self._steps_in_mlflow(run_id)
-            rows = res.metrics_dataframe.to_dict("records") if res.metrics_dataframe is not None else []
+            rows = (res.metrics_dataframe.to_dict("records")
+                    if res.metrics_dataframe is not None else [])
             missing = [r for r in rows if int(r.get("training_iteration") or 0) not in logged]
             terminal = writer_done or run_status in ("FINISHED", "FAILED", "KILLED")
             if not missing and terminal:
@@ -246,7 +250,8 @@ class MLflowWriter(Callback):
             run_id, run_status = known.get(res.trial_id, (None, None))
             logged = self._steps_in_mlflow(run_id)
             terminal = run_status in ("FINISHED", "FAILED", "KILLED")
-            rows = [{**{k: v for k, v in row.items() if k != "epoch" and not k.startswith("config/")},
+            rows = [{**{k: v for k, v in row.items()
+                        if k != "epoch" and not k.startswith("config/")},
                      "training_iteration": int(row.get("epoch") or 0)}
                     for row in res.history if int(row.get("epoch") or 0) not in logged]
             if not rows and terminal:

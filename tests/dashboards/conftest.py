@@ -44,7 +44,8 @@ class _Writer:
         self.artifacts = artifacts
 
     def experiment(self, name: str) -> str:
-        return self.client.create_experiment(name, artifact_location=(self.artifacts / name).as_uri())
+        return self.client.create_experiment(name,
+                                             artifact_location=(self.artifacts / name).as_uri())
 
     def parent(self, exp_id: str, name: str, start_ms: int, tags: dict[str, str],
                study_yaml: str, tmp: Path) -> str:
@@ -126,12 +127,14 @@ def _write_search(w: _Writer, tmp: Path, name: str, *, scheduler: str, searcher:
             trial_id = f"trial_{ex_i}{i:03d}"
             lr = float(10 ** rng.uniform(-4, -1))
             opt = str(rng.choice(["sgd", "adam"]))
-            params: dict[str, object] = {"lr": round(lr, 6), "batch_size": int(rng.choice([32, 64, 128])),
+            params: dict[str, object] = {"lr": round(lr, 6),
+                                         "batch_size": int(rng.choice([32, 64, 128])),
                                          "dropout": round(float(rng.uniform(0, 0.5)), 3),
                                          "optimizer": opt}
             if opt == "sgd":
                 params["optimizer.sgd.momentum"] = round(float(rng.uniform(0.5, 0.99)), 3)
-            quality = 0.985 - 0.05 * (math.log10(lr) + 2.5) ** 2 - 0.08 * float(params["dropout"]) ** 2
+            quality = (0.985 - 0.05 * (math.log10(lr) + 2.5) ** 2
+                       - 0.08 * float(params["dropout"]) ** 2)
             status, epochs = "completed", 9
             if i == 3:
                 status, epochs = "failed", 0
@@ -165,9 +168,11 @@ def _write_search(w: _Writer, tmp: Path, name: str, *, scheduler: str, searcher:
                              {"searchlab.method": "search", "searchlab.workload": "mnist_mlp"})
             statuses.append(status)
             if metrics and status != "diverged":
-                finals[run_id] = (metrics["val_accuracy"][-1][2], trial_id, metrics["val_accuracy"][-1][1])
+                finals[run_id] = (metrics["val_accuracy"][-1][2], trial_id,
+                                  metrics["val_accuracy"][-1][1])
         best_run = max(finals, key=lambda r: finals[r][0])
-        w.finish_parent(parent, max(v[2] for v in finals.values()) + 1_000, finals[best_run][1], best_run)
+        w.finish_parent(parent, max(v[2] for v in finals.values()) + 1_000, finals[best_run][1],
+                        best_run)
         facts["executions"].append({"parent": parent, "n_trials": n_trials, "statuses": statuses,
                                     "best_value": finals[best_run][0], "best_run": best_run})
     return facts
@@ -240,7 +245,8 @@ def _write_predictive(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
     parent = w.parent(exp, f"{name}-1", start_ms, {
         "searchlab.method": "predictive", "searchlab.searcher": "random",
         "searchlab.scheduler": "predictive", "searchlab.spec_hash": "pred0001",
-        "searchlab.workload": "cifar10_cnn", "searchlab.metric": "val_loss", "searchlab.mode": "min"},
+        "searchlab.workload": "cifar10_cnn", "searchlab.metric": "val_loss",
+        "searchlab.mode": "min"},
         SEARCH_SPACE_YAML.format(name=name, metric="val_loss", mode="min"), tmp)
     take = _slots(3, start_ms)
     best_so_far = math.inf
@@ -256,12 +262,14 @@ def _write_predictive(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
         for e in range(1, 13):
             loss = final + 1.6 * math.exp(-e / 3)
             pred = final + rng.normal(0, 0.25 / e)
-            p = float(1 / (1 + math.exp((pred - best_so_far) * 12))) if math.isfinite(best_so_far) else 1.0
+            p = (float(1 / (1 + math.exp((pred - best_so_far) * 12)))
+                 if math.isfinite(best_so_far) else 1.0)
             curve.append(loss)
             preds.append(pred)
             pbeat.append(p)
             if e >= 3 and p < 0.05:
-                epochs, status, reason = e, "early_stopped", f"p_beat_best={p:.3f}<0.05 at epoch {e}"
+                epochs, status, reason = (e, "early_stopped",
+                                          f"p_beat_best={p:.3f}<0.05 at epoch {e}")
                 break
         begin, end = take(epochs * 20_000 + 3_000)
         ts = [begin + e * 20_000 for e in range(1, epochs + 1)]
@@ -273,7 +281,8 @@ def _write_predictive(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
         if reason:
             tags["searchlab.stop_reason"] = reason
         run_id = w.trial(exp, parent, trial_id, status, begin, end,
-                         {"lr": round(lr, 6), "batch_size": int(rng.choice([64, 128]))}, metrics, tags)
+                         {"lr": round(lr, 6), "batch_size": int(rng.choice([64, 128]))},
+                         metrics, tags)
         if status == "completed":
             n_completed += 1
             best_so_far = min(best_so_far, curve[-1])
@@ -320,7 +329,8 @@ def _write_lr_free(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
             if t is not None and t < best[0]:
                 best = (t, f"{opt}_{workload}", run_id)
             rows.append({"optimizer": opt, "workload": workload, "time_to_target": t})
-    solved = {o: sum(t is not None for t in ws.values()) / len(ws) for o, ws in LR_FREE_TIMES.items()}
+    solved = {o: sum(t is not None for t in ws.values()) / len(ws)
+              for o, ws in LR_FREE_TIMES.items()}
     profile = go.Figure([go.Scatter(x=[1, 4], y=[v / 2, v], mode="lines", name=o,
                                     line={"shape": "hv"}) for o, v in solved.items()])
     profile.update_layout(title="performance profile of time to target",
@@ -330,7 +340,8 @@ def _write_lr_free(w: _Writer, tmp: Path, name: str, start_ms: int) -> dict:
         metrics={f"solved.{o}": v for o, v in solved.items()},
         tables={"time_to_target": rows},
         figures={"performance_profile": profile.to_dict(), "solved": bars.to_dict()},
-        text="\n".join(f"{o}: reached the target on {v:.0%} of workloads" for o, v in solved.items()))
+        text="\n".join(f"{o}: reached the target on {v:.0%} of workloads"
+                       for o, v in solved.items()))
     w.store_analysis(parent, analysis)
     w.finish_parent(parent, start_ms + (k + 2) * 5_000, best[1], best[2])
     return {"parent": parent, "rows": rows, "solved": solved, "optimizers": sorted(LR_FREE_TIMES)}
@@ -391,7 +402,8 @@ def write_fake_store(root: Path, uri: str | None = None) -> FakeStore:
                                                   searcher="random", executions=[16], seed=2,
                                                   start_ms=T0_MS + 3 * hour, running=1)
     store.studies["bandit-cdt"] = _write_cdt(w, tmp, "bandit-cdt", T0_MS + 4 * hour)
-    store.studies["cifar-predictive"] = _write_predictive(w, tmp, "cifar-predictive", T0_MS + 5 * hour)
+    store.studies["cifar-predictive"] = _write_predictive(w, tmp, "cifar-predictive",
+                                                          T0_MS + 5 * hour)
     store.studies["lr-free-suite"] = _write_lr_free(w, tmp, "lr-free-suite", T0_MS + 6 * hour)
     store.studies["stn-reference"] = _write_stn(w, tmp, "stn-reference", T0_MS + 7 * hour)
     return store
@@ -426,9 +438,11 @@ def twelve_studies(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def browser() -> Iterator[object]:
     """Headless Debian Chromium driven by Playwright (never a downloaded browser)."""
     if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set SEARCHLAB_CHROMIUM)")
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="python playwright is not installed (pip install playwright)")
+        pytest.skip(f"no Chromium at {CHROMIUM} "
+                    "(apt-get install chromium, or set SEARCHLAB_CHROMIUM)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api",
+        reason="python playwright is not installed (pip install playwright)")
     with sync_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium

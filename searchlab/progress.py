@@ -32,7 +32,8 @@ def quiet_ray_trial_errors() -> None:
     variable when its controller is built)."""
     os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] = "0"
     for name, drop in (("ray.tune.tune", _drop_incomplete_trials),
-                       ("ray.tune.execution.tune_controller", _drop_gone_checkpoint)):
+                       ("ray.tune.execution.tune_controller", _drop_gone_checkpoint),
+                       ("ray.tune.execution.experiment_state", _drop_temp_file_race)):
         log = logging.getLogger(name)
         if drop not in log.filters:
             log.addFilter(drop)
@@ -50,6 +51,16 @@ def _drop_gone_checkpoint(record: logging.LogRecord) -> bool:
     exc = record.exc_info[1] if record.exc_info else None
     return not (isinstance(exc, FileNotFoundError)
                 and "Error handling checkpoint" in record.getMessage())
+
+
+def _drop_temp_file_race(record: logging.LogRecord) -> bool:
+    """Tune copies its driver's files to the study's storage while it writes them through a
+    temporary file and a rename: a copy that starts before the rename and opens after it fails
+    with FileNotFoundError on the ``...-tmp-...`` file, logged with a traceback as "Saving
+    experiment state to storage ... failed", though the next save copies the renamed file."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not (isinstance(exc, FileNotFoundError) and "-tmp-" in str(exc)
+                and "Saving experiment state" in record.getMessage())
 
 
 def live_display(stream: Any) -> bool:

@@ -380,7 +380,9 @@ def test_packaging_refuses_the_filesystem_root_the_home_directory_and_large_dire
     study.write_text("name: s\nworkload: sphere\nmetric: {name: loss, mode: min}\n"
                      "space: {x1: {uniform: [0, 1]}}\nbudget: {trials: 2}\n"
                      "tracking: {enabled: false}\n")
-    env = {"HOME": str(home)}
+    # no token authentication: an earlier test of this session may have left Ray's auth mode or
+    # token in the environment, and port 9 would then be refused for the token, not unreachable
+    env = {"HOME": str(home), "RAY_AUTH_MODE": "disabled", "RAY_AUTH_TOKEN": ""}
     for working_dir, words in [("/", "refusing to package / (the filesystem root)"),
                                (str(home), "(the home directory)")]:
         t0 = time.monotonic()

@@ -641,3 +641,25 @@ def test_a_failed_trials_error_tag_says_what_happened_in_words(tmp_path):
     failed = [c for c in children if c.data.tags.get("searchlab.status") == "failed"]
     assert len(failed) == 1, [c.data.tags for c in children]
     assert failed[0].data.tags["searchlab.error"] == "its process exited with code 3"
+
+
+def test_tunes_copy_of_a_temporary_file_it_renamed_is_not_logged():
+    """Tune's syncer racing its own temp-file rename logs a traceback though nothing is lost:
+    dropped; any other failure to save the experiment state is still logged."""
+    import logging
+
+    from searchlab.progress import quiet_ray_trial_errors
+
+    quiet_ray_trial_errors()
+    log = logging.getLogger("ray.tune.execution.experiment_state")
+
+    def record(exc: BaseException) -> logging.LogRecord:
+        return log.makeRecord(log.name, logging.ERROR, __file__, 1,
+                              "Saving experiment state to storage at '/x' failed with exception: ",
+                              (), (type(exc), exc, None))
+
+    race = FileNotFoundError("[Errno 2] Failed to open local file '/tmp/ray/session/artifacts/"
+                             "s/driver_artifacts/.084a-tmp-search_gen_state-1.json'")
+    assert not log.filter(record(race))
+    assert log.filter(record(FileNotFoundError("[Errno 2] /store/s/experiment_state.json")))
+    assert log.filter(record(PermissionError("-tmp- not writable")))

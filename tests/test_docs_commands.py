@@ -40,7 +40,8 @@ DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 COMMAND_TAGS = ("", "console", "sh", "bash", "shell")
 SKIP = re.compile(r"<!--\s*not in CI:\s*(.*?)\s*-->")
 #: the programs a command of these docs starts with (anything else: a block to tag `text`)
-PROGRAMS = ("searchlab", "python", "python3", "bash", "nice", "ray", "pip", "git")
+PROGRAMS = ("searchlab", "python", "python3", "bash", "nice", "ray", "pip", "git", "cat",
+            "export")
 
 
 @dataclass

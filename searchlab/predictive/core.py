@@ -232,18 +232,26 @@ class PredictiveRule(TrialRule):
             p = probability_beats(mean, std, reference, self.mode)
         stop = should_stop(p, s.delta) and not self.ranked_high(trial_id, epoch, curve[-1])
         decision = Decision(trial_id, epoch, mean, std, p, reference, stop, source)
+        return self._record(decision, "predictive",
+                            f"predicted {mean:.4g} +- {std:.3g}, {source} predictor")
+
+    def _record(self, decision: Decision, rule: str, detail: str) -> Decision:
+        """Annotate ``decision`` on its trial (a stopped one with its reason, ``rule`` and
+        ``detail`` in it) and pass it to ``on_decision``."""
+        s, d = self.settings, decision
         tags = {}
-        if stop:
-            what = (f"best {reference:.4g}" if s.reference == "best"
-                    else f"rank-{s.rank} estimate {reference:.4g}")
+        if d.stop:
+            what = (f"best {d.best:.4g}" if s.reference == "best"
+                    else f"rank-{s.rank} estimate {d.best:.4g}")
             tags["searchlab.stop_reason"] = (
-                f"predictive: P(final beats {what}) = {p:.3g} < delta {s.delta:g}"
-                f" at epoch {epoch} (predicted {mean:.4g} +- {std:.3g}, {source} predictor)")
-        annotate(trial_id, step=epoch, tags=tags,
-                 metrics={"predicted_final": mean, "predicted_std": std, "p_beat_best": p})
+                f"{rule}: P(final beats {what}) = {d.p_beat_best:.3g} < delta {s.delta:g}"
+                f" at epoch {d.epoch} ({detail})")
+        annotate(d.trial_id, step=d.epoch, tags=tags,
+                 metrics={"predicted_final": d.predicted_final, "predicted_std": d.std,
+                          "p_beat_best": d.p_beat_best})
         if self.on_decision is not None:
-            self.on_decision(decision)
-        return decision
+            self.on_decision(d)
+        return d
 
     def ranked_high(self, trial_id: str, epoch: int, value: float) -> bool:
         """Whether ``value`` is in the best ``keep_top`` fraction of the values other trials

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from searchlab.predictive.core import Decision, PredictiveRule, decision_epochs
 from searchlab.predictive.pfn import FinalDistribution, StudyPrediction
 from searchlab.predictive.rule import rank_reference
-from searchlab.tracking.annotations import annotate
 
 if TYPE_CHECKING:
     from searchlab.predictive.factory import PredictiveSettings
@@ -198,18 +197,8 @@ class PFNTrialRule(PredictiveRule):
         mean, std, p = verdict.predicted.mean, verdict.predicted.std, verdict.p_beat
         stop = verdict.stop and not self.ranked_high(trial_id, epoch, curves[trial_id][-1])
         decision = Decision(trial_id, epoch, mean, std, p, verdict.reference, stop, "pfn")
-        tags = {}
-        if stop:
-            what = (f"best {verdict.reference:.4g}" if s.reference == "best"
-                    else f"rank-{s.rank} estimate {verdict.reference:.4g}")
-            tags["searchlab.stop_reason"] = (
-                f"predictive (pfn): P(final beats {what}) = {p:.3g} < delta {s.delta:g}"
-                f" at epoch {epoch} (predicted median {verdict.predicted.median:.4g})")
-        annotate(trial_id, step=epoch, tags=tags,
-                 metrics={"predicted_final": mean, "predicted_std": std, "p_beat_best": p})
-        if self.on_decision is not None:
-            self.on_decision(decision)
-        return decision
+        return self._record(decision, "predictive (pfn)",
+                            f"predicted median {verdict.predicted.median:.4g}")
 
     def _finish(self, trial_id: str, config: Mapping[str, Any]) -> None:
         """A trial that reported all ``max_t`` epochs: its final value is known."""

@@ -133,10 +133,31 @@ class _Loader(yaml.SafeLoader):
         super().fetch_flow_collection_start(token_class)
 
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
-        super().flatten_mapping(node)  # its merges (<<: *x) come through this method too
+        # its merges (<<: *x) come through this method too: counted before PyYAML expands them
+        # (newer PyYAML drops repeated merged keys as it goes, older copies every one)
+        if _merged_size(node, {}) > MAX_ITEMS:
+            raise _TooLarge(f"a mapping of more than {MAX_ITEMS:,} keys (with its merges)",
+                            node.start_mark.line + 1)
+        super().flatten_mapping(node)
         if len(node.value) > MAX_ITEMS:
             raise _TooLarge(f"a mapping of more than {MAX_ITEMS:,} keys (with its merges)",
                             node.start_mark.line + 1)
+
+
+def _merged_size(node: yaml.MappingNode, seen: dict[int, int]) -> int:
+    """The keys of ``node`` with every merge (``<<``) expanded, repeats counted: an upper bound
+    of its size once flattened, computed once per merged node (an alias bomb stays cheap)."""
+    if id(node) in seen:
+        return seen[id(node)]
+    size = 0
+    for key, value in node.value:
+        if key.tag != "tag:yaml.org,2002:merge":
+            size += 1
+            continue
+        merged = value.value if isinstance(value, yaml.SequenceNode) else [value]
+        size += sum(_merged_size(m, seen) for m in merged if isinstance(m, yaml.MappingNode))
+    seen[id(node)] = size
+    return size
 
 
 _Loader.yaml_implicit_resolvers = {k: list(v)

@@ -143,6 +143,10 @@ def _run_study(loaded: LoadedStudy, opts: RunOptions, out: Any, on_start: Any,
         try:
             ray_started = start_ray(study, opts.address, opts.gpus, out)
             tracker = opening.result()
+            if tracker is not None:  # Tune's modules load while the study's lease settles
+                import searchlab.execution.tune_run  # noqa: F401
+
+                tracker.confirm_lease()
         except BaseException:
             try:
                 late = opening.result()
@@ -156,6 +160,17 @@ def _run_study(loaded: LoadedStudy, opts: RunOptions, out: Any, on_start: Any,
                 ray.shutdown()
             raise
     parent_run_id = tracker.parent_run_id if tracker else None
+
+    def release_ray() -> None:
+        """Shut down the Ray this run started (once): right after Tune ends, so that the MLflow
+        writer finishes its last records while Ray's processes stop."""
+        nonlocal ray_started
+        if ray_started:
+            ray_started = False
+            import ray
+
+            ray.shutdown()
+
     # the study's state: its file as it ran, the budget it runs to, the time its runs took
     # (budget.time_limit counts all of them: searchlab.execution.deadline)
     record = {"spec_hash": loaded.hash, "parent_run_id": parent_run_id,
@@ -166,7 +181,7 @@ def _run_study(loaded: LoadedStudy, opts: RunOptions, out: Any, on_start: Any,
     session = time.monotonic()
     try:
         result = _tune(loaded, opts, objective, study_dir, resuming, tracker, base_tags, out,
-                       started)
+                       started, release_ray)
     except StudyInterrupted:
         if tracker is not None:
             tracker.interrupted()
@@ -184,10 +199,7 @@ def _run_study(loaded: LoadedStudy, opts: RunOptions, out: Any, on_start: Any,
         record["elapsed_s"] += time.monotonic() - session
         if study_state.read_state(study_dir).get("status") == "running":
             study_state.write_state(study_dir, {**record, "status": "running"})
-        if ray_started:
-            import ray
-
-            ray.shutdown()
+        release_ray()
     result.elapsed_s = time.monotonic() - started
     result.resumed = resuming
     if tracker is not None and not result.pending_tracking:
@@ -251,7 +263,7 @@ def _preflight(loaded: LoadedStudy) -> None:
 
 def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir: Path,
           resuming: bool, tracker: Any, base_tags: dict[str, str], out: Any,
-          started: float) -> StudyResult:
+          started: float, release_ray: Any = None) -> StudyResult:
     import functools
 
     from searchlab.execution.driver import JOURNAL, MethodSearcher
@@ -308,6 +320,8 @@ def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir
         raise
     finally:
         progress.close()
+    if release_ray is not None:  # nothing below needs Ray; the writer keeps writing meanwhile
+        release_ray()
     lost = _told_but_lost(told, results)
     if writer is not None:
         writer.reconcile(results, resumed=resuming)

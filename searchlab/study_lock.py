@@ -132,6 +132,7 @@ class StudyLock:
         self.took_over: Holder | None = None  # the dead holder this driver replaced
         self._file: Any = None
         self._lease: tuple[Any, str] | None = None  # (MlflowClient, experiment id)
+        self._unconfirmed: tuple[float, Holder | None, Any] | None = None  # see confirm_lease
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
 
@@ -179,22 +180,45 @@ class StudyLock:
         return f"no heartbeat for {time.time() - earlier.heartbeat:.0f} s"
 
     # ------------------------------------------------------------------ the MLflow lease
-    def lease(self, client: Any, experiment_id: str, out: Any = None) -> None:
+    def lease(self, client: Any, experiment_id: str, out: Any = None, *,
+              confirm_later: bool = False) -> None:
         """Take the study's lease in its MLflow experiment, or raise naming its live holder.
-        A heartbeat thread keeps it fresh until :meth:`release`."""
+        A heartbeat thread keeps it fresh until :meth:`release`.
+
+        The lease is written, then read back :data:`SETTLE_S` later (:meth:`confirm_lease`).
+        ``confirm_later``: where no earlier holder is found, return at once and let the caller
+        confirm before anything runs, so that the wait overlaps its own start-up; a lease taken
+        over from an earlier holder is always confirmed here."""
         key = TAG + self.study
         current = Holder.parse(client.get_experiment(experiment_id).tags.get(key))
         if current is not None and current.id != self.me.id and current.live():
             raise _busy(self.study, current, f"MLflow experiment tag {key}")
         self.me.heartbeat = time.time()
         client.set_experiment_tag(experiment_id, key, self.me.dump())
-        time.sleep(SETTLE_S)  # a driver that read the tag as we did writes now: the later wins
+        # released with the rest (only while it still names us), confirmed or not
+        self._lease = (client, experiment_id)
+        self._unconfirmed = (time.monotonic() + SETTLE_S,
+                             current if current is not None and current.id != self.me.id
+                             else None, out)
+        if not confirm_later or current is not None:
+            self.confirm_lease()
+
+    def confirm_lease(self) -> None:
+        """Read the lease back once :data:`SETTLE_S` have passed since it was written: a driver
+        that read the tag as we did has written by then, and the later write wins. Raises
+        naming the winner; else starts the heartbeat. Does nothing without a lease to confirm."""
+        if self._unconfirmed is None or self._lease is None:
+            return
+        (ready_at, earlier, out), self._unconfirmed = self._unconfirmed, None
+        client, experiment_id = self._lease
+        key = TAG + self.study
+        time.sleep(max(0.0, ready_at - time.monotonic()))
         now = Holder.parse(client.get_experiment(experiment_id).tags.get(key))
         if now is None or now.id != self.me.id:
+            self._lease = None  # the tag is the other driver's now
             raise _busy(self.study, now, f"MLflow experiment tag {key}")
-        self._lease = (client, experiment_id)
-        if current is not None and current.id != self.me.id:
-            self._taken_over(current, out)
+        if earlier is not None:
+            self._taken_over(earlier, out)
         self._beat = threading.Thread(target=self._heartbeat, name="searchlab-lock", daemon=True)
         self._beat.start()
 
@@ -211,6 +235,7 @@ class StudyLock:
     # ------------------------------------------------------------------ both
     def release(self) -> None:
         self._stop.set()
+        self._unconfirmed = None
         if self._beat is not None:
             self._beat.join(timeout=5)
             self._beat = None

@@ -152,6 +152,40 @@ def test_mlflow_lease_live_stale_and_dead_holders(tmp_path, monkeypatch):
         sleeper.wait()
 
 
+def test_a_fresh_lease_is_confirmed_later_and_lost_to_a_later_writer(tmp_path, monkeypatch):
+    """confirm_later: the lease is written at once and read back SETTLE_S later, by the caller,
+    before anything runs; a driver that wrote after us in between wins, and we refuse."""
+    import searchlab.study_lock as sl
+    from searchlab.tracking.store import open_store
+
+    monkeypatch.setattr(sl, "SETTLE_S", 0.5)
+    client = open_store(f"sqlite:///{tmp_path / 'm.db'}")
+    exp = client.create_experiment("leased")
+    key = TAG + "s"
+
+    lock = StudyLock(tmp_path / "a", "s")
+    t0 = time.monotonic()
+    lock.lease(client, exp, confirm_later=True)
+    assert time.monotonic() - t0 < 0.5  # no settling wait yet
+    assert Holder.parse(client.get_experiment(exp).tags[key]).id == lock.me.id
+    assert lock._beat is None  # no heartbeat before the lease is confirmed
+    lock.confirm_lease()
+    assert time.monotonic() - t0 >= 0.5
+    assert lock._beat is not None
+    lock.release()
+    assert client.get_experiment(exp).tags[key] == ""
+
+    # another driver (elsewhere) read the empty tag as we did and wrote after us: it wins
+    lock = StudyLock(tmp_path / "b", "s")
+    lock.lease(client, exp, confirm_later=True)
+    other = Holder("node-9", 999, time.time(), boot="other-boot", heartbeat=time.time())
+    client.set_experiment_tag(exp, key, other.dump())
+    with pytest.raises(SearchlabError, match="driver pid 999 on node-9"):
+        lock.confirm_lease()
+    lock.release()  # leaves the winner's lease alone
+    assert Holder.parse(client.get_experiment(exp).tags[key]).pid == 999
+
+
 RACE = textwrap.dedent("""\
     import sys, time
     from searchlab.tracking.store import open_store

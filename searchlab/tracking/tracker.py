@@ -42,6 +42,7 @@ class Tracker:
         self.parent_run_id: str | None = None
         self.created = False  # this execution created the parent run
         self.writer: Any = None
+        self.lock: Any = None  # the study's StudyLock, once its lease is taken
 
     def open(self, experiment: str, *, study_name: str, study_text: str, tags: dict[str, str],
              resume_run_id: str | None, abandon_run_id: str | None,
@@ -53,8 +54,10 @@ class Tracker:
         anything of an earlier driver is touched."""
         try:
             self.experiment_id = ensure_experiment(self.client, experiment, self.uri)
-            if lock is not None:
-                lock.lease(self.client, self.experiment_id, out)
+            if lock is not None:  # a fresh start confirms it later (confirm_lease)
+                self.lock = lock
+                lock.lease(self.client, self.experiment_id, out,
+                           confirm_later=not (resume_run_id or abandon_run_id or more))
             if abandon_run_id:
                 abandon_parent_run(self.client, abandon_run_id)
             self.parent_run_id, self.created = open_parent_run(
@@ -73,11 +76,25 @@ class Tracker:
             raise SearchlabError(f"cannot reach MLflow at {redact(self.uri)}: "
                                  f"{redact(str(e).splitlines()[0][:300])}") from None
 
+    def confirm_lease(self) -> None:
+        """Before any trial: the study's lease in the experiment is this driver's (see
+        :meth:`searchlab.study_lock.StudyLock.confirm_lease`); raises naming the holder."""
+        if self.lock is not None:
+            try:
+                self.lock.confirm_lease()
+            except SearchlabError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                raise SearchlabError(f"cannot reach MLflow at {redact(self.uri)}: "
+                                     f"{redact(str(e).splitlines()[0][:300])}") from None
+
     def make_writer(self, *, metric: str, mode: str, max_epochs: int, base_tags: dict[str, str],
                     spill_dir: Path) -> Any:
         from searchlab.tracking.writer import MLflowWriter
 
         assert self.experiment_id is not None and self.parent_run_id is not None
+        if hasattr(self.client, "background"):  # trials' records: written beside Tune's loop
+            self.client.background()
         self.writer = MLflowWriter(self.uri, self.experiment_id, self.parent_run_id, metric=metric,
                                    mode=mode, max_epochs=max_epochs, base_tags=base_tags,
                                    spill_dir=spill_dir, client=self.client)

@@ -126,7 +126,9 @@ class MLflowWriter(Callback):
                                                                    or "unknown error")
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
-        self.flush()
+        # the writer's thread writes what is left now; close() (or reconcile()) waits for it,
+        # so that Tune's end and Ray's shutdown need not
+        self._wake.set()
 
     # ------------------------------------------------------------------ public
     def flush(self, timeout: float = 120.0) -> bool:

@@ -10,8 +10,9 @@ and how long ``searchlab show`` and the dashboard take on that store.
    driver's resident memory against the trials finished.
 2. ``searchlab``: ``searchlab`` runs the same study (the same workload, space, searcher,
    concurrency) with MLflow tracking into a fresh SQLite store, sampled the same way.
-   Memory per trial is the slope of resident memory over finished trials (least squares, from the
-   first tenth of the trials on); searchlab's own share is its slope minus Tune's. "Flat once
+   Memory per trial is the slope of resident memory over finished trials while trials run
+   (least squares, from the first tenth of the trials on); searchlab's own share is its slope
+   minus Tune's. What each driver adds after its last trial ended is reported apart. "Flat once
    trials finish": the slope over the last half of the study is reported too.
 3. MLflow: every trial one FINISHED child run with its metric (read back through MLflow).
 4. ``searchlab show`` and ``searchlab dashboard`` on that store, as whole processes (wall time);
@@ -144,15 +145,25 @@ def _env(tmp: Path) -> dict[str, str]:
 
 
 def slope_kb(samples: list[tuple[float, int, int]], trials: int, start: float) -> float | None:
-    """KB of resident memory per finished trial, least squares over samples from ``start`` (a
-    fraction of the trials) on."""
-    pts = [(d, r) for _, d, r in samples if d >= start * trials]
+    """KB of resident memory per finished trial, least squares over the samples taken while
+    trials ran, from ``start`` (a fraction of the trials) on. What the driver does once the last
+    trial has ended (results, summary) is not growth per trial: :func:`after_run_mb` says it."""
+    end = next((i for i, (_, d, _) in enumerate(samples) if d >= trials), len(samples) - 1)
+    pts = [(d, r) for _, d, r in samples[:end + 1] if d >= start * trials]
     if len(pts) < 3 or pts[-1][0] == pts[0][0]:
         return None
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     sxx = sum((x - mx) ** 2 for x in xs)
     return round(sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx, 2) if sxx else None
+
+
+def after_run_mb(samples: list[tuple[float, int, int]], trials: int) -> float | None:
+    """MB the driver's resident memory rose from the last trial's end to its peak after it."""
+    end = next((i for i, (_, d, _) in enumerate(samples) if d >= trials), None)
+    if end is None:
+        return None
+    return round((max(r for _, _, r in samples[end:]) - samples[end][2]) / 1024, 1)
 
 
 def run_driver(kind: str, tmp: Path, trials: int, concurrency: int) -> dict:
@@ -185,6 +196,9 @@ def run_driver(kind: str, tmp: Path, trials: int, concurrency: int) -> dict:
             "rss_mb_max": round(max(s[2] for s in samples) / 1024, 1),
             "kb_per_trial": slope_kb(samples, trials, 0.1),
             "kb_per_trial_second_half": slope_kb(samples, trials, 0.5),
+            "mb_after_last_trial": after_run_mb(samples, trials),
+            "seconds_after_last_trial": next((round(samples[-1][0] - t, 1) for t, d, _ in samples
+                                              if d >= trials), None),
             "samples": samples[:: max(1, len(samples) // 40)]}
 
 

@@ -100,7 +100,7 @@ budget: {{trials: 10, concurrency: 2, max_epochs: 4}}
     store = tmp_path / "store" / "resume"
     deadline = time.time() + 240
     while time.time() < deadline:  # wait until some trials have finished
-        finished = [p for p in store.glob("*/result.json") if p.read_text().count("\n") >= 4]
+        finished = [p for p in store.glob("*/results.jsonl") if p.read_text().count("\n") >= 4]
         if len(finished) >= 3:
             break
         time.sleep(0.5)
@@ -158,7 +158,7 @@ budget: {{trials: 8, concurrency: 2, max_epochs: 5}}
                             stderr=subprocess.PIPE, text=True)
     store = tmp_path / "store" / "intr"
     deadline = time.time() + 240
-    while time.time() < deadline and len(list(store.glob("*/result.json"))) < 3:
+    while time.time() < deadline and len(list(store.glob("*/results.jsonl"))) < 3:
         time.sleep(0.5)
     proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
     out, err = proc.communicate(timeout=120)

@@ -54,7 +54,7 @@ def test_run_with_the_tracking_server_down_is_one_line_and_starts_nothing(tmp_pa
     assert "s3cret" not in line and "alice" not in line
     assert ("Connection refused" if kind == "refused" else "no answer within 5 s") in line
     assert "searchlab server" in line and "--no-tracking" in line
-    assert not list((tmp_path / "store").glob("down/*/result.json"))  # no trial ran
+    assert not list((tmp_path / "store").glob("down/*/results.jsonl"))  # no trial ran
     assert not (tmp_path / "store" / "down").exists()
 
     # the environment's URI the same; and show / dashboard too

@@ -240,7 +240,7 @@ def _driver(study: Path, storage: Path, env: dict[str, str], *extra: str) -> sub
 def _wait_for_trials(storage: Path, name: str, proc: subprocess.Popen, n: int = 1) -> None:
     deadline = time.time() + 240
     while time.time() < deadline:
-        if len(list((storage / name).glob("*/result.json"))) >= n:
+        if len(list((storage / name).glob("*/results.jsonl"))) >= n:
             return
         if proc.poll() is not None:
             pytest.fail("the first driver ended early: " + (proc.stdout.read() or "")[-3000:])

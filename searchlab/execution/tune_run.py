@@ -51,12 +51,13 @@ def fit(plan: TunePlan, searcher: MethodSearcher, callbacks: list[Callback], res
     """Run the study, ``searcher`` asking its method for trials and ``callbacks`` receiving
     Tune's events; the list of Tune results (one per trial). Raises StudyInterrupted."""
     # Tune's own console output and its default CSV/TensorBoard loggers: off, whoever started Ray
-    # (searchlab writes MLflow; Tune's JSON results stay for resume and reconciliation)
+    # (searchlab writes MLflow; each trial's results go to its results.jsonl: result_log)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "100000")
     from ray import tune
-    from ray.tune.logger import JsonLoggerCallback
+
+    from searchlab.execution.result_log import TrialResultLog
 
     study = plan.study
     trainable = tune.with_resources(make_trainable(plan.spec),
@@ -68,7 +69,7 @@ def fit(plan: TunePlan, searcher: MethodSearcher, callbacks: list[Callback], res
     search_alg: Any = search_algorithm(searcher, concurrency)
     config: dict[str, Any] = {}
     num_samples = -1
-    callbacks = [JsonLoggerCallback(), *callbacks]
+    callbacks = [TrialResultLog(), *callbacks]
     if plan.traits.refuses_searcher:
         # the scheduler takes no searcher (PBT): Tune's variant generator runs the method's
         # trials, asked for up front; a callback tells the method their results

@@ -26,6 +26,7 @@ from typing import Any
 from ray.tune import Callback
 
 from searchlab import status
+from searchlab.execution.result_log import read_results
 from searchlab.spec.space import flat_config
 from searchlab.status import DIVERGED, LOG_FILE, META, TIMED_OUT, TIMED_OUT_MARKER, TUNE_KEYS
 from searchlab.tracking import annotations
@@ -227,8 +228,7 @@ class MLflowWriter(Callback):
             if not resumed and run_status in ("FINISHED", "FAILED", "KILLED"):
                 continue
             logged = self._steps_in_mlflow(run_id)
-            rows = (res.metrics_dataframe.to_dict("records")
-                    if res.metrics_dataframe is not None else [])
+            rows = read_results(res.path)
             missing = [r for r in rows if int(r.get("training_iteration") or 0) not in logged]
             terminal = writer_done or run_status in ("FINISHED", "FAILED", "KILLED")
             if not missing and terminal:

@@ -10,8 +10,9 @@ Two locks, both taken before the study's state is read:
   experiment tag ``searchlab.lock.<study>`` (holder, and a heartbeat every
   :data:`HEARTBEAT_S` seconds). A lease whose process is gone (same host, same boot) or whose
   heartbeat is older than :data:`STALE_S` seconds is taken over; MLflow has no compare-and-set,
-  so a new holder writes its lease, waits :data:`SETTLE_S` and reads it back: of two drivers
-  that start at the same moment, the later write wins and the other one refuses.
+  so a new holder writes its lease, and :data:`SETTLE_S` later (while its Ray and Tune start,
+  :meth:`StudyLock.confirm_lease`) reads it back, before any trial: of two drivers that start at
+  the same moment, the later write wins and the other one refuses.
 """
 
 from __future__ import annotations

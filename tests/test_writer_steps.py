@@ -79,6 +79,8 @@ def test_a_trial_tune_lost_after_a_kill_is_completed_from_the_methods_journal(tm
     steps = {m.step: m.value for m in client.get_metric_history(orphan, "cum_regret")}
     assert steps == {1: 10.0, 2: 20.0, 3: 30.0}
     assert "config/seed" not in run.data.metrics and "epoch" not in run.data.metrics
+    # killed between creating the run and its first batch: its params come from the journal
+    assert run.data.params == {"tuner": "cdt", "seed": "0"}
     assert len(client.search_runs([exp])) == 2  # filled in, not a second child run
     mlflow.set_tracking_uri(None)
 
@@ -109,5 +111,37 @@ def test_a_trial_rerun_from_epoch_one_after_a_resume_keeps_one_value_per_step(tm
     values = {m.step: m.value for m in history}
     assert values[1] == 0.1 and values[4] == 4.5 and values[5] == 5.5
     assert client.get_run(child).info.status == "FINISHED"
+    assert len(client.search_runs([exp])) == 2
+    mlflow.set_tracking_uri(None)
+
+
+def test_a_resumed_study_fills_in_the_params_and_steps_of_a_run_cut_after_its_creation(tmp_path):
+    """The earlier driver created a trial's child run and was killed before its first batch:
+    on resume, Tune's record says the trial finished; the run gets its params and every step
+    from the trial's results.jsonl, once."""
+    import json
+
+    from searchlab.execution.result_log import FILE
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("cut")
+    parent = client.create_run(exp).info.run_id
+    child = client.create_run(exp, tags={"mlflow.parentRunId": parent,
+                                         "searchlab.trial_id": "t1"}).info.run_id
+    trial_dir = tmp_path / "t1"
+    trial_dir.mkdir()
+    (trial_dir / FILE).write_text("".join(
+        json.dumps({"training_iteration": s, "score": 0.1 * s, "trial_id": "t1"}) + "\n"
+        for s in (1, 2, 3)))
+    result = SimpleNamespace(config={"q": 0.5}, path=str(trial_dir), error=None,
+                             metrics={"trial_id": "t1", "training_iteration": 3, "score": 0.3})
+    writer = MLflowWriter(uri, exp, parent, metric="score", mode="max", max_epochs=3,
+                          base_tags={}, study_dir=str(tmp_path))
+    writer.reconcile([result], resumed=True)
+    assert writer.close()
+    run = client.get_run(child)
+    assert run.data.params == {"q": "0.5"}
+    assert sorted(m.step for m in client.get_metric_history(child, "score")) == [1, 2, 3]
     assert len(client.search_runs([exp])) == 2
     mlflow.set_tracking_uri(None)

@@ -74,6 +74,8 @@ class MLflowWriter(Callback):
         self._thread = threading.Thread(target=self._loop, name="searchlab-mlflow", daemon=True)
         self._known_runs: dict[str, tuple[str, str]] | None = None  # trial_id -> (run_id, status)
         self._steps: dict[str, set[int]] = {}  # run_id -> steps of the metric in MLflow
+        # run_id -> its params in MLflow, for runs an earlier driver made (existing_runs)
+        self._params_in_mlflow: dict[str, set[str]] = {}
         self.writes = 0
         self._thread.start()
 
@@ -231,9 +233,10 @@ class MLflowWriter(Callback):
             rows = read_results(res.path)
             missing = [r for r in rows if int(r.get("training_iteration") or 0) not in logged]
             terminal = writer_done or run_status in ("FINISHED", "FAILED", "KILLED")
-            if not missing and terminal:
+            if not missing and terminal and self._params_in_mlflow.get(run_id or "", True):
                 continue
-            self._fill_in(trial_id, None if run_id else res.config or {}, missing,
+            # the config too where the run exists: its params may never have been written
+            self._fill_in(trial_id, res.config or {}, missing,
                           None if terminal else status.of_result(res, self.max_epochs,
                                                                  self.study_dir))
         self.flush()
@@ -256,10 +259,9 @@ class MLflowWriter(Callback):
                         if k != "epoch" and not k.startswith("config/")},
                      "training_iteration": int(row.get("epoch") or 0)}
                     for row in res.history if int(row.get("epoch") or 0) not in logged]
-            if not rows and terminal:
+            if not rows and terminal and self._params_in_mlflow.get(run_id or "", True):
                 continue
-            config = None if run_id else {**(res.request.config or {}),
-                                          META: {"tags": res.request.tags or {}}}
+            config = {**(res.request.config or {}), META: {"tags": res.request.tags or {}}}
             self._fill_in(res.trial_id, config, rows, None if terminal else res.status)
         self.flush()
 
@@ -384,6 +386,7 @@ class MLflowWriter(Callback):
                     tid = r.data.tags.get("searchlab.trial_id")
                     if tid:
                         found[tid] = (r.info.run_id, r.info.status)
+                        self._params_in_mlflow[r.info.run_id] = set(r.data.params)
                 token = page.token
                 if not token:
                     break
@@ -454,7 +457,10 @@ class MLflowWriter(Callback):
             t.run_id = known[0]
             if known[1] != "RUNNING":
                 client.update_run(t.run_id, status="RUNNING")
-            for k in list(params):  # params are immutable in MLflow: keep what is there
+            # params are immutable in MLflow: keep what is there, add what an earlier driver
+            # killed between creating the run and its first batch never wrote
+            have = self._params_in_mlflow.get(t.run_id, set())
+            for k in [k for k in params if k in have]:
                 params.pop(k)
             if t.max_step == 0:
                 t.max_step = max(self._steps_in_mlflow(t.run_id), default=0)

@@ -14,6 +14,7 @@ import shlex
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -263,7 +264,7 @@ def _preflight(loaded: LoadedStudy) -> None:
 
 def _tune(loaded: LoadedStudy, opts: RunOptions, objective: Objective, study_dir: Path,
           resuming: bool, tracker: Any, base_tags: dict[str, str], out: Any,
-          started: float, release_ray: Any = None) -> StudyResult:
+          started: float, release_ray: Callable[[], None] | None = None) -> StudyResult:
     import functools
 
     from searchlab.execution.driver import JOURNAL, MethodSearcher

@@ -12,6 +12,18 @@ from mlflow.tracking import MlflowClient
 from searchlab.tracking.writer import MLflowWriter
 
 
+def _earlier_child_run(tmp_path, name: str) -> tuple[str, MlflowClient, str, str, str]:
+    """A store where an earlier driver made a study's parent run and trial t1's child run:
+    (uri, client, experiment id, parent run id, child run id)."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    exp = client.create_experiment(name)
+    parent = client.create_run(exp).info.run_id
+    child = client.create_run(exp, tags={"mlflow.parentRunId": parent,
+                                         "searchlab.trial_id": "t1"}).info.run_id
+    return uri, client, exp, parent, child
+
+
 def test_a_rewound_trial_keeps_one_value_per_step(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     client = MlflowClient(uri)
@@ -88,12 +100,7 @@ def test_a_trial_tune_lost_after_a_kill_is_completed_from_the_methods_journal(tm
 def test_a_trial_rerun_from_epoch_one_after_a_resume_keeps_one_value_per_step(tmp_path):
     """Tune reruns a trial that an earlier driver had logged up to epoch 3 from epoch 1 (no
     checkpoint): the new driver's writer adds epochs 4-5 and no second value at epochs 1-3."""
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    client = MlflowClient(uri)
-    exp = client.create_experiment("rerun")
-    parent = client.create_run(exp).info.run_id
-    child = client.create_run(exp, tags={"mlflow.parentRunId": parent,
-                                         "searchlab.trial_id": "t1"}).info.run_id
+    uri, client, exp, parent, child = _earlier_child_run(tmp_path, "rerun")
     for step in (1, 2, 3):
         client.log_metric(child, "score", 0.1 * step, step=step)
     writer = MLflowWriter(uri, exp, parent, metric="score", mode="max", max_epochs=5,
@@ -123,12 +130,7 @@ def test_a_resumed_study_fills_in_the_params_and_steps_of_a_run_cut_after_its_cr
 
     from searchlab.execution.result_log import FILE
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    client = MlflowClient(uri)
-    exp = client.create_experiment("cut")
-    parent = client.create_run(exp).info.run_id
-    child = client.create_run(exp, tags={"mlflow.parentRunId": parent,
-                                         "searchlab.trial_id": "t1"}).info.run_id
+    uri, client, exp, parent, child = _earlier_child_run(tmp_path, "cut")
     trial_dir = tmp_path / "t1"
     trial_dir.mkdir()
     (trial_dir / FILE).write_text("".join(

@@ -16,6 +16,8 @@ from typing import Any
 
 from ray.tune import Callback
 
+from searchlab.tracking.tracker import json_default
+
 FILE = "results.jsonl"
 
 
@@ -34,20 +36,9 @@ class TrialResultLog(Callback):
         try:
             os.makedirs(path, exist_ok=True)
             with open(os.path.join(path, FILE), "a") as f:
-                f.write(json.dumps(result, default=_plain) + "\n")
+                f.write(json.dumps(result, default=json_default) + "\n")
         except OSError:  # a full disk: the study goes on; only a resume would miss these rows
             pass
-
-
-def _plain(value: Any) -> Any:
-    """What JSON cannot write: a NumPy scalar as its number, anything else as its text."""
-    item = getattr(value, "item", None)
-    if callable(item):
-        try:
-            return item()
-        except (TypeError, ValueError):
-            pass
-    return str(value)
 
 
 def read_results(trial_dir: str | None) -> list[dict[str, Any]]:

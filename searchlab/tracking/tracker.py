@@ -71,10 +71,14 @@ class Tracker:
         except SearchlabError:
             raise
         except Exception as e:  # noqa: BLE001
-            if login_problem(e):
-                raise SearchlabError(login_message(self.uri)) from None
-            raise SearchlabError(f"cannot reach MLflow at {redact(self.uri)}: "
-                                 f"{redact(str(e).splitlines()[0][:300])}") from None
+            raise self._unreachable(e) from None
+
+    def _unreachable(self, e: Exception) -> SearchlabError:
+        """An MLflow error while the study opens, in one line (a refused login says so)."""
+        if login_problem(e):
+            return SearchlabError(login_message(self.uri))
+        return SearchlabError(f"cannot reach MLflow at {redact(self.uri)}: "
+                              f"{redact(str(e).splitlines()[0][:300])}")
 
     def confirm_lease(self) -> None:
         """Before any trial: the study's lease in the experiment is this driver's (see
@@ -85,8 +89,7 @@ class Tracker:
             except SearchlabError:
                 raise
             except Exception as e:  # noqa: BLE001
-                raise SearchlabError(f"cannot reach MLflow at {redact(self.uri)}: "
-                                     f"{redact(str(e).splitlines()[0][:300])}") from None
+                raise self._unreachable(e) from None
 
     def make_writer(self, *, metric: str, mode: str, max_epochs: int, base_tags: dict[str, str],
                     spill_dir: Path) -> Any:
@@ -136,10 +139,10 @@ class Tracker:
             return
         run = self.parent_run_id
         for name, table in analysis.tables.items():
-            self.client.log_text(run, json.dumps(table, indent=1, default=_json_default),
+            self.client.log_text(run, json.dumps(table, indent=1, default=json_default),
                                  f"analysis/{name}.json")
         for name, figure in analysis.figures.items():
-            self.client.log_text(run, json.dumps(figure, default=_json_default),
+            self.client.log_text(run, json.dumps(figure, default=json_default),
                                  f"analysis/{name}.plotly.json")
         if analysis.text:
             self.client.log_text(run, analysis.text, "analysis/summary.md")
@@ -178,7 +181,8 @@ class Tracker:
             close()
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """What JSON cannot write: NumPy scalars and arrays as numbers, anything else as text."""
     try:
         import numpy as np
 

@@ -233,7 +233,7 @@ class MLflowWriter(Callback):
             rows = read_results(res.path)
             missing = [r for r in rows if int(r.get("training_iteration") or 0) not in logged]
             terminal = writer_done or run_status in ("FINISHED", "FAILED", "KILLED")
-            if not missing and terminal and self._params_in_mlflow.get(run_id or "", True):
+            if not missing and terminal and not self._lacks_params(run_id):
                 continue
             # the config too where the run exists: its params may never have been written
             self._fill_in(trial_id, res.config or {}, missing,
@@ -259,7 +259,7 @@ class MLflowWriter(Callback):
                         if k != "epoch" and not k.startswith("config/")},
                      "training_iteration": int(row.get("epoch") or 0)}
                     for row in res.history if int(row.get("epoch") or 0) not in logged]
-            if not rows and terminal and self._params_in_mlflow.get(run_id or "", True):
+            if not rows and terminal and not self._lacks_params(run_id):
                 continue
             config = {**(res.request.config or {}), META: {"tags": res.request.tags or {}}}
             self._fill_in(res.trial_id, config, rows, None if terminal else res.status)
@@ -283,6 +283,10 @@ class MLflowWriter(Callback):
                 t.tags["searchlab.status"] = state
                 t.end = (status.MLFLOW_STATUS[state], _now_ms())
                 t.finished = True
+
+    def _lacks_params(self, run_id: str | None) -> bool:
+        """A run an earlier driver created and was killed before writing its params to."""
+        return run_id in self._params_in_mlflow and not self._params_in_mlflow[run_id]
 
     def _steps_in_mlflow(self, run_id: str | None) -> set[int]:
         """The steps at which ``run_id`` holds the headline metric: those MLflow had when this

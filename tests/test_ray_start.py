@@ -118,3 +118,29 @@ def test_a_pool_outside_searchlab_run_starts_ray_as_searchlab_run_does(tmp_path)
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.strip().splitlines()[-1] == "[2, 4, 6]"
+
+
+def test_a_cluster_node_whose_start_fails_is_started_again(tmp_path, monkeypatch):
+    """On two busy cores `ray start` for a joining node can give up (Ray waits a fixed 30 s for
+    its raylet) and exit: LocalCluster starts that node again, and says so when it never starts.
+    Stand-in processes play `ray start`: the first exits as Ray does, the second starts."""
+    from searchlab.execution.ray_start import LocalCluster
+
+    cluster = LocalCluster.__new__(LocalCluster)
+    cluster.tmp, cluster.procs, cluster.env = tmp_path, [], dict(os.environ)
+    scripts = iter(["echo 'The current node timed out during startup.'; exit 1",
+                    "echo 'Ray runtime started.'; sleep 60"])
+    monkeypatch.setattr(cluster, "_node", lambda name, *a: cluster.spawn(
+        name, ["sh", "-c", next(scripts)]))
+    try:
+        cluster._started("node1", 1, {}, [], timeout=30)
+        assert len(cluster.procs) == 1 and cluster.procs[0].poll() is None  # the second one
+        assert (tmp_path / "node1-try2.log").read_text().startswith("Ray runtime started")
+
+        monkeypatch.setattr(cluster, "_node", lambda name, *a: cluster.spawn(
+            name, ["sh", "-c", "exit 1"]))
+        with pytest.raises(RuntimeError, match="node2: sh -c exit 1 exited with 1 3 times"):
+            cluster._started("node2", 1, {}, [], timeout=30)
+        assert len(cluster.procs) == 1
+    finally:
+        cluster.stop()

@@ -180,11 +180,6 @@ def _command(p: subprocess.Popen[bytes]) -> str:
     return " ".join(map(str, args[:3])) if isinstance(args, (list, tuple)) else str(args)
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 class LocalCluster:
     """A Ray cluster of several nodes on 127.0.0.1, for tests and benchmarks.
 
@@ -223,15 +218,40 @@ class LocalCluster:
                 self.jobs_api = f"http://127.0.0.1:{port}"
             else:
                 head.append("--include-dashboard=false")
-            self._node("head", cpus[0], resources[0], head)
-            self.wait("the Ray head", lambda: _listening(self.gcs_port), timeout)
+            # one node at a time, each up before the next starts: on two busy cores a node that
+            # joins while another still starts can miss Ray's fixed 30 s for its raylet to
+            # register, and `ray start` then exits; such a node is started again (twice at most)
+            self._started("head", cpus[0], resources[0], head, timeout)
             for i in range(1, len(cpus)):
-                self._node(f"node{i}", cpus[i], resources[i], ["--address", self.address])
+                self._started(f"node{i}", cpus[i], resources[i], ["--address", self.address],
+                              timeout)
         except BaseException:
             self.stop()
             raise
 
-    def _node(self, name: str, cpus: int, resources: dict[str, float], args: list[str]) -> None:
+    def _started(self, name: str, cpus: int, resources: dict[str, float], args: list[str],
+                 timeout: float, attempts: int = 3) -> None:
+        """Start node ``name`` and wait until ``ray start`` says it runs; a node whose start
+        fails (the process exits first) is started again, ``attempts`` times in all."""
+        for attempt in range(1, attempts + 1):
+            log_name = name if attempt == 1 else f"{name}-try{attempt}"
+            p = self._node(log_name, cpus, resources, args)
+            log = self.tmp / f"{log_name}.log"
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and p.poll() is None:
+                if "Ray runtime started" in log.read_text(errors="replace"):
+                    return
+                time.sleep(0.5)
+            if p.poll() is None:
+                raise TimeoutError(f"Ray node {name} not started after {timeout:.0f} s; logs in "
+                                   f"{self.tmp}\n{self.logs()}")
+            self.procs.remove(p)  # exited: not one of the cluster's processes any more
+            if attempt == attempts:
+                raise RuntimeError(f"Ray node {name}: {_command(p)} exited with {p.returncode} "
+                                   f"{attempts} times; logs in {self.tmp}\n{self.logs()}")
+
+    def _node(self, name: str, cpus: int, resources: dict[str, float],
+              args: list[str]) -> subprocess.Popen[bytes]:
         cmd = [shutil.which("ray") or "ray", "start", "--block", "--node-ip-address", "127.0.0.1",
                "--num-cpus", str(cpus), "--num-gpus", "0", "--disable-usage-stats",
                "--min-worker-port", "0", "--max-worker-port", "0",
@@ -242,7 +262,7 @@ class LocalCluster:
                      "--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
                      "--runtime-env-agent-port", "--metrics-export-port"):
             cmd += [flag, str(free_port())]
-        self.spawn(name, cmd)
+        return self.spawn(name, cmd)
 
     def spawn(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
         """Start ``cmd`` in a session of its own, with the cluster's environment, logging to

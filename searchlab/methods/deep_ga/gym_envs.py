@@ -234,28 +234,28 @@ def _copy(obs: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------ batches
-class GymRows:
-    """One Gymnasium environment per row (see the module docstring, ``rows``)."""
+class _GymBatch:
+    """What both batch forms share: the spaces, the episode limit, the live rows and their
+    behaviour characterizations. ``probe`` is one environment made from ``src``."""
 
-    def __init__(self, src: EnvSource, max_steps: int | None = None,
-                 behavior: Callable[..., Any] | None = None, behavior_ref: str | None = None
-                 ) -> None:
+    def __init__(self, src: EnvSource, probe: Any, max_steps: int | None) -> None:
         self.src = src
-        self.envs: list[Any] = [_checked(src)]
-        first = self.envs[0]
-        self.spaces = Spaces(first.observation_space, first.action_space)
+        self.spaces = Spaces(probe.observation_space, probe.action_space)
         self.obs_dim, self.n_actions, self.act_dim = (self.spaces.obs_dim, self.spaces.n_actions,
                                                       self.spaces.act_dim)
-        spec = getattr(first, "spec", None)
+        self.bc_dim = self.obs_dim  # the final observation, unless the user's behaviour says
+        spec = getattr(probe, "spec", None)
         self.limit = max_steps
         self.max_steps = max_steps or getattr(spec, "max_episode_steps", None) or 10**9
         self.threshold = getattr(spec, "reward_threshold", None)  # "solved" at this return
-        self._bc = _Behavior(behavior, self.spaces, behavior_ref)
-        self._bc.probe(first)
-        self.bc_dim = self._bc.dim
-        self.live = np.zeros(0, dtype=np.int64)  # the environment of each live row
         self.last = np.zeros((0, self.obs_dim), dtype=np.float32)
-        self.bcs = np.zeros((0, self.bc_dim))
+        self._start(0)
+
+    def _start(self, n: int) -> None:
+        """A new batch of ``n`` rows, none finished."""
+        self.live = np.arange(n)  # the environment (or vector slot) of each live row
+        self.bcs = np.zeros((n, self.bc_dim))
+        self.over = np.zeros(n, dtype=bool)
         self.t = 0
 
     @property
@@ -266,17 +266,36 @@ class GymRows:
     def action_space(self) -> Any:
         return self.spaces.action_space
 
+    def keep(self, mask: np.ndarray) -> None:
+        self.live, self.last, self.bcs = self.live[mask], self.last[mask], self.bcs[mask]
+        self.over = self.over[mask]
+
+    def behavior(self) -> np.ndarray:
+        return self.bcs.copy()
+
+
+class GymRows(_GymBatch):
+    """One Gymnasium environment per row (see the module docstring, ``rows``)."""
+
+    def __init__(self, src: EnvSource, max_steps: int | None = None,
+                 behavior: Callable[..., Any] | None = None, behavior_ref: str | None = None
+                 ) -> None:
+        first = _checked(src)
+        super().__init__(src, first, max_steps)
+        self.envs: list[Any] = [first]
+        self._bc = _Behavior(behavior, self.spaces, behavior_ref)
+        self._bc.probe(first)
+        self.bc_dim = self._bc.dim
+        self._start(0)
+
     def reset(self, seeds: np.ndarray) -> np.ndarray:
         while len(self.envs) < len(seeds):
             self.envs.append(self.src.make())
         raw = [self.envs[i].reset(seed=int(s))[0] for i, s in enumerate(seeds)]
-        self.live = np.arange(len(seeds))
+        self._start(len(seeds))
         self.last = np.stack([self.spaces.flat_obs(o) for o in raw]) if len(raw) else \
             np.zeros((0, self.obs_dim), dtype=np.float32)
-        self.bcs = np.zeros((len(seeds), self.bc_dim))
-        self.over = np.zeros(len(seeds), dtype=bool)
         self._bc.start(raw)
-        self.t = 0
         return self.last.copy()
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -302,19 +321,15 @@ class GymRows:
         return self.last.copy(), reward, done
 
     def keep(self, mask: np.ndarray) -> None:
-        self.live, self.last, self.bcs = self.live[mask], self.last[mask], self.bcs[mask]
-        self.over = self.over[mask]
+        super().keep(mask)
         self._bc.keep(mask)
-
-    def behavior(self) -> np.ndarray:
-        return self.bcs.copy()
 
     def render_row(self) -> Any:
         """The first row's frame, when its environment renders (``render_mode='rgb_array'``)."""
         return self.envs[self.live[0] if len(self.live) else 0].render()
 
 
-class GymVector:
+class GymVector(_GymBatch):
     """The environment's own vector form (see the module docstring, ``vector``)."""
 
     def __init__(self, src: EnvSource, max_steps: int | None = None,
@@ -324,32 +339,12 @@ class GymVector:
         if behavior is not None:
             raise RefError("behavior: a user's behaviour characterization needs each row's "
                            "episode; use vectorize: rows with it", "behavior")
-        self.src = src
         probe = _checked(src)
-        self.spaces = Spaces(probe.observation_space, probe.action_space)
+        super().__init__(src, probe, max_steps)
         probe.close()
-        self.obs_dim, self.n_actions, self.act_dim = (self.spaces.obs_dim, self.spaces.n_actions,
-                                                      self.spaces.act_dim)
-        self.bc_dim = self.obs_dim
-        spec = getattr(probe, "spec", None)
-        self.threshold = getattr(spec, "reward_threshold", None)
-        self.limit = max_steps
-        self.max_steps = max_steps or getattr(spec, "max_episode_steps", None) or 10**9
         self.vecs: dict[int, Any] = {}
         self.vec: Any = None
         self.size = 0
-        self.live = np.zeros(0, dtype=np.int64)
-        self.last = np.zeros((0, self.obs_dim), dtype=np.float32)
-        self.bcs = np.zeros((0, self.bc_dim))
-        self.t = 0
-
-    @property
-    def observation_space(self) -> Any:
-        return self.spaces.observation_space
-
-    @property
-    def action_space(self) -> Any:
-        return self.spaces.action_space
 
     def _flat(self, obs: Any) -> np.ndarray:
         return np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
@@ -363,11 +358,8 @@ class GymVector:
                                                  **dict(self.src.env_args))
         self.vec, self.size = self.vecs[len(seeds)], len(seeds)
         obs, _ = self.vec.reset(seed=int(seeds[0]) if len(seeds) else None)
-        self.live = np.arange(len(seeds))
+        self._start(len(seeds))
         self.last = self._flat(obs)
-        self.bcs = np.zeros((len(seeds), self.bc_dim))
-        self.over = np.zeros(len(seeds), dtype=bool)
-        self.t = 0
         return self.last.copy()
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -390,13 +382,6 @@ class GymVector:
         reward = np.where(self.over, 0.0, np.asarray(reward, dtype=np.float64)[self.live])
         self.over |= done
         return self.last.copy(), reward, done | self.over
-
-    def keep(self, mask: np.ndarray) -> None:
-        self.live, self.last, self.bcs = self.live[mask], self.last[mask], self.bcs[mask]
-        self.over = self.over[mask]
-
-    def behavior(self) -> np.ndarray:
-        return self.bcs.copy()
 
 
 def _checked(src: EnvSource) -> Any:

@@ -121,6 +121,7 @@ def _run_study(loaded: LoadedStudy, opts: RunOptions, out: Any, on_start: Any,
     # the MLflow store (imports, schema) and Ray start at the same time
     from concurrent.futures import ThreadPoolExecutor
 
+    from searchlab.execution.ray_start import shutdown as shutdown_ray
     from searchlab.execution.ray_start import start_ray
 
     def open_tracker() -> Any:
@@ -156,9 +157,7 @@ def _run_study(loaded: LoadedStudy, opts: RunOptions, out: Any, on_start: Any,
             if late is not None:
                 late.discard_if_empty()
             if ray_started:
-                import ray
-
-                ray.shutdown()
+                shutdown_ray()
             raise
     parent_run_id = tracker.parent_run_id if tracker else None
 
@@ -168,9 +167,7 @@ def _run_study(loaded: LoadedStudy, opts: RunOptions, out: Any, on_start: Any,
         nonlocal ray_started
         if ray_started:
             ray_started = False
-            import ray
-
-            ray.shutdown()
+            shutdown_ray()
 
     # the study's state: its file as it ran, the budget it runs to, the time its runs took
     # (budget.time_limit counts all of them: searchlab.execution.deadline)

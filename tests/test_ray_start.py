@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -144,3 +145,40 @@ def test_a_cluster_node_whose_start_fails_is_started_again(tmp_path, monkeypatch
         assert len(cluster.procs) == 1
     finally:
         cluster.stop()
+
+
+SHUTDOWN = """
+import json, time
+import ray
+from searchlab.execution.ray_start import init_local, shutdown
+init_local(1)
+ray.get(ray.remote(lambda: 1).remote())
+node = ray._private.worker._global_node
+procs = {k: [i.process for i in v] for k, v in node.all_processes.items()}
+real, seen = ray.shutdown, {}
+def spy(*args, **kwargs):  # what Ray's own stop finds: the monitor already ended
+    seen["monitor"] = procs["monitor"][0].poll()
+    return real(*args, **kwargs)
+ray.shutdown = spy
+shutdown()
+time.sleep(1)  # anything the raylet still pushed to the driver would be printed by now
+ended = {k: [p.poll() for p in v] for k, v in procs.items()}
+print(json.dumps({"at_ray_shutdown": seen, "ended": ended}))
+"""
+
+
+def test_shutdown_kills_the_monitor_first_and_stops_every_ray_process(tmp_path):
+    """searchlab's ray shutdown kills Ray's autoscaler monitor first (Ray would wait a second
+    for it); this pins the Ray private API it reads (the head node's ``all_processes``) and shows
+    that every process Ray started is gone afterwards, with nothing printed about the monitor."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["PYTHONPATH"] = str(REPO)
+    r = subprocess.run([sys.executable, "-c", SHUTDOWN], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["at_ray_shutdown"] == {"monitor": -9}  # killed by us, before Ray's own stop
+    ended = out["ended"]
+    assert {"raylet", "gcs_server"} <= set(ended)
+    assert all(code is not None for codes in ended.values() for code in codes), ended
+    assert "autoscaler" not in (r.stdout + r.stderr).lower(), r.stdout + r.stderr

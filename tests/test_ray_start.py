@@ -129,7 +129,8 @@ def test_a_cluster_node_whose_start_fails_is_started_again(tmp_path, monkeypatch
 
     cluster = LocalCluster.__new__(LocalCluster)
     cluster.tmp, cluster.procs, cluster.env = tmp_path, [], dict(os.environ)
-    scripts = iter(["echo 'The current node timed out during startup.'; exit 1",
+    left = f"{sys.executable} -c 'import time; time.sleep(300)' {tmp_path}/node1"
+    scripts = iter([f"{left} & echo 'The current node timed out during startup.'; exit 1",
                     "echo 'Ray runtime started.'; sleep 60"])
     monkeypatch.setattr(cluster, "_node", lambda name, *a: cluster.spawn(
         name, ["sh", "-c", next(scripts)]))
@@ -137,6 +138,11 @@ def test_a_cluster_node_whose_start_fails_is_started_again(tmp_path, monkeypatch
         cluster._started("node1", 1, {}, [], timeout=30)
         assert len(cluster.procs) == 1 and cluster.procs[0].poll() is None  # the second one
         assert (tmp_path / "node1-try2.log").read_text().startswith("Ray runtime started")
+        import psutil  # what the failed start left behind (a late raylet, say) is gone
+
+        assert not [q for q in psutil.process_iter(["cmdline"])
+                    if f"{tmp_path}/node1" in " ".join(q.info["cmdline"] or [])
+                    and q.status() != psutil.STATUS_ZOMBIE]
 
         monkeypatch.setattr(cluster, "_node", lambda name, *a: cluster.spawn(
             name, ["sh", "-c", "exit 1"]))

@@ -273,7 +273,12 @@ class LocalCluster:
             if p.poll() is None:
                 raise TimeoutError(f"Ray node {name} not started after {timeout:.0f} s; logs in "
                                    f"{self.tmp}\n{self.logs()}")
-            self.procs.remove(p)  # exited: not one of the cluster's processes any more
+            # exited: not one of the cluster's processes any more, and what it had started
+            # (a raylet that came up late would join as a node of its own) goes with it
+            from searchlab.processes import stop_processes
+
+            self.procs.remove(p)
+            stop_processes([p], str(self.tmp / log_name), grace=5)
             if attempt == attempts:
                 raise RuntimeError(f"Ray node {name}: {_command(p)} exited with {p.returncode} "
                                    f"{attempts} times; logs in {self.tmp}\n{self.logs()}")

@@ -1,6 +1,6 @@
 """Throughput of searchlab against hand-written Ray Tune, as whole processes (start-up included).
 
-    python benchmarks/tracking_overhead.py [--trials 200] [--pairs 5]
+    python benchmarks/tracking_overhead.py [--trials 200] [--pairs 5] [--existing]
 
 Each *pair* runs a hand-written Ray Tune script and then ``searchlab run`` of the same study,
 back to back; the pair's ratio is Tune's wall time over searchlab's (= searchlab's throughput
@@ -8,7 +8,10 @@ over Tune's: 1.0 means as fast). ``--pairs`` pairs each way, alternating which r
 
   tracked    ``searchlab run`` with MLflow tracking into a fresh default SQLite store (every
              metric of every trial, one child run per trial, statuses, logs);
-  untracked  ``searchlab run --no-tracking``.
+  untracked  ``searchlab run --no-tracking``;
+  existing   (``--existing``, a third way) tracked into a store that already holds a study: a
+             user's second study on. A fresh store costs MLflow's schema migrations, about
+             0.6 s of CPU, once per store.
 
 The Tune script: random search, 2 trials at a time, actor reuse, no loggers, no tracking (what a
 user would write without searchlab). Each trial is one report of an analytic function. Besides
@@ -113,20 +116,27 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=200)
     p.add_argument("--pairs", type=int, default=5, help="pairs each way (tracked, untracked)")
     p.add_argument("--rounds", type=int, help=argparse.SUPPRESS)  # the old name of --pairs
+    p.add_argument("--existing", action="store_true",
+                   help="a third way: tracked into an existing store (see the docstring)")
     args = p.parse_args()
     pairs = args.rounds or args.pairs
     subreaper = _subreaper()
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
     env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
                                      else "")
-    runs: dict[str, list[dict]] = {"tracked": [], "untracked": []}
+    ways = ("tracked", "untracked", "existing") if args.existing else ("tracked", "untracked")
+    runs: dict[str, list[dict]] = {way: [] for way in ways}
     loads = []
     for i in range(pairs):
-        for way in ("tracked", "untracked"):
+        for way in ways:
             with tempfile.TemporaryDirectory() as d:
                 tmp = Path(d)
                 (tmp / "tune.py").write_text(TUNE_SCRIPT.format(trials=args.trials))
                 (tmp / "study.yaml").write_text(study(args.trials))
+                if way == "existing":  # an earlier study made the default store here (untimed)
+                    (tmp / "warm.yaml").write_text(study(2).replace("tracking-overhead", "warm"))
+                    timed([sys.executable, "-m", "searchlab", "run", "warm.yaml", "--quiet",
+                           "--storage", str(tmp / "store")], tmp, env)
                 tune_cmd = [sys.executable, str(tmp / "tune.py"), str(tmp / "tune-results")]
                 ours = [sys.executable, "-m", "searchlab", "run", "study.yaml", "--quiet",
                         "--storage", str(tmp / "store")]
@@ -160,6 +170,8 @@ def main() -> None:
         "target": 1.0,
         "tracked_cpu_over_tune": cpu_ratio("tracked"),
         "untracked_cpu_over_tune": cpu_ratio("untracked"),
+        **({"existing_store_ratio": med("existing", "ratio"),
+            "existing_store_cpu_over_tune": cpu_ratio("existing")} if args.existing else {}),
         "cpu_counted_for_the_whole_tree": subreaper,
         "runs": runs, "load_1min": [round(x, 1) for x in loads],
         "cpus": os.cpu_count(),

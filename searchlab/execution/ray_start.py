@@ -10,6 +10,7 @@ Scripts and tests start Ray the same way: :func:`init_local` (a cluster in this 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -202,6 +203,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _says_started(log: Path) -> bool:
+    """Whether a ``ray start`` log says its node runs."""
+    return "Ray runtime started" in log.read_text(errors="replace")
+
+
 def _command(p: subprocess.Popen[bytes]) -> str:
     """The start of a process's command line, for an error message."""
     args = p.args
@@ -265,14 +271,12 @@ class LocalCluster:
             log_name = name if attempt == 1 else f"{name}-try{attempt}"
             p = self._node(log_name, cpus, resources, args)
             log = self.tmp / f"{log_name}.log"
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and p.poll() is None:
-                if "Ray runtime started" in log.read_text(errors="replace"):
-                    return
-                time.sleep(0.5)
-            if p.poll() is None:
-                raise TimeoutError(f"Ray node {name} not started after {timeout:.0f} s; logs in "
-                                   f"{self.tmp}\n{self.logs()}")
+            try:
+                self.wait(f"Ray node {name}", functools.partial(_says_started, log), timeout)
+                return
+            except RuntimeError:  # a process exited: tried again when it was this node alone
+                if p.poll() is None or any(q.poll() is not None for q in self.procs if q is not p):
+                    raise
             # exited: not one of the cluster's processes any more, and what it had started
             # (a raylet that came up late would join as a node of its own) goes with it
             from searchlab.processes import stop_processes

@@ -146,7 +146,7 @@ budget: {{trials: 10, concurrency: 2, max_epochs: 4}}
 def test_ctrl_c_stops_cleanly_and_the_study_resumes(tmp_path):
     study = tmp_path / "intr.yaml"
     study.write_text(f"""name: intr
-workload: {{function: "test_workloads_lib:slow_curve", path: "{REPO / 'tests'}", args: {{sleep: 1.0}}}}
+workload: {{function: "test_workloads_lib:slow_curve", path: "{REPO / 'tests'}", args: {{sleep: 0.5}}}}
 metric: {{name: loss, mode: min}}
 space: {{x1: {{uniform: [0, 1]}}}}
 budget: {{trials: 8, concurrency: 2, max_epochs: 5}}

@@ -147,3 +147,31 @@ def test_a_resumed_study_fills_in_the_params_and_steps_of_a_run_cut_after_its_cr
     assert sorted(m.step for m in client.get_metric_history(child, "score")) == [1, 2, 3]
     assert len(client.search_runs([exp])) == 2
     mlflow.set_tracking_uri(None)
+
+
+def test_an_interrupted_study_leaves_no_run_running_not_even_a_trial_just_started(tmp_path):
+    """Ctrl-C: trials in flight end KILLED. A trial that started a moment before (younger than
+    the writer's YOUNG_MS, its run not created yet) is created by the last flush: KILLED too."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("interrupted")
+    parent = client.create_run(exp).info.run_id
+    writer = MLflowWriter(uri, exp, parent, metric="score", mode="max", max_epochs=4,
+                          base_tags={}, study_dir=str(tmp_path), flush_interval=3600)
+
+    def trial(tid: str) -> SimpleNamespace:
+        return SimpleNamespace(trial_id=tid, config={"q": 0.5}, last_result={}, error_file=None,
+                               path=str(tmp_path), num_failures=0)
+
+    old, new = trial("old"), trial("new")
+    writer.on_trial_start(0, [], old)
+    writer.on_trial_result(0, [], old, {"training_iteration": 1, "score": 0.1})
+    assert writer.flush()  # its run exists
+    writer.on_trial_start(0, [], new)  # just started: no run yet
+    assert writer.close_interrupted()
+    runs = {r.data.tags["searchlab.trial_id"]: r for r in client.search_runs([exp])
+            if r.info.run_id != parent}
+    assert set(runs) == {"old", "new"}
+    assert {tid: r.info.status for tid, r in runs.items()} == {"old": "KILLED", "new": "KILLED"}
+    assert {r.data.tags["searchlab.status"] for r in runs.values()} == {"interrupted"}
+    mlflow.set_tracking_uri(None)

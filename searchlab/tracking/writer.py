@@ -158,10 +158,12 @@ class MLflowWriter(Callback):
         return ok
 
     def close_interrupted(self) -> bool:
-        """The study was stopped: runs of unfinished trials end KILLED (a resume reopens them)."""
+        """The study was stopped: runs of unfinished trials end KILLED (a resume reopens them).
+        That includes a trial started less than :data:`YOUNG_MS` before, whose run the writer
+        has not created yet: the last flush creates it, and it would stay RUNNING."""
         with self._lock:
             for t in list(self._trials.values()):
-                if t.run_id is not None and not t.finished:
+                if (t.run_id is not None or t.start_ms) and not t.finished:
                     t = self._get(t.trial_id)
                     t.tags["searchlab.status"] = "interrupted"
                     t.end = ("KILLED", _now_ms())

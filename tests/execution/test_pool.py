@@ -62,7 +62,11 @@ def die(cache, x):
 
 @pytest.fixture(scope="module")
 def pool(ray_cluster):
-    with RayPool(workers=2, worker_cpu=1) as p:
+    # half a CPU each: the module holds it throughout, and the tests below that start pools of
+    # their own (a Tune trial's group of 1.75 CPUs, two 1-CPU workers) need room beside it on the
+    # session's 4 CPUs, also while the actors of the test before are still being stopped (Ray
+    # frees a killed actor's resources a moment later)
+    with RayPool(workers=2, worker_cpu=0.5) as p:
         yield p
 
 
@@ -198,11 +202,16 @@ def test_inside_a_tune_trial_the_workers_take_bundles_of_the_trials_group(ray_cl
     from ray import tune
 
     bundles = [{"CPU": 1}, {"CPU": 0.5}, {"CPU": 0.25, "GPU": 0.5}]
+    # bounded: a group the cluster cannot place would otherwise keep Tune waiting for ever (and keep
+    # what it holds); with a budget Tune ends the trial and gives its resources back
     tuner = tune.Tuner(tune.with_resources(pool_trial, tune.PlacementGroupFactory(bundles)),
+                       tune_config=tune.TuneConfig(time_budget_s=150),
                        run_config=tune.RunConfig(storage_path=str(tmp_path), name="pool",
                                                  verbose=0))
     result = tuner.fit()[0]
     assert result.error is None, result.error
+    assert "where" in result.metrics, (f"the trial did not report within 150 s; the cluster had "
+                                       f"{ray_cluster.available_resources()} free")
     (group0, res0), (group1, res1) = result.metrics["where"]
     assert group0 == group1 == result.metrics["group"]
     # each worker holds exactly its own bundle's resources
